@@ -1,0 +1,26 @@
+"""Names of the keys every envgym transition carries in ``info`` (ARCHITECTURE §2)."""
+
+from __future__ import annotations
+
+NEXT_OBS_TARGET = "next_obs_target"
+"""Fixed-shape encoding of what the world returned in answer to the action, from the true o(t+1)."""
+
+REWARD_TERMS = "reward_terms"
+"""Dict of named reward components; they sum to the reward."""
+
+SUCCESS = "success"
+"""Whether the task's goal holds, judged from the world's state."""
+
+ACTION_ERROR = "action_error"
+"""Why an action could not be carried out (empty string / False when it could)."""
+
+FINAL_OBS = "final_obs"
+"""Vector envs, SAME_STEP auto-reset: the true last observation of worlds that just ended."""
+
+FINAL_INFO = "final_info"
+"""Vector envs: the info of worlds that just ended, before the reset."""
+
+EPISODE = "episode"
+"""Vector envs: episode return ``r`` and length ``l`` of worlds that just ended."""
+
+REQUIRED_INFO_KEYS = (NEXT_OBS_TARGET, REWARD_TERMS, SUCCESS, ACTION_ERROR)

@@ -1,0 +1,54 @@
+"""Counter-based random numbers for batched engines.
+
+A batched engine must give world ``i`` exactly the randomness a single env seeded ``s + i``
+would see, whatever the batch size and whatever the device. A shared ``torch.Generator`` cannot
+do that (its stream depends on how many worlds draw from it), so every random draw here is a
+pure hash of ``(world_seed, episode, step, stream)``. The hash is computed in int64 arithmetic
+that never overflows, so CPU and CUDA give the same bits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+    """``(x * c) mod 2**32`` for ``x`` in ``[0, 2**32)`` without int64 overflow."""
+    c_lo, c_hi = c & 0xFFFF, (c >> 16) & 0xFFFF
+    return ((x * c_lo) + (((x * c_hi) & 0xFFFF) << 16)) & _MASK32
+
+
+def hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit avalanche hash (murmur3 finaliser) of int64 tensors holding values < 2**32."""
+    x = x & _MASK32
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x85EBCA6B)
+    x = x ^ (x >> 13)
+    x = _mul32(x, 0xC2B2AE35)
+    x = x ^ (x >> 16)
+    return x
+
+
+def mix(*keys: torch.Tensor | int) -> torch.Tensor:
+    """Hash several integer keys (tensors broadcast together) into one 32-bit value."""
+    acc: torch.Tensor | None = None
+    for key in keys:
+        k = key if isinstance(key, torch.Tensor) else torch.tensor(int(key), dtype=torch.int64)
+        k = k.to(torch.int64)
+        # Fold 64-bit seeds into 32 bits so large seeds still differ.
+        k = (k & _MASK32) ^ hash32((k >> 32) & _MASK32)
+        acc = hash32(k) if acc is None else hash32(acc ^ _mul32(hash32(k), 0x27D4EB2F) ^ 0x9E3779B9)
+    assert acc is not None, "mix() needs at least one key"
+    return acc
+
+
+def uniform(*keys: torch.Tensor | int) -> torch.Tensor:
+    """A float32 in ``[0, 1)`` per element, determined by the keys alone."""
+    return (mix(*keys) >> 8).to(torch.float32) * (1.0 / float(1 << 24))
+
+
+def randint(high: torch.Tensor, *keys: torch.Tensor | int) -> torch.Tensor:
+    """An int64 in ``[0, high)`` per element (``high >= 1``), determined by the keys alone."""
+    return (mix(*keys) % high.clamp(min=1).to(torch.int64)).to(torch.int64)

@@ -1,0 +1,237 @@
+"""The vector env base every batched envgym engine builds on (ARCHITECTURE §2-3).
+
+A family implements three things over an explicit state (a dict of tensors whose leading
+dimension is the world index, in the spirit of Brax / MuJoCo Playground):
+
+- ``_reset_worlds(mask, seeds)``: start a new episode in the masked worlds;
+- ``_step_worlds(actions) -> StepOutput``: advance every world by one transition;
+- ``_observe() -> obs``: the current observation of every world.
+
+This base class adds the parts that must behave identically in every family: seeding world
+``i`` with ``seed + i``, SAME_STEP auto-reset with ``final_obs``/``final_info``, episode
+statistics, action conversion and validation, device handling, and per-world snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from envgym.core import keys
+
+Obs = dict[str, torch.Tensor] | torch.Tensor
+
+
+@dataclass
+class StepOutput:
+    """What an engine returns from one batched transition (before any auto-reset).
+
+    Attributes:
+        reward: float32 ``[B]``; equals the sum of ``reward_terms``.
+        terminated: bool ``[B]``: the episode reached a terminal state.
+        truncated: bool ``[B]``: the episode was cut short (time limit, fault).
+        next_obs_target: the transition's predictable target, batched over ``target_space``.
+        reward_terms: named float32 ``[B]`` components of the reward.
+        success: bool ``[B]``: whether the goal holds in the world's state after the step.
+        action_error: int64 ``[B]`` error code, 0 when the action was carried out.
+        extra: further per-world tensors to pass through in ``info``.
+    """
+
+    reward: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    next_obs_target: torch.Tensor
+    reward_terms: dict[str, torch.Tensor]
+    success: torch.Tensor
+    action_error: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Turn a user's device argument into a ``torch.device`` with a clear error if unusable."""
+    dev = torch.device(device if device is not None else "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device={str(device)!r} was asked for but CUDA is not available on this machine; "
+            "use device='cpu'."
+        )
+    return dev
+
+
+class TorchVectorEnv(VectorEnv):
+    """A Gymnasium ``VectorEnv`` whose worlds live in torch tensors on ``device``.
+
+    Subclasses set ``single_observation_space``, ``single_action_space``,
+    ``observation_space``, ``action_space``, ``single_target_space`` and implement the three
+    engine methods. Everything returned (observations, rewards, flags, info values) is a torch
+    tensor on ``self.device``; actions may be torch tensors or NumPy arrays.
+
+    The explicit state lives in ``self.state`` (``dict[str, Tensor]``, leading dim ``num_envs``).
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    state: dict[str, torch.Tensor]
+    single_target_space: Any
+
+    def __init__(self, num_envs: int, device: str | torch.device | None = "cpu") -> None:
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.num_envs = int(num_envs)
+        self.device = resolve_device(device)
+        self.state = {}
+        self._episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
+        self._episode_length = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------ engine hooks
+    def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        """Start a new episode in worlds where ``mask``; ``seeds=None`` keeps each world's seed
+        and moves to its next episode."""
+        raise NotImplementedError
+
+    def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
+        raise NotImplementedError
+
+    def _observe(self) -> Obs:
+        """The current observation of every world, as new tensors (never views of state)."""
+        raise NotImplementedError
+
+    def _convert_actions(self, actions: Any) -> torch.Tensor:
+        """Turn user actions into a validated tensor on ``self.device``.
+
+        The default handles ``Discrete`` single action spaces; families with other spaces
+        override it. Out-of-space actions raise ``ValueError`` naming the worlds.
+        """
+        from gymnasium import spaces
+
+        space = self.single_action_space
+        if not isinstance(space, spaces.Discrete):
+            raise NotImplementedError("override _convert_actions for non-Discrete action spaces")
+        t = torch.as_tensor(np.asarray(actions) if not torch.is_tensor(actions) else actions)
+        if t.dtype.is_floating_point or t.dtype == torch.bool:
+            raise TypeError(f"actions must be integers for a Discrete space, got dtype {t.dtype}")
+        t = t.to(device=self.device, dtype=torch.int64).reshape(-1)
+        if t.shape[0] != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} actions, got shape {tuple(t.shape)}")
+        lo, hi = int(space.start), int(space.start + space.n)
+        bad = (t < lo) | (t >= hi)
+        if bool(bad.any()):
+            idx = torch.nonzero(bad).flatten()[:8].tolist()
+            vals = t[bad][:8].tolist()
+            raise ValueError(
+                f"actions out of the action space Discrete({space.n}) in worlds {idx}: {vals}"
+            )
+        return t - lo
+
+    # ------------------------------------------------------------------ Gymnasium API
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Obs, dict[str, Any]]:
+        """Reset every world. ``seed=s`` seeds world ``i`` with ``s + i``; a list gives one seed
+        per world; ``None`` draws fresh seeds from OS entropy (or continues if seeded before).
+
+        ``options={"reset_mask": mask}`` resets only the masked worlds (partial reset).
+        """
+        mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        if options and "reset_mask" in options:
+            mask = torch.as_tensor(options["reset_mask"], dtype=torch.bool, device=self.device)
+        seeds: torch.Tensor | None
+        if seed is None:
+            if self._needs_reset:
+                base = int(np.random.SeedSequence().generate_state(1, dtype=np.uint32)[0])
+                seeds = base + torch.arange(self.num_envs, dtype=torch.int64, device=self.device)
+            else:
+                seeds = None
+        elif isinstance(seed, int | np.integer):
+            seeds = int(seed) + torch.arange(self.num_envs, dtype=torch.int64, device=self.device)
+        else:
+            seeds = torch.as_tensor(list(seed), dtype=torch.int64, device=self.device)
+            if seeds.shape[0] != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {seeds.shape[0]}")
+        self._reset_worlds(mask, seeds)
+        self._episode_return[mask] = 0.0
+        self._episode_length[mask] = 0
+        self._needs_reset = False
+        return self._observe(), {}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()")
+        act = self._convert_actions(actions)
+        out = self._step_worlds(act)
+        obs = self._observe()
+        self._episode_return += out.reward
+        self._episode_length += 1
+        done = out.terminated | out.truncated
+        info: dict[str, Any] = {
+            keys.NEXT_OBS_TARGET: out.next_obs_target,
+            keys.REWARD_TERMS: out.reward_terms,
+            keys.SUCCESS: out.success,
+            keys.ACTION_ERROR: out.action_error,
+            **out.extra,
+        }
+        # SAME_STEP auto-reset: the ended worlds' true last observation goes to final_obs,
+        # and obs already holds their next episode's first observation.
+        # _observe() builds new tensors, so the pre-reset obs can be handed out without a copy.
+        info[keys.FINAL_OBS] = obs
+        info["_" + keys.FINAL_OBS] = done
+        info[keys.EPISODE] = {
+            "r": self._episode_return.clone(),
+            "l": self._episode_length.clone(),
+        }
+        info["_" + keys.EPISODE] = done
+        if bool(done.any()):
+            self._reset_worlds(done, None)
+            obs = self._observe()
+            self._episode_return[done] = 0.0
+            self._episode_length[done] = 0
+        return obs, out.reward, out.terminated, out.truncated, info
+
+    # ------------------------------------------------------------------ snapshots
+    def get_state(self, worlds: Sequence[int] | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """A deep copy of the worlds' state (all worlds, or the rows ``worlds`` in that order).
+
+        Restoring it with :meth:`set_state` reproduces the same future for the same actions.
+        Passing ``worlds=[k] * num_envs`` copies world ``k`` into every row: the way to branch
+        several rollouts from one state.
+        """
+        st = dict(self.state)
+        st["__episode_return"] = self._episode_return
+        st["__episode_length"] = self._episode_length
+        if worlds is None:
+            return {k: v.clone() for k, v in st.items()}
+        idx = torch.as_tensor(worlds, dtype=torch.int64, device=self.device)
+        return {k: v[idx].clone() for k, v in st.items()}
+
+    def set_state(
+        self, state: Mapping[str, torch.Tensor], worlds: Sequence[int] | torch.Tensor | None = None
+    ) -> None:
+        """Write a snapshot back: into every world, or into the rows ``worlds``."""
+        expected = set(self.state) | {"__episode_return", "__episode_length"}
+        if set(state) != expected:
+            raise ValueError(
+                f"state keys do not match this env: missing {sorted(expected - set(state))}, "
+                f"unexpected {sorted(set(state) - expected)}"
+            )
+        targets: dict[str, torch.Tensor] = dict(self.state)
+        targets["__episode_return"] = self._episode_return
+        targets["__episode_length"] = self._episode_length
+        if worlds is None:
+            for k, v in state.items():
+                if v.shape != targets[k].shape:
+                    raise ValueError(f"state[{k!r}] has shape {tuple(v.shape)}, expected "
+                                     f"{tuple(targets[k].shape)}")
+                targets[k].copy_(v.to(self.device))
+        else:
+            idx = torch.as_tensor(worlds, dtype=torch.int64, device=self.device)
+            for k, v in state.items():
+                targets[k][idx] = v.to(self.device)
+        self._needs_reset = False

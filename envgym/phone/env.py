@@ -1,0 +1,385 @@
+"""Gymnasium faces of the phone engine: the vector env (B worlds) and the single env (B=1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
+from envgym.phone.compiler import ACTION_ERRORS, PHASE_NAMES, CompiledPhone, compile_scenarios
+from envgym.phone.engine import PhoneEngine
+from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
+
+_TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n", "’"}
+_MAX_CALL_COUNT = 255
+
+
+def _compile(
+    scenario: ScenarioSpec, difficulty: int, num_generated: int, generator_seed: int,
+    max_tokens: int | None,
+) -> CompiledPhone:
+    return compile_scenarios(
+        resolve_scenarios(scenario, difficulty, num_generated, generator_seed), max_tokens
+    )
+
+
+class PhoneVectorEnv(TorchVectorEnv):
+    """B customer-service calls stepped together by the batched phone engine.
+
+    ## Description
+    The assistant phones a company for its user: dials, navigates the IVR, waits on hold,
+    asks reps for services, answers verification questions with facts (asking the user for
+    facts only the user knows), accepts or declines fees and offers, and reports back. Each
+    world runs one scenario of the compiled set, drawn per episode from the world's seed.
+
+    ## Observation (tokens face), a ``Dict``
+    - ``tokens``: int32 ``[L]``: token ids of everything heard this step (system hints,
+      IVR, rep, user), each message prefixed by its speaker and followed by ``<sep>``; padded
+      with 0. ``L = max_tokens``.
+    - ``phase``: 0 off the call, 1 IVR menu, 2 on hold, 3 talking to a rep.
+    - ``known_facts``: int8 ``[F]``: which facts the assistant knows (its notes).
+    - ``calls``: int32 ``[N]``: calls made to each directory entry this episode.
+    - ``turn``: int32 ``[1]``: turns taken.
+
+    ## Action
+    ``Discrete(A)`` over the catalogue ``envs.action_names``: ``wait``, ``hang_up``,
+    ``say_yes``, ``say_no``, ``report``, ``dial:i``, ``press:k``, ``request:s``,
+    ``ask_about:s``, ``provide:f``, ``ask_user:f``. ``provide:f`` states the value the
+    assistant knows; a fact it doesn't know comes out invented and fails verification.
+
+    ## Reward (per term, in ``info["reward_terms"]``, weights per scenario)
+    ``goal`` (+w at episode end if the account records meet the goal), ``turn_cost`` (-w
+    every turn), ``privacy_violation`` (-w per sensitive fact volunteered unasked),
+    ``over_call_budget`` (-w per call beyond the user's budget), ``invalid_action`` (-w per
+    action that can't be carried out; see ``info["action_error"]``).
+
+    ## Target
+    ``info["next_obs_target"]``: int32 ``[L]``: the token ids of the world's answer to the
+    action (the next observation's ``tokens``), computed before any auto-reset. Nothing in it
+    is unpredictable noise except the seeded choice of phrasing variant and rep name.
+
+    ## Starting state
+    Off the call; the first observation is the user's request, the directory of listed numbers
+    and the facts the assistant is told.
+
+    ## Episode end
+    Terminated by ``report``; truncated after the scenario's ``max_turns``. SAME_STEP
+    auto-reset: ``info["final_obs"]`` holds the true last observation.
+
+    ## Arguments
+    ``num_envs``, ``scenario`` (shipped name, YAML path, list, ``"all"``, ``"generated"``),
+    ``difficulty``, ``num_generated``, ``generator_seed`` (generated sets), ``obs_mode``
+    (``"tokens"`` only for the vector env), ``device``, ``max_tokens``.
+
+    ## Version history
+    - v0: initial release.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: ScenarioSpec = "isp_bill_discount",
+        *,
+        difficulty: int = 1,
+        num_generated: int = 32,
+        generator_seed: int = 0,
+        obs_mode: str = "tokens",
+        device: str | torch.device | None = "cpu",
+        max_tokens: int | None = None,
+        compiled: CompiledPhone | None = None,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        super().__init__(num_envs, device)
+        if obs_mode != "tokens":
+            raise ValueError(
+                f"the vector phone env serves obs_mode='tokens' (got {obs_mode!r}); use "
+                "gym.make('envgym/Phone-v0', obs_mode='text') for the text face"
+            )
+        if max_episode_steps is not None:
+            raise ValueError("episode length is set per scenario (constraints.max_turns)")
+        self.compiled = compiled or _compile(
+            scenario, difficulty, num_generated, generator_seed, max_tokens)
+        self.engine = PhoneEngine(self.compiled, self.device)
+        c = self.compiled
+        L, Vocab, F, N = c.max_tokens, c.vocab_size, c.dims["F"], c.dims["N"]
+        tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
+        self.single_observation_space = spaces.Dict({
+            "tokens": tok_space,
+            "phase": spaces.Discrete(4),
+            "known_facts": spaces.MultiBinary(F),
+            "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
+            "turn": spaces.Box(0, 10_000, (1,), np.int32),
+        })
+        self.single_action_space = spaces.Discrete(c.num_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.single_target_space = tok_space
+        self.target_space = batch_space(tok_space, self.num_envs)
+        self.action_names = [a.name for a in c.catalogue]
+        self.action_error_names = ACTION_ERRORS
+        self.phase_names = PHASE_NAMES
+        self.reward_term_names = ("goal", "turn_cost", "privacy_violation", "over_call_budget",
+                                  "invalid_action")
+        self.state = self.engine.empty_state(self.num_envs)
+        self._stated_correct: torch.Tensor | None = None
+        self._allow_garbled = False
+        self._step_msgs = (self.state["msgs"], self.state["vars"])
+
+    # ------------------------------------------------------------------ engine hooks
+    def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        self.engine.reset(self.state, mask, seeds)
+
+    def _convert_actions(self, actions: Any) -> torch.Tensor:
+        if self._allow_garbled:
+            t = torch.as_tensor(actions).to(self.device, torch.int64).reshape(-1)
+            return t
+        return super()._convert_actions(actions)
+
+    def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
+        out = self.engine.step(self.state, actions, self._stated_correct)
+        # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
+        self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
+        return StepOutput(
+            reward=out["reward"],
+            terminated=out["terminated"],
+            truncated=out["truncated"],
+            next_obs_target=self.engine.tokens(self.state),
+            reward_terms=out["reward_terms"],
+            success=out["success"],
+            action_error=out["action_error"],
+        )
+
+    def _observe(self) -> dict[str, torch.Tensor]:
+        st = self.state
+        return {
+            "tokens": self.engine.tokens(st),
+            "phase": st["phase"].clone(),
+            "known_facts": st["known"].to(torch.int8),
+            "calls": st["calls"].clamp(max=_MAX_CALL_COUNT).to(torch.int32),
+            "turn": st["turn"].to(torch.int32)[:, None],
+        }
+
+    # ------------------------------------------------------------------ extras
+    def oracle_action(self) -> torch.Tensor:
+        """One catalogue action per world that makes progress toward the goal (a scripted
+        planner over the compiled tables; robust to phrasing, rep and hold variation)."""
+        return self.engine.oracle(self.state)
+
+    def decode(self, tokens: torch.Tensor | np.ndarray) -> str:
+        """Token ids back to text (for inspecting observations and targets)."""
+        inv = {i: t for t, i in self.compiled.book.vocab.items()}
+        ids = [int(x) for x in np.asarray(tokens).reshape(-1) if int(x) != 0]
+        return " ".join(inv.get(i, "<unk>") for i in ids).replace(" <sep>", "\n").strip()
+
+    def render_heard(self, world: int = 0, last_step: bool = False) -> list[tuple[str, str]]:
+        """(speaker, text) of each message world ``world`` heard: in its current observation,
+        or (``last_step=True``) in answer to the last step, before any auto-reset."""
+        out = []
+        msgs_t, vars_t = self._step_msgs if last_step else (self.state["msgs"], self.state["vars"])
+        msgs = msgs_t[world].tolist()
+        var = vars_t[world].tolist()
+        for m, v in zip(msgs, var, strict=True):
+            if m >= 0:
+                text = self.compiled.book.render(m, v)
+                speaker, _, body = text.partition(": ")
+                out.append((speaker, body))
+        return out
+
+
+def _single_obs(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """World 0 of a batched tokens observation as NumPy (Discrete entries as np.int64)."""
+    out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
+    out["phase"] = np.int64(out["phase"])
+    return out
+
+
+class PhoneEnv(gym.Env):
+    """The phone env for one call at a time: the batched engine at B=1 plus text adapters.
+
+    ``obs_mode="text"`` (default): observations are what the assistant hears this step as text
+    (one ``speaker: words`` line per message) and ``info["messages"]`` holds them as chat
+    messages; actions are strings: an OpenAI-style JSON tool call
+    (``{"name": "provide", "arguments": {"fact": "card_last4", "value": "4242"}}``, schemas in
+    :meth:`tool_schemas`) or free text (``dial 800-555-0100``, ``press 1``, ``wait``,
+    ``request discount``, ``my account number is SK-1``, ``ask user card_last4``, ``yes``,
+    ``report``). A stated value is checked against the truth: an invented card number fails
+    verification as on a real call. Text that can't be parsed gets the rep's "sorry, I didn't
+    catch that" and the ``invalid_action`` penalty.
+
+    ``obs_mode="tokens"``: the observation, action and target spaces of
+    :class:`PhoneVectorEnv` for one world; seeded ``s + i`` it equals world ``i`` of a vector
+    env seeded ``s``.
+
+    ``info`` always has ``next_obs_target`` (token ids of the world's answer),
+    ``reward_terms``, ``success`` and ``action_error`` (``""`` when the action was carried out,
+    else a reason such as ``"not_on_call"`` or ``"not_understood"``).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        scenario: ScenarioSpec = "isp_bill_discount",
+        *,
+        obs_mode: str = "text",
+        difficulty: int = 1,
+        num_generated: int = 32,
+        generator_seed: int = 0,
+        device: str | torch.device | None = "cpu",
+        max_tokens: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if obs_mode not in ("text", "tokens"):
+            raise ValueError(f"obs_mode must be 'text' or 'tokens', got {obs_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        self.obs_mode = obs_mode
+        self.render_mode = render_mode
+        self.vec = PhoneVectorEnv(
+            1, scenario, difficulty=difficulty, num_generated=num_generated,
+            generator_seed=generator_seed, device=device, max_tokens=max_tokens,
+        )
+        self.compiled = self.vec.compiled
+        self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
+        self.single_target_space = self.target_space = self.vec.single_target_space
+        if obs_mode == "tokens":
+            self.observation_space = self.vec.single_observation_space
+            self.action_space = self.vec.single_action_space
+        else:
+            self.observation_space = spaces.Text(max_length=8192, charset=_TEXT_CHARSET)
+            self.action_space = spaces.Text(max_length=1024, min_length=1, charset=_TEXT_CHARSET)
+        self.action_names = self.vec.action_names
+        self._transcript: list[str] = []
+        self._ended = False
+
+    # ------------------------------------------------------------------ helpers
+    def _obs(self, obs: dict[str, torch.Tensor]) -> Any:
+        if self.obs_mode == "tokens":
+            return _single_obs(obs)
+        return self._text()
+
+    def _text(self, last_step: bool = False) -> str:
+        return "\n".join(f"{s}: {b}" for s, b in self.vec.render_heard(0, last_step))
+
+    def _messages(self, last_step: bool = False) -> list[dict[str, str]]:
+        return [{"role": "user", "name": s, "content": b}
+                for s, b in self.vec.render_heard(0, last_step)]
+
+    @property
+    def scenario_index(self) -> int:
+        """Index (in the compiled set) of the scenario the current episode runs."""
+        return int(self.vec.state["scenario"][0])
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        """The assistant's actions as OpenAI-style function tool schemas."""
+        return tool_schemas(self.compiled)
+
+    def oracle_action(self) -> Any:
+        """An action that makes progress toward the goal: an int (tokens face) or a JSON
+        tool call string (text face) that names the true values."""
+        a = int(self.vec.oracle_action()[0])
+        if self.obs_mode == "tokens":
+            return a
+        return self.action_to_text(a)
+
+    def action_to_text(self, action: int) -> str:
+        """A catalogue action as the JSON tool call the text face accepts."""
+        import json
+
+        name = self.action_names[action]
+        kind, _, arg = name.partition(":")
+        sc = self.compiled.scenarios[self.scenario_index]
+        args: dict[str, Any] = {}
+        if kind == "dial":
+            args = {"number": sc.company.numbers[int(arg)].digits
+                    if int(arg) < len(sc.company.numbers) else arg}
+        elif kind == "press":
+            args = {"key": arg}
+        elif kind in ("request", "ask_about"):
+            args = {"service": arg}
+        elif kind == "ask_user":
+            args = {"fact": arg}
+        elif kind == "provide":
+            val = next((f.value for f in sc.user.facts if f.id == arg), "unknown")
+            known = bool(self.vec.state["known"][0, self.compiled.facts.index(arg)])
+            args = {"fact": arg, "value": val if known else "0000"}
+        return json.dumps({"name": kind, "arguments": args})
+
+    # ------------------------------------------------------------------ Gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        if self._ended and seed is None:
+            # The engine already moved this world to its next episode (SAME_STEP auto-reset),
+            # exactly as world i of a vector env does.
+            obs = self.vec._observe()
+        else:
+            obs, _ = self.vec.reset(seed=seed, options=options)
+        self._ended = False
+        self._transcript = [self._text()]
+        info = {"messages": self._messages(), "scenario": self.compiled.scenarios[
+            self.scenario_index].name}
+        return self._obs(obs), info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._ended:
+            raise RuntimeError("the episode has ended; call reset()")
+        parsed: ParsedAction | None = None
+        if self.obs_mode == "tokens":
+            a = torch.as_tensor(np.asarray(action)).reshape(1)
+            self.vec._stated_correct = None
+        else:
+            parsed = self.parser.parse(action, self.scenario_index)
+            a = torch.tensor([parsed.action])
+            correct = self.parser.stated_correct(parsed, self.scenario_index) if (
+                parsed.value is not None) else False
+            self.vec._stated_correct = torch.tensor([correct]) if parsed.value is not None else None
+            self.vec._allow_garbled = True
+        try:
+            obs, rew, term, trunc, vinfo = self.vec.step(a)
+        finally:
+            self.vec._stated_correct = None
+            self.vec._allow_garbled = False
+        ended = bool(term[0] or trunc[0])
+        self._ended = ended
+        final = vinfo[keys.FINAL_OBS] if ended else obs
+        code = int(vinfo[keys.ACTION_ERROR][0])
+        error = ACTION_ERRORS[code]
+        if parsed is not None and parsed.error:
+            error = f"not_understood: {parsed.error}"
+        info: dict[str, Any] = {
+            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
+            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
+            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
+            keys.ACTION_ERROR: error,
+            "action_name": self.action_names[int(a[0])] if int(a[0]) < len(self.action_names)
+            else "garbled",
+        }
+        if self.obs_mode == "text":
+            # From the step's own messages: the world may already have auto-reset.
+            text = self._text(last_step=True)
+            info["messages"] = self._messages(last_step=True)
+            self._transcript.append(f"assistant: {action}")
+            self._transcript.append(text)
+            out_obs: Any = text
+        else:
+            out_obs = _single_obs(final)
+        if self.render_mode == "human":
+            print(self.render())
+        return out_obs, float(rew[0]), bool(term[0]), bool(trunc[0]), info
+
+    def render(self) -> str | None:
+        if self.render_mode in ("ansi", "human"):
+            return "\n".join(self._transcript[-3:]) if self._transcript else ""
+        return None
+
+    def close(self) -> None:
+        self.vec.close()

@@ -1,0 +1,355 @@
+"""The phone scenario DSL: pydantic models for a company, its policies, the user and the goal.
+
+A scenario is one YAML document under ``scenarios/phone/``. Every model forbids unknown fields
+and documents each field, so ``envgym schema phone`` exports a JSON Schema editors can use.
+Cross-references (an IVR option naming a department, a goal naming a record) are checked by
+:func:`check_references`, which reports each problem with its field path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from envgym.dsl.errors import Problem
+
+Ident = Annotated[
+    str,
+    Field(pattern=r"^[a-z][a-z0-9_]*$", description="identifier: lowercase, digits, underscores"),
+]
+IVR_KEYS = "0123456789*#"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Route(_Model):
+    """Where a phone number, an IVR option or an IVR timeout leads."""
+
+    department: Ident | None = Field(None, description="connect to this department's queue")
+    node: Ident | None = Field(None, description="go to this IVR menu node")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Route:
+        if (self.department is None) == (self.node is None):
+            raise ValueError("a route names exactly one of 'department' or 'node'")
+        return self
+
+
+class PhoneNumber(_Model):
+    """A number the assistant can dial."""
+
+    id: Ident = Field(description="identifier used in the action catalogue order")
+    label: str = Field(description="how the directory names it, e.g. 'Skyline customer service'")
+    digits: str = Field(
+        pattern=r"^[0-9][0-9\-]{6,15}$", description="the number as dialled, e.g. 800-555-0100"
+    )
+    routes_to: Route = Field(description="the IVR node or department a call reaches")
+    listed: bool = Field(
+        True, description="whether the number is in the directory the assistant starts with"
+    )
+
+
+class Department(_Model):
+    """A queue of reps that handles some services."""
+
+    id: Ident = Field(description="identifier")
+    label: str = Field(description="spoken name, e.g. 'billing'")
+    hold: tuple[int, int] = Field(
+        (0, 0), description="steps on hold before a rep answers: [min, max], drawn per call"
+    )
+    transfers: bool = Field(
+        True,
+        description="reps here transfer a request they can't handle to the right department; "
+        "if false they tell the caller which number to call",
+    )
+
+    @model_validator(mode="after")
+    def _hold_range(self) -> Department:
+        lo, hi = self.hold
+        if lo < 0 or hi < lo or hi > 20:
+            raise ValueError(f"hold must be [min, max] with 0 <= min <= max <= 20, got {self.hold}")
+        return self
+
+
+class IvrNode(_Model):
+    """One menu of the interactive voice response tree."""
+
+    id: Ident = Field(description="identifier")
+    prompt: str = Field(description="what the menu says, e.g. 'For billing, press 1.'")
+    options: dict[str, Route] = Field(description="key pressed -> where it leads (keys 0-9 * #)")
+    timeout: Route | None = Field(
+        None, description="where waiting without pressing a key leads (default: the prompt repeats)"
+    )
+
+    @model_validator(mode="after")
+    def _keys(self) -> IvrNode:
+        bad = [k for k in self.options if len(k) != 1 or k not in IVR_KEYS]
+        if bad:
+            raise ValueError(f"IVR option keys must be one of {IVR_KEYS!r}, got {bad}")
+        if not self.options:
+            raise ValueError("an IVR node needs at least one option")
+        return self
+
+
+class Company(_Model):
+    """The company the assistant phones."""
+
+    name: str = Field(description="the company's name as spoken")
+    rep_names: list[str] = Field(
+        default_factory=lambda: ["Sam", "Priya", "Marco", "Dana"],
+        min_length=1,
+        description="names reps introduce themselves with (seeded per call)",
+    )
+    numbers: list[PhoneNumber] = Field(min_length=1, description="the company's phone numbers")
+    departments: list[Department] = Field(min_length=1, description="its departments")
+    ivr: list[IvrNode] = Field(default_factory=list, description="the IVR menu nodes")
+
+
+class Eligibility(_Model):
+    """A rule such as 'discount only for veterans and doctors'."""
+
+    fact: Ident = Field(description="the user fact the rule reads, e.g. occupation")
+    allowed: list[str] = Field(min_length=1, description="values that qualify")
+    refusal: str | None = Field(None, description="what the rep says when the user doesn't qualify")
+
+
+class Offer(_Model):
+    """A yes/no proposal the rep makes before granting (e.g. a retention deal)."""
+
+    text: str = Field(description="the rep's proposal, a yes/no question")
+    effects_if_accepted: dict[Ident, str] = Field(
+        description="record changes when the caller says yes (the service then ends)"
+    )
+    accepted_reply: str = Field(
+        "Great, I've set that up for you.", description="what the rep says after a yes"
+    )
+
+
+class Service(_Model):
+    """Something a caller can ask for, and the policy that governs it."""
+
+    id: Ident = Field(description="identifier; actions name services by id")
+    label: str = Field(description="how the caller asks for it, e.g. 'a discount on my bill'")
+    department: Ident = Field(description="the department whose reps grant it")
+    verify: list[Ident] = Field(
+        default_factory=list, description="user facts the rep verifies before acting, in order"
+    )
+    eligibility: Eligibility | None = Field(None, description="who may have it")
+    offer: Offer | None = Field(None, description="a proposal made before granting")
+    fee: int = Field(0, ge=0, description="dollars charged when granted; the rep asks first")
+    effects: dict[Ident, str] = Field(description="record changes when granted")
+    done: str = Field(
+        "Okay, that's all taken care of.", description="what the rep says after granting"
+    )
+    explanation: str | None = Field(
+        None,
+        description="what the rep says when asked what the request needs "
+        "(default: generated from verify and eligibility)",
+    )
+
+
+class Policies(_Model):
+    """Company rules that apply to every call."""
+
+    services: list[Service] = Field(min_length=1, description="what callers can ask for")
+    max_calls_per_number: int = Field(
+        3, ge=1, le=9, description="calls to one number accepted per episode; later calls are refused"
+    )
+    max_verification_failures: int = Field(
+        2, ge=1, le=9, description="wrong answers to verification before the rep ends the call"
+    )
+
+
+class Fact(_Model):
+    """Something about the user."""
+
+    id: Ident = Field(description="identifier; actions name facts by id")
+    label: str = Field(description="spoken name, e.g. 'last four digits of the card'")
+    value: str = Field(description="the true value")
+    known_to_assistant: bool = Field(
+        False, description="whether the assistant is told it at the start (else: ask the user)"
+    )
+    sensitive: bool = Field(
+        True, description="sharing it when nobody asked for it is a privacy violation"
+    )
+
+
+class User(_Model):
+    """The person the assistant works for."""
+
+    name: str = Field("the user", description="the user's name")
+    request: str = Field(description="what the user asks the assistant to do")
+    facts: list[Fact] = Field(min_length=1, description="facts about the user")
+
+
+class Goal(_Model):
+    """The required end state of the company's account records."""
+
+    records: dict[Ident, str] = Field(min_length=1, description="record field -> required value")
+    max_fees: int = Field(0, ge=0, description="most dollars of fees the user accepts")
+
+
+class Constraints(_Model):
+    """Limits the user sets and the episode's length."""
+
+    call_budget: int = Field(3, ge=1, le=9, description="calls the user allows; more are penalised")
+    max_turns: int = Field(40, ge=4, le=200, description="assistant turns before truncation")
+    hints: bool = Field(
+        True, description="system hints such as 'this is your 3rd call to this number'"
+    )
+
+
+class Rewards(_Model):
+    """Weights of the named reward terms (penalties are given as positive magnitudes)."""
+
+    goal: float = Field(1.0, description="paid at episode end if the goal holds")
+    turn_cost: float = Field(0.01, ge=0, description="charged every turn")
+    privacy_violation: float = Field(0.2, ge=0, description="per sensitive fact shared unasked")
+    over_call_budget: float = Field(0.25, ge=0, description="per call beyond the call budget")
+    invalid_action: float = Field(
+        0.05, ge=0, description="per action that can't be carried out or can't be parsed"
+    )
+
+
+PHRASE_KINDS = (
+    "greeting",
+    "ask_fact",
+    "verified",
+    "mismatch",
+    "security_hangup",
+    "anything_else",
+    "transfer",
+    "hold",
+    "still_hold",
+    "cannot_help",
+    "call_other_number",
+    "unrequested_fact",
+    "not_understood",
+    "still_there",
+    "fee_question",
+    "offer_declined",
+    "eligible",
+    "ineligible",
+)
+
+
+class Phrasing(_Model):
+    """The rep's phrasing variants per message kind; one is drawn (seeded) each time.
+
+    Templates may use ``{company}``, ``{department}``, ``{rep}``, ``{fact}``, ``{service}``,
+    ``{number}``, ``{fee}``. Kinds left out use envgym's defaults.
+    """
+
+    greeting: list[str] | None = Field(None, description="rep answers the call")
+    ask_fact: list[str] | None = Field(None, description="rep asks for a fact ({fact})")
+    verified: list[str] | None = Field(None, description="a verification item matched")
+    mismatch: list[str] | None = Field(None, description="a stated value doesn't match records")
+    security_hangup: list[str] | None = Field(None, description="too many mismatches; call ends")
+    anything_else: list[str] | None = Field(None, description="after a request is handled")
+    transfer: list[str] | None = Field(None, description="rep transfers ({department})")
+    hold: list[str] | None = Field(None, description="caller is put on hold")
+    still_hold: list[str] | None = Field(None, description="hold continues")
+    cannot_help: list[str] | None = Field(None, description="request unknown to the company")
+    call_other_number: list[str] | None = Field(None, description="rep gives another {number}")
+    unrequested_fact: list[str] | None = Field(None, description="caller volunteers a fact")
+    not_understood: list[str] | None = Field(None, description="'sorry, I didn't catch that'")
+    still_there: list[str] | None = Field(None, description="caller silent on a live call")
+    fee_question: list[str] | None = Field(None, description="rep asks to accept a {fee}")
+    offer_declined: list[str] | None = Field(None, description="after the caller says no")
+    eligible: list[str] | None = Field(None, description="eligibility confirmed")
+    ineligible: list[str] | None = Field(None, description="default refusal for eligibility")
+
+
+class PhoneScenario(_Model):
+    """One phone task: a company, its policies, the user, the goal."""
+
+    name: Ident = Field(description="scenario name; registered as envgym/Phone-<Name>-v0")
+    title: str = Field(description="one line for listings")
+    description: str = Field("", description="what the scenario exercises")
+    company: Company = Field(description="the company called")
+    policies: Policies = Field(description="the company's rules")
+    user: User = Field(description="the user the assistant works for")
+    records: dict[Ident, str] = Field(
+        min_length=1, description="the account's record fields and their initial values"
+    )
+    goal: Goal = Field(description="the required end state")
+    constraints: Constraints = Field(default_factory=Constraints, description="user's limits")
+    rewards: Rewards = Field(default_factory=Rewards, description="reward term weights")
+    phrasing: Phrasing = Field(default_factory=Phrasing, description="rep phrasing variants")
+    tags: list[str] = Field(default_factory=list, description="free labels for filtering")
+
+
+def check_references(sc: PhoneScenario) -> list[Problem]:
+    """Cross-reference checks pydantic can't express; each problem names its field path."""
+    problems: list[Problem] = []
+    depts = {d.id for d in sc.company.departments}
+    nodes = {n.id for n in sc.company.ivr}
+    facts = {f.id for f in sc.user.facts}
+    services = {s.id for s in sc.policies.services}
+
+    def dup(kind: str, path: str, ids: list[str]) -> None:
+        seen: set[str] = set()
+        for i, x in enumerate(ids):
+            if x in seen:
+                problems.append(Problem(f"{path}[{i}].id", f"duplicate {kind} id {x!r}"))
+            seen.add(x)
+
+    dup("department", "company.departments", [d.id for d in sc.company.departments])
+    dup("IVR node", "company.ivr", [n.id for n in sc.company.ivr])
+    dup("number", "company.numbers", [n.id for n in sc.company.numbers])
+    dup("fact", "user.facts", [f.id for f in sc.user.facts])
+    dup("service", "policies.services", [s.id for s in sc.policies.services])
+
+    def route(r: Route | None, path: str) -> None:
+        if r is None:
+            return
+        if r.department is not None and r.department not in depts:
+            problems.append(Problem(f"{path}.department",
+                                    f"unknown department {r.department!r}; known: {sorted(depts)}"))
+        if r.node is not None and r.node not in nodes:
+            problems.append(Problem(f"{path}.node",
+                                    f"unknown IVR node {r.node!r}; known: {sorted(nodes)}"))
+
+    for i, num in enumerate(sc.company.numbers):
+        route(num.routes_to, f"company.numbers[{i}].routes_to")
+    for i, node in enumerate(sc.company.ivr):
+        for key, r in node.options.items():
+            route(r, f"company.ivr[{i}].options.{key}")
+        route(node.timeout, f"company.ivr[{i}].timeout")
+
+    def record_values(eff: dict[str, str], path: str) -> None:
+        for field in eff:
+            if field not in sc.records:
+                problems.append(Problem(f"{path}.{field}",
+                                        f"unknown record field {field!r}; known: {sorted(sc.records)}"))
+
+    for i, s in enumerate(sc.policies.services):
+        p = f"policies.services[{i}]"
+        if s.department not in depts:
+            problems.append(Problem(f"{p}.department",
+                                    f"unknown department {s.department!r}; known: {sorted(depts)}"))
+        for j, f in enumerate(s.verify):
+            if f not in facts:
+                problems.append(Problem(f"{p}.verify[{j}]",
+                                        f"unknown user fact {f!r}; known: {sorted(facts)}"))
+        if s.eligibility is not None and s.eligibility.fact not in facts:
+            problems.append(Problem(f"{p}.eligibility.fact",
+                                    f"unknown user fact {s.eligibility.fact!r}; known: {sorted(facts)}"))
+        record_values(s.effects, f"{p}.effects")
+        if s.offer is not None:
+            record_values(s.offer.effects_if_accepted, f"{p}.offer.effects_if_accepted")
+    record_values(sc.goal.records, "goal.records")
+    if not any(n.listed for n in sc.company.numbers):
+        problems.append(Problem("company.numbers", "at least one number must be listed"))
+    for kind in PHRASE_KINDS:
+        for j, t in enumerate(getattr(sc.phrasing, kind) or []):
+            for name in re.findall(r"{(\w+)}", t):
+                if name not in {"company", "department", "rep", "fact", "service", "number", "fee"}:
+                    problems.append(Problem(f"phrasing.{kind}[{j}]",
+                                            f"unknown placeholder {{{name}}}"))
+    _ = services
+    return problems
