@@ -102,6 +102,14 @@ class TorchVectorEnv(VectorEnv):
         """The current observation of every world, as new tensors (never views of state)."""
         raise NotImplementedError
 
+    def target_from_obs(self, obs: Obs) -> torch.Tensor:
+        """The ``next_obs_target`` encoding of a (batched) observation.
+
+        A transition's target is this function of the true o(t+1); conformance checks use it
+        to prove targets at episode ends come from ``final_obs``, never the reset observation.
+        """
+        raise NotImplementedError
+
     def _convert_actions(self, actions: Any) -> torch.Tensor:
         """Turn user actions into a validated tensor on ``self.device``.
 

@@ -596,9 +596,13 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
             msg_tokens[m, v, : len(ids)] = torch.tensor(ids, dtype=torch.int32)
             msg_len[m, v] = len(ids)
     if max_tokens is None:
-        # Longest possible step: the four longest messages back to back, capped for memory.
-        top = sorted((int(x) for x in msg_len.max(dim=1).values), reverse=True)[:MSG_SLOTS]
-        max_tokens = min(sum(top), 512)
+        # Longest possible step: the intro alone (a reset), or the four longest other
+        # messages back to back; capped for memory (longer steps are cut, documented).
+        intro_ids = {int(x) for x in t["m_intro"]}
+        longest_m = msg_len.max(dim=1).values
+        intro_len = max(int(longest_m[m]) for m in intro_ids)
+        others = sorted((int(longest_m[m]) for m in range(M) if m not in intro_ids), reverse=True)
+        max_tokens = min(max(intro_len, sum(others[:MSG_SLOTS])), 512)
     dims = {"K": K, "N": N, "D": D, "NODES": NODES, "S": S, "F": F, "V": V, "P": P, "R": R,
             "REPS": REPS, "MAX_CALLS": MAX_CALLS}
     return CompiledPhone(

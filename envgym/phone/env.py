@@ -166,6 +166,10 @@ class PhoneVectorEnv(TorchVectorEnv):
             "turn": st["turn"].to(torch.int32)[:, None],
         }
 
+    def target_from_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The phone target is the heard-token part of the observation."""
+        return obs["tokens"]
+
     # ------------------------------------------------------------------ extras
     def oracle_action(self) -> torch.Tensor:
         """One catalogue action per world that makes progress toward the goal (a scripted
@@ -253,7 +257,10 @@ class PhoneEnv(gym.Env):
             self.observation_space = self.vec.single_observation_space
             self.action_space = self.vec.single_action_space
         else:
-            self.observation_space = spaces.Text(max_length=8192, charset=_TEXT_CHARSET)
+            # Every character the world can say, so observations always lie in the space.
+            said = {ch for texts in self.compiled.book.texts for v in texts for ch in v}
+            self.observation_space = spaces.Text(
+                max_length=8192, charset=frozenset(_TEXT_CHARSET | said))
             self.action_space = spaces.Text(max_length=1024, min_length=1, charset=_TEXT_CHARSET)
         self.action_names = self.vec.action_names
         self._transcript: list[str] = []

@@ -1,0 +1,308 @@
+"""Conformance checks for envgym vector envs, shipped so scenario authors can run them too.
+
+``check_vector_env`` asserts the contracts of ARCHITECTURE §2-3 on a vector env:
+spaces and device, the info keys, reward = sum of terms, seed determinism, SAME_STEP
+auto-reset with targets from the true last observation, snapshot/restore, clear errors on
+out-of-space actions and, given a single-env factory, batch-vs-single equivalence.
+Contract violations raise ``AssertionError`` with a message saying which world, which step
+and what differed; suspicious-but-legal choices only warn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from envgym.core import keys
+
+Obs = Any
+
+
+def _np(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _np(v) for k, v in x.items()}
+    if torch.is_tensor(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _row(x: Any, i: int) -> Any:
+    if isinstance(x, dict):
+        return {k: _row(v, i) for k, v in x.items()}
+    return x[i]
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return bool(np.array_equal(_np(a), _np(b)))
+
+
+def _diff(a: Any, b: Any) -> str:
+    if isinstance(a, dict):
+        bad = [k for k in a if not _equal(a[k], b.get(k))]
+        return f"keys {bad} differ"
+    return f"{_np(a)!r} != {_np(b)!r}"
+
+
+def _devices(x: Any) -> set[torch.device]:
+    if isinstance(x, dict):
+        out: set[torch.device] = set()
+        for v in x.values():
+            out |= _devices(v)
+        return out
+    if torch.is_tensor(x):
+        return {x.device}
+    return set()
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return a.type == b.type and (a.index or 0) == (b.index or 0)
+
+
+def sample_actions(envs: Any, gen: torch.Generator) -> torch.Tensor:
+    """Uniform random actions for a Discrete single action space, from a CPU generator."""
+    space = envs.single_action_space
+    if not isinstance(space, spaces.Discrete):
+        raise NotImplementedError("sample_actions handles Discrete action spaces")
+    return torch.randint(0, int(space.n), (envs.num_envs,), generator=gen) + int(space.start)
+
+
+def _rollout(
+    envs: Any, seed: int, steps: int, action_seed: int, policy: str = "random"
+) -> list[tuple[Any, ...]]:
+    """Reset with ``seed`` and step; return (obs, reward, term, trunc, target, actions) rows."""
+    gen = torch.Generator().manual_seed(action_seed)
+    obs, _ = envs.reset(seed=seed)
+    rows: list[tuple[Any, ...]] = [(_np(obs),)]
+    for _ in range(steps):
+        if policy == "oracle" and hasattr(envs, "oracle_action"):
+            act = envs.oracle_action()
+            rnd = sample_actions(envs, gen)
+            # Mix in random actions so off-plan states are covered too.
+            mask = torch.rand(envs.num_envs, generator=gen) < 0.25
+            act = torch.where(mask.to(act.device), rnd.to(act.device), act)
+        else:
+            act = sample_actions(envs, gen)
+        obs, rew, term, trunc, info = envs.step(act)
+        rows.append((_np(obs), _np(rew), _np(term), _np(trunc),
+                     _np(info[keys.NEXT_OBS_TARGET]), _np(act)))
+    return rows
+
+
+def check_vector_env(
+    envs: Any,
+    *,
+    single_env_fn: Callable[[], gym.Env] | None = None,
+    steps: int = 60,
+    seed: int = 123,
+    worlds_vs_single: int = 3,
+) -> None:
+    """Assert the envgym vector-env contract.
+
+    Args:
+        envs: the vector env (a :class:`envgym.core.TorchVectorEnv` or compatible).
+        single_env_fn: makes the matching single env (tokens face, same scenarios); when
+            given, world ``i`` of ``envs`` seeded ``s`` must equal a single env seeded ``s+i``.
+        steps: steps per rollout.
+        seed: base seed.
+        worlds_vs_single: how many worlds to compare with single envs.
+    """
+    B = envs.num_envs
+    dev = torch.device(envs.device)
+
+    # --- metadata and spaces
+    assert envs.metadata.get("autoreset_mode") == AutoresetMode.SAME_STEP, (
+        "vector envs must declare metadata['autoreset_mode'] = AutoresetMode.SAME_STEP")
+    for name in ("single_observation_space", "single_action_space", "observation_space",
+                 "action_space", "single_target_space"):
+        assert getattr(envs, name, None) is not None, f"vector env lacks {name}"
+
+    obs, info = envs.reset(seed=seed)
+    assert isinstance(info, dict), "reset() must return an info dict"
+    devs = _devices(obs)
+    assert devs and all(_same_device(d, dev) for d in devs), (
+        f"reset observations live on {devs}, expected {dev}")
+    assert envs.observation_space.contains(_np(obs)), (
+        "reset observation is not in observation_space")
+
+    # --- one pass of random steps: types, devices, info keys, reward terms, targets
+    gen = torch.Generator().manual_seed(seed)
+    ended_seen = 0
+    for t in range(steps):
+        act = sample_actions(envs, gen)
+        act_in = act.numpy() if t % 2 else act.to(dev)  # NumPy and torch actions both work
+        obs, rew, term, trunc, info = envs.step(act_in)
+        where = f"step {t}"
+        for name, x in (("reward", rew), ("terminated", term), ("truncated", trunc)):
+            assert torch.is_tensor(x) and _same_device(x.device, dev), (
+                f"{where}: {name} must be a tensor on {dev}")
+            assert tuple(x.shape) == (B,), f"{where}: {name} has shape {tuple(x.shape)}"
+        assert rew.dtype == torch.float32, f"{where}: reward dtype {rew.dtype}"
+        assert term.dtype == torch.bool and trunc.dtype == torch.bool, f"{where}: flags not bool"
+        for k in keys.REQUIRED_INFO_KEYS:
+            assert k in info, f"{where}: info lacks {k!r}"
+        tgt = info[keys.NEXT_OBS_TARGET]
+        assert _same_device(tgt.device, dev), f"{where}: target on {tgt.device}"
+        assert envs.target_space.contains(_np(tgt)), f"{where}: next_obs_target not in target_space"
+        assert envs.observation_space.contains(_np(obs)), f"{where}: obs not in observation_space"
+        total = sum(info[keys.REWARD_TERMS].values())
+        assert torch.allclose(total, rew, atol=1e-5), (
+            f"{where}: reward != sum of reward_terms (max diff {float((total - rew).abs().max())})")
+        succ = info[keys.SUCCESS]
+        assert succ.dtype == torch.bool and tuple(succ.shape) == (B,), f"{where}: success shape"
+        done = term | trunc
+        final = info.get(keys.FINAL_OBS)
+        assert final is not None, f"{where}: info lacks final_obs"
+        try:
+            expected = envs.target_from_obs(final)
+        except NotImplementedError:
+            warnings.warn("env has no target_from_obs(); target checks skipped", stacklevel=2)
+            expected = None
+        if expected is not None:
+            same = (expected == tgt).reshape(B, -1).all(dim=1)
+            assert bool(same.all()), (
+                f"{where}: next_obs_target differs from the target of the true next observation "
+                f"in worlds {torch.nonzero(~same).flatten().tolist()[:8]}")
+            if bool(done.any()):
+                ended_seen += int(done.sum())
+                fresh = envs.target_from_obs(obs)
+                differs = ~(fresh == tgt).reshape(B, -1).all(dim=1)
+                if not bool(differs[done].any()):
+                    warnings.warn(f"{where}: targets of ended worlds equal their reset observation; "
+                                  "is the target computed after the auto-reset?", stacklevel=2)
+    if ended_seen == 0:
+        warnings.warn(f"no episode ended in {steps} random steps; auto-reset was not exercised",
+                      stacklevel=2)
+
+    # --- out-of-space actions give a clear error
+    space = envs.single_action_space
+    if isinstance(space, spaces.Discrete):
+        bad = torch.full((B,), int(space.start + space.n), dtype=torch.int64)
+        try:
+            envs.step(bad)
+        except ValueError as e:
+            assert "action" in str(e).lower(), f"out-of-space error should say so: {e}"
+        else:
+            raise AssertionError("an out-of-space action must raise ValueError")
+        try:
+            envs.step(torch.zeros(B + 1, dtype=torch.int64))
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a wrong number of actions must raise ValueError")
+
+    # --- determinism: same seed and actions, same trajectory
+    a = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
+    b = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
+    for t, (ra, rb) in enumerate(zip(a, b, strict=True)):
+        for j, name in enumerate(("obs", "reward", "terminated", "truncated", "target", "action")):
+            if j < len(ra):
+                assert _equal(ra[j], rb[j]), (
+                    f"same seed, different trajectory at step {t} in {name}: {_diff(ra[j], rb[j])}")
+
+    # --- snapshots: restoring a state reproduces the same future
+    if hasattr(envs, "get_state"):
+        envs.reset(seed=seed + 1)
+        gen = torch.Generator().manual_seed(3)
+        for _ in range(5):
+            envs.step(sample_actions(envs, gen))
+        snap = envs.get_state()
+        acts = [sample_actions(envs, gen) for _ in range(10)]
+
+        def future() -> list[Any]:
+            out = []
+            for act in acts:
+                o, r, te, tr, inf = envs.step(act)
+                out.append((_np(o), _np(r), _np(te), _np(tr), _np(inf[keys.NEXT_OBS_TARGET])))
+            return out
+
+        first = future()
+        envs.set_state(snap)
+        second = future()
+        for t, (x, y) in enumerate(zip(first, second, strict=True)):
+            assert all(_equal(p, q) for p, q in zip(x, y, strict=True)), (
+                f"set_state(get_state()) did not reproduce step {t} of the future")
+        # Branching: world 0's state copied into every world evolves identically.
+        envs.set_state(snap)
+        envs.set_state(envs.get_state(worlds=[0] * B))
+        same_act = torch.full((B,), int(acts[0][0]), dtype=torch.int64)
+        o, *_ = envs.step(same_act)
+        o = _np(o)
+        for i in range(1, B):
+            assert _equal(_row(o, i), _row(o, 0)), f"branched world {i} differs from world 0"
+
+    # --- batch vs single
+    if single_env_fn is not None:
+        check_batch_vs_single(envs, single_env_fn, steps=steps, seed=seed,
+                              worlds=min(worlds_vs_single, B))
+
+
+def check_batch_vs_single(
+    envs: Any, single_env_fn: Callable[[], gym.Env], *, steps: int = 60, seed: int = 123,
+    worlds: int = 3,
+) -> None:
+    """World ``i`` of ``envs`` seeded ``seed`` equals a single env seeded ``seed + i``, step
+    for step (obs, reward, flags, target), across auto-resets."""
+    rows = _rollout(envs, seed, steps, action_seed=11, policy="oracle")
+    for i in range(worlds):
+        env = single_env_fn()
+        try:
+            obs, _ = env.reset(seed=seed + i)
+            assert _equal(_row(rows[0][0], i), obs), (
+                f"world {i}: reset obs differs from single env seeded {seed + i}: "
+                f"{_diff(_row(rows[0][0], i), obs)}")
+            for t in range(1, len(rows)):
+                vobs, vrew, vterm, vtrunc, vtgt, vact = rows[t]
+                obs, rew, term, trunc, info = env.step(int(vact[i]))
+                where = f"world {i}, step {t - 1}"
+                assert np.isclose(rew, vrew[i]), f"{where}: reward {rew} != {vrew[i]}"
+                assert term == bool(vterm[i]) and trunc == bool(vtrunc[i]), f"{where}: flags differ"
+                assert _equal(info[keys.NEXT_OBS_TARGET], vtgt[i]), f"{where}: target differs"
+                if term or trunc:
+                    obs, _ = env.reset()
+                assert _equal(obs, _row(vobs, i)), f"{where}: obs differs: {_diff(obs, _row(vobs, i))}"
+        finally:
+            env.close()
+
+
+def check_single_env(env: gym.Env, *, steps: int = 40, seed: int = 5) -> None:
+    """envgym's own contract on a single env, on top of Gymnasium's ``check_env``: info keys,
+    reward = sum of terms, targets in ``target_space``, seed determinism."""
+    from gymnasium.utils.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped, skip_render_check=True)
+
+    def run() -> list[Any]:
+        env.action_space.seed(seed)
+        obs, _ = env.reset(seed=seed)
+        out = [obs]
+        for t in range(steps):
+            act = env.action_space.sample()
+            obs, rew, term, trunc, info = env.step(act)
+            for k in keys.REQUIRED_INFO_KEYS:
+                assert k in info, f"step {t}: info lacks {k!r}"
+            total = sum(info[keys.REWARD_TERMS].values())
+            assert abs(total - rew) < 1e-5, f"step {t}: reward {rew} != sum of terms {total}"
+            tgt = info[keys.NEXT_OBS_TARGET]
+            space = env.unwrapped.target_space
+            assert space.contains(np.asarray(tgt)), f"step {t}: target not in target_space"
+            out.append((obs, rew, term, trunc, np.asarray(tgt)))
+            if term or trunc:
+                obs, _ = env.reset()
+                out.append(obs)
+        return out
+
+    a, b = run(), run()
+    for t, (x, y) in enumerate(zip(a, b, strict=True)):
+        assert _equal(x, y) if isinstance(x, dict) else repr(x) == repr(y), (
+            f"same seed, different trajectory at record {t}")
