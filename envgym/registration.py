@@ -35,15 +35,25 @@ def entries() -> list[EnvEntry]:
 
     out = [
         EnvEntry(
-            "envgym/Phone-v0", "phone", "envgym.phone:make_single", "envgym.phone:make_vector",
-            {}, "phone customer service; scenario= name, path, list, 'all' or 'generated'",
+            "envgym/Phone-v0",
+            "phone",
+            "envgym.phone:make_single",
+            "envgym.phone:make_vector",
+            {},
+            "phone customer service; scenario= name, path, list, 'all' or 'generated'",
         )
     ]
     for name in shipped_names():
-        out.append(EnvEntry(
-            phone_scenario_id(name), "phone", "envgym.phone:make_single",
-            "envgym.phone:make_vector", {"scenario": name}, f"phone scenario {name}",
-        ))
+        out.append(
+            EnvEntry(
+                phone_scenario_id(name),
+                "phone",
+                "envgym.phone:make_single",
+                "envgym.phone:make_vector",
+                {"scenario": name},
+                f"phone scenario {name}",
+            )
+        )
     return out
 
 

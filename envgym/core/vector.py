@@ -204,7 +204,9 @@ class TorchVectorEnv(VectorEnv):
         return obs, out.reward, out.terminated, out.truncated, info
 
     # ------------------------------------------------------------------ snapshots
-    def get_state(self, worlds: Sequence[int] | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def get_state(
+        self, worlds: Sequence[int] | torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """A deep copy of the worlds' state (all worlds, or the rows ``worlds`` in that order).
 
         Restoring it with :meth:`set_state` reproduces the same future for the same actions.
@@ -235,8 +237,10 @@ class TorchVectorEnv(VectorEnv):
         if worlds is None:
             for k, v in state.items():
                 if v.shape != targets[k].shape:
-                    raise ValueError(f"state[{k!r}] has shape {tuple(v.shape)}, expected "
-                                     f"{tuple(targets[k].shape)}")
+                    raise ValueError(
+                        f"state[{k!r}] has shape {tuple(v.shape)}, expected "
+                        f"{tuple(targets[k].shape)}"
+                    )
                 targets[k].copy_(v.to(self.device))
         else:
             idx = torch.as_tensor(worlds, dtype=torch.int64, device=self.device)

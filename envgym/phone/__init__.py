@@ -18,7 +18,7 @@ def make_single(**kwargs: Any) -> PhoneEnv:
 
 
 def make_vector(num_envs: int = 1, **kwargs: Any) -> PhoneVectorEnv:
-    """Entry point of ``gym.make_vec('envgym/Phone-v0', ..., vectorization_mode='vector_entry_point')``."""
+    """Entry point of ``gym.make_vec('envgym/Phone-v0', ...)`` (``vector_entry_point`` mode)."""
     from envgym.phone.env import PhoneVectorEnv
 
     kwargs.pop("render_mode", None)

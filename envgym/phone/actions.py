@@ -38,29 +38,45 @@ def tool_schemas(compiled: CompiledPhone) -> list[dict[str, Any]]:
             "function": {
                 "name": name,
                 "description": desc,
-                "parameters": {"type": "object", "properties": props,
-                               "required": list(props), "additionalProperties": False},
+                "parameters": {
+                    "type": "object",
+                    "properties": props,
+                    "required": list(props),
+                    "additionalProperties": False,
+                },
             },
         }
 
     services = {"type": "string", "enum": compiled.services, "description": "service id"}
     facts = {"type": "string", "enum": compiled.facts, "description": "fact id"}
     return [
-        fn("dial", "Dial a number (its digits, or its directory index).",
-           {"number": {"type": "string", "description": "e.g. 800-555-0100 or 0"}}),
-        fn("press", "Press a key on the phone keypad (IVR menus).",
-           {"key": {"type": "string", "enum": list(IVR_KEYS)}}),
+        fn(
+            "dial",
+            "Dial a number (its digits, or its directory index).",
+            {"number": {"type": "string", "description": "e.g. 800-555-0100 or 0"}},
+        ),
+        fn(
+            "press",
+            "Press a key on the phone keypad (IVR menus).",
+            {"key": {"type": "string", "enum": list(IVR_KEYS)}},
+        ),
         fn("wait", "Stay silent and listen (wait on hold, let a menu time out)."),
         fn("hang_up", "End the current call."),
         fn("say_yes", "Answer yes to the rep's question."),
         fn("say_no", "Answer no to the rep's question."),
         fn("request", "Ask the rep for a service.", {"service": services}),
         fn("ask_about", "Ask the rep what a service requires.", {"service": services}),
-        fn("provide", "Tell the rep a fact about the user.",
-           {"fact": facts, "value": {"type": "string", "description": "the value stated"}}),
+        fn(
+            "provide",
+            "Tell the rep a fact about the user.",
+            {"fact": facts, "value": {"type": "string", "description": "the value stated"}},
+        ),
         fn("ask_user", "Ask the user for a fact only they know.", {"fact": facts}),
-        fn("report", "Report the outcome to the user; ends the task.",
-           {"summary": {"type": "string", "description": "what you tell the user"}}),
+        fn(
+            "report",
+            "Report the outcome to the user; ends the task.",
+            {"summary": {"type": "string", "description": "what you tell the user"}},
+        ),
     ]
 
 
@@ -95,7 +111,9 @@ class ActionParser:
         for name in sorted(table, key=len, reverse=True):
             if len(name) >= 3 and name in key:
                 return table[name]
-        return None
+        # Or the text abbreviates exactly one label ("the card's last four digits").
+        hits = {table[name] for name in table if len(key) >= 6 and key in name}
+        return hits.pop() if len(hits) == 1 else None
 
     def _dial(self, number: str, scenario_index: int) -> ParsedAction:
         sc = self.c.scenarios[scenario_index]
@@ -104,8 +122,14 @@ class ActionParser:
             idx = int(n)
         else:
             digits = normalize_value(n)
-            idx = next((i for i, num in enumerate(sc.company.numbers)
-                        if normalize_value(num.digits) == digits), -1)
+            idx = next(
+                (
+                    i
+                    for i, num in enumerate(sc.company.numbers)
+                    if normalize_value(num.digits) == digits
+                ),
+                -1,
+            )
             if idx < 0:
                 return self._bad(f"unknown number {number!r}")
         if f"dial:{idx}" not in self.ids:
@@ -114,9 +138,16 @@ class ActionParser:
 
     def _call(self, name: str, args: dict[str, Any], scenario_index: int) -> ParsedAction:
         name = name.strip().lower()
-        simple = {"wait": "wait", "hang_up": "hang_up", "hangup": "hang_up",
-                  "say_yes": "say_yes", "yes": "say_yes", "say_no": "say_no", "no": "say_no",
-                  "report": "report"}
+        simple = {
+            "wait": "wait",
+            "hang_up": "hang_up",
+            "hangup": "hang_up",
+            "say_yes": "say_yes",
+            "yes": "say_yes",
+            "say_no": "say_no",
+            "no": "say_no",
+            "report": "report",
+        }
         if name in simple:
             return ParsedAction(self.ids[simple[name]])
         if name == "dial":
@@ -211,8 +242,9 @@ class ActionParser:
         m = re.fullmatch(r"provide\s+(\S+)\s+(.+)", s.strip(), flags=re.IGNORECASE)
         if m:
             return self._call("provide", {"fact": m.group(1), "value": m.group(2)}, scenario_index)
-        m = re.fullmatch(r"(?:my|the|our)\s+(.+?)\s+is\s+(.+)", s.strip().rstrip("."),
-                         flags=re.IGNORECASE)
+        m = re.fullmatch(
+            r"(?:my|the|our)\s+(.+?)\s+is\s+(.+)", s.strip().rstrip("."), flags=re.IGNORECASE
+        )
         if m:
             return self._call("provide", {"fact": m.group(1), "value": m.group(2)}, scenario_index)
         return self._bad(f"could not parse {s[:60]!r}")

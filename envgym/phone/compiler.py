@@ -61,7 +61,17 @@ ACTION_ERRORS = (
     "nobody_listening",
     "nothing_asked",
 )
-E_OK, E_NOT_ON_CALL, E_ON_CALL, E_UNKNOWN_NUMBER, E_GARBLED, E_NO_MENU, E_IVR_KEYS, E_HOLD, E_NOTHING_ASKED = range(9)
+(
+    E_OK,
+    E_NOT_ON_CALL,
+    E_ON_CALL,
+    E_UNKNOWN_NUMBER,
+    E_GARBLED,
+    E_NO_MENU,
+    E_IVR_KEYS,
+    E_HOLD,
+    E_NOTHING_ASKED,
+) = range(9)
 
 REWARD_TERMS = ("goal", "turn_cost", "privacy_violation", "over_call_budget", "invalid_action")
 MSG_SLOTS = 4
@@ -76,9 +86,7 @@ class ActionSpec:
     name: str
 
 
-def build_catalogue(
-    services: list[str], facts: list[str], max_numbers: int
-) -> list[ActionSpec]:
+def build_catalogue(services: list[str], facts: list[str], max_numbers: int) -> list[ActionSpec]:
     """The discrete action catalogue for a set of services, facts and directory size."""
     cat = [
         ActionSpec(A_WAIT, 0, "wait"),
@@ -202,7 +210,9 @@ def _fmt(templates: list[str], **slots: Any) -> list[str]:
     return out
 
 
-def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = None) -> CompiledPhone:
+def compile_scenarios(
+    scenarios: list[PhoneScenario], max_tokens: int | None = None
+) -> CompiledPhone:
     """Compile a scenario set into engine tables.
 
     Args:
@@ -229,8 +239,11 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
     D = max(len(sc.company.departments) for sc in scenarios)
     NODES = max(1, max(len(sc.company.ivr) for sc in scenarios))
     S, F = len(services), len(facts)
-    V = max(len(sc.policies.services[i].verify) for sc in scenarios
-            for i in range(len(sc.policies.services)))
+    V = max(
+        len(sc.policies.services[i].verify)
+        for sc in scenarios
+        for i in range(len(sc.policies.services))
+    )
     P = V + 4
     R = max(len(sc.records) for sc in scenarios)
     REPS = max(len(sc.company.rep_names) for sc in scenarios)
@@ -243,50 +256,96 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
 
     t: dict[str, torch.Tensor] = {
         # scenario-level
-        "n_numbers": z(K), "max_calls_per_number": z(K), "max_mismatch": z(K),
-        "call_budget": z(K), "max_turns": z(K), "hints": z(K, dtype=torch.bool),
-        "max_fees": z(K), "n_reps": z(K),
+        "n_numbers": z(K),
+        "max_calls_per_number": z(K),
+        "max_mismatch": z(K),
+        "call_budget": z(K),
+        "max_turns": z(K),
+        "hints": z(K, dtype=torch.bool),
+        "max_fees": z(K),
+        "n_reps": z(K),
         "w": z(K, len(REWARD_TERMS), dtype=torch.float32),
         # numbers
-        "num_listed": z(K, N, dtype=torch.bool), "num_route_kind": z(K, N),
+        "num_listed": z(K, N, dtype=torch.bool),
+        "num_route_kind": z(K, N),
         "num_route_id": z(K, N, fill=-1),
         # IVR
-        "ivr_opt_kind": z(K, NODES, 12), "ivr_opt_id": z(K, NODES, 12, fill=-1),
-        "ivr_to_kind": z(K, NODES), "ivr_to_id": z(K, NODES, fill=-1),
+        "ivr_opt_kind": z(K, NODES, 12),
+        "ivr_opt_id": z(K, NODES, 12, fill=-1),
+        "ivr_to_kind": z(K, NODES),
+        "ivr_to_id": z(K, NODES, fill=-1),
         "ivr_key_toward": z(K, NODES, D, fill=-1),
         # departments
-        "dept_hold_lo": z(K, D), "dept_hold_hi": z(K, D), "dept_transfers": z(K, D, dtype=torch.bool),
+        "dept_hold_lo": z(K, D),
+        "dept_hold_hi": z(K, D),
+        "dept_transfers": z(K, D, dtype=torch.bool),
         # services
-        "svc_exists": z(K, S, dtype=torch.bool), "svc_dept": z(K, S, fill=-1),
+        "svc_exists": z(K, S, dtype=torch.bool),
+        "svc_dept": z(K, S, fill=-1),
         "svc_other_number": z(K, S, fill=-1),
         "prog_fact": z(K, S, P, fill=-1),  # verify slots and the eligibility slot
-        "elig_pass": z(K, S, dtype=torch.bool), "svc_fee": z(K, S),
+        "elig_pass": z(K, S, dtype=torch.bool),
+        "svc_fee": z(K, S),
         "has_offer": z(K, S, dtype=torch.bool),
-        "grant_val": z(K, S, R, fill=-1), "offer_val": z(K, S, R, fill=-1),
+        "grant_val": z(K, S, R, fill=-1),
+        "offer_val": z(K, S, R, fill=-1),
         # facts
-        "fact_exists": z(K, F, dtype=torch.bool), "fact_known0": z(K, F, dtype=torch.bool),
+        "fact_exists": z(K, F, dtype=torch.bool),
+        "fact_known0": z(K, F, dtype=torch.bool),
         "fact_sensitive": z(K, F, dtype=torch.bool),
         # records
-        "rec_init": z(K, R), "goal_mask": z(K, R, dtype=torch.bool), "goal_val": z(K, R),
+        "rec_init": z(K, R),
+        "goal_mask": z(K, R, dtype=torch.bool),
+        "goal_val": z(K, R),
         # oracle
-        "plan": z(K, 3, fill=-1), "plan_accept_offer": z(K, S, dtype=torch.bool),
-        "plan_accept_fee": z(K, S, dtype=torch.bool), "oracle_number": z(K, S, fill=-1),
-        "oracle_number_alt": z(K, S, fill=-1), "oracle_entry_dept": z(K, S, fill=-1),
+        "plan": z(K, 3, fill=-1),
+        "plan_accept_offer": z(K, S, dtype=torch.bool),
+        "plan_accept_fee": z(K, S, dtype=torch.bool),
+        "oracle_number": z(K, S, fill=-1),
+        "oracle_number_alt": z(K, S, fill=-1),
+        "oracle_entry_dept": z(K, S, fill=-1),
         "needs_fact": z(K, S, F, dtype=torch.bool),
         # messages
-        "m_intro": z(K), "m_invalid_key": z(K), "m_ivr_prompt": z(K, NODES, fill=-1),
-        "m_hold": z(K, D), "m_still_hold": z(K), "m_greet": z(K, D, REPS),
-        "m_greet_transfer": z(K, D, REPS, S), "m_ask_fact": z(K, F), "m_verified": z(K),
-        "m_mismatch": z(K), "m_security": z(K), "m_eligible": z(K), "m_refusal": z(K, S),
-        "m_fee_q": z(K, S), "m_offer": z(K, S), "m_offer_accepted": z(K, S),
-        "m_offer_declined": z(K), "m_done": z(K, S), "m_transfer": z(K, D),
-        "m_call_other": z(K, S), "m_cannot_help": z(K), "m_unrequested": z(K),
-        "m_not_understood": z(K), "m_still_there": z(K), "m_explain": z(K, S),
-        "m_user_says": z(K, F), "m_user_unknown": z(K), "m_ask_about_none": z(K),
-        "m_sys_not_on_call": z(K), "m_sys_on_call": z(K), "m_sys_call_ended": z(K),
-        "m_sys_rep_hung_up": z(K), "m_sys_call_refused": z(K), "m_sys_hint": z(K, MAX_CALLS),
-        "m_sys_unknown_number": z(K), "m_sys_nobody": z(K), "m_sys_idle": z(K),
-        "m_sys_report": z(K), "m_sys_number_noted": z(K, N), "m_ivr_no_speech": z(K),
+        "m_intro": z(K),
+        "m_invalid_key": z(K),
+        "m_ivr_prompt": z(K, NODES, fill=-1),
+        "m_hold": z(K, D),
+        "m_still_hold": z(K),
+        "m_greet": z(K, D, REPS),
+        "m_greet_transfer": z(K, D, REPS, S),
+        "m_ask_fact": z(K, F),
+        "m_verified": z(K),
+        "m_mismatch": z(K),
+        "m_security": z(K),
+        "m_eligible": z(K),
+        "m_refusal": z(K, S),
+        "m_fee_q": z(K, S),
+        "m_offer": z(K, S),
+        "m_offer_accepted": z(K, S),
+        "m_offer_declined": z(K),
+        "m_done": z(K, S),
+        "m_transfer": z(K, D),
+        "m_call_other": z(K, S),
+        "m_cannot_help": z(K),
+        "m_unrequested": z(K),
+        "m_not_understood": z(K),
+        "m_still_there": z(K),
+        "m_explain": z(K, S),
+        "m_user_says": z(K, F),
+        "m_user_unknown": z(K),
+        "m_ask_about_none": z(K),
+        "m_sys_not_on_call": z(K),
+        "m_sys_on_call": z(K),
+        "m_sys_call_ended": z(K),
+        "m_sys_rep_hung_up": z(K),
+        "m_sys_call_refused": z(K),
+        "m_sys_hint": z(K, MAX_CALLS),
+        "m_sys_unknown_number": z(K),
+        "m_sys_nobody": z(K),
+        "m_sys_idle": z(K),
+        "m_sys_report": z(K),
+        "m_sys_number_noted": z(K, N),
+        "m_ivr_no_speech": z(K),
     }
 
     plans: list[Plan] = []
@@ -301,7 +360,7 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
         # Each record field's values: initial, effects, offers, goal.
         rec_vals: dict[str, list[str]] = {r: [sc.records[r]] for r in rec_fields}
         for svc in sc.policies.services:
-            for eff in [svc.effects, *( [svc.offer.effects_if_accepted] if svc.offer else [])]:
+            for eff in [svc.effects, *([svc.offer.effects_if_accepted] if svc.offer else [])]:
                 for r, v in eff.items():
                     if v not in rec_vals[r]:
                         rec_vals[r].append(v)
@@ -355,11 +414,10 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
             q: deque[int] = deque()
             for i, node in enumerate(co.ivr):
                 for key, r in node.options.items():
-                    if r.department is not None and dept_ix[r.department] == d:
-                        if i not in dist:
-                            dist[i] = 1
-                            t["ivr_key_toward"][k, i, d] = IVR_KEYS.index(key)
-                            q.append(i)
+                    if r.department is not None and dept_ix[r.department] == d and i not in dist:
+                        dist[i] = 1
+                        t["ivr_key_toward"][k, i, d] = IVR_KEYS.index(key)
+                        q.append(i)
             while q:
                 j = q.popleft()
                 for i, node in enumerate(co.ivr):
@@ -384,17 +442,22 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
             rid = int(t["num_route_id"][k, num_i])
             if kind == 2:
                 return [rid]
-            return [d for d in range(len(co.departments)) if int(t["ivr_key_toward"][k, rid, d]) >= 0]
+            return [
+                d for d in range(len(co.departments)) if int(t["ivr_key_toward"][k, rid, d]) >= 0
+            ]
 
         # --- departments
         for i, dep in enumerate(co.departments):
             t["dept_hold_lo"][k, i], t["dept_hold_hi"][k, i] = dep.hold
             t["dept_transfers"][k, i] = dep.transfers
             t["m_hold"][k, i] = book.add("system", _fmt(_phr(sc, "hold"), department=dep.label))
-            t["m_transfer"][k, i] = book.add("rep", _fmt(_phr(sc, "transfer"), department=dep.label))
+            t["m_transfer"][k, i] = book.add(
+                "rep", _fmt(_phr(sc, "transfer"), department=dep.label)
+            )
             for r, rep in enumerate(co.rep_names):
                 t["m_greet"][k, i, r] = book.add(
-                    "rep", _fmt(_phr(sc, "greeting"), company=company, department=dep.label, rep=rep)
+                    "rep",
+                    _fmt(_phr(sc, "greeting"), company=company, department=dep.label, rep=rep),
                 )
             for r in range(len(co.rep_names), REPS):
                 t["m_greet"][k, i, r] = t["m_greet"][k, i, 0]
@@ -435,7 +498,9 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
                 t["needs_fact"][k, si, f_index[el.fact]] = True
                 true_val = normalize_value(user_facts[el.fact].value)
                 t["elig_pass"][k, si] = true_val in {normalize_value(a) for a in el.allowed}
-                refusal = [el.refusal] if el.refusal else _fmt(_phr(sc, "ineligible"), service=svc.label)
+                refusal = (
+                    [el.refusal] if el.refusal else _fmt(_phr(sc, "ineligible"), service=svc.label)
+                )
             else:
                 t["elig_pass"][k, si] = True
                 refusal = _fmt(_phr(sc, "ineligible"), service=svc.label)
@@ -457,8 +522,13 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
             for r in range(REPS):
                 rep = co.rep_names[r % len(co.rep_names)]
                 t["m_greet_transfer"][k, d, r, si] = book.add(
-                    "rep", _fmt(_phr(sc, "greeting_transfer"), rep=rep, department=dep.label,
-                                service=svc.label),
+                    "rep",
+                    _fmt(
+                        _phr(sc, "greeting_transfer"),
+                        rep=rep,
+                        department=dep.label,
+                        service=svc.label,
+                    ),
                 )
             # What the rep says when asked what this request needs.
             if svc.explanation:
@@ -469,8 +539,10 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
                     labels = [user_facts[f].label for f in svc.verify]
                     parts.append("To do that I'll need the " + ", the ".join(labels) + ".")
                 if svc.eligibility is not None:
-                    parts.append(f"It's only available if your {user_facts[svc.eligibility.fact].label}"
-                                 f" is {' or '.join(svc.eligibility.allowed)}.")
+                    parts.append(
+                        f"It's only available if your {user_facts[svc.eligibility.fact].label}"
+                        f" is {' or '.join(svc.eligibility.allowed)}."
+                    )
                 if svc.fee:
                     parts.append(f"There is a {svc.fee} dollar fee.")
                 parts.append(f"That's handled by {dep.label}.")
@@ -489,8 +561,9 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
             # Oracle routing: a listed number reaching the department, else one reaching a
             # department that transfers, else one whose rep names a reachable number.
             direct = [i for i in listed if reaches(i, d)]
-            via_transfer = [i for i in listed
-                            if any(bool(t["dept_transfers"][k, e]) for e in entry_depts(i))]
+            via_transfer = [
+                i for i in listed if any(bool(t["dept_transfers"][k, e]) for e in entry_depts(i))
+            ]
             if direct:
                 t["oracle_number"][k, si] = direct[0]
                 t["oracle_entry_dept"][k, si] = d
@@ -498,7 +571,8 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
                 num_i = via_transfer[0]
                 t["oracle_number"][k, si] = num_i
                 t["oracle_entry_dept"][k, si] = next(
-                    e for e in entry_depts(num_i) if bool(t["dept_transfers"][k, e]))
+                    e for e in entry_depts(num_i) if bool(t["dept_transfers"][k, e])
+                )
             elif reach and listed and entry_depts(listed[0]):
                 # The rep there can't transfer but names a number that reaches d.
                 t["oracle_number"][k, si] = listed[0]
@@ -509,11 +583,13 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
         # --- plan (oracle) and solvability
         plan = plan_scenario(sc)
         if plan is None:
-            problems.append(Problem(
-                "goal.records",
-                "unreachable: no combination of up to 3 services (grants or accepted offers) "
-                "sets these values within goal.max_fees for which the user is eligible",
-            ))
+            problems.append(
+                Problem(
+                    "goal.records",
+                    "unreachable: no combination of up to 3 services (grants or accepted offers) "
+                    "sets these values within goal.max_fees for which the user is eligible",
+                )
+            )
         else:
             for j, sid in enumerate(plan.services):
                 si = s_index[sid]
@@ -522,21 +598,26 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
                 t["plan_accept_fee"][k, si] = plan.accept_fee[sid]
                 svc = next(s for s in sc.policies.services if s.id == sid)
                 if int(t["oracle_number"][k, si]) < 0:
-                    problems.append(Problem(
-                        f"policies.services.{sid}.department",
-                        f"department {svc.department!r} can't be reached: no listed number leads "
-                        "to it, to a department that transfers, or to a rep who names its number",
-                    ))
+                    problems.append(
+                        Problem(
+                            f"policies.services.{sid}.department",
+                            f"department {svc.department!r} can't be reached: no listed number "
+                            "leads to it, to a department that transfers, or to a rep who names "
+                            "its number",
+                        )
+                    )
                 # Entry department must be able to pass the caller on.
                 num_i = int(t["oracle_number"][k, si])
                 if num_i >= 0:
                     d = dept_ix[svc.department]
                     ents = entry_depts(num_i)
                     if not ents:
-                        problems.append(Problem(
-                            f"company.numbers[{num_i}].routes_to",
-                            "this number's IVR leads to no department",
-                        ))
+                        problems.append(
+                            Problem(
+                                f"company.numbers[{num_i}].routes_to",
+                                "this number's IVR leads to no department",
+                            )
+                        )
             plans.append(plan)
         if problems:
             raise ScenarioError(src, problems)
@@ -552,9 +633,12 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
             f"{sc.user.request} Numbers: {directory}. You know: {known_txt}. "
             f"Use at most {sc.constraints.call_budget} calls.",
         )
-        t["m_invalid_key"][k] = book.add("ivr", ["Sorry, that is not a valid option.",
-                                                 "Invalid selection."])
-        t["m_ivr_no_speech"][k] = book.add("ivr", "Sorry, I didn't understand. Please use your keypad.")
+        t["m_invalid_key"][k] = book.add(
+            "ivr", ["Sorry, that is not a valid option.", "Invalid selection."]
+        )
+        t["m_ivr_no_speech"][k] = book.add(
+            "ivr", "Sorry, I didn't understand. Please use your keypad."
+        )
         t["m_still_hold"][k] = book.add("system", _phr(sc, "still_hold"))
         t["m_verified"][k] = book.add("rep", _phr(sc, "verified"))
         t["m_mismatch"][k] = book.add("rep", _phr(sc, "mismatch"))
@@ -571,17 +655,22 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
         t["m_sys_call_ended"][k] = book.add("system", "The call has ended.")
         t["m_sys_rep_hung_up"][k] = book.add("system", "The other side hung up.")
         t["m_sys_call_refused"][k] = book.add(
-            "system", f"{company} accepts at most {sc.policies.max_calls_per_number} calls to one "
-            "number per day; this call was not connected.")
+            "system",
+            f"{company} accepts at most {sc.policies.max_calls_per_number} calls to one "
+            "number per day; this call was not connected.",
+        )
         for c in range(MAX_CALLS):
-            t["m_sys_hint"][k, c] = book.add("system", f"This is your {ordinal(c + 1)} call to this number.")
+            t["m_sys_hint"][k, c] = book.add(
+                "system", f"This is your {ordinal(c + 1)} call to this number."
+            )
         t["m_sys_unknown_number"][k] = book.add("system", "That number is not in your directory.")
         t["m_sys_nobody"][k] = book.add("system", "You are on hold; nobody is listening.")
         t["m_sys_idle"][k] = book.add("system", "Time passes.")
         t["m_sys_report"][k] = book.add("system", "You report back to the user. The task is over.")
         for i, num in enumerate(co.numbers):
             t["m_sys_number_noted"][k, i] = book.add(
-                "system", f"Noted {num.label}: {num.digits} (dial {i}).")
+                "system", f"Noted {num.label}: {num.digits} (dial {i})."
+            )
 
     tok_rows, longest = book.tables()
     M = len(tok_rows)
@@ -603,10 +692,30 @@ def compile_scenarios(scenarios: list[PhoneScenario], max_tokens: int | None = N
         intro_len = max(int(longest_m[m]) for m in intro_ids)
         others = sorted((int(longest_m[m]) for m in range(M) if m not in intro_ids), reverse=True)
         max_tokens = min(max(intro_len, sum(others[:MSG_SLOTS])), 512)
-    dims = {"K": K, "N": N, "D": D, "NODES": NODES, "S": S, "F": F, "V": V, "P": P, "R": R,
-            "REPS": REPS, "MAX_CALLS": MAX_CALLS}
+    dims = {
+        "K": K,
+        "N": N,
+        "D": D,
+        "NODES": NODES,
+        "S": S,
+        "F": F,
+        "V": V,
+        "P": P,
+        "R": R,
+        "REPS": REPS,
+        "MAX_CALLS": MAX_CALLS,
+    }
     return CompiledPhone(
-        scenarios=list(scenarios), services=services, facts=facts, catalogue=catalogue,
-        book=book, max_tokens=int(max_tokens), plans=plans, tables=t, msg_tokens=msg_tokens,
-        msg_len=msg_len, msg_nvar=msg_nvar, dims=dims,
+        scenarios=list(scenarios),
+        services=services,
+        facts=facts,
+        catalogue=catalogue,
+        book=book,
+        max_tokens=int(max_tokens),
+        plans=plans,
+        tables=t,
+        msg_tokens=msg_tokens,
+        msg_len=msg_len,
+        msg_nvar=msg_nvar,
+        dims=dims,
     )

@@ -84,13 +84,28 @@ class PhoneEngine:
             return torch.zeros(shape, dtype=dtype, device=dev)
 
         return {
-            "scenario": z(B), "seed": z(B), "episode": z(B), "turn": z(B), "phase": z(B),
-            "number": z(B) - 1, "node": z(B), "dept": z(B), "hold_left": z(B), "rep": z(B),
-            "calls": z(B, self.N), "total_calls": z(B),
-            "known": z(B, self.F, dtype=torch.bool), "num_known": z(B, self.N, dtype=torch.bool),
-            "verified": z(B, self.F, dtype=torch.bool), "mismatches": z(B),
-            "service": z(B) - 1, "pc": z(B), "records": z(B, self.R), "fees": z(B),
-            "msgs": z(B, MSG_SLOTS) - 1, "vars": z(B, MSG_SLOTS),
+            "scenario": z(B),
+            "seed": z(B),
+            "episode": z(B),
+            "turn": z(B),
+            "phase": z(B),
+            "number": z(B) - 1,
+            "node": z(B),
+            "dept": z(B),
+            "hold_left": z(B),
+            "rep": z(B),
+            "calls": z(B, self.N),
+            "total_calls": z(B),
+            "known": z(B, self.F, dtype=torch.bool),
+            "num_known": z(B, self.N, dtype=torch.bool),
+            "verified": z(B, self.F, dtype=torch.bool),
+            "mismatches": z(B),
+            "service": z(B) - 1,
+            "pc": z(B),
+            "records": z(B, self.R),
+            "fees": z(B),
+            "msgs": z(B, MSG_SLOTS) - 1,
+            "vars": z(B, MSG_SLOTS),
         }
 
     def reset(self, st: State, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
@@ -102,12 +117,24 @@ class PhoneEngine:
         else:
             st["episode"] = torch.where(mask, st["episode"] + 1, st["episode"])
         K = torch.full_like(st["seed"], self.K)
-        sc = torch.where(mask, rng.randint(K, st["seed"], st["episode"], _S_SCENARIO), st["scenario"])
+        sc = torch.where(
+            mask, rng.randint(K, st["seed"], st["episode"], _S_SCENARIO), st["scenario"]
+        )
         st["scenario"] = sc
         m1 = mask[:, None]
         zero = torch.zeros_like(st["turn"])
-        for key in ("turn", "phase", "node", "dept", "hold_left", "rep", "total_calls",
-                    "mismatches", "pc", "fees"):
+        for key in (
+            "turn",
+            "phase",
+            "node",
+            "dept",
+            "hold_left",
+            "rep",
+            "total_calls",
+            "mismatches",
+            "pc",
+            "fees",
+        ):
             st[key] = torch.where(mask, zero, st[key])
         for key in ("number", "service"):
             st[key] = torch.where(mask, zero - 1, st[key])
@@ -125,8 +152,13 @@ class PhoneEngine:
     def _variants(self, st: State, msgs: torch.Tensor) -> torch.Tensor:
         nvar = self.c.msg_nvar[msgs.clamp(min=0)]
         slot = torch.arange(MSG_SLOTS, device=self.device)[None, :]
-        return rng.randint(nvar, st["seed"][:, None], st["episode"][:, None],
-                           st["turn"][:, None], slot + _S_VARIANT)
+        return rng.randint(
+            nvar,
+            st["seed"][:, None],
+            st["episode"][:, None],
+            st["turn"][:, None],
+            slot + _S_VARIANT,
+        )
 
     def tokens(self, st: State) -> torch.Tensor:
         """Token ids of what the assistant heard this step, packed and padded: int32 [B, L]."""
@@ -277,8 +309,13 @@ class PhoneEngine:
             end_service(mask)
 
         off, on_ivr, on_hold, on_rep = ph0 == OFF, ph0 == IVR, ph0 == HOLD, ph0 == REP
-        speech = (kind == A_YES) | (kind == A_NO) | (kind == A_REQUEST) | (kind == A_ASK_ABOUT) | (
-            kind == A_PROVIDE)
+        speech = (
+            (kind == A_YES)
+            | (kind == A_NO)
+            | (kind == A_REQUEST)
+            | (kind == A_ASK_ABOUT)
+            | (kind == A_PROVIDE)
+        )
 
         # --- report: the episode ends
         terminated = kind == A_REPORT
@@ -316,8 +353,12 @@ class PhoneEngine:
         connects = dial & ~refused
         emit(connects & t["hints"][sc], t["m_sys_hint"][sc, (ncalls - 1).clamp(0, 9)])
         st["number"] = torch.where(connects, num, st["number"])
-        st["verified"] = torch.where(connects[:, None], torch.zeros_like(st["verified"]), st["verified"])
-        st["mismatches"] = torch.where(connects, torch.zeros_like(st["mismatches"]), st["mismatches"])
+        st["verified"] = torch.where(
+            connects[:, None], torch.zeros_like(st["verified"]), st["verified"]
+        )
+        st["mismatches"] = torch.where(
+            connects, torch.zeros_like(st["mismatches"]), st["mismatches"]
+        )
         end_service(connects)
         rep_draw = rng.randint(t["n_reps"][sc], st["seed"], st["episode"], st["turn"], _S_REP)
         st["rep"] = torch.where(connects, rep_draw, st["rep"])
@@ -399,8 +440,11 @@ class PhoneEngine:
         m = talk & (kind == A_PROVIDE)
         f = arg.clamp(max=self.F - 1)
         correct_default = st["known"][bi, f] & t["fact_exists"][sc, f]
-        correct = correct_default if stated_correct is None else (
-            stated_correct.to(dev) & t["fact_exists"][sc, f])
+        correct = (
+            correct_default
+            if stated_correct is None
+            else (stated_correct.to(dev) & t["fact_exists"][sc, f])
+        )
         pf = pending_fact()
         answers = m & (pf == f)
         unasked = m & (pf != f)
@@ -469,8 +513,13 @@ class PhoneEngine:
             "invalid_action": -w[:, 4] * invalid,
         }
         assert tuple(terms) == REWARD_TERMS
-        reward = terms["goal"] + terms["turn_cost"] + terms["privacy_violation"] + terms[
-            "over_call_budget"] + terms["invalid_action"]
+        reward = (
+            terms["goal"]
+            + terms["turn_cost"]
+            + terms["privacy_violation"]
+            + terms["over_call_budget"]
+            + terms["invalid_action"]
+        )
         return {
             "reward": reward,
             "terminated": terminated,
@@ -504,8 +553,13 @@ class PhoneEngine:
         target = torch.where(use_offer[..., None], oval, gval)
         rec = st["records"][:, None, :]
         sat = ((target < 0) | (rec == target)).all(dim=2) | (plan < 0)
-        first_open = torch.where(~sat, torch.arange(3, device=dev)[None, :].expand(B, 3),
-                                 torch.full_like(plan, 3)).min(dim=1).values
+        first_open = (
+            torch.where(
+                ~sat, torch.arange(3, device=dev)[None, :].expand(B, 3), torch.full_like(plan, 3)
+            )
+            .min(dim=1)
+            .values
+        )
         s_star = plan[bi, first_open.clamp(max=2)].clamp(min=0)
         done = self.success(st) | (first_open >= 3)
 
@@ -519,8 +573,11 @@ class PhoneEngine:
         # off the call: dial the number for the next request
         num = t["oracle_number"][sc, s_star]
         alt = t["oracle_number_alt"][sc, s_star]
-        use_alt = (alt >= 0) & st["num_known"][bi, alt.clamp(min=0)] & ~t["num_listed"][
-            sc, alt.clamp(min=0)]
+        use_alt = (
+            (alt >= 0)
+            & st["num_known"][bi, alt.clamp(min=0)]
+            & ~t["num_listed"][sc, alt.clamp(min=0)]
+        )
         num = torch.where(use_alt, alt, num).clamp(min=0)
         a = torch.where(phase == OFF, base[A_DIAL] + num, a)
 
@@ -538,18 +595,24 @@ class PhoneEngine:
         told = st["num_known"][bi, alt.clamp(min=0)] & (alt >= 0)
         request = on_rep & (svc != s_star) & (here | transfers | ~told)
         a = torch.where(request, base[A_REQUEST] + s_star, a)
-        a = torch.where(on_rep & (svc != s_star) & ~(here | transfers | ~told),
-                        torch.full_like(a, base[A_HANGUP]), a)
+        a = torch.where(
+            on_rep & (svc != s_star) & ~(here | transfers | ~told),
+            torch.full_like(a, base[A_HANGUP]),
+            a,
+        )
         working = on_rep & (svc == s_star)
         pc = st["pc"]
         pf = t["prog_fact"][sc, s_star, pc.clamp(max=self.P - 1)]
-        a = torch.where(working & (pc <= V + SLOT_ELIG) & (pf >= 0), base[A_PROVIDE] + pf.clamp(min=0), a)
+        a = torch.where(
+            working & (pc <= V + SLOT_ELIG) & (pf >= 0), base[A_PROVIDE] + pf.clamp(min=0), a
+        )
         fee_ok = t["plan_accept_fee"][sc, s_star]
         yes_no = torch.where(fee_ok, base[A_YES], base[A_NO])
         a = torch.where(working & (pc == V + SLOT_FEE), yes_no, a)
         offer_ok = t["plan_accept_offer"][sc, s_star]
-        a = torch.where(working & (pc == V + SLOT_OFFER),
-                        torch.where(offer_ok, base[A_YES], base[A_NO]), a)
+        a = torch.where(
+            working & (pc == V + SLOT_OFFER), torch.where(offer_ok, base[A_YES], base[A_NO]), a
+        )
 
         # facts first, and report when done (both override the above)
         a = torch.where(has_need & ~(phase == HOLD), base[A_ASK_USER] + first_need, a)

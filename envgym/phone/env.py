@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -22,7 +21,10 @@ _MAX_CALL_COUNT = 255
 
 
 def _compile(
-    scenario: ScenarioSpec, difficulty: int, num_generated: int, generator_seed: int,
+    scenario: ScenarioSpec,
+    difficulty: int,
+    num_generated: int,
+    generator_seed: int,
     max_tokens: int | None,
 ) -> CompiledPhone:
     return compile_scenarios(
@@ -105,18 +107,21 @@ class PhoneVectorEnv(TorchVectorEnv):
         if max_episode_steps is not None:
             raise ValueError("episode length is set per scenario (constraints.max_turns)")
         self.compiled = compiled or _compile(
-            scenario, difficulty, num_generated, generator_seed, max_tokens)
+            scenario, difficulty, num_generated, generator_seed, max_tokens
+        )
         self.engine = PhoneEngine(self.compiled, self.device)
         c = self.compiled
         L, Vocab, F, N = c.max_tokens, c.vocab_size, c.dims["F"], c.dims["N"]
         tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
-        self.single_observation_space = spaces.Dict({
-            "tokens": tok_space,
-            "phase": spaces.Discrete(4),
-            "known_facts": spaces.MultiBinary(F),
-            "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
-            "turn": spaces.Box(0, 10_000, (1,), np.int32),
-        })
+        self.single_observation_space = spaces.Dict(
+            {
+                "tokens": tok_space,
+                "phase": spaces.Discrete(4),
+                "known_facts": spaces.MultiBinary(F),
+                "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
+                "turn": spaces.Box(0, 10_000, (1,), np.int32),
+            }
+        )
         self.single_action_space = spaces.Discrete(c.num_actions)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -125,16 +130,33 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.action_names = [a.name for a in c.catalogue]
         self.action_error_names = ACTION_ERRORS
         self.phase_names = PHASE_NAMES
-        self.reward_term_names = ("goal", "turn_cost", "privacy_violation", "over_call_budget",
-                                  "invalid_action")
+        self.reward_term_names = (
+            "goal",
+            "turn_cost",
+            "privacy_violation",
+            "over_call_budget",
+            "invalid_action",
+        )
         self.state = self.engine.empty_state(self.num_envs)
         self._stated_correct: torch.Tensor | None = None
         self._allow_garbled = False
         self._step_msgs = (self.state["msgs"], self.state["vars"])
+        self._tokens: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
         self.engine.reset(self.state, mask, seeds)
+        self._tokens = None
+
+    def set_state(self, state: Any, worlds: Any = None) -> None:
+        super().set_state(state, worlds)
+        self._tokens = None
+
+    def _heard_tokens(self) -> torch.Tensor:
+        # The token expansion is the engine's widest op: compute it once per state change.
+        if self._tokens is None:
+            self._tokens = self.engine.tokens(self.state)
+        return self._tokens
 
     def _convert_actions(self, actions: Any) -> torch.Tensor:
         if self._allow_garbled:
@@ -146,11 +168,12 @@ class PhoneVectorEnv(TorchVectorEnv):
         out = self.engine.step(self.state, actions, self._stated_correct)
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
+        self._tokens = None
         return StepOutput(
             reward=out["reward"],
             terminated=out["terminated"],
             truncated=out["truncated"],
-            next_obs_target=self.engine.tokens(self.state),
+            next_obs_target=self._heard_tokens(),
             reward_terms=out["reward_terms"],
             success=out["success"],
             action_error=out["action_error"],
@@ -159,7 +182,7 @@ class PhoneVectorEnv(TorchVectorEnv):
     def _observe(self) -> dict[str, torch.Tensor]:
         st = self.state
         return {
-            "tokens": self.engine.tokens(st),
+            "tokens": self._heard_tokens(),
             "phase": st["phase"].clone(),
             "known_facts": st["known"].to(torch.int8),
             "calls": st["calls"].clamp(max=_MAX_CALL_COUNT).to(torch.int32),
@@ -247,8 +270,13 @@ class PhoneEnv(gym.Env):
         self.obs_mode = obs_mode
         self.render_mode = render_mode
         self.vec = PhoneVectorEnv(
-            1, scenario, difficulty=difficulty, num_generated=num_generated,
-            generator_seed=generator_seed, device=device, max_tokens=max_tokens,
+            1,
+            scenario,
+            difficulty=difficulty,
+            num_generated=num_generated,
+            generator_seed=generator_seed,
+            device=device,
+            max_tokens=max_tokens,
         )
         self.compiled = self.vec.compiled
         self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
@@ -260,7 +288,8 @@ class PhoneEnv(gym.Env):
             # Every character the world can say, so observations always lie in the space.
             said = {ch for texts in self.compiled.book.texts for v in texts for ch in v}
             self.observation_space = spaces.Text(
-                max_length=8192, charset=frozenset(_TEXT_CHARSET | said))
+                max_length=8192, charset=frozenset(_TEXT_CHARSET | said)
+            )
             self.action_space = spaces.Text(max_length=1024, min_length=1, charset=_TEXT_CHARSET)
         self.action_names = self.vec.action_names
         self._transcript: list[str] = []
@@ -276,8 +305,10 @@ class PhoneEnv(gym.Env):
         return "\n".join(f"{s}: {b}" for s, b in self.vec.render_heard(0, last_step))
 
     def _messages(self, last_step: bool = False) -> list[dict[str, str]]:
-        return [{"role": "user", "name": s, "content": b}
-                for s, b in self.vec.render_heard(0, last_step)]
+        return [
+            {"role": "user", "name": s, "content": b}
+            for s, b in self.vec.render_heard(0, last_step)
+        ]
 
     @property
     def scenario_index(self) -> int:
@@ -305,8 +336,11 @@ class PhoneEnv(gym.Env):
         sc = self.compiled.scenarios[self.scenario_index]
         args: dict[str, Any] = {}
         if kind == "dial":
-            args = {"number": sc.company.numbers[int(arg)].digits
-                    if int(arg) < len(sc.company.numbers) else arg}
+            args = {
+                "number": sc.company.numbers[int(arg)].digits
+                if int(arg) < len(sc.company.numbers)
+                else arg
+            }
         elif kind == "press":
             args = {"key": arg}
         elif kind in ("request", "ask_about"):
@@ -332,8 +366,10 @@ class PhoneEnv(gym.Env):
             obs, _ = self.vec.reset(seed=seed, options=options)
         self._ended = False
         self._transcript = [self._text()]
-        info = {"messages": self._messages(), "scenario": self.compiled.scenarios[
-            self.scenario_index].name}
+        info = {
+            "messages": self._messages(),
+            "scenario": self.compiled.scenarios[self.scenario_index].name,
+        }
         return self._obs(obs), info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -346,8 +382,11 @@ class PhoneEnv(gym.Env):
         else:
             parsed = self.parser.parse(action, self.scenario_index)
             a = torch.tensor([parsed.action])
-            correct = self.parser.stated_correct(parsed, self.scenario_index) if (
-                parsed.value is not None) else False
+            correct = (
+                self.parser.stated_correct(parsed, self.scenario_index)
+                if (parsed.value is not None)
+                else False
+            )
             self.vec._stated_correct = torch.tensor([correct]) if parsed.value is not None else None
             self.vec._allow_garbled = True
         try:
@@ -367,7 +406,8 @@ class PhoneEnv(gym.Env):
             keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
             keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
             keys.ACTION_ERROR: error,
-            "action_name": self.action_names[int(a[0])] if int(a[0]) < len(self.action_names)
+            "action_name": self.action_names[int(a[0])]
+            if int(a[0]) < len(self.action_names)
             else "garbled",
         }
         if self.obs_mode == "text":

@@ -9,7 +9,7 @@ Cross-references (an IVR option naming a department, a goal naming a record) are
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -157,7 +157,10 @@ class Policies(_Model):
 
     services: list[Service] = Field(min_length=1, description="what callers can ask for")
     max_calls_per_number: int = Field(
-        3, ge=1, le=9, description="calls to one number accepted per episode; later calls are refused"
+        3,
+        ge=1,
+        le=9,
+        description="calls to one number accepted per episode; later calls are refused",
     )
     max_verification_failures: int = Field(
         2, ge=1, le=9, description="wrong answers to verification before the rep ends the call"
@@ -308,11 +311,16 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
         if r is None:
             return
         if r.department is not None and r.department not in depts:
-            problems.append(Problem(f"{path}.department",
-                                    f"unknown department {r.department!r}; known: {sorted(depts)}"))
+            problems.append(
+                Problem(
+                    f"{path}.department",
+                    f"unknown department {r.department!r}; known: {sorted(depts)}",
+                )
+            )
         if r.node is not None and r.node not in nodes:
-            problems.append(Problem(f"{path}.node",
-                                    f"unknown IVR node {r.node!r}; known: {sorted(nodes)}"))
+            problems.append(
+                Problem(f"{path}.node", f"unknown IVR node {r.node!r}; known: {sorted(nodes)}")
+            )
 
     for i, num in enumerate(sc.company.numbers):
         route(num.routes_to, f"company.numbers[{i}].routes_to")
@@ -324,21 +332,34 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
     def record_values(eff: dict[str, str], path: str) -> None:
         for field in eff:
             if field not in sc.records:
-                problems.append(Problem(f"{path}.{field}",
-                                        f"unknown record field {field!r}; known: {sorted(sc.records)}"))
+                problems.append(
+                    Problem(
+                        f"{path}.{field}",
+                        f"unknown record field {field!r}; known: {sorted(sc.records)}",
+                    )
+                )
 
     for i, s in enumerate(sc.policies.services):
         p = f"policies.services[{i}]"
         if s.department not in depts:
-            problems.append(Problem(f"{p}.department",
-                                    f"unknown department {s.department!r}; known: {sorted(depts)}"))
+            problems.append(
+                Problem(
+                    f"{p}.department",
+                    f"unknown department {s.department!r}; known: {sorted(depts)}",
+                )
+            )
         for j, f in enumerate(s.verify):
             if f not in facts:
-                problems.append(Problem(f"{p}.verify[{j}]",
-                                        f"unknown user fact {f!r}; known: {sorted(facts)}"))
+                problems.append(
+                    Problem(f"{p}.verify[{j}]", f"unknown user fact {f!r}; known: {sorted(facts)}")
+                )
         if s.eligibility is not None and s.eligibility.fact not in facts:
-            problems.append(Problem(f"{p}.eligibility.fact",
-                                    f"unknown user fact {s.eligibility.fact!r}; known: {sorted(facts)}"))
+            problems.append(
+                Problem(
+                    f"{p}.eligibility.fact",
+                    f"unknown user fact {s.eligibility.fact!r}; known: {sorted(facts)}",
+                )
+            )
         record_values(s.effects, f"{p}.effects")
         if s.offer is not None:
             record_values(s.offer.effects_if_accepted, f"{p}.offer.effects_if_accepted")
@@ -349,7 +370,8 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
         for j, t in enumerate(getattr(sc.phrasing, kind) or []):
             for name in re.findall(r"{(\w+)}", t):
                 if name not in {"company", "department", "rep", "fact", "service", "number", "fee"}:
-                    problems.append(Problem(f"phrasing.{kind}[{j}]",
-                                            f"unknown placeholder {{{name}}}"))
+                    problems.append(
+                        Problem(f"phrasing.{kind}[{j}]", f"unknown placeholder {{{name}}}")
+                    )
     _ = services
     return problems

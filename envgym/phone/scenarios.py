@@ -42,8 +42,14 @@ def load_scenario(ref: str | Path | PhoneScenario) -> PhoneScenario:
     path = scenario_dir() / f"{s}.yaml"
     if not path.is_file():
         raise ScenarioError(
-            s, [Problem("", f"no shipped phone scenario named {s!r}; shipped: {shipped_names()} "
-                            "(or give a path to a .yaml file, or 'generated')")]
+            s,
+            [
+                Problem(
+                    "",
+                    f"no shipped phone scenario named {s!r}; shipped: {shipped_names()} "
+                    "(or give a path to a .yaml file, or 'generated')",
+                )
+            ],
         )
     return load_scenario_file(path)
 

@@ -98,7 +98,9 @@ class MessageBook:
 
     texts: list[tuple[str, ...]] = field(default_factory=list)
     speakers: list[str] = field(default_factory=list)
-    vocab: dict[str, int] = field(default_factory=lambda: {t: i for i, t in enumerate(SPECIAL_TOKENS)})
+    vocab: dict[str, int] = field(
+        default_factory=lambda: {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+    )
     _index: dict[tuple[str, tuple[str, ...]], int] = field(default_factory=dict)
 
     def add(self, speaker: str, variants: list[str] | tuple[str, ...] | str) -> int:

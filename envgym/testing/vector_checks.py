@@ -92,8 +92,9 @@ def _rollout(
         else:
             act = sample_actions(envs, gen)
         obs, rew, term, trunc, info = envs.step(act)
-        rows.append((_np(obs), _np(rew), _np(term), _np(trunc),
-                     _np(info[keys.NEXT_OBS_TARGET]), _np(act)))
+        rows.append(
+            (_np(obs), _np(rew), _np(term), _np(trunc), _np(info[keys.NEXT_OBS_TARGET]), _np(act))
+        )
     return rows
 
 
@@ -120,18 +121,26 @@ def check_vector_env(
 
     # --- metadata and spaces
     assert envs.metadata.get("autoreset_mode") == AutoresetMode.SAME_STEP, (
-        "vector envs must declare metadata['autoreset_mode'] = AutoresetMode.SAME_STEP")
-    for name in ("single_observation_space", "single_action_space", "observation_space",
-                 "action_space", "single_target_space"):
+        "vector envs must declare metadata['autoreset_mode'] = AutoresetMode.SAME_STEP"
+    )
+    for name in (
+        "single_observation_space",
+        "single_action_space",
+        "observation_space",
+        "action_space",
+        "single_target_space",
+    ):
         assert getattr(envs, name, None) is not None, f"vector env lacks {name}"
 
     obs, info = envs.reset(seed=seed)
     assert isinstance(info, dict), "reset() must return an info dict"
     devs = _devices(obs)
     assert devs and all(_same_device(d, dev) for d in devs), (
-        f"reset observations live on {devs}, expected {dev}")
+        f"reset observations live on {devs}, expected {dev}"
+    )
     assert envs.observation_space.contains(_np(obs)), (
-        "reset observation is not in observation_space")
+        "reset observation is not in observation_space"
+    )
 
     # --- one pass of random steps: types, devices, info keys, reward terms, targets
     gen = torch.Generator().manual_seed(seed)
@@ -143,7 +152,8 @@ def check_vector_env(
         where = f"step {t}"
         for name, x in (("reward", rew), ("terminated", term), ("truncated", trunc)):
             assert torch.is_tensor(x) and _same_device(x.device, dev), (
-                f"{where}: {name} must be a tensor on {dev}")
+                f"{where}: {name} must be a tensor on {dev}"
+            )
             assert tuple(x.shape) == (B,), f"{where}: {name} has shape {tuple(x.shape)}"
         assert rew.dtype == torch.float32, f"{where}: reward dtype {rew.dtype}"
         assert term.dtype == torch.bool and trunc.dtype == torch.bool, f"{where}: flags not bool"
@@ -155,7 +165,8 @@ def check_vector_env(
         assert envs.observation_space.contains(_np(obs)), f"{where}: obs not in observation_space"
         total = sum(info[keys.REWARD_TERMS].values())
         assert torch.allclose(total, rew, atol=1e-5), (
-            f"{where}: reward != sum of reward_terms (max diff {float((total - rew).abs().max())})")
+            f"{where}: reward != sum of reward_terms (max diff {float((total - rew).abs().max())})"
+        )
         succ = info[keys.SUCCESS]
         assert succ.dtype == torch.bool and tuple(succ.shape) == (B,), f"{where}: success shape"
         done = term | trunc
@@ -170,17 +181,22 @@ def check_vector_env(
             same = (expected == tgt).reshape(B, -1).all(dim=1)
             assert bool(same.all()), (
                 f"{where}: next_obs_target differs from the target of the true next observation "
-                f"in worlds {torch.nonzero(~same).flatten().tolist()[:8]}")
+                f"in worlds {torch.nonzero(~same).flatten().tolist()[:8]}"
+            )
             if bool(done.any()):
                 ended_seen += int(done.sum())
                 fresh = envs.target_from_obs(obs)
                 differs = ~(fresh == tgt).reshape(B, -1).all(dim=1)
                 if not bool(differs[done].any()):
-                    warnings.warn(f"{where}: targets of ended worlds equal their reset observation; "
-                                  "is the target computed after the auto-reset?", stacklevel=2)
+                    warnings.warn(
+                        f"{where}: targets of ended worlds equal their reset observation; "
+                        "is the target computed after the auto-reset?",
+                        stacklevel=2,
+                    )
     if ended_seen == 0:
-        warnings.warn(f"no episode ended in {steps} random steps; auto-reset was not exercised",
-                      stacklevel=2)
+        warnings.warn(
+            f"no episode ended in {steps} random steps; auto-reset was not exercised", stacklevel=2
+        )
 
     # --- out-of-space actions give a clear error
     space = envs.single_action_space
@@ -206,7 +222,8 @@ def check_vector_env(
         for j, name in enumerate(("obs", "reward", "terminated", "truncated", "target", "action")):
             if j < len(ra):
                 assert _equal(ra[j], rb[j]), (
-                    f"same seed, different trajectory at step {t} in {name}: {_diff(ra[j], rb[j])}")
+                    f"same seed, different trajectory at step {t} in {name}: {_diff(ra[j], rb[j])}"
+                )
 
     # --- snapshots: restoring a state reproduces the same future
     if hasattr(envs, "get_state"):
@@ -229,7 +246,8 @@ def check_vector_env(
         second = future()
         for t, (x, y) in enumerate(zip(first, second, strict=True)):
             assert all(_equal(p, q) for p, q in zip(x, y, strict=True)), (
-                f"set_state(get_state()) did not reproduce step {t} of the future")
+                f"set_state(get_state()) did not reproduce step {t} of the future"
+            )
         # Branching: world 0's state copied into every world evolves identically.
         envs.set_state(snap)
         envs.set_state(envs.get_state(worlds=[0] * B))
@@ -241,12 +259,17 @@ def check_vector_env(
 
     # --- batch vs single
     if single_env_fn is not None:
-        check_batch_vs_single(envs, single_env_fn, steps=steps, seed=seed,
-                              worlds=min(worlds_vs_single, B))
+        check_batch_vs_single(
+            envs, single_env_fn, steps=steps, seed=seed, worlds=min(worlds_vs_single, B)
+        )
 
 
 def check_batch_vs_single(
-    envs: Any, single_env_fn: Callable[[], gym.Env], *, steps: int = 60, seed: int = 123,
+    envs: Any,
+    single_env_fn: Callable[[], gym.Env],
+    *,
+    steps: int = 60,
+    seed: int = 123,
     worlds: int = 3,
 ) -> None:
     """World ``i`` of ``envs`` seeded ``seed`` equals a single env seeded ``seed + i``, step
@@ -258,7 +281,8 @@ def check_batch_vs_single(
             obs, _ = env.reset(seed=seed + i)
             assert _equal(_row(rows[0][0], i), obs), (
                 f"world {i}: reset obs differs from single env seeded {seed + i}: "
-                f"{_diff(_row(rows[0][0], i), obs)}")
+                f"{_diff(_row(rows[0][0], i), obs)}"
+            )
             for t in range(1, len(rows)):
                 vobs, vrew, vterm, vtrunc, vtgt, vact = rows[t]
                 obs, rew, term, trunc, info = env.step(int(vact[i]))
@@ -268,7 +292,9 @@ def check_batch_vs_single(
                 assert _equal(info[keys.NEXT_OBS_TARGET], vtgt[i]), f"{where}: target differs"
                 if term or trunc:
                     obs, _ = env.reset()
-                assert _equal(obs, _row(vobs, i)), f"{where}: obs differs: {_diff(obs, _row(vobs, i))}"
+                assert _equal(obs, _row(vobs, i)), (
+                    f"{where}: obs differs: {_diff(obs, _row(vobs, i))}"
+                )
         finally:
             env.close()
 
@@ -305,4 +331,5 @@ def check_single_env(env: gym.Env, *, steps: int = 40, seed: int = 5) -> None:
     a, b = run(), run()
     for t, (x, y) in enumerate(zip(a, b, strict=True)):
         assert _equal(x, y) if isinstance(x, dict) else repr(x) == repr(y), (
-            f"same seed, different trajectory at record {t}")
+            f"same seed, different trajectory at record {t}"
+        )

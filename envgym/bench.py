@@ -1,0 +1,320 @@
+"""Throughput benchmarks: an envgym vector env against a raw backend baseline.
+
+Usable from Python::
+
+    from envgym.bench import bench_env
+    row = bench_env("envgym/Phone-v0", num_envs=1024, device="cuda", steps=200)
+    print(row["env_steps_per_s"], row["raw_steps_per_s"], row["ratio"])
+
+and from the command line as ``envgym bench``.
+
+The env figure counts ``env.step`` only: random actions are drawn on the device before the
+timed loop, and the oracle policy's time (``envs.oracle_action()``) is measured separately. The
+raw baseline is the family's backend with none of envgym around it, same batch size, same
+device, same process: for the phone family a bare tabular state machine stepped by a plain torch
+loop (``state = table[state, action]`` plus a reward gather), so ``ratio`` says what fraction of
+a minimal torch loop's speed the env keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+POLICIES = ("random", "oracle")
+RAW_NUM_STATES = 64
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued work on ``device`` (a no-op off CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of the device timings were taken on."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:  # Linux: the CPU model is more telling than platform.processor()'s "x86_64"
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def family_of(env_id: str) -> str:
+    """The family of a registered envgym id (``"unknown"`` for ids envgym didn't register)."""
+    from envgym.registration import entries
+
+    for e in entries():
+        if e.id == env_id:
+            return e.family
+    return "unknown"
+
+
+def random_actions(
+    space: gym.Space, steps: int, num_envs: int, device: torch.device, generator: torch.Generator
+) -> torch.Tensor:
+    """``steps`` batches of uniformly random actions for ``num_envs`` worlds, on ``device``.
+
+    Args:
+        space: the env's single action space (``Discrete`` or bounded ``Box``).
+        steps: number of batches.
+        num_envs: worlds per batch.
+        device: where the actions live.
+        generator: a torch generator on ``device``.
+
+    Returns:
+        ``[steps, num_envs, *shape]`` actions.
+    """
+    if isinstance(space, spaces.Discrete):
+        lo = int(space.start)
+        return torch.randint(
+            lo, lo + int(space.n), (steps, num_envs), device=device, generator=generator
+        )
+    if (
+        isinstance(space, spaces.Box)
+        and np.all(np.isfinite(space.low))
+        and np.all(np.isfinite(space.high))
+    ):
+        low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
+        high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
+        u = torch.rand((steps, num_envs, *space.shape), device=device, generator=generator)
+        return low + u * (high - low)
+    raise NotImplementedError(f"no random policy for action space {space}")
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+def raw_tabular_steps_per_s(
+    num_envs: int,
+    num_actions: int,
+    device: str | torch.device = "cpu",
+    steps: int = 200,
+    warmup: int = 20,
+    seed: int = 0,
+    num_states: int = RAW_NUM_STATES,
+) -> tuple[float, float]:
+    """Time a bare tabular state machine: the phone family's raw backend baseline.
+
+    Each step is ``reward = reward_table[state, action]; state = table[state, action]`` over
+    ``num_envs`` worlds, with random actions drawn on the device before the timed loop (as the
+    env benchmark draws them).
+
+    Args:
+        num_envs: batch size.
+        num_actions: actions per state (use the env's action count).
+        device: torch device.
+        steps: timed steps.
+        warmup: untimed steps first.
+        seed: seeds the tables and the actions.
+        num_states: rows of the transition table.
+
+    Returns:
+        ``(steps_per_s, seconds)``: world-steps per second and the timed seconds.
+    """
+    dev = torch.device(device)
+    g = _generator(dev, seed)
+    table = torch.randint(0, num_states, (num_states, num_actions), device=dev, generator=g)
+    reward_table = torch.rand((num_states, num_actions), device=dev, generator=g)
+    state = torch.zeros(num_envs, dtype=torch.int64, device=dev)
+    total = torch.zeros(num_envs, dtype=torch.float32, device=dev)
+    actions = torch.randint(0, num_actions, (warmup + steps, num_envs), device=dev, generator=g)
+    for t in range(warmup):
+        a = actions[t]
+        total += reward_table[state, a]
+        state = table[state, a]
+    sync(dev)
+    t0 = time.perf_counter()
+    for t in range(warmup, warmup + steps):
+        a = actions[t]
+        total += reward_table[state, a]
+        state = table[state, a]
+    sync(dev)
+    dt = time.perf_counter() - t0
+    return num_envs * steps / max(dt, 1e-12), dt
+
+
+RawBaseline = Callable[..., tuple[float, float]]
+"""``f(num_envs, num_actions, device, steps, warmup, seed) -> (steps_per_s, seconds)``."""
+
+RAW_BASELINES: dict[str, tuple[str, RawBaseline]] = {
+    "phone": ("plain torch loop: tabular state machine, 64 states", raw_tabular_steps_per_s),
+}
+"""Per family: a description of its raw backend baseline and the function that times it."""
+
+
+def _num_actions(space: gym.Space) -> int:
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    raise NotImplementedError(f"no tabular baseline for action space {space}")
+
+
+def bench_env(
+    env_id: str,
+    num_envs: int,
+    device: str = "cpu",
+    steps: int = 200,
+    warmup: int = 20,
+    policy: str = "random",
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Time ``env.step`` of a vector env and its family's raw backend baseline.
+
+    Args:
+        env_id: a registered id, e.g. ``"envgym/Phone-v0"``.
+        num_envs: batch size.
+        device: torch device of the env and the baseline.
+        steps: timed steps.
+        warmup: untimed steps first (each timed separately from the measured steps).
+        policy: ``"random"`` (uniform actions drawn on the device) or ``"oracle"``
+            (``envs.oracle_action()``, timed separately as ``oracle_time_s``).
+        seed: seeds the env reset, the random actions and the baseline.
+        env_kwargs: extra keyword arguments for ``gym.make_vec`` (e.g. ``scenario``).
+        command: the command line to record (default: ``sys.argv``).
+
+    Returns:
+        One result row (a JSON-serialisable dict): ``env_steps_per_s``, ``raw_steps_per_s``,
+        ``ratio`` and the conditions they were measured under.
+    """
+    import envgym  # noqa: F401  (registers the ids)
+
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    from envgym.core.vector import resolve_device
+
+    dev = resolve_device(device)
+    kwargs = dict(env_kwargs or {})
+    envs = gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="vector_entry_point",
+        device=str(dev),
+        **kwargs,
+    )
+    try:
+        base = envs.unwrapped
+        space = envs.single_action_space
+        envs.reset(seed=seed)
+        g = _generator(dev, seed)
+        if policy == "random":
+            acts = random_actions(space, warmup + steps, num_envs, dev, g)
+            oracle_time: float | None = None
+            for t in range(warmup):
+                envs.step(acts[t])
+            sync(dev)
+            t0 = time.perf_counter()
+            for t in range(warmup, warmup + steps):
+                envs.step(acts[t])
+            sync(dev)
+            env_time = time.perf_counter() - t0
+        else:
+            oracle = base.oracle_action
+            for _ in range(warmup):
+                envs.step(oracle())
+            env_time = oracle_time = 0.0
+            sync(dev)
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                a = oracle()
+                sync(dev)
+                t1 = time.perf_counter()
+                envs.step(a)
+                sync(dev)
+                t2 = time.perf_counter()
+                oracle_time += t1 - t0
+                env_time += t2 - t1
+        family = family_of(env_id)
+        raw_desc: str | None = None
+        raw_sps: float | None = None
+        raw_time: float | None = None
+        if family in RAW_BASELINES:
+            raw_desc, raw_fn = RAW_BASELINES[family]
+            raw_sps, raw_time = raw_fn(num_envs, _num_actions(space), dev, steps, warmup, seed)
+        env_sps = num_envs * steps / max(env_time, 1e-12)
+        row: dict[str, Any] = {
+            "id": env_id,
+            "family": family,
+            "env_kwargs": {k: str(v) for k, v in kwargs.items()},
+            "num_envs": int(num_envs),
+            "device": str(dev),
+            "device_name": device_name(dev),
+            "torch_threads": torch.get_num_threads(),
+            "steps": int(steps),
+            "warmup": int(warmup),
+            "seed": int(seed),
+            "policy": policy,
+            "num_actions": _num_actions(space) if isinstance(space, spaces.Discrete) else None,
+            "env_time_s": env_time,
+            "env_steps_per_s": env_sps,
+            "oracle_time_s": oracle_time,
+            "raw_baseline": raw_desc,
+            "raw_time_s": raw_time,
+            "raw_steps_per_s": raw_sps,
+            "ratio": env_sps / raw_sps if raw_sps else None,
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "gymnasium": gym.__version__,
+            "envgym": _envgym_version(),
+            "platform": platform.platform(),
+            "command": command if command is not None else " ".join(sys.argv),
+        }
+        return row
+    finally:
+        envs.close()
+
+
+def _envgym_version() -> str:
+    import envgym
+
+    return str(getattr(envgym, "__version__", "unknown"))
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """A bench row as a few readable lines."""
+
+    def num(x: float | None, fmt: str = ",.0f") -> str:
+        return "n/a" if x is None else format(x, fmt)
+
+    lines = [
+        f"{row['id']}  num_envs={row['num_envs']}  device={row['device']} ({row['device_name']})"
+        f"  torch_threads={row['torch_threads']}  policy={row['policy']}  steps={row['steps']}",
+        f"  env.step:      {num(row['env_steps_per_s']):>14} env-steps/s"
+        f"  ({row['env_time_s']:.3f} s)",
+    ]
+    if row.get("oracle_time_s") is not None:
+        lines.append(
+            f"  oracle policy: {row['oracle_time_s']:.3f} s over {row['steps']} steps "
+            "(not in the env figure)"
+        )
+    lines.append(
+        f"  raw baseline:  {num(row['raw_steps_per_s']):>14} steps/s"
+        + (f"  ({row['raw_baseline']})" if row.get("raw_baseline") else "  (none for this family)")
+    )
+    ratio = row.get("ratio")
+    lines.append(
+        f"  ratio env/raw: {num(ratio, '.3g'):>14}"
+        + (f"  (the raw loop is {1 / ratio:,.0f}x faster)" if ratio else "")
+    )
+    return "\n".join(lines)

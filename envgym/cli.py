@@ -1,0 +1,472 @@
+"""The ``envgym`` command line: list ids, validate scenarios, export schemas, play, bench, demo.
+
+Run ``envgym --help`` or ``envgym COMMAND --help`` for the options of each command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from envgym.dsl.errors import ScenarioError
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _err(msg: str) -> None:
+    print(f"envgym: error: {msg}", file=sys.stderr)
+
+
+def _write_json(path: str, data: Any) -> None:
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer or a comma list of integers, got {text!r}"
+        ) from None
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return vals
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _non_negative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+# --------------------------------------------------------------------------- list
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print every registered id with its family and description."""
+    from envgym.registration import entries
+
+    rows = [(e.id, e.family, e.description) for e in entries()]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for env_id, family, desc in rows:
+        print(f"{env_id:<{w0}}  {family:<{w1}}  {desc}")
+    return 0
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _scenario_files(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """Expand directories into their ``*.yaml``/``*.yml`` files; also return problems."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for arg in paths:
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                problems.append(f"{p}: no *.yaml files in this directory")
+            files.extend(found)
+        else:
+            files.append(p)
+    return files, problems
+
+
+def validate_file(path: Path) -> tuple[bool, str]:
+    """Load, check and compile one phone scenario file.
+
+    Returns:
+        ``(ok, message)``: ``OK  path  (name: title)`` or the error naming file, field path
+        and problem.
+    """
+    from envgym.phone.compiler import compile_scenarios
+    from envgym.phone.scenarios import load_scenario_file
+
+    try:
+        sc = load_scenario_file(path)
+        try:
+            compile_scenarios([sc])
+        except ScenarioError as e:
+            # The compiler names the scenario; name the file instead.
+            raise ScenarioError(str(path), e.problems) from None
+    except ScenarioError as e:
+        return False, f"FAIL  {path}\n{e}"
+    except Exception as e:  # a compiler bug, not the author's fault: still no traceback
+        return False, f"FAIL  {path}\ninternal error while compiling: {type(e).__name__}: {e}"
+    return True, f"OK  {path}  ({sc.name}: {sc.title})"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate phone scenario YAML files (and directories of them)."""
+    files, problems = _scenario_files(args.files)
+    failed = len(problems)
+    for msg in problems:
+        print(f"FAIL  {msg}")
+    for f in files:
+        ok, msg = validate_file(f)
+        print(msg)
+        failed += not ok
+    n = len(files)
+    print(
+        f"{n} file{'s' if n != 1 else ''} checked, {failed} failed"
+        if failed
+        else f"{n} file{'s' if n != 1 else ''} checked, all valid"
+    )
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _phone_model() -> Any:
+    from envgym.phone.models import PhoneScenario
+
+    return PhoneScenario
+
+
+SCHEMA_MODELS: dict[str, Callable[[], Any]] = {"phone": _phone_model}
+"""family -> function returning the pydantic model of its scenario files."""
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print or write the JSON Schema of a family's scenario files."""
+    from envgym.dsl import json_schema
+
+    text = json_schema(SCHEMA_MODELS[args.family]())
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+# --------------------------------------------------------------------------- play
+
+
+def _tool_help(schemas: list[dict[str, Any]]) -> str:
+    lines = ['Tools (send as JSON: {"name": ..., "arguments": {...}}):']
+    for s in schemas:
+        fn = s.get("function", s)
+        props = fn.get("parameters", {}).get("properties", {})
+        parts = []
+        for name, spec in props.items():
+            desc = f"{name}: {spec.get('type', 'any')}"
+            if "enum" in spec:
+                desc += " in {" + ", ".join(map(str, spec["enum"])) + "}"
+            parts.append(desc)
+        lines.append(f"  {fn['name']}({', '.join(parts)})  {fn.get('description', '')}")
+    lines += [
+        "Free text also works, e.g.:",
+        "  dial 800-555-0100   (or: dial 0, the directory index)",
+        "  press 1             wait               hang up",
+        "  request <service>   ask about <service>",
+        "  my <fact> is <value>   (or: provide <fact> <value>)",
+        "  ask user <fact>     yes                no",
+        "  report              (ends the task)",
+        '  {"name": "press", "arguments": {"key": "2"}}',
+        "Commands: help (this), hint (the oracle's suggestion, takes no step), quit.",
+    ]
+    return "\n".join(lines)
+
+
+def _indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines()) if text else prefix + "(silence)"
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    """Play a phone env as the assistant: observations printed, actions read from stdin."""
+    import gymnasium as gym
+
+    import envgym  # noqa: F401  (registers the ids)
+
+    kwargs: dict[str, Any] = {"obs_mode": "text"}
+    if args.scenario is not None:
+        kwargs["scenario"] = args.scenario
+    if args.difficulty is not None:
+        kwargs["difficulty"] = args.difficulty
+    env = gym.make(args.id, **kwargs)
+    try:
+        base = env.unwrapped
+        obs, info = env.reset(seed=args.seed)
+        sc = base.compiled.scenarios[base.scenario_index]
+        print(f"== {args.id}  scenario: {sc.name}: {sc.title}")
+        print("You are the assistant. Type an action, or 'help', 'hint', 'quit'.")
+        print(_indent(obs))
+        stdin = sys.stdin
+        echo = not stdin.isatty()
+        ret, turns = 0.0, 0
+        while True:
+            print("> ", end="", flush=True)
+            line = stdin.readline()
+            if not line:
+                print()
+                print("(end of input)")
+                break
+            text = line.strip()
+            if echo:
+                print(text)
+            if not text:
+                continue
+            cmd = text.lower()
+            if cmd in ("quit", "exit", "q"):
+                break
+            if cmd in ("help", "?"):
+                print(_tool_help(base.tool_schemas()))
+                continue
+            if cmd == "hint":
+                print(f"hint: {base.oracle_action()}")
+                continue
+            obs, reward, term, trunc, info = env.step(text)
+            turns += 1
+            ret += reward
+            print(_indent(obs))
+            terms = {k: round(v, 4) for k, v in info["reward_terms"].items() if v != 0}
+            status = f"  [reward {reward:+.3f}"
+            if terms:
+                status += "  " + ", ".join(f"{k} {v:+g}" for k, v in terms.items())
+            if info.get("action_error"):
+                status += f"  action_error: {info['action_error']}"
+            status += f"  success: {info['success']}]"
+            print(status)
+            if term or trunc:
+                how = "terminated" if term else "truncated (turn limit)"
+                print(
+                    f"== episode {how} after {turns} turns: return {ret:+.3f}, "
+                    f"success: {info['success']}"
+                )
+                return 0
+        print(f"== stopped after {turns} turns: return so far {ret:+.3f}")
+        return 0
+    finally:
+        env.close()
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace, command: str) -> int:
+    """Benchmark env.step against the family's raw backend baseline."""
+    from envgym.bench import bench_env, format_row
+
+    env_kwargs: dict[str, Any] = {}
+    if args.scenario is not None:
+        env_kwargs["scenario"] = args.scenario
+    rows = []
+    for n in args.num_envs:
+        row = bench_env(
+            args.id,
+            n,
+            device=args.device,
+            steps=args.steps,
+            warmup=args.warmup,
+            policy=args.policy,
+            seed=args.seed,
+            env_kwargs=env_kwargs,
+            command=command,
+        )
+        print(format_row(row), flush=True)
+        rows.append(row)
+    if args.json:
+        _write_json(args.json, rows if len(rows) > 1 else rows[0])
+        print(f"wrote {args.json}")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace, command: str) -> int:
+    """Oracle vs random policy on every installed family's scenarios."""
+    import datetime as dt
+
+    import torch
+
+    from envgym.demo import format_table, installed_families, rows_to_json, run_demo, summarize
+
+    fams = installed_families()
+    print(
+        f"families: {', '.join(fams)}; num_envs={args.num_envs}, steps={args.steps} per "
+        f"policy, device={args.device}",
+        flush=True,
+    )
+    scenarios = [s for s in args.scenarios.split(",") if s] if args.scenarios else None
+    rows = run_demo(
+        num_envs=args.num_envs,
+        steps=args.steps,
+        device=args.device,
+        seed=args.seed,
+        scenarios=scenarios,
+        progress=not args.no_progress,
+    )
+    if not rows:
+        _err("no demo tasks matched")
+        return 1
+    print(format_table(rows))
+    if args.json:
+        _write_json(
+            args.json,
+            {
+                "rows": rows_to_json(rows),
+                "summary": summarize(rows),
+                "num_envs": args.num_envs,
+                "steps": args.steps,
+                "device": args.device,
+                "seed": args.seed,
+                "torch_threads": torch.get_num_threads(),
+                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "command": command,
+            },
+        )
+        print(f"wrote {args.json}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``envgym`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="envgym", description="envgym: phone, browser and robot worlds for agents."
+    )
+    p.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the full traceback of an error instead of a one-line message",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("list", help="list registered env ids")
+
+    v = sub.add_parser(
+        "validate",
+        help="check phone scenario YAML files",
+        description="Load, check and compile phone scenario files. A directory "
+        "validates every *.yaml in it. Exit code 1 if any file fails.",
+    )
+    v.add_argument("files", nargs="+", metavar="FILE", help="YAML file or directory")
+
+    s = sub.add_parser("schema", help="JSON Schema of a family's scenario files")
+    s.add_argument("family", choices=sorted(SCHEMA_MODELS))
+    s.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+
+    pl = sub.add_parser(
+        "play",
+        help="play a phone env as the assistant in the terminal",
+        description="Play a phone env (text face). Type actions as free text or "
+        "JSON tool calls; 'help' lists the tools, 'hint' asks the oracle, "
+        "'quit' or end of input stops.",
+    )
+    pl.add_argument("id", metavar="ID", help="env id, e.g. envgym/Phone-v0")
+    pl.add_argument("--scenario", help="scenario name, YAML path, 'all' or 'generated'")
+    pl.add_argument("--seed", type=int, default=None, help="reset seed")
+    pl.add_argument(
+        "--difficulty",
+        type=int,
+        default=None,
+        help="generator difficulty (with --scenario generated)",
+    )
+
+    b = sub.add_parser("bench", help="time env.step against a raw backend baseline")
+    b.add_argument("id", metavar="ID", help="env id, e.g. envgym/Phone-v0")
+    b.add_argument(
+        "--num-envs",
+        type=_int_list,
+        default=[256],
+        metavar="N[,N...]",
+        help="batch size, or a comma list (one row each), e.g. 1,64,4096",
+    )
+    b.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    b.add_argument("--steps", type=_positive, default=200, help="timed steps (default 200)")
+    b.add_argument("--warmup", type=_non_negative, default=20, help="untimed steps (default 20)")
+    b.add_argument("--policy", choices=("random", "oracle"), default="random")
+    b.add_argument("--scenario", help="scenario argument passed to the env")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", metavar="OUT", help="write the result row(s) as JSON")
+
+    d = sub.add_parser("demo", help="oracle vs random policy on every installed scenario")
+    d.add_argument("--num-envs", type=_positive, default=256, help="worlds per env (default 256)")
+    d.add_argument(
+        "--steps", type=_positive, default=300, help="steps per policy per scenario (default 300)"
+    )
+    d.add_argument("--device", default="cpu")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--scenarios", metavar="A,B", help="only scenarios whose name starts with these")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.add_argument("--json", metavar="OUT", help="write the rows as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``envgym`` command line.
+
+    Args:
+        argv: arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 on success, 1 when a command failed (e.g. an invalid scenario), 2 on
+        bad usage.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = shlex.join(["envgym", *args_list])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    import gymnasium as gym
+
+    try:
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "validate":
+            return cmd_validate(args)
+        if args.command == "schema":
+            return cmd_schema(args)
+        if args.command == "play":
+            return cmd_play(args)
+        if args.command == "bench":
+            return cmd_bench(args, command)
+        if args.command == "demo":
+            return cmd_demo(args, command)
+    except ScenarioError as e:
+        _err(str(e))
+        return 1
+    except (gym.error.Error, ValueError, RuntimeError, NotImplementedError) as e:
+        if args.traceback:
+            raise
+        _err(f"{type(e).__name__}: {e}  (run with --traceback for details)")
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    _err(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

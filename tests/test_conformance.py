@@ -1,0 +1,33 @@
+"""One conformance test over the whole registry: every checker on every env."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+import envgym  # noqa: F401
+from envgym.registration import entries
+from envgym.testing import check_single_env, check_vector_env
+
+# Every registered id is checked; no exclusions so far. The bare Phone-v0 id is also checked
+# with a heterogeneous scenario set and with generated scenarios.
+CASES = [(e.id, {}) for e in entries()] + [
+    ("envgym/Phone-v0", {"scenario": "all"}),
+    ("envgym/Phone-v0", {"scenario": "generated", "difficulty": 3, "num_generated": 8}),
+]
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES, ids=[f"{i}-{k}" for i, k in CASES])
+def test_vector_env_conformance(env_id: str, kwargs: dict) -> None:
+    envs = gym.make_vec(env_id, num_envs=5, vectorization_mode="vector_entry_point", **kwargs)
+    check_vector_env(
+        envs,
+        single_env_fn=lambda: gym.make(env_id, obs_mode="tokens", **kwargs),
+        steps=50,
+    )
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES, ids=[f"{i}-{k}" for i, k in CASES])
+@pytest.mark.parametrize("obs_mode", ["text", "tokens"])
+def test_single_env_conformance(env_id: str, kwargs: dict, obs_mode: str) -> None:
+    check_single_env(gym.make(env_id, obs_mode=obs_mode, **kwargs))

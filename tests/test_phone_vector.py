@@ -1,0 +1,121 @@
+"""Vector-env behaviour: targets at episode ends, seeding, snapshots, devices, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import make_vec
+
+
+def test_targets_at_episode_ends_are_the_true_last_observation() -> None:
+    envs = make_vec(16, scenario="mock")
+    envs.reset(seed=0)
+    ends = 0
+    for _ in range(40):
+        obs, rew, term, trunc, info = envs.step(envs.oracle_action())
+        done = term | trunc
+        tgt = info["next_obs_target"]
+        assert torch.equal(tgt, info["final_obs"]["tokens"])
+        if done.any():
+            ends += int(done.sum())
+            # The returned obs is already the next episode's first observation (SAME_STEP)...
+            assert not torch.equal(obs["tokens"][done], tgt[done])
+            # ...and the target is the report confirmation, not the next intro.
+            text = envs.decode(tgt[done][0])
+            assert "report" in text and "numbers" not in text
+            assert info["_final_obs"].equal(done) and info["_episode"].equal(done)
+    assert ends > 0
+
+
+def test_world_i_is_seeded_seed_plus_i() -> None:
+    a = make_vec(4, scenario="all")
+    b = make_vec(1, scenario="all")
+    oa, _ = a.reset(seed=10)
+    ob, _ = b.reset(seed=12)
+    assert torch.equal(oa["tokens"][2], ob["tokens"][0])
+    assert int(a.state["scenario"][2]) == int(b.state["scenario"][0])
+
+
+def test_heterogeneous_batch_runs_different_scenarios() -> None:
+    envs = make_vec(64, scenario="all")
+    envs.reset(seed=0)
+    assert len(set(envs.state["scenario"].tolist())) >= 4
+
+
+def test_reset_without_seed_gives_fresh_worlds() -> None:
+    envs = make_vec(4, scenario="all")
+    o1, _ = envs.reset()  # first reset without a seed: fresh seeds from OS entropy
+    s1 = envs.state["seed"].clone()
+    assert torch.equal(s1 - s1[0], torch.arange(4))
+    envs.reset()  # later resets without a seed continue: same seeds, next episode
+    assert torch.equal(s1, envs.state["seed"])
+    assert torch.equal(envs.state["episode"], torch.ones(4, dtype=torch.int64))
+    assert o1["tokens"].shape == (4, envs.compiled.max_tokens)
+
+
+def test_partial_reset_only_touches_masked_worlds() -> None:
+    envs = make_vec(4, scenario="mock")
+    envs.reset(seed=0)
+    envs.step(envs.oracle_action())
+    before = envs.get_state()
+    envs.reset(options={"reset_mask": np.array([True, False, False, False])})
+    after = envs.get_state()
+    assert int(after["turn"][0]) == 0 and int(after["episode"][0]) == 1
+    for k in before:
+        assert torch.equal(before[k][1:], after[k][1:]), k
+
+
+def test_branching_from_one_state() -> None:
+    envs = make_vec(6, scenario="isp_bill_discount")
+    envs.reset(seed=3)
+    for _ in range(4):
+        envs.step(envs.oracle_action())
+    envs.set_state(envs.get_state(worlds=[2] * 6))
+    # Different actions from one state: a counterfactual per world.
+    acts = torch.arange(6)
+    _, _, _, _, info = envs.step(acts)
+    tg = info["next_obs_target"]
+    assert len({tuple(row.tolist()) for row in tg}) > 1
+
+
+def test_bad_actions_raise_clear_errors() -> None:
+    envs = make_vec(3, scenario="mock")
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match=r"out of the action space.*worlds \[1\]"):
+        envs.step(torch.tensor([0, 999, 0]))
+    with pytest.raises(ValueError, match="expected 3 actions"):
+        envs.step(torch.tensor([0, 0]))
+    with pytest.raises(TypeError, match="integers"):
+        envs.step(torch.tensor([0.5, 0.0, 1.0]))
+    with pytest.raises(RuntimeError, match="reset"):
+        make_vec(2, scenario="mock").step(torch.tensor([0, 0]))
+
+
+def test_cuda_unavailable_is_a_clear_error() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        make_vec(2, scenario="mock", device="cuda")
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_bit_for_bit() -> None:
+    cpu = make_vec(256, scenario="all", device="cpu")
+    gpu = make_vec(256, scenario="all", device="cuda")
+    oc, _ = cpu.reset(seed=5)
+    og, _ = gpu.reset(seed=5)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        a = torch.randint(0, cpu.single_action_space.n, (256,), generator=gen)
+        a = torch.where(torch.rand(256, generator=gen) < 0.7, cpu.oracle_action(), a)
+        rc = cpu.step(a)
+        rg = gpu.step(a.cuda())
+        assert rg[0]["tokens"].device.type == "cuda"
+        for x, y in zip(rc[:4], rg[:4], strict=True):
+            if isinstance(x, dict):
+                assert all(torch.equal(x[k], y[k].cpu()) for k in x)
+            else:
+                assert torch.equal(x, y.cpu())
+        assert torch.equal(rc[4]["next_obs_target"], rg[4]["next_obs_target"].cpu())
