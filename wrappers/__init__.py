@@ -1,0 +1,5 @@
+"""Wrappers for envgym envs (importable as ``envgym.wrappers``)."""
+
+from envgym.wrappers.transitions import TransitionRecorder
+
+__all__ = ["TransitionRecorder"]
