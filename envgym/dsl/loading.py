@@ -45,7 +45,11 @@ def validate_data(model: type[M], data: Any, source: str) -> M:
         for err in e.errors():
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            problems.append(Problem(loc_to_path(err["loc"]), f"{err['msg']}{shown}"))
+            hint = ""
+            if err.get("type") == "string_type" and isinstance(got, bool | int | float):
+                # YAML reads on/off/yes/no as booleans and 0042 as a number.
+                hint = '; quote the value in YAML, e.g. "on" or "0042"'
+            problems.append(Problem(loc_to_path(err["loc"]), f"{err['msg']}{shown}{hint}"))
         raise ScenarioError(source, problems) from None
 
 

@@ -71,6 +71,22 @@ class PhoneEngine:
         self.act_arg = torch.tensor([a.arg for a in cat] + [0], device=device)
         self.garbled_action = len(cat)
         self.L = compiled.max_tokens
+        # Flat token table: index 0 is a pad; each (message, variant) is a contiguous run.
+        tok, ln = compiled.msg_tokens, compiled.msg_len
+        M, NV, _ = tok.shape
+        flat = [torch.zeros(1, dtype=torch.int32)]
+        starts = torch.zeros(M, NV, dtype=torch.int64)
+        pos = 1
+        for mi in range(M):
+            for v in range(NV):
+                n = int(ln[mi, v])
+                starts[mi, v] = pos
+                flat.append(tok[mi, v, :n].cpu())
+                pos += n
+        self._flat_tokens = torch.cat(flat).to(device)
+        self._flat_start = starts.to(device)
+        self._positions = torch.arange(self.L, dtype=torch.int64, device=device)[None, :]
+        self._scratch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._first = {k: i for i, a in reversed(list(enumerate(cat))) for k in [a.name]}
         self._kind_base = {}
         for i, a in enumerate(cat):
@@ -161,21 +177,39 @@ class PhoneEngine:
         )
 
     def tokens(self, st: State) -> torch.Tensor:
-        """Token ids of what the assistant heard this step, packed and padded: int32 [B, L]."""
+        """Token ids of what the assistant heard this step, packed and padded: int32 [B, L].
+
+        Cost is O(B * L): each output position finds its message slot by comparing with the
+        slots' cumulative ends, then reads one token from the flat token table. The [B, L]
+        intermediates live in reused scratch buffers (fresh multi-MB allocations page-fault on
+        every step); only the returned tensor is new.
+        """
         msgs, var = st["msgs"], st["vars"]
-        B, L = msgs.shape[0], self.L
+        B = msgs.shape[0]
         m = msgs.clamp(min=0)
-        tok = self.c.msg_tokens[m, var]  # [B, S, Lm]
-        Lm = tok.shape[-1]
         ln = torch.where(msgs >= 0, self.c.msg_len[m, var], torch.zeros_like(msgs))
-        off = torch.cumsum(ln, dim=1) - ln
-        j = torch.arange(Lm, device=self.device)[None, None, :]
-        pos = off[..., None] + j
-        valid = (j < ln[..., None]) & (pos < L)
-        idx = torch.where(valid, pos, torch.full_like(pos, L)).reshape(B, -1)
-        out = torch.zeros(B, L + 1, dtype=torch.int32, device=self.device)
-        out.scatter_(1, idx, torch.where(valid, tok, torch.zeros_like(tok)).reshape(B, -1))
-        return out[:, :L]
+        start = self._flat_start[m, var]
+        end = torch.cumsum(ln, dim=1)  # [B, S]
+        # Per slot: where its tokens start in the flat table, relative to the output position;
+        # the extra last slot (past every message) points at the table's leading pad.
+        base = torch.cat([start - (end - ln), torch.zeros_like(start[:, :1])], dim=1)
+        if self._scratch is None or self._scratch[0].shape[0] != B:
+            self._scratch = (
+                torch.empty((B, self.L), dtype=torch.int64, device=self.device),
+                torch.empty((B, self.L), dtype=torch.int64, device=self.device),
+                torch.empty((B, self.L), dtype=torch.bool, device=self.device),
+            )
+        slot, src, cmp = self._scratch
+        p = self._positions  # [1, L] int64
+        slot.zero_()
+        for j in range(MSG_SLOTS):
+            torch.ge(p, end[:, j : j + 1], out=cmp)
+            slot.add_(cmp)
+        torch.gather(base, 1, slot, out=src)
+        src.add_(p)
+        torch.eq(slot, MSG_SLOTS, out=cmp)
+        src.masked_fill_(cmp, 0)
+        return torch.take(self._flat_tokens, src)
 
     def success(self, st: State) -> torch.Tensor:
         t, sc = self.t, st["scenario"]

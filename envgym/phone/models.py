@@ -292,7 +292,6 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
     depts = {d.id for d in sc.company.departments}
     nodes = {n.id for n in sc.company.ivr}
     facts = {f.id for f in sc.user.facts}
-    services = {s.id for s in sc.policies.services}
 
     def dup(kind: str, path: str, ids: list[str]) -> None:
         seen: set[str] = set()
@@ -373,5 +372,4 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
                     problems.append(
                         Problem(f"phrasing.{kind}[{j}]", f"unknown placeholder {{{name}}}")
                     )
-    _ = services
     return problems
