@@ -270,8 +270,12 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace, command: str) -> int:
     """Benchmark env.step against the family's raw backend baseline."""
+    import torch
+
     from envgym.bench import bench_env, format_row
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     env_kwargs: dict[str, Any] = {}
     if args.scenario is not None:
         env_kwargs["scenario"] = args.scenario
@@ -307,6 +311,11 @@ def cmd_demo(args: argparse.Namespace, command: str) -> int:
 
     from envgym.demo import format_table, installed_families, rows_to_json, run_demo, summarize
 
+    threads = args.threads
+    if threads is None and torch.device(args.device).type == "cpu":
+        threads = 1
+    if threads is not None:
+        torch.set_num_threads(threads)
     fams = installed_families()
     print(
         f"families: {', '.join(fams)}; num_envs={args.num_envs}, steps={args.steps} per "
@@ -406,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--policy", choices=("random", "oracle"), default="random")
     b.add_argument("--scenario", help="scenario argument passed to the env")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="torch intra-op threads (default: torch's own choice)",
+    )
     b.add_argument("--json", metavar="OUT", help="write the result row(s) as JSON")
 
     d = sub.add_parser("demo", help="oracle vs random policy on every installed scenario")
@@ -416,6 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="cpu")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--scenarios", metavar="A,B", help="only scenarios whose name starts with these")
+    d.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="torch intra-op threads (default: 1 on cpu, where the engine's small "
+        "tensors gain nothing from more and stall when cores are shared)",
+    )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--json", metavar="OUT", help="write the rows as JSON")
     return p

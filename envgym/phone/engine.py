@@ -244,6 +244,8 @@ class PhoneEngine:
         privacy = torch.zeros(B, dtype=torch.float32, device=dev)
         over = torch.zeros(B, dtype=torch.float32, device=dev)
 
+        to_advance = torch.zeros(B, dtype=torch.bool, device=dev)
+
         def emit(mask: torch.Tensor, mid: torch.Tensor | int) -> None:
             nonlocal nslot
             mid_t = mid if isinstance(mid, torch.Tensor) else torch.full_like(nslot, mid)
@@ -311,12 +313,13 @@ class PhoneEngine:
 
         def connect(mask: torch.Tensor) -> None:
             """A rep picks up: greet, then carry on with a transferred request."""
+            nonlocal to_advance
             st["phase"] = torch.where(mask, torch.full_like(st["phase"], REP), st["phase"])
             d = st["dept"].clamp(min=0)
             svc = st["service"]
             emit(mask & (svc < 0), t["m_greet"][sc, d, st["rep"]])
             emit(mask & (svc >= 0), t["m_greet_transfer"][sc, d, st["rep"], svc.clamp(min=0)])
-            advance(mask & (svc >= 0))
+            to_advance |= mask & (svc >= 0)
 
         def enter_queue(mask: torch.Tensor, dept: torch.Tensor) -> None:
             d = dept.clamp(min=0)
@@ -453,7 +456,7 @@ class PhoneEngine:
         transfers = t["dept_transfers"][sc, st["dept"]]
         st["service"] = torch.where(here | (elsewhere & transfers), svc_arg, st["service"])
         st["pc"] = torch.where(here | (elsewhere & transfers), torch.zeros_like(st["pc"]), st["pc"])
-        advance(here)
+        to_advance |= here
         xfer = elsewhere & transfers
         emit(xfer, t["m_transfer"][sc, s_dept.clamp(min=0)])
         enter_queue(xfer, s_dept)
@@ -498,7 +501,7 @@ class PhoneEngine:
         end_service(refused_e)
         moved = right & ~refused_e
         st["pc"] = torch.where(moved, st["pc"] + 1, st["pc"])
-        advance(moved)
+        to_advance |= moved
         st["mismatches"] = st["mismatches"] + wrong.long()
         lock = wrong & (st["mismatches"] >= t["max_mismatch"][sc])
         emit(lock, t["m_security"][sc])
@@ -528,7 +531,10 @@ class PhoneEngine:
         declined_offer = at_offer & ~yes
         emit(declined_offer, t["m_offer_declined"][sc])
         st["pc"] = torch.where(declined_offer, st["pc"] + 1, st["pc"])
-        advance((at_fee & yes) | declined_offer)
+        to_advance |= (at_fee & yes) | declined_offer
+        # A request's program always speaks last in a step, so every world that needs it is
+        # advanced once, here, instead of once per branch.
+        advance(to_advance)
 
         # --- bookkeeping, reward, episode end
         st["msgs"] = msgs
