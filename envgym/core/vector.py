@@ -52,6 +52,25 @@ class StepOutput:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def _clone_tree(x: Any) -> Any:
+    if isinstance(x, StepOutput):
+        return StepOutput(
+            reward=x.reward.clone(),
+            terminated=x.terminated.clone(),
+            truncated=x.truncated.clone(),
+            next_obs_target=x.next_obs_target.clone(),
+            reward_terms={k: v.clone() for k, v in x.reward_terms.items()},
+            success=x.success.clone(),
+            action_error=x.action_error.clone(),
+            extra={k: v.clone() for k, v in x.extra.items()},
+        )
+    if isinstance(x, dict):
+        return {k: _clone_tree(v) for k, v in x.items()}
+    if isinstance(x, tuple | list):
+        return type(x)(_clone_tree(v) for v in x)
+    return x.clone() if torch.is_tensor(x) else x
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """Turn a user's device argument into a ``torch.device`` with a clear error if unusable."""
     dev = torch.device(device if device is not None else "cpu")
@@ -174,6 +193,8 @@ class TorchVectorEnv(VectorEnv):
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         act = self._convert_actions(actions)
+        if self.fused_mode != "off":
+            return self._step_fused(act)
         out = self._step_worlds(act)
         obs = self._observe()
         self._episode_return += out.reward
@@ -202,6 +223,105 @@ class TorchVectorEnv(VectorEnv):
             self._episode_return[done] = 0.0
             self._episode_length[done] = 0
         return obs, out.reward, out.terminated, out.truncated, info
+
+    # ------------------------------------------------------------------ fused / CUDA graph
+    # A family may implement `_fused_step`: one transition *including* the SAME_STEP
+    # auto-reset, with no host synchronisation (masks instead of `if any()`), so that the
+    # whole step can be captured once as a CUDA graph and replayed: one launch per step
+    # instead of hundreds. fused_mode is "off" (the plain path above), "eager" (the fused
+    # function run as-is: tests it on CPU) or "graph" (captured on CUDA).
+    fused_mode: str = "off"
+    _graph: Any = None
+
+    def _fused_step(self, actions: torch.Tensor) -> tuple[StepOutput, Obs, Obs]:
+        """One transition and auto-reset without host syncs: (output, final_obs, obs)."""
+        raise NotImplementedError
+
+    def _enable_fused(self, mode: str) -> None:
+        if mode not in ("off", "eager", "graph"):
+            raise ValueError(f"fused mode must be 'off', 'eager' or 'graph', got {mode!r}")
+        if mode == "graph" and self.device.type != "cuda":
+            raise ValueError("CUDA graphs need device='cuda'")
+        self.fused_mode = mode
+        self._graph = None
+
+    def _fused_static(self, act: torch.Tensor) -> tuple[StepOutput, Obs, Obs]:
+        """The fused step on static state tensors: results are copied back into the tensors
+        the state held before, so a captured graph always reads and writes the same memory."""
+        static = self._static_state
+        for k, v in self.state.items():  # eager code (reset, set_state) may have replaced them
+            if v is not static[k]:
+                static[k].copy_(v)
+        self.state = dict(static)
+        result = self._fused_step(act)
+        for k, v in self.state.items():
+            if v is not static[k]:
+                static[k].copy_(v)
+        self.state = dict(static)
+        return result
+
+    def _step_fused(
+        self, act: torch.Tensor
+    ) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        if getattr(self, "_static_state", None) is None or set(self._static_state) != set(
+            self.state
+        ):
+            self._static_state = {k: v.clone() for k, v in self.state.items()}
+            self._graph = None
+        if self.fused_mode == "graph":
+            if self._graph is None:
+                self._capture(act)
+            self._static_act.copy_(act)
+            static = self._static_state
+            for k, v in self.state.items():
+                if v is not static[k]:
+                    static[k].copy_(v)
+            self.state = dict(static)
+            self._graph.replay()
+            # Replays overwrite the graph's outputs: hand out copies.
+            out, final_obs, obs = _clone_tree(self._graph_out)
+        else:
+            out, final_obs, obs = self._fused_static(act)
+        done = out.terminated | out.truncated
+        self._episode_return += out.reward
+        self._episode_length += 1
+        info: dict[str, Any] = {
+            keys.NEXT_OBS_TARGET: out.next_obs_target,
+            keys.REWARD_TERMS: out.reward_terms,
+            keys.SUCCESS: out.success,
+            keys.ACTION_ERROR: out.action_error,
+            **out.extra,
+            keys.FINAL_OBS: final_obs,
+            "_" + keys.FINAL_OBS: done,
+            keys.EPISODE: {"r": self._episode_return.clone(), "l": self._episode_length.clone()},
+            "_" + keys.EPISODE: done,
+        }
+        self._episode_return.masked_fill_(done, 0.0)
+        self._episode_length.masked_fill_(done, 0)
+        return obs, out.reward, out.terminated, out.truncated, info
+
+    def _capture(self, act: torch.Tensor) -> None:
+        """Warm up the fused step on a side stream (state restored after), then capture it."""
+        self._static_act = act.clone()
+        snapshot = {k: v.clone() for k, v in self._static_state.items()}
+        keep = dict(self.state)
+        side = torch.cuda.Stream(device=self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self._fused_static(self._static_act)
+                for k, v in snapshot.items():
+                    self._static_state[k].copy_(v)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._graph_out = self._fused_static(self._static_act)
+        # Capturing records kernels without running them: the state is still the snapshot.
+        for k, v in snapshot.items():
+            self._static_state[k].copy_(v)
+        self.state = dict(self._static_state)
+        del keep
+        self._graph = graph
 
     # ------------------------------------------------------------------ snapshots
     def get_state(

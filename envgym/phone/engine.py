@@ -71,6 +71,7 @@ class PhoneEngine:
         self.act_arg = torch.tensor([a.arg for a in cat] + [0], device=device)
         self.garbled_action = len(cat)
         self.L = compiled.max_tokens
+        self.sync_free = False
         # Flat token table: index 0 is a pad; each (message, variant) is a contiguous run.
         tok, ln = compiled.msg_tokens, compiled.msg_len
         M, NV, _ = tok.shape
@@ -297,8 +298,8 @@ class PhoneEngine:
                 emit(refuse, t["m_refusal"][sc, s0])
                 end_service(refuse)
                 skip = active & ~refuse & (skip_v | (elig_known & ~elig_fail) | skip_f | skip_o)
-                if not bool(skip.any()):
-                    break
+                if not self.sync_free and not bool(skip.any()):
+                    break  # saves work on CPU; on CUDA the loop runs in full, without a sync
                 st["pc"] = torch.where(skip, st["pc"] + 1, st["pc"])
             svc = st["service"]
             s0 = svc.clamp(min=0)

@@ -97,6 +97,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         max_tokens: int | None = None,
         compiled: CompiledPhone | None = None,
         max_episode_steps: int | None = None,
+        cuda_graph: bool | None = None,
     ) -> None:
         super().__init__(num_envs, device)
         if obs_mode != "tokens":
@@ -142,6 +143,13 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._allow_garbled = False
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._tokens: torch.Tensor | None = None
+        # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
+        # CUDA graph and replayed: one launch instead of hundreds of small kernels.
+        if cuda_graph is None:
+            cuda_graph = self.device.type == "cuda"
+        if cuda_graph:
+            self.engine.sync_free = True
+            self._enable_fused("graph")
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
@@ -179,15 +187,41 @@ class PhoneVectorEnv(TorchVectorEnv):
             action_error=out["action_error"],
         )
 
-    def _observe(self) -> dict[str, torch.Tensor]:
+    def _fused_step(
+        self, actions: torch.Tensor
+    ) -> tuple[StepOutput, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        st = self.state
+        out = self.engine.step(st, actions, self._stated_correct)
+        self._step_msgs = (st["msgs"].clone(), st["vars"].clone())
+        target = self.engine.tokens(st)
+        final = self._observation(target)
+        done = out["terminated"] | out["truncated"]
+        self.engine.reset(st, done, None)
+        self._tokens = None
+        obs = self._observation(self.engine.tokens(st))
+        step = StepOutput(
+            reward=out["reward"],
+            terminated=out["terminated"],
+            truncated=out["truncated"],
+            next_obs_target=target,
+            reward_terms=out["reward_terms"],
+            success=out["success"],
+            action_error=out["action_error"],
+        )
+        return step, final, obs
+
+    def _observation(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         st = self.state
         return {
-            "tokens": self._heard_tokens(),
+            "tokens": tokens,
             "phase": st["phase"].clone(),
             "known_facts": st["known"].to(torch.int8),
             "calls": st["calls"].clamp(max=_MAX_CALL_COUNT).to(torch.int32),
             "turn": st["turn"].to(torch.int32)[:, None],
         }
+
+    def _observe(self) -> dict[str, torch.Tensor]:
+        return self._observation(self._heard_tokens())
 
     def target_from_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The phone target is the heard-token part of the observation."""
@@ -277,6 +311,7 @@ class PhoneEnv(gym.Env):
             generator_seed=generator_seed,
             device=device,
             max_tokens=max_tokens,
+            cuda_graph=False,  # one world: the text face reads step messages between steps
         )
         self.compiled = self.vec.compiled
         self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
