@@ -102,13 +102,28 @@ def validate_file(path: Path) -> tuple[bool, str]:
         ``(ok, message)``: ``OK  path  (name: title)`` or the error naming file, field path
         and problem.
     """
+    from envgym.dsl.errors import Problem
     from envgym.phone.compiler import compile_scenarios
+    from envgym.phone.engine import oracle_success_rate
     from envgym.phone.scenarios import load_scenario_file
 
     try:
         sc = load_scenario_file(path)
         try:
-            compile_scenarios([sc])
+            compiled = compile_scenarios([sc])
+            rate = oracle_success_rate(compiled, seeds=8)[0]
+            if rate < 1.0:
+                raise ScenarioError(
+                    str(path),
+                    [
+                        Problem(
+                            "constraints.max_turns",
+                            f"the oracle solved only {rate:.0%} of 8 seeded episodes within "
+                            f"max_turns={sc.constraints.max_turns} (holds and transfers take "
+                            "turns); raise max_turns or shorten the path",
+                        )
+                    ],
+                )
         except ScenarioError as e:
             # The compiler names the scenario; name the file instead.
             raise ScenarioError(str(path), e.problems) from None

@@ -64,7 +64,7 @@ def test_validate_unknown_department(tmp_path: Path, capsys: pytest.CaptureFixtu
     text = MOCK.read_text()
     bad = text.replace("routes_to: {department: support}", "routes_to: {department: billing}")
     assert bad != text
-    path = tmp_path / "bad_dept.yaml"
+    path = tmp_path / "mock.yaml"
     path.write_text(bad)
     assert main(["validate", str(MOCK), str(path)]) == 1
     out = capsys.readouterr()
@@ -88,7 +88,7 @@ def test_validate_ivr_option_unknown_department(
         "      options:\n"
         "        '1': {department: nowhere}\n",
     )
-    path = tmp_path / "bad_ivr.yaml"
+    path = tmp_path / "mock.yaml"
     path.write_text(bad)
     assert main(["validate", str(path)]) == 1
     out = capsys.readouterr().out
@@ -112,7 +112,7 @@ def test_validate_unreachable_goal(tmp_path: Path, capsys: pytest.CaptureFixture
     # Loads and cross-references fine; only the compiler sees that no service reaches the goal.
     text = MOCK.read_text()
     head, _, tail = text.partition("goal:")
-    path = tmp_path / "unreachable.yaml"
+    path = tmp_path / "mock.yaml"
     path.write_text(head + "goal:" + tail.replace("password: reset", "password: changed", 1))
     assert main(["validate", str(path)]) == 1
     out = capsys.readouterr().out

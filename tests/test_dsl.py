@@ -20,7 +20,7 @@ def test_shipped_scenarios_load_and_compile(name: str) -> None:
     assert compiled.plans[0].services
 
 
-def _write(tmp_path: Path, data: object, name: str = "broken.yaml") -> Path:
+def _write(tmp_path: Path, data: object, name: str = "mock.yaml") -> Path:
     p = tmp_path / name
     p.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
     return p
@@ -87,3 +87,21 @@ def test_json_schema_export() -> None:
     assert schema["additionalProperties"] is False
     assert "company" in schema["properties"]
     assert all("description" in v for v in schema["properties"].values())
+
+
+def test_name_must_match_the_file_stem(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="must equal the file name's stem 'other'"):
+        load_scenario_file(_write(tmp_path, _mock_dict(), name="other.yaml"))
+
+
+def test_validate_rejects_a_turn_limit_too_short_for_the_oracle(tmp_path: Path) -> None:
+    from envgym.cli import validate_file
+
+    d = _mock_dict()
+    d["company"]["departments"][0]["hold"] = [3, 3]
+    d["constraints"]["max_turns"] = 6  # dial, 3 holds, request, provide, report: 7 turns
+    ok, msg = validate_file(_write(tmp_path, d))
+    assert not ok and "constraints.max_turns" in msg and "0% of 8" in msg
+    d["constraints"]["max_turns"] = 7
+    ok, msg = validate_file(_write(tmp_path, d))
+    assert ok, msg

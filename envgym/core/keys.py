@@ -17,9 +17,6 @@ ACTION_ERROR = "action_error"
 FINAL_OBS = "final_obs"
 """Vector envs, SAME_STEP auto-reset: the true last observation of worlds that just ended."""
 
-FINAL_INFO = "final_info"
-"""Vector envs: the info of worlds that just ended, before the reset."""
-
 EPISODE = "episode"
 """Vector envs: episode return ``r`` and length ``l`` of worlds that just ended."""
 

@@ -8,7 +8,7 @@ dimension is the world index, in the spirit of Brax / MuJoCo Playground):
 - ``_observe() -> obs``: the current observation of every world.
 
 This base class adds the parts that must behave identically in every family: seeding world
-``i`` with ``seed + i``, SAME_STEP auto-reset with ``final_obs``/``final_info``, episode
+``i`` with ``seed + i``, SAME_STEP auto-reset with ``final_obs``, episode
 statistics, action conversion and validation, device handling, and per-world snapshots.
 """
 

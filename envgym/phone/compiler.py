@@ -152,7 +152,8 @@ def _service_outcomes(svc: Service) -> list[tuple[str, dict[str, str], int, bool
     """Ways a request can end with changes: (label, record changes, fee, accepts offer)."""
     outs = [("grant", dict(svc.effects), svc.fee, False)]
     if svc.offer is not None:
-        outs.append(("offer", dict(svc.offer.effects_if_accepted), svc.fee, True))
+        # The fee is charged only when the service itself is granted, not for an accepted offer.
+        outs.append(("offer", dict(svc.offer.effects_if_accepted), 0, True))
     return outs
 
 
@@ -189,7 +190,8 @@ def plan_scenario(sc: PhoneScenario) -> Plan | None:
                 return Plan(
                     services=[c[0].id for c in combo],
                     accept_offer={c[0].id: c[3] for c in combo},
-                    accept_fee={c[0].id: c[2] <= sc.goal.max_fees for c in combo},
+                    # Saying yes to the fee question is the way on to the offer, too.
+                    accept_fee={c[0].id: c[3] or c[2] <= sc.goal.max_fees for c in combo},
                 )
     return None
 
@@ -333,7 +335,6 @@ def compile_scenarios(
         "m_explain": z(K, S),
         "m_user_says": z(K, F),
         "m_user_unknown": z(K),
-        "m_ask_about_none": z(K),
         "m_sys_not_on_call": z(K),
         "m_sys_on_call": z(K),
         "m_sys_call_ended": z(K),
@@ -649,7 +650,6 @@ def compile_scenarios(
         t["m_unrequested"][k] = book.add("rep", _phr(sc, "unrequested_fact"))
         t["m_not_understood"][k] = book.add("rep", _phr(sc, "not_understood"))
         t["m_still_there"][k] = book.add("rep", _phr(sc, "still_there"))
-        t["m_ask_about_none"][k] = book.add("rep", DEFAULT_PHRASING["ask_about_none"])
         t["m_sys_not_on_call"][k] = book.add("system", "You are not on a call.")
         t["m_sys_on_call"][k] = book.add("system", "You are already on a call; hang up first.")
         t["m_sys_call_ended"][k] = book.add("system", "The call has ended.")

@@ -127,7 +127,6 @@ class PhoneEngine:
 
     def reset(self, st: State, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
         """Start a new episode in the masked worlds (in place)."""
-        t = self.t
         if seeds is not None:
             st["seed"] = torch.where(mask, seeds.to(self.device), st["seed"])
             st["episode"] = torch.where(mask, torch.zeros_like(st["episode"]), st["episode"])
@@ -138,6 +137,15 @@ class PhoneEngine:
             mask, rng.randint(K, st["seed"], st["episode"], _S_SCENARIO), st["scenario"]
         )
         st["scenario"] = sc
+        self._reset_episode(st, mask)
+
+    def reset_scenario_fields(self, st: State) -> None:
+        """Re-initialise every world's episode for the scenario already in ``st['scenario']``."""
+        self._reset_episode(st, torch.ones_like(st["scenario"], dtype=torch.bool))
+
+    def _reset_episode(self, st: State, mask: torch.Tensor) -> None:
+        t = self.t
+        sc = st["scenario"]
         m1 = mask[:, None]
         zero = torch.zeros_like(st["turn"])
         for key in (
@@ -328,6 +336,9 @@ class PhoneEngine:
             lo, hi = t["dept_hold_lo"][sc, d], t["dept_hold_hi"][sc, d]
             draw = lo + rng.randint(hi - lo + 1, st["seed"], st["episode"], st["turn"], _S_HOLD)
             st["hold_left"] = torch.where(mask, draw, st["hold_left"])
+            # A new queue, a new rep (a transfer reaches someone else).
+            rep_draw = rng.randint(t["n_reps"][sc], st["seed"], st["episode"], st["turn"], _S_REP)
+            st["rep"] = torch.where(mask, rep_draw, st["rep"])
             st["phase"] = torch.where(mask, torch.full_like(st["phase"], HOLD), st["phase"])
             waits = mask & (draw > 0)
             emit(waits, t["m_hold"][sc, d])
@@ -398,8 +409,6 @@ class PhoneEngine:
             connects, torch.zeros_like(st["mismatches"]), st["mismatches"]
         )
         end_service(connects)
-        rep_draw = rng.randint(t["n_reps"][sc], st["seed"], st["episode"], st["turn"], _S_REP)
-        st["rep"] = torch.where(connects, rep_draw, st["rep"])
         follow(connects, t["num_route_kind"][sc, num], t["num_route_id"][sc, num])
 
         # --- press a key
@@ -659,3 +668,30 @@ class PhoneEngine:
         a = torch.where(has_need & ~(phase == HOLD), base[A_ASK_USER] + first_need, a)
         a = torch.where(done, torch.full_like(a, base[A_REPORT]), a)
         return a
+
+
+def oracle_success_rate(compiled: CompiledPhone, seeds: int = 8) -> list[float]:
+    """Per scenario of ``compiled``: the oracle's success rate over ``seeds`` seeded episodes.
+
+    Proves a scenario solvable *within its turn limit* under the seeded variation (hold
+    lengths, reps), which the compile-time planner alone doesn't check.
+    """
+    K = compiled.dims["K"]
+    B = K * seeds
+    eng = PhoneEngine(compiled, torch.device("cpu"))
+    st = eng.empty_state(B)
+    eng.reset(st, torch.ones(B, dtype=torch.bool), torch.arange(B, dtype=torch.int64))
+    # Pin world b to scenario b % K (the reset drew one at random).
+    st["scenario"] = torch.arange(B) % K
+    eng.reset_scenario_fields(st)
+    done = torch.zeros(B, dtype=torch.bool)
+    won = torch.zeros(B, dtype=torch.bool)
+    horizon = int(compiled.tables["max_turns"].max())
+    for _ in range(horizon):
+        out = eng.step(st, eng.oracle(st))
+        end = (out["terminated"] | out["truncated"]) & ~done
+        won |= end & out["success"]
+        done |= end
+        if bool(done.all()):
+            break
+    return [float(won[k::K].float().mean()) for k in range(K)]

@@ -236,7 +236,8 @@ class PhoneVectorEnv(TorchVectorEnv):
     def decode(self, tokens: torch.Tensor | np.ndarray) -> str:
         """Token ids back to text (for inspecting observations and targets)."""
         inv = {i: t for t, i in self.compiled.book.vocab.items()}
-        ids = [int(x) for x in np.asarray(tokens).reshape(-1) if int(x) != 0]
+        arr = tokens.detach().cpu().numpy() if torch.is_tensor(tokens) else np.asarray(tokens)
+        ids = [int(x) for x in arr.reshape(-1) if int(x) != 0]
         return " ".join(inv.get(i, "<unk>") for i in ids).replace(" <sep>", "\n").strip()
 
     def render_heard(self, world: int = 0, last_step: bool = False) -> list[tuple[str, str]]:

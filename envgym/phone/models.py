@@ -42,7 +42,9 @@ class Route(_Model):
 class PhoneNumber(_Model):
     """A number the assistant can dial."""
 
-    id: Ident = Field(description="identifier used in the action catalogue order")
+    id: Ident = Field(
+        description="identifier; actions dial numbers by their position in this list (dial:i)"
+    )
     label: str = Field(description="how the directory names it, e.g. 'Skyline customer service'")
     digits: str = Field(
         pattern=r"^[0-9][0-9\-]{6,15}$", description="the number as dialled, e.g. 800-555-0100"
@@ -59,7 +61,9 @@ class Department(_Model):
     id: Ident = Field(description="identifier")
     label: str = Field(description="spoken name, e.g. 'billing'")
     hold: tuple[int, int] = Field(
-        (0, 0), description="steps on hold before a rep answers: [min, max], drawn per call"
+        (0, 0),
+        description="steps on hold before a rep answers: [min, max], drawn each time the caller "
+        "enters this queue (a transfer included)",
     )
     transfers: bool = Field(
         True,
@@ -270,7 +274,10 @@ class Phrasing(_Model):
 class PhoneScenario(_Model):
     """One phone task: a company, its policies, the user, the goal."""
 
-    name: Ident = Field(description="scenario name; registered as envgym/Phone-<Name>-v0")
+    name: Ident = Field(
+        description="scenario name, equal to the file's stem; a shipped scenario is registered "
+        "as envgym/Phone-<CamelCaseName>-v0"
+    )
     title: str = Field(description="one line for listings")
     description: str = Field("", description="what the scenario exercises")
     company: Company = Field(description="the company called")

@@ -27,6 +27,8 @@ def load_scenario_file(path: str | Path) -> PhoneScenario:
     """Load and check one YAML scenario; errors name the file and the field path."""
     sc = load_model(PhoneScenario, path)
     problems = check_references(sc)
+    if sc.name != Path(path).stem:
+        problems.append(Problem("name", f"must equal the file name's stem {Path(path).stem!r}"))
     if problems:
         raise ScenarioError(str(path), problems)
     return sc

@@ -84,7 +84,6 @@ DEFAULT_PHRASING: dict[str, list[str]] = {
         "I'm sorry, you don't qualify for {service}.",
         "Unfortunately {service} isn't available to you.",
     ],
-    "ask_about_none": ["What would you like to know?"],
 }
 
 
