@@ -99,9 +99,9 @@ def test_validate_rejects_a_turn_limit_too_short_for_the_oracle(tmp_path: Path) 
 
     d = _mock_dict()
     d["company"]["departments"][0]["hold"] = [3, 3]
-    d["constraints"]["max_turns"] = 6  # dial, 3 holds, request, provide, report: 7 turns
+    d["constraints"]["max_turns"] = 5  # dial, 3 holds, request, provide: 6 turns
     ok, msg = validate_file(_write(tmp_path, d))
     assert not ok and "constraints.max_turns" in msg and "0% of 8" in msg
-    d["constraints"]["max_turns"] = 7
+    d["constraints"]["max_turns"] = 6
     ok, msg = validate_file(_write(tmp_path, d))
     assert ok, msg
