@@ -105,3 +105,13 @@ def test_validate_rejects_a_turn_limit_too_short_for_the_oracle(tmp_path: Path) 
     d["constraints"]["max_turns"] = 6
     ok, msg = validate_file(_write(tmp_path, d))
     assert ok, msg
+
+
+def test_committed_json_schema_is_current() -> None:
+    from envgym.dsl import json_schema
+    from envgym.phone.models import PhoneScenario
+
+    committed = (Path(__file__).parent.parent / "docs" / "phone.schema.json").read_text()
+    assert committed.strip() == json_schema(PhoneScenario).strip(), (
+        "regenerate with: envgym schema phone --out docs/phone.schema.json"
+    )
