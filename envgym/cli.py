@@ -493,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as e:
         _err(str(e))
         return 1
+    except BrokenPipeError:  # e.g. `envgym schema phone | head`
+        return 0
     except (gym.error.Error, ValueError, RuntimeError, NotImplementedError) as e:
         if args.traceback:
             raise

@@ -115,3 +115,15 @@ def test_committed_json_schema_is_current() -> None:
     assert committed.strip() == json_schema(PhoneScenario).strip(), (
         "regenerate with: envgym schema phone --out docs/phone.schema.json"
     )
+
+
+def test_placeholder_its_kind_does_not_fill_is_rejected(tmp_path: Path) -> None:
+    d = _mock_dict()
+    d["phrasing"] = {"verified": ["Thanks {rep}, verified."], "greeting": ["{company}, {rep}."]}
+    d["policies"]["services"][0]["done"] = "Done for {fact}."
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_file(_write(tmp_path, d))
+    msg = str(e.value)
+    assert "phrasing.verified[0]: placeholder {rep} is not filled in 'verified'" in msg
+    assert "policies.services[0].done: placeholders are not filled" in msg
+    assert "greeting" not in msg

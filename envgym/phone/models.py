@@ -244,11 +244,25 @@ PHRASE_KINDS = (
 )
 
 
+PLACEHOLDERS: dict[str, set[str]] = {
+    "greeting": {"company", "department", "rep"},
+    "ask_fact": {"fact"},
+    "transfer": {"department"},
+    "hold": {"department"},
+    "call_other_number": {"number"},
+    "fee_question": {"fee"},
+    "ineligible": {"service"},
+}
+"""The placeholders each phrasing kind fills; other kinds fill none."""
+
+
 class Phrasing(_Model):
     """The rep's phrasing variants per message kind; one is drawn (seeded) each time.
 
-    Templates may use ``{company}``, ``{department}``, ``{rep}``, ``{fact}``, ``{service}``,
-    ``{number}``, ``{fee}``. Kinds left out use envgym's defaults.
+    Templates may use the placeholders their kind fills (:data:`PLACEHOLDERS`): greeting
+    ``{company}`` ``{department}`` ``{rep}``; ask_fact ``{fact}``; transfer and hold
+    ``{department}``; call_other_number ``{number}``; fee_question ``{fee}``; ineligible
+    ``{service}``. Kinds left out use envgym's defaults.
     """
 
     greeting: list[str] | None = Field(None, description="rep answers the call")
@@ -373,10 +387,36 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
     if not any(n.listed for n in sc.company.numbers):
         problems.append(Problem("company.numbers", "at least one number must be listed"))
     for kind in PHRASE_KINDS:
+        allowed = PLACEHOLDERS.get(kind, set())
         for j, t in enumerate(getattr(sc.phrasing, kind) or []):
             for name in re.findall(r"{(\w+)}", t):
-                if name not in {"company", "department", "rep", "fact", "service", "number", "fee"}:
+                if name not in allowed:
                     problems.append(
-                        Problem(f"phrasing.{kind}[{j}]", f"unknown placeholder {{{name}}}")
+                        Problem(
+                            f"phrasing.{kind}[{j}]",
+                            f"placeholder {{{name}}} is not filled in {kind!r} messages; "
+                            f"allowed here: {sorted(allowed) or 'none'}",
+                        )
                     )
+    # Texts spoken verbatim: a placeholder there would be read out with its braces.
+    verbatim = [
+        (f"policies.services[{i}].{f}", getattr(s, f))
+        for i, s in enumerate(sc.policies.services)
+        for f in ("done", "explanation")
+    ]
+    verbatim += [
+        (f"policies.services[{i}].offer.text", s.offer.text)
+        for i, s in enumerate(sc.policies.services)
+        if s.offer is not None
+    ]
+    verbatim += [
+        (f"policies.services[{i}].eligibility.refusal", s.eligibility.refusal)
+        for i, s in enumerate(sc.policies.services)
+        if s.eligibility is not None
+    ]
+    for path, text in verbatim:
+        if text and re.search(r"{\w+}", text):
+            problems.append(
+                Problem(path, "placeholders are not filled in this field; write the text out")
+            )
     return problems
