@@ -247,22 +247,16 @@ class PhoneEngine:
         V = self.V
         bi = torch.arange(B, device=dev)
 
-        msgs = torch.full((B, MSG_SLOTS), -1, dtype=torch.int64, device=dev)
-        nslot = torch.zeros(B, dtype=torch.int64, device=dev)
+        # Messages are collected in the order the rules speak them and laid into the world's
+        # message slots once, at the end of the step (one scatter instead of one per message).
+        spoken: list[tuple[torch.Tensor, torch.Tensor]] = []
         err = torch.zeros(B, dtype=torch.int64, device=dev)
         privacy = torch.zeros(B, dtype=torch.float32, device=dev)
         over = torch.zeros(B, dtype=torch.float32, device=dev)
-
         to_advance = torch.zeros(B, dtype=torch.bool, device=dev)
 
-        def emit(mask: torch.Tensor, mid: torch.Tensor | int) -> None:
-            nonlocal nslot
-            mid_t = mid if isinstance(mid, torch.Tensor) else torch.full_like(nslot, mid)
-            put = mask & (mid_t >= 0) & (nslot < MSG_SLOTS)
-            col = nslot.clamp(max=MSG_SLOTS - 1)
-            cur = msgs[bi, col]
-            msgs[bi, col] = torch.where(put, mid_t, cur)
-            nslot = nslot + put.long()
+        def emit(mask: torch.Tensor, mid: torch.Tensor) -> None:
+            spoken.append((mask, mid))
 
         def fail(mask: torch.Tensor, code: int, mid: torch.Tensor) -> None:
             err.masked_fill_(mask, code)
@@ -547,6 +541,15 @@ class PhoneEngine:
         advance(to_advance)
 
         # --- bookkeeping, reward, episode end
+        said = torch.stack([m for m, _ in spoken])  # [E, B]
+        mids = torch.stack([i for _, i in spoken])
+        said &= mids >= 0
+        pos = torch.cumsum(said.long(), dim=0) - 1  # each message's slot in its world
+        keep = said & (pos < MSG_SLOTS)
+        slot = torch.where(keep, pos, torch.full_like(pos, MSG_SLOTS))  # extra column: discard
+        msgs = torch.full((B, MSG_SLOTS + 1), -1, dtype=torch.int64, device=dev)
+        msgs.scatter_(1, slot.T, mids.T)  # what lands in the discard column doesn't matter
+        msgs = msgs[:, :MSG_SLOTS].contiguous()
         st["msgs"] = msgs
         st["vars"] = self._variants(st, msgs)
         st["turn"] = st["turn"] + 1
