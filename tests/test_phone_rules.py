@@ -198,3 +198,25 @@ def test_free_text_and_json_forms_parse_to_the_same_action() -> None:
         assert a.action == b.action and not a.error and not b.error, (free, a, b)
     assert parser.parse("{not json", 0).error
     assert parser.parse(call("press", key="x"), 0).error
+
+
+def test_hints_can_be_switched_off_for_an_ablation() -> None:
+    on = gym.make("envgym/Phone-v0", scenario="mock", obs_mode="text")
+    off = gym.make("envgym/Phone-v0", scenario="mock", obs_mode="text", hints=False)
+    on.reset(seed=0)
+    off.reset(seed=0)
+    assert "1st call" in on.step("dial 0")[0]
+    assert "call to this number" not in off.step("dial 0")[0]
+
+
+def test_importing_envgym_loads_no_backend() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, envgym; "
+        "bad = [m for m in ('mujoco', 'playwright', 'warp', 'envgym.phone.engine') "
+        "if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -26,10 +26,18 @@ def _compile(
     num_generated: int,
     generator_seed: int,
     max_tokens: int | None,
+    hints: bool | None = None,
 ) -> CompiledPhone:
-    return compile_scenarios(
-        resolve_scenarios(scenario, difficulty, num_generated, generator_seed), max_tokens
-    )
+    scenarios = resolve_scenarios(scenario, difficulty, num_generated, generator_seed)
+    if hints is not None:
+        # An ablation switch: the same scenarios with system hints forced on or off.
+        scenarios = [
+            sc.model_copy(
+                update={"constraints": sc.constraints.model_copy(update={"hints": hints})}
+            )
+            for sc in scenarios
+        ]
+    return compile_scenarios(scenarios, max_tokens)
 
 
 class PhoneVectorEnv(TorchVectorEnv):
@@ -78,7 +86,8 @@ class PhoneVectorEnv(TorchVectorEnv):
     ## Arguments
     ``num_envs``, ``scenario`` (shipped name, YAML path, list, ``"all"``, ``"generated"``),
     ``difficulty``, ``num_generated``, ``generator_seed`` (generated sets), ``obs_mode``
-    (``"tokens"`` only for the vector env), ``device``, ``max_tokens``.
+    (``"tokens"`` only for the vector env), ``device``, ``max_tokens``, ``hints`` (force the
+    scenarios' system hints on or off, e.g. to study their effect), ``cuda_graph``.
 
     ## Version history
     - v0: initial release.
@@ -95,6 +104,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         obs_mode: str = "tokens",
         device: str | torch.device | None = "cpu",
         max_tokens: int | None = None,
+        hints: bool | None = None,
         compiled: CompiledPhone | None = None,
         max_episode_steps: int | None = None,
         cuda_graph: bool | None = None,
@@ -108,7 +118,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         if max_episode_steps is not None:
             raise ValueError("episode length is set per scenario (constraints.max_turns)")
         self.compiled = compiled or _compile(
-            scenario, difficulty, num_generated, generator_seed, max_tokens
+            scenario, difficulty, num_generated, generator_seed, max_tokens, hints
         )
         self.engine = PhoneEngine(self.compiled, self.device)
         c = self.compiled
@@ -296,6 +306,7 @@ class PhoneEnv(gym.Env):
         generator_seed: int = 0,
         device: str | torch.device | None = "cpu",
         max_tokens: int | None = None,
+        hints: bool | None = None,
         render_mode: str | None = None,
     ) -> None:
         if obs_mode not in ("text", "tokens"):
@@ -312,6 +323,7 @@ class PhoneEnv(gym.Env):
             generator_seed=generator_seed,
             device=device,
             max_tokens=max_tokens,
+            hints=hints,
             cuda_graph=False,  # one world: the text face reads step messages between steps
         )
         self.compiled = self.vec.compiled
