@@ -17,6 +17,17 @@ import torch
 import envgym  # noqa: F401  (registers the ids)
 
 
+def _steps_per_s(envs: gym.vector.VectorEnv, actions: list) -> float:
+    """Reset with seed 0, warm up on 3 batches, then time ``step`` over all of them."""
+    envs.reset(seed=0)
+    for a in actions[:3]:
+        envs.step(a)
+    t = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    return envs.num_envs * len(actions) / (time.perf_counter() - t)
+
+
 def main(out_path: str) -> None:
     torch.set_num_threads(2)
     rows = []
@@ -28,29 +39,16 @@ def main(out_path: str) -> None:
             obs_mode="tokens",
             scenario="all",
         )
-        sync.reset(seed=0)
         n = sync.single_action_space.n
         acts = np.random.default_rng(0).integers(0, n, size=(30, num_envs))
-        for a in acts[:3]:
-            sync.step(a)
-        t = time.perf_counter()
-        for a in acts:
-            sync.step(a)
-        sync_sps = num_envs * len(acts) / (time.perf_counter() - t)
+        sync_sps = _steps_per_s(sync, list(acts))
         vec = gym.make_vec(
             "envgym/Phone-v0",
             num_envs=num_envs,
             vectorization_mode="vector_entry_point",
             scenario="all",
         )
-        vec.reset(seed=0)
-        batched = torch.as_tensor(acts)
-        for a in batched[:3]:
-            vec.step(a)
-        t = time.perf_counter()
-        for a in batched:
-            vec.step(a)
-        vec_sps = num_envs * len(acts) / (time.perf_counter() - t)
+        vec_sps = _steps_per_s(vec, list(torch.as_tensor(acts)))
         rows.append(
             {
                 "num_envs": num_envs,

@@ -196,32 +196,36 @@ class TorchVectorEnv(VectorEnv):
         if self.fused_mode != "off":
             return self._step_fused(act)
         out = self._step_worlds(act)
-        obs = self._observe()
+        # SAME_STEP auto-reset: the ended worlds' true last observation goes to final_obs,
+        # and obs already holds their next episode's first observation.
+        # _observe() builds new tensors, so the pre-reset obs can be handed out without a copy.
+        final_obs = obs = self._observe()
+        done = out.terminated | out.truncated
+        if bool(done.any()):
+            self._reset_worlds(done, None)
+            obs = self._observe()
+        return self._finish_step(out, final_obs, obs)
+
+    def _finish_step(
+        self, out: StepOutput, final_obs: Obs, obs: Obs
+    ) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Episode statistics and the info dict, shared by the plain and the fused step."""
+        done = out.terminated | out.truncated
         self._episode_return += out.reward
         self._episode_length += 1
-        done = out.terminated | out.truncated
         info: dict[str, Any] = {
             keys.NEXT_OBS_TARGET: out.next_obs_target,
             keys.REWARD_TERMS: out.reward_terms,
             keys.SUCCESS: out.success,
             keys.ACTION_ERROR: out.action_error,
             **out.extra,
+            keys.FINAL_OBS: final_obs,
+            "_" + keys.FINAL_OBS: done,
+            keys.EPISODE: {"r": self._episode_return.clone(), "l": self._episode_length.clone()},
+            "_" + keys.EPISODE: done,
         }
-        # SAME_STEP auto-reset: the ended worlds' true last observation goes to final_obs,
-        # and obs already holds their next episode's first observation.
-        # _observe() builds new tensors, so the pre-reset obs can be handed out without a copy.
-        info[keys.FINAL_OBS] = obs
-        info["_" + keys.FINAL_OBS] = done
-        info[keys.EPISODE] = {
-            "r": self._episode_return.clone(),
-            "l": self._episode_length.clone(),
-        }
-        info["_" + keys.EPISODE] = done
-        if bool(done.any()):
-            self._reset_worlds(done, None)
-            obs = self._observe()
-            self._episode_return[done] = 0.0
-            self._episode_length[done] = 0
+        self._episode_return.masked_fill_(done, 0.0)
+        self._episode_length.masked_fill_(done, 0)
         return obs, out.reward, out.terminated, out.truncated, info
 
     # ------------------------------------------------------------------ fused / CUDA graph
@@ -248,17 +252,19 @@ class TorchVectorEnv(VectorEnv):
     def _fused_static(self, act: torch.Tensor) -> tuple[StepOutput, Obs, Obs]:
         """The fused step on static state tensors: results are copied back into the tensors
         the state held before, so a captured graph always reads and writes the same memory."""
-        static = self._static_state
-        for k, v in self.state.items():  # eager code (reset, set_state) may have replaced them
-            if v is not static[k]:
-                static[k].copy_(v)
-        self.state = dict(static)
+        self._pin_state()  # eager code (reset, set_state) may have replaced tensors
         result = self._fused_step(act)
+        self._pin_state()
+        return result
+
+    def _pin_state(self) -> None:
+        """Copy any state tensor that was replaced back into its static tensor, and point the
+        state at the static tensors again."""
+        static = self._static_state
         for k, v in self.state.items():
             if v is not static[k]:
                 static[k].copy_(v)
         self.state = dict(static)
-        return result
 
     def _step_fused(
         self, act: torch.Tensor
@@ -272,55 +278,36 @@ class TorchVectorEnv(VectorEnv):
             if self._graph is None:
                 self._capture(act)
             self._static_act.copy_(act)
-            static = self._static_state
-            for k, v in self.state.items():
-                if v is not static[k]:
-                    static[k].copy_(v)
-            self.state = dict(static)
+            self._pin_state()
             self._graph.replay()
             # Replays overwrite the graph's outputs: hand out copies.
             out, final_obs, obs = _clone_tree(self._graph_out)
         else:
             out, final_obs, obs = self._fused_static(act)
-        done = out.terminated | out.truncated
-        self._episode_return += out.reward
-        self._episode_length += 1
-        info: dict[str, Any] = {
-            keys.NEXT_OBS_TARGET: out.next_obs_target,
-            keys.REWARD_TERMS: out.reward_terms,
-            keys.SUCCESS: out.success,
-            keys.ACTION_ERROR: out.action_error,
-            **out.extra,
-            keys.FINAL_OBS: final_obs,
-            "_" + keys.FINAL_OBS: done,
-            keys.EPISODE: {"r": self._episode_return.clone(), "l": self._episode_length.clone()},
-            "_" + keys.EPISODE: done,
-        }
-        self._episode_return.masked_fill_(done, 0.0)
-        self._episode_length.masked_fill_(done, 0)
-        return obs, out.reward, out.terminated, out.truncated, info
+        return self._finish_step(out, final_obs, obs)
 
     def _capture(self, act: torch.Tensor) -> None:
         """Warm up the fused step on a side stream (state restored after), then capture it."""
         self._static_act = act.clone()
         snapshot = {k: v.clone() for k, v in self._static_state.items()}
-        keep = dict(self.state)
+
+        def restore() -> None:
+            for k, v in snapshot.items():
+                self._static_state[k].copy_(v)
+
         side = torch.cuda.Stream(device=self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
             for _ in range(2):
                 self._fused_static(self._static_act)
-                for k, v in snapshot.items():
-                    self._static_state[k].copy_(v)
+                restore()
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self._graph_out = self._fused_static(self._static_act)
         # Capturing records kernels without running them: the state is still the snapshot.
-        for k, v in snapshot.items():
-            self._static_state[k].copy_(v)
+        restore()
         self.state = dict(self._static_state)
-        del keep
         self._graph = graph
 
     # ------------------------------------------------------------------ snapshots

@@ -40,6 +40,19 @@ def _compile(
     return compile_scenarios(scenarios, max_tokens)
 
 
+def _step_output(out: dict[str, torch.Tensor], target: torch.Tensor) -> StepOutput:
+    """The engine's transition dict as the core's StepOutput."""
+    return StepOutput(
+        reward=out["reward"],
+        terminated=out["terminated"],
+        truncated=out["truncated"],
+        next_obs_target=target,
+        reward_terms=out["reward_terms"],
+        success=out["success"],
+        action_error=out["action_error"],
+    )
+
+
 class PhoneVectorEnv(TorchVectorEnv):
     """B customer-service calls stepped together by the batched phone engine.
 
@@ -187,15 +200,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
         self._tokens = None
-        return StepOutput(
-            reward=out["reward"],
-            terminated=out["terminated"],
-            truncated=out["truncated"],
-            next_obs_target=self._heard_tokens(),
-            reward_terms=out["reward_terms"],
-            success=out["success"],
-            action_error=out["action_error"],
-        )
+        return _step_output(out, self._heard_tokens())
 
     def _fused_step(
         self, actions: torch.Tensor
@@ -209,16 +214,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.engine.reset(st, done, None)
         self._tokens = None
         obs = self._observation(self.engine.tokens(st))
-        step = StepOutput(
-            reward=out["reward"],
-            terminated=out["terminated"],
-            truncated=out["truncated"],
-            next_obs_target=target,
-            reward_terms=out["reward_terms"],
-            success=out["success"],
-            action_error=out["action_error"],
-        )
-        return step, final, obs
+        return _step_output(out, target), final, obs
 
     def _observation(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         st = self.state
