@@ -1,11 +1,19 @@
 """Environment ids -> entry points. Entry points are strings, so a backend loads only when one
-of its envs is made."""
+of its envs is made.
+
+Each family lists its own ids in ``envgym/<family>/ids.py`` (a light module: it must not import
+the family's backend) as a function ``entries() -> list[EnvEntry]``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from dataclasses import dataclass
 
 import gymnasium as gym
+
+FAMILIES = ("phone", "robot", "browser")
 
 
 @dataclass(frozen=True)
@@ -20,40 +28,26 @@ class EnvEntry:
     description: str
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
+    """``snake_case`` -> ``CamelCase`` (scenario names -> id parts)."""
     return "".join(part.capitalize() for part in name.split("_"))
 
 
 def phone_scenario_id(name: str) -> str:
     """The per-scenario id of a shipped phone scenario, e.g. ``envgym/Phone-IspBillDiscount-v0``."""
-    return f"envgym/Phone-{_camel(name)}-v0"
+    return f"envgym/Phone-{camel(name)}-v0"
 
 
 def entries() -> list[EnvEntry]:
-    """Every id envgym registers."""
-    from envgym.phone.scenarios import shipped_names
-
-    out = [
-        EnvEntry(
-            "envgym/Phone-v0",
-            "phone",
-            "envgym.phone:make_single",
-            "envgym.phone:make_vector",
-            {},
-            "phone customer service; scenario= name, path, list, 'all' or 'generated'",
-        )
-    ]
-    for name in shipped_names():
-        out.append(
-            EnvEntry(
-                phone_scenario_id(name),
-                "phone",
-                "envgym.phone:make_single",
-                "envgym.phone:make_vector",
-                {"scenario": name},
-                f"phone scenario {name}",
-            )
-        )
+    """Every id envgym registers, family by family."""
+    out: list[EnvEntry] = []
+    for family in FAMILIES:
+        name = f"envgym.{family}.ids"
+        if importlib.util.find_spec(f"envgym.{family}") is None:
+            continue
+        if importlib.util.find_spec(name) is None:
+            continue
+        out.extend(importlib.import_module(name).entries())
     return out
 
 
