@@ -264,6 +264,7 @@ def compile_scenarios(
         "call_budget": z(K),
         "max_turns": z(K),
         "hints": z(K, dtype=torch.bool),
+        "user_on_call": z(K, dtype=torch.bool),
         "max_fees": z(K),
         "n_reps": z(K),
         "w": z(K, len(REWARD_TERMS), dtype=torch.float32),
@@ -335,6 +336,7 @@ def compile_scenarios(
         "m_explain": z(K, S),
         "m_user_says": z(K, F),
         "m_user_unknown": z(K),
+        "m_sys_user_away": z(K, fill=-1),
         "m_sys_not_on_call": z(K),
         "m_sys_on_call": z(K),
         "m_sys_call_ended": z(K),
@@ -382,6 +384,7 @@ def compile_scenarios(
         t["call_budget"][k] = sc.constraints.call_budget
         t["max_turns"][k] = sc.constraints.max_turns
         t["hints"][k] = sc.constraints.hints
+        t["user_on_call"][k] = sc.constraints.user_reachable == "always"
         t["max_fees"][k] = sc.goal.max_fees
         t["n_reps"][k] = len(co.rep_names)
         rw = sc.rewards
@@ -666,6 +669,10 @@ def compile_scenarios(
         t["m_sys_unknown_number"][k] = book.add("system", "That number is not in your directory.")
         t["m_sys_nobody"][k] = book.add("system", "You are on hold; nobody is listening.")
         t["m_sys_idle"][k] = book.add("system", "Time passes.")
+        if sc.constraints.user_reachable == "off_call":
+            t["m_sys_user_away"][k] = book.add(
+                "system", "The user can't be reached during a call; ask between calls."
+            )
         t["m_sys_report"][k] = book.add("system", "You report back to the user. The task is over.")
         for i, num in enumerate(co.numbers):
             t["m_sys_number_noted"][k, i] = book.add(

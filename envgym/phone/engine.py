@@ -364,8 +364,11 @@ class PhoneEngine:
         terminated = kind == A_REPORT
         emit(terminated, t["m_sys_report"][sc])
 
-        # --- ask the user for a fact (possible in every phase: the user is beside us)
-        m = kind == A_ASK_USER
+        # --- ask the user for a fact (in every phase: the user is beside us; with
+        # constraints.user_reachable == "off_call", only between calls)
+        asked = kind == A_ASK_USER
+        m = asked & (off | t["user_on_call"][sc])
+        emit(asked & ~m, t["m_sys_user_away"][sc])
         exists = t["fact_exists"][sc, arg.clamp(max=self.F - 1)] & m
         st["known"][bi, arg.clamp(max=self.F - 1)] |= exists
         emit(exists, t["m_user_says"][sc, arg.clamp(max=self.F - 1)])
@@ -668,7 +671,8 @@ class PhoneEngine:
         )
 
         # facts first, and report when done (both override the above)
-        a = torch.where(has_need & ~(phase == HOLD), base[A_ASK_USER] + first_need, a)
+        reachable = (phase == OFF) | t["user_on_call"][sc]
+        a = torch.where(has_need & ~(phase == HOLD) & reachable, base[A_ASK_USER] + first_need, a)
         a = torch.where(done, torch.full_like(a, base[A_REPORT]), a)
         return a
 

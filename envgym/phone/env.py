@@ -397,17 +397,38 @@ class PhoneEnv(gym.Env):
             args = {"fact": arg, "value": val if known else "0000"}
         return json.dumps({"name": kind, "arguments": args})
 
+    def _pin_scenario(self, index: Any) -> dict[str, torch.Tensor]:
+        """Restart the current episode on scenario ``index`` of the compiled set (evaluation
+        and continual sequences choose the scenario instead of drawing it)."""
+        K = len(self.compiled.scenarios)
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, (int, np.integer))
+            or not (0 <= int(index) < K)
+        ):
+            raise ValueError(
+                f"options['scenario_index'] must be an int in 0..{K - 1}, got {index!r}"
+            )
+        self.vec.state["scenario"][0] = int(index)
+        self.vec.engine.reset_scenario_fields(self.vec.state)
+        self.vec._tokens = None
+        return self.vec._observe()
+
     # ------------------------------------------------------------------ Gymnasium API
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
+        options = dict(options or {})
+        pin = options.pop("scenario_index", None)
         if self._ended and seed is None:
             # The engine already moved this world to its next episode (SAME_STEP auto-reset),
             # exactly as world i of a vector env does.
             obs = self.vec._observe()
         else:
-            obs, _ = self.vec.reset(seed=seed, options=options)
+            obs, _ = self.vec.reset(seed=seed, options=options or None)
+        if pin is not None:
+            obs = self._pin_scenario(pin)
         self._ended = False
         self._transcript = [self._text()]
         info = {

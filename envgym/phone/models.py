@@ -9,7 +9,7 @@ Cross-references (an IVR option naming a department, a goal naming a record) are
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -207,6 +207,11 @@ class Constraints(_Model):
     max_turns: int = Field(40, ge=4, le=200, description="assistant turns before truncation")
     hints: bool = Field(
         True, description="system hints such as 'this is your 3rd call to this number'"
+    )
+    user_reachable: Literal["always", "off_call"] = Field(
+        "always",
+        description="when ask_user reaches the user: 'always' (the user is beside the assistant) "
+        "or 'off_call' (only between calls; during a call the user can't be asked)",
     )
 
 
