@@ -366,6 +366,67 @@ def cmd_demo(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- eval
+
+
+def cmd_eval(args: argparse.Namespace, command: str) -> int:
+    """Evaluate a text-face policy: success and pass^k per scenario, or a continual run."""
+    import datetime as dt
+
+    stamp = {
+        "command": command,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    if args.continual:
+        from envgym.phone.continual import evaluate_continual
+
+        report = evaluate_continual(
+            args.policy,
+            companies=args.companies,
+            length=args.length,
+            difficulty=2 if args.difficulty is None else args.difficulty,
+            seed=args.seed,
+        )
+        print(f"{'company':<32} {'first success':>13} {'success':>8} {'after 1st':>9}")
+        for r in report["rows"]:
+            first = r["episodes_to_first_success"]
+            print(
+                f"{r['company'][:32]:<32} {first if first else '-':>13} "
+                f"{r['success_rate']:8.2f} {r['success_after_first']:9.2f}"
+            )
+        o = report["overall"]
+        print(
+            f"{'mean':<32} {o['mean_episodes_to_first_success']:13.2f} "
+            f"{o['success_rate']:8.2f} {o['success_after_first']:9.2f}"
+        )
+    else:
+        from envgym.phone.evaluate import evaluate, format_report
+
+        if args.id is None:
+            _err("eval needs an env id (or --continual)")
+            return 2
+        env_kwargs: dict[str, Any] = {}
+        if args.scenario is not None:
+            env_kwargs["scenario"] = args.scenario
+        if args.difficulty is not None:
+            env_kwargs["difficulty"] = args.difficulty
+        if args.num_generated is not None:
+            env_kwargs["num_generated"] = args.num_generated
+        report = evaluate(
+            args.id,
+            args.policy,
+            trials=args.trials,
+            ks=args.k,
+            seed=args.seed,
+            env_kwargs=env_kwargs,
+        )
+        print(format_report(report))
+    if args.json:
+        _write_json(args.json, {**report, **stamp})
+        print(f"wrote {args.json}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -452,6 +513,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--json", metavar="OUT", help="write the rows as JSON")
+
+    ev = sub.add_parser(
+        "eval",
+        help="success and pass^k of a text-face policy per scenario (or --continual)",
+        description="Run a policy on every scenario of an env id, --trials times each (trial "
+        "seeds derive from --seed, scenario and trial, so runs reproduce), and report success "
+        "and pass^k per scenario. With --continual: sequences of episodes over one company "
+        "each (episodes-to-first-success, success over the sequence).",
+    )
+    ev.add_argument("id", metavar="ID", nargs="?", help="env id, e.g. envgym/Phone-v0")
+    ev.add_argument(
+        "--policy",
+        default="oracle",
+        help="oracle, random, noop, explorer, notebook, or module:callable (a function with no "
+        "arguments returning an agent with reset/act, or a function (obs, info) -> action)",
+    )
+    ev.add_argument("--trials", type=_positive, default=4, help="trials per scenario (default 4)")
+    ev.add_argument(
+        "--k",
+        type=_int_list,
+        default=None,
+        metavar="K[,K...]",
+        help="pass^k to report (default 1..trials); k < trials uses the unbiased estimator",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    ev.add_argument("--scenario", help="scenario argument passed to the env")
+    ev.add_argument("--difficulty", type=_non_negative, default=None, help="generator difficulty")
+    ev.add_argument("--num-generated", type=_positive, default=None, help="with generated sets")
+    ev.add_argument("--continual", action="store_true", help="continual-learning protocol")
+    ev.add_argument("--companies", type=_positive, default=4, help="--continual: sequences")
+    ev.add_argument("--length", type=_positive, default=8, help="--continual: episodes each")
+    ev.add_argument("--json", metavar="OUT", help="write the report as JSON")
     return p
 
 
@@ -487,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bench(args, command)
         if args.command == "demo":
             return cmd_demo(args, command)
+        if args.command == "eval":
+            return cmd_eval(args, command)
     except ScenarioError as e:
         _err(str(e))
         return 1

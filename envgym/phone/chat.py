@@ -290,3 +290,23 @@ class ChatAgent:
         self._pending = None
         self.messages.append(msg)
         return msg.get("content") or ""
+
+
+def script_from_agent(agent: Any) -> Callable[[list[dict[str, Any]], list[dict[str, Any]]], Any]:
+    """A :class:`ScriptedChatClient` script that runs a text-face agent on the conversation
+    alone (the last message is what was heard), e.g. ``ExplorerAgent``: an offline stand-in for
+    a model that sees exactly what a model sees. The agent must answer JSON tool calls or
+    ``"wait"``."""
+    tools_env = SimpleNamespace()
+
+    def script(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
+        tools_env.unwrapped = SimpleNamespace(tool_schemas=lambda: tools)
+        obs = str(messages[-1].get("content") or "").split("\n(action_error")[0]
+        if len(messages) == 2:  # system + the user's request: a new episode
+            agent.reset(tools_env, obs, {})
+        action = agent.act(obs, {})
+        if isinstance(action, str) and not action.lstrip().startswith("{"):
+            return {"name": action.strip(), "arguments": {}}
+        return json.loads(action) if isinstance(action, str) else action
+
+    return script

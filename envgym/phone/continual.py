@@ -5,8 +5,8 @@ A :class:`CompanySequence` is built on the generator: one generated company
 the episodes of the sequence, while the **request varies**:
 
 - one company-wide verification policy: every service verifies the same facts (the generated
-  task's ``verify`` list, e.g. account number then the card's last four digits). All of them but
-  the first are facts only the user knows;
+  task's ``verify`` list, e.g. account number then the card's last four digits, with a second
+  item added if it has one). All of them but the first are facts only the user knows;
 - the same departments, IVR, numbers, eligibility rules, fees and offers in every episode;
 - episode j asks for one of the company's services (the generated task or one of its other
   services), drawn from the sequence's seed so consecutive requests differ;
@@ -92,6 +92,8 @@ class CompanySequence:
             # A company-wide second item, so there is something only the user knows.
             spare = [f.id for f in base.user.facts if f.id not in verify and f.sensitive]
             verify += spare[:1]
+        # Facts only the user knows: every item after the account id (or the id itself).
+        user_only = set(verify[1:] or verify)
         self.company = base.company.name
         self.requirements = verify
         elig_facts = {s.eligibility.fact for s in base.policies.services if s.eligibility}
@@ -107,7 +109,7 @@ class CompanySequence:
                 upd: dict[str, Any] = {}
                 if f.id not in elig_facts:
                     upd["value"] = _fresh_digits(f.value, rng)
-                if f.id in verify[1:]:
+                if f.id in user_only:
                     upd["known_to_assistant"] = False
                 facts.append(f.model_copy(update=upd))
             if svc.id == task.id:
