@@ -93,7 +93,7 @@ def _words(text: str) -> set[str]:
 
 _ASK = re.compile(
     r"(?:get|need|give me|have|tell me|confirm) (?:the |your )?"
-    r"(.+?)(?:,? please\?| to continue\.|\?)"
+    r"([^.?!]+?)(?:,? please\?| to continue\.|\?)"
 )
 _USER_SAYS = (re.compile(r"^My (.+) is (.+)\.$"), re.compile(r"^It's (.+), that's my (.+)\.$"))
 _FEE = re.compile(r"(\d+) dollar")
@@ -130,17 +130,17 @@ class ExplorerAgent:
             m = re.match(r"(.+): [\d-]+ \(dial (\d+)\)", entry)
             if m:
                 self.numbers.append((m.group(1), m.group(2)))
+        self.company = self.numbers[0][0].rsplit(" customer service", 1)[0] if self.numbers else ""
         self.known: dict[str, str] = {}  # fact label -> value
         for item in known_txt.split("; "):
             label, sep, value = item.partition(": ")
             if sep:
                 self.known[normalize_value(label)] = value
-        self.company = self.numbers[0][0].rsplit(" customer service", 1)[0] if self.numbers else ""
         m = re.search(r"up to \$(\d+)", self.request)
         self.fee_limit = int(m.group(1)) if m else 0
         schemas = {s["function"]["name"]: s["function"] for s in env.unwrapped.tool_schemas()}
         services = schemas["request"]["parameters"]["properties"]["service"]["enum"]
-        want = _words(self.request)
+        want = _words(self.request) - _words(self.company)
         self.services = sorted(services, key=lambda s: -len(_words(s.replace("_", " ")) & want))
         self.service_i = 0
         self.requested = False
@@ -153,9 +153,11 @@ class ExplorerAgent:
         self.pressed: dict[str, set[str]] = {}
         self.last_ask = ""
         self.turns = 0
+        self.tries = 0
+        self.idle = 0
         if self.use_notebook:
             for label in sorted(self.notebook.get(self.company, ())):
-                if label not in self.known:
+                if normalize_value(label) not in self.known:
                     self.pending_ask.append(label)
 
     def end(self, info: dict[str, Any]) -> None:
@@ -169,7 +171,7 @@ class ExplorerAgent:
         for known_label, value in self.known.items():
             if known_label == key or known_label in key or key in known_label:
                 return _call("provide", fact=label, value=value)
-        self.asked.add(key)
+        self.asked.add(label.strip().lower())
         return _call("ask_user", fact=label)
 
     def _choose_key(self, prompt: str) -> str:
@@ -252,8 +254,12 @@ class ExplorerAgent:
         ):
             self.granted = True
             return _call("report", summary="done")
-        if "can't help" in low or "don't offer" in low or "not something we can" in low:
-            self.service_i = min(self.service_i + 1, len(self.services) - 1)
+        if re.search(r"can't help|don't offer|not something we can|^(understood|no problem)", low):
+            # Not this service (or we declined its fee): try the next best one, or give up.
+            if self.service_i + 1 >= len(self.services) or self.tries >= 2:
+                return _call("report", summary="I could not get it done.")
+            self.service_i += 1
+            self.tries += 1
             self.requested = False
         if re.search(r"dollar fee|fee of", low):
             fee = _FEE.search(low)
@@ -270,6 +276,9 @@ class ExplorerAgent:
         if not self.requested:
             self.requested = True
             return _call("request", service=self.services[self.service_i])
+        self.idle += 1
+        if self.idle > 2:  # the rep waits for something we can't tell: give up
+            return _call("report", summary="I could not get it done.")
         return "wait"
 
 
