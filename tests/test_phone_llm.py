@@ -160,22 +160,22 @@ def test_eval_oracle_passes_every_k_random_and_noop_fail() -> None:
     oracle = evaluate("envgym/Phone-v0", "oracle", trials=3, env_kwargs={"scenario": "all"})
     assert len(oracle["scenarios"]) == 6
     assert all(r["pass_k"] == {"1": 1.0, "2": 1.0, "3": 1.0} for r in oracle["scenarios"])
-    rand = evaluate("envgym/Phone-v0", "random", trials=3, env_kwargs={"scenario": "all"})
+    rand = evaluate("envgym/Phone-v0", "random", trials=2, env_kwargs={"scenario": "all"})
     assert rand["overall"]["success_rate"] <= 0.1
-    assert rand["overall"]["pass_k"]["3"] == 0.0
+    assert rand["overall"]["pass_k"]["2"] == 0.0
     noop = evaluate("envgym/Phone-Mock-v0", "noop", trials=2)
     assert noop["overall"]["success_rate"] == 0.0
 
 
 def test_eval_same_seed_same_report_and_estimator_with_more_trials() -> None:
-    a = evaluate("envgym/Phone-v0", "random", trials=4, ks=[2], seed=3)
-    b = evaluate("envgym/Phone-v0", "random", trials=4, ks=[2], seed=3)
+    a = evaluate("envgym/Phone-Mock-v0", "random", trials=3, ks=[2], seed=3)
+    b = evaluate("envgym/Phone-Mock-v0", "random", trials=3, ks=[2], seed=3)
     assert a == b
-    c = evaluate("envgym/Phone-v0", "random", trials=4, ks=[2], seed=4)
+    c = evaluate("envgym/Phone-Mock-v0", "random", trials=3, ks=[2], seed=4)
     assert c["scenarios"][0]["seeds"] != a["scenarios"][0]["seeds"]
     # Mixed outcomes: a policy that succeeds on some seeds only.
     flaky = evaluate(
-        "envgym/Phone-v0",
+        "envgym/Phone-Mock-v0",
         lambda s: make_agent("oracle") if s % 2 else NoopAgent(),
         trials=6,
         ks=[1, 3],
@@ -217,3 +217,49 @@ def test_cli_eval_json_and_user_policies(
     assert main(["eval", "envgym/Phone-Mock-v0", "--policy", "nope"]) == 1
     assert "unknown policy" in capsys.readouterr().err
     assert main(["eval", "envgym/Phone-Mock-v0", "--policy", "no_such_mod:f"]) == 1
+
+
+def _python_blocks(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    return [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_docs_chat_loop_runs_offline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    loop = _python_blocks(DOCS / "llm_agents.md")[0]
+    assert "client.chat.completions.create(" in loop
+    scope: dict[str, Any] = {}
+    exec(compile(loop, "llm_agents.md", "exec"), scope)
+    assert scope["info"]["success"] is True
+    assert "success: True" in capsys.readouterr().out
+
+
+def test_docs_notebook_chat_agent_runs_a_sequence() -> None:
+    from envgym.phone.continual import CompanySequence, run_sequence
+
+    block = next(b for b in _python_blocks(DOCS / "llm_agents.md") if "NotebookChatAgent" in b)
+    scope: dict[str, Any] = {}
+    exec(compile(block, "llm_agents.md", "exec"), scope)
+    explorer = script_from_agent(ExplorerAgent())
+
+    def script(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
+        if messages[-1]["content"].startswith("The call is over"):
+            return f"note {sum(m['role'] == 'tool' for m in messages)}"
+        return explorer(messages, tools)
+
+    client = ScriptedChatClient(script)
+    agent = scope["NotebookChatAgent"](client, "scripted")
+    seq = CompanySequence(2, length=2, difficulty=1)
+    report = run_sequence(agent, seq, seed=0)
+    assert len(report["success"]) == 2
+    assert agent.notes.count("- note ") == 2  # one note per call, carried into the next prompt
+    assert client.requests[-1]["messages"][-1]["content"].startswith("The call is over")
+    # The second episode's system prompt carried the first note.
+    second = [r for r in client.requests if len(r["messages"]) == 2][1]
+    assert "Your notes from earlier calls:\n- note " in second["messages"][0]["content"]

@@ -197,7 +197,13 @@ class ChatAdapter:
 
 def chat_response(action: Any, call_id: str = "call_0") -> SimpleNamespace:
     """A chat-completions response (openai-python's attribute shape) whose message makes one
-    tool call; ``action`` is a ``{"name", "arguments"}`` dict or its JSON string."""
+    tool call; ``action`` is a ``{"name", "arguments"}`` dict or its JSON string. Any other
+    string becomes a plain text reply (``content``, no tool calls)."""
+    if isinstance(action, str) and not action.lstrip().startswith("{"):
+        message = SimpleNamespace(role="assistant", content=action, tool_calls=None)
+        return SimpleNamespace(
+            choices=[SimpleNamespace(index=0, message=message, finish_reason="stop")]
+        )
     if isinstance(action, str):
         action = json.loads(action)
     call = SimpleNamespace(
@@ -216,7 +222,8 @@ def chat_response(action: Any, call_id: str = "call_0") -> SimpleNamespace:
 class ScriptedChatClient:
     """Mimics ``openai.OpenAI()`` for the chat loop without a network: ``client.chat.
     completions.create(model=..., messages=..., tools=...)`` returns a response whose message
-    makes the tool call ``script(messages, tools)`` decides (a ``{"name", "arguments"}`` dict).
+    makes the tool call ``script(messages, tools)`` decides (a ``{"name", "arguments"}`` dict;
+    a plain string is a text reply).
 
     Every request is recorded in ``requests`` (for tests that check what a model would see).
     """
@@ -290,6 +297,16 @@ class ChatAgent:
         self._pending = None
         self.messages.append(msg)
         return msg.get("content") or ""
+
+    def end(self, info: dict[str, Any]) -> None:
+        """The episode ended: answer the last tool call with what was heard, so
+        ``self.messages`` is a complete conversation (e.g. to ask the model for a note)."""
+        heard = "\n".join(f"{m['name']}: {m['content']}" for m in info.get("messages", []))
+        if self._pending is not None:
+            self.messages.append(
+                {"role": "tool", "tool_call_id": self._pending, "content": heard_text(heard, info)}
+            )
+            self._pending = None
 
 
 def script_from_agent(agent: Any) -> Callable[[list[dict[str, Any]], list[dict[str, Any]]], Any]:
