@@ -263,3 +263,16 @@ def test_docs_notebook_chat_agent_runs_a_sequence() -> None:
     # The second episode's system prompt carried the first note.
     second = [r for r in client.requests if len(r["messages"]) == 2][1]
     assert "Your notes from earlier calls:\n- note " in second["messages"][0]["content"]
+
+
+def test_reset_can_pin_the_scenario() -> None:
+    env = gym.make("envgym/Phone-v0", scenario="all")
+    names = [sc.name for sc in env.unwrapped.compiled.scenarios]
+    for j in (0, 3, 5):
+        obs, info = env.reset(seed=11, options={"scenario_index": j})
+        assert info["scenario"] == names[j] and env.unwrapped.scenario_index == j
+        again, _ = env.reset(seed=11, options={"scenario_index": j})
+        assert again == obs
+    for bad in (len(names), -1, "0", True):
+        with pytest.raises(ValueError, match="scenario_index"):
+            env.reset(seed=0, options={"scenario_index": bad})
