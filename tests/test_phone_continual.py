@@ -126,3 +126,30 @@ def test_continual_report_reproduces_and_cli(
         CompanySequence(0, length=0)
     with pytest.raises(ValueError, match="user_reachable"):
         CompanySequence(0, user_reachable="sometimes")
+
+
+def test_off_call_rule_batched_equals_single(sequences: list[CompanySequence]) -> None:
+    from envgym.testing import check_batch_vs_single
+
+    scenarios = sequences[0].scenarios
+    envs = gym.make_vec(
+        "envgym/Phone-v0", num_envs=4, vectorization_mode="vector_entry_point", scenario=scenarios
+    )
+    check_batch_vs_single(
+        envs,
+        lambda: gym.make("envgym/Phone-v0", scenario=scenarios, obs_mode="tokens"),
+        steps=60,
+    )
+    # On the tokens face too, asking during a call teaches nothing; between calls it does.
+    env = gym.make("envgym/Phone-v0", scenario=scenarios[:1], obs_mode="tokens")
+    names = env.unwrapped.action_names
+    fid = sequences[0].requirements[1]
+    col = env.unwrapped.compiled.facts.index(fid)
+    obs, _ = env.reset(seed=0)
+    assert obs["known_facts"][col] == 0
+    env.step(names.index("dial:0"))
+    obs, *_ = env.step(names.index(f"ask_user:{fid}"))
+    assert obs["known_facts"][col] == 0
+    env.step(names.index("hang_up"))
+    obs, *_ = env.step(names.index(f"ask_user:{fid}"))
+    assert obs["known_facts"][col] == 1

@@ -6,7 +6,8 @@ compiled set ``trials`` times, each trial on its own episode seed
 trial can be re-run alone), with a fresh agent per trial. Per scenario it reports the success
 rate and **pass^k**, the chance that k independent trials *all* succeed (tau-bench): with n
 trials of which c succeeded, the unbiased estimate is ``C(c, k) / C(n, k)``; with k = n it is
-1 when every trial succeeded and 0 otherwise. The overall pass^k is the mean over scenarios.
+1 when every trial succeeded and 0 otherwise. The overall pass^k is the mean over scenarios,
+as in tau-bench's own ``run.py`` (``display_metrics``).
 """
 
 from __future__ import annotations
