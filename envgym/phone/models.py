@@ -227,6 +227,52 @@ class Rewards(_Model):
     )
 
 
+class Realtime(_Model):
+    """How the call behaves in real-time mode (``gym.make('envgym/Phone-v0', realtime=True)``).
+
+    Ignored by the turn-based mode. Times are seconds of call time; the env converts them to
+    ticks (``tick_ms``, default 200 ms) and rounds up.
+    """
+
+    on_interrupt: Literal["yield", "talk_on"] = Field(
+        "yield",
+        description="what the rep does when the caller talks over them: 'yield' stops talking "
+        "(the rest of the sentence is lost); 'talk_on' keeps talking, and the caller's "
+        "sentence is not understood",
+    )
+    backchannel: bool = Field(
+        True,
+        description="the rep says 'mm-hm' while the caller talks at length (never a turn)",
+    )
+    patience_s: float = Field(
+        4.0, gt=0, le=60, description="dead air with a rep before they ask 'are you still there?'"
+    )
+    ivr_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="silence in an IVR menu before it times out (as 'wait')"
+    )
+    hold_turn_s: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="seconds of hold music per hold turn (departments give hold in turns)",
+    )
+    max_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=7200,
+        description="call-time limit of an episode (truncation); default: 10 s per max_turns",
+    )
+    response_latency: float = Field(
+        0.005, ge=0, description="reward weight: per tick of response latency, charged at the reply"
+    )
+    talk_over: float = Field(
+        0.01, ge=0, description="reward weight: per tick the caller talks over the other party"
+    )
+    dead_air: float = Field(
+        0.002, ge=0, description="reward weight: per tick of silence on the caller's floor (rep)"
+    )
+
+
 PHRASE_KINDS = (
     "greeting",
     "ask_fact",
@@ -309,6 +355,9 @@ class PhoneScenario(_Model):
     constraints: Constraints = Field(default_factory=Constraints, description="user's limits")
     rewards: Rewards = Field(default_factory=Rewards, description="reward term weights")
     phrasing: Phrasing = Field(default_factory=Phrasing, description="rep phrasing variants")
+    realtime: Realtime = Field(
+        default_factory=Realtime, description="behaviour in real-time (full-duplex) mode"
+    )
     tags: list[str] = Field(default_factory=list, description="free labels for filtering")
 
 

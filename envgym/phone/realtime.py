@@ -1,0 +1,659 @@
+"""Real-time, full-duplex phone calls: a tick layer over the batched :class:`PhoneEngine`.
+
+Time advances in fixed ticks of call time (``tick_ms``, default 200 ms; decoupled from the wall
+clock). Everything the world says streams as tokens, ``tokens_per_tick`` per tick, and the
+assistant's own utterances take ticks to say. Each tick the assistant may stay silent, think
+about (prepare) its next utterance while it listens, speak the next chunk of a prepared
+utterance when the line is free, or barge in over the other party. When an utterance is
+complete the layer calls the engine's *turn* step for exactly those worlds, so every phone rule
+(IVR, hold, verification, fees, policies) stays in :mod:`envgym.phone.engine`; this module only
+adds time. Silences take time too: on hold, hold music plays for ``realtime.hold_turn_s`` per
+hold turn; an IVR menu left silent times out; a rep left in dead air asks whether the caller is
+still there (each of these is the engine's ``wait`` turn, fired by a timer).
+
+Like the engine, a tick is a fixed sequence of masked tensor operations over B worlds (the
+engine's turn step runs batched, with a mask, only on ticks where some world needs it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.phone.compiler import (
+    A_ASK_ABOUT,
+    A_ASK_USER,
+    A_DIAL,
+    A_NO,
+    A_PROVIDE,
+    A_REQUEST,
+    A_WAIT,
+    A_YES,
+    ACTION_ERRORS,
+    HOLD,
+    IVR,
+    PHASE_NAMES,
+    REP,
+    REWARD_TERMS,
+    CompiledPhone,
+)
+from envgym.phone.engine import PhoneEngine
+from envgym.phone.models import PhoneScenario
+from envgym.phone.scenarios import ScenarioSpec
+from envgym.phone.text import tokenize
+
+# Who a heard token comes from (``heard_from``).
+CH_NONE, CH_OTHER, CH_SYSTEM, CH_BACKCHANNEL, CH_MUSIC = range(5)
+CHANNEL_NAMES = ("none", "other_party", "system_or_user", "backchannel", "hold_music")
+
+# Tick actions before the ``prepare:<utterance>`` block.
+RT_SILENT, RT_SPEAK, RT_BARGE_IN = 0, 1, 2
+RT_FIRST_PREPARE = 3
+
+RT_ACTION_ERRORS = (*ACTION_ERRORS, "nothing_prepared")
+E_NOT_PREPARED = len(ACTION_ERRORS)
+
+RT_REWARD_TERMS = (*REWARD_TERMS, "response_latency", "talk_over", "dead_air")
+
+BACKCHANNEL_TOKEN = "<mm-hm>"
+MUSIC_TOKEN = "<music>"
+
+# Speech the other party hears as talk (keys, dialling, asking the user and reporting are not).
+_TALK_KINDS = (A_YES, A_NO, A_REQUEST, A_ASK_ABOUT, A_PROVIDE)
+_NO_LIMIT = 1 << 40
+
+
+def utterance_text(sc: PhoneScenario, kind: int, arg_name: str) -> str:
+    """The assistant's words for a catalogue action in scenario ``sc`` (they set its length)."""
+    services = {s.id: s.label for s in sc.policies.services}
+    facts = {f.id: f for f in sc.user.facts}
+    if kind == A_YES:
+        return "Yes, please."
+    if kind == A_NO:
+        return "No, thank you."
+    if kind == A_REQUEST:
+        return f"Hi, I'm calling for {sc.user.name}. I'd like {services.get(arg_name, arg_name)}."
+    if kind == A_ASK_ABOUT:
+        return f"What do you need from me for {services.get(arg_name, arg_name)}?"
+    if kind == A_PROVIDE:
+        f = facts.get(arg_name)
+        return f"Sure, the {f.label} is {f.value}." if f else f"The {arg_name} is unknown."
+    if kind == A_ASK_USER:
+        f = facts.get(arg_name)
+        return f"(to the user) What is your {f.label if f else arg_name}?"
+    if kind == A_DIAL:
+        return "(dials)"
+    return f"({arg_name or 'key'})"
+
+
+def _ticks(seconds: float, tick_s: float) -> int:
+    return max(1, math.ceil(seconds / tick_s - 1e-9))
+
+
+class PhoneRealtimeVectorEnv(TorchVectorEnv):
+    """B real-time phone calls, ticked together over the batched phone engine.
+
+    ## Description
+    The phone task of :class:`envgym.phone.env.PhoneVectorEnv` in call time: each step is one
+    tick (``tick_ms`` of call time). The world's words stream ``tokens_per_tick`` tokens per
+    tick; an assistant utterance must first be *prepared* (``think_ticks`` ticks of thinking,
+    which can overlap listening) and then takes ticks to say. When its last chunk is said, the
+    engine takes it as a turn and its answer starts streaming in the same tick.
+
+    ## Action: ``Discrete(3 + A - 1)``, names in ``envs.action_names``
+    - ``silent`` (0): say nothing, think nothing; listen. Pauses an utterance being said.
+    - ``speak`` (1): say the next chunk of the prepared utterance when the line is free; while
+      words are still coming (the other party's or a system note), keep listening instead (the
+      chunk waits). Keys, dialling, asking the user and reporting need no free line.
+    - ``barge_in`` (2): say the next chunk now, over the other party if they talk
+      (an interruption: the rep yields or talks on, per scenario ``realtime.on_interrupt``).
+    - ``prepare:<action>`` (3 + j): think about catalogue action ``j + 1`` of the turn-based
+      env (every action but ``wait``) for this tick; switching abandons the previous one.
+    ``speak``/``barge_in`` with nothing ready is an ``action_error`` (``nothing_prepared``).
+
+    ## Observation, a ``Dict``
+    ``heard`` int32 ``[C]``: tokens heard this tick (0 = nothing); ``heard_from`` int8 ``[C]``
+    per token: 0 none, 1 the other party (rep or IVR), 2 system or user, 3 a backchannel
+    (``<mm-hm>``, never a turn), 4 hold music (``<music>``); ``phase``; ``prepared``: the
+    catalogue action being prepared or said (0 = none); ``progress`` int32 ``[2]``: ticks
+    thought, ticks said; ``known_facts``; ``calls``; ``tick`` int32 ``[1]``.
+
+    ## Reward terms
+    The turn-based terms (``goal`` at episode end, the engine's per-turn terms on ticks where a
+    turn happens) plus ``response_latency`` (-w per tick between the other party's end of turn
+    and the assistant's reply, charged at the reply), ``talk_over`` (-w per tick the assistant
+    talks while the other party talks) and ``dead_air`` (-w per silent tick on the assistant's
+    floor with a rep). Weights per scenario in ``realtime:``.
+
+    ## Target
+    ``info["next_obs_target"]``: the ``heard`` tokens of the next observation (what the world
+    emits in this tick), before any auto-reset.
+
+    ## Episode end
+    ``report`` terminates; the engine's turn limit or ``realtime.max_seconds`` truncates.
+    On the last tick ``info["interaction"]`` (all worlds, running values; ``_interaction`` marks
+    the ended ones) holds the episode's ``mean_response_latency_s``, ``responses``,
+    ``interruptions``, ``overlap_s`` and ``dead_air_s``.
+
+    ## Arguments
+    Those of ``PhoneVectorEnv`` plus ``tick_ms`` (200), ``tokens_per_tick`` (2),
+    ``think_ticks`` (3).
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: ScenarioSpec = "isp_bill_discount",
+        *,
+        difficulty: int = 1,
+        num_generated: int = 32,
+        generator_seed: int = 0,
+        obs_mode: str = "tokens",
+        device: str | torch.device | None = "cpu",
+        max_tokens: int | None = None,
+        hints: bool | None = None,
+        compiled: CompiledPhone | None = None,
+        tick_ms: int = 200,
+        tokens_per_tick: int = 2,
+        think_ticks: int = 3,
+        cuda_graph: bool | None = None,
+    ) -> None:
+        super().__init__(num_envs, device)
+        from envgym.phone.env import _compile
+
+        if obs_mode != "tokens":
+            raise ValueError(
+                f"the real-time phone env serves obs_mode='tokens' (got {obs_mode!r}); "
+                "`envgym play envgym/Phone-v0 --realtime` is its text UI"
+            )
+        if cuda_graph:
+            raise ValueError("the real-time phone env has no CUDA-graph step (cuda_graph=True)")
+        for name, v, lo in (
+            ("tick_ms", tick_ms, 10),
+            ("tokens_per_tick", tokens_per_tick, 1),
+            ("think_ticks", think_ticks, 0),
+        ):
+            if int(v) != v or v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        self.compiled = compiled or _compile(
+            scenario, difficulty, num_generated, generator_seed, max_tokens, hints
+        )
+        c = self.compiled
+        vocab = c.book.vocab
+        self.backchannel_token = vocab.setdefault(BACKCHANNEL_TOKEN, len(vocab))
+        self.music_token = vocab.setdefault(MUSIC_TOKEN, len(vocab))
+        self.engine = PhoneEngine(c, self.device)
+        self.tick_s = tick_ms / 1000.0
+        self.C = int(tokens_per_tick)
+        self.think_ticks = int(think_ticks)
+        dev = self.device
+        cat = c.catalogue
+        A = len(cat)
+        assert cat[0].kind == A_WAIT, "the catalogue starts with wait"
+        self.action_names = ["silent", "speak", "barge_in"] + [f"prepare:{a.name}" for a in cat[1:]]
+        self.action_error_names = RT_ACTION_ERRORS
+        self.phase_names = PHASE_NAMES
+        self.channel_names = CHANNEL_NAMES
+        self.reward_term_names = RT_REWARD_TERMS
+
+        # Per scenario tables: utterance lengths, timers, behaviour and weights.
+        K = len(c.scenarios)
+        self.utterances: list[list[str]] = []
+        utt = torch.ones(K, A, dtype=torch.int64)
+        for k, sc in enumerate(c.scenarios):
+            row = []
+            for i, a in enumerate(cat):
+                text = utterance_text(sc, a.kind, a.name.partition(":")[2])
+                row.append(text)
+                utt[k, i] = max(1, math.ceil(len(tokenize(text)) / self.C))
+            self.utterances.append(row)
+        rt = [sc.realtime for sc in c.scenarios]
+        ts = self.tick_s
+
+        def col(vals: list[Any], dtype: torch.dtype = torch.int64) -> torch.Tensor:
+            return torch.tensor(vals, dtype=dtype, device=dev)
+
+        self._utt_ticks = utt.to(dev)
+        self._is_talk = col([a.kind in _TALK_KINDS for a in cat], torch.bool)
+        self._yields = col([r.on_interrupt == "yield" for r in rt], torch.bool)
+        self._backchannel = col([r.backchannel for r in rt], torch.bool)
+        # Timer per phase (off, IVR, hold, rep): silent ticks before the engine's wait turn.
+        self._timer = col(
+            [
+                [
+                    _NO_LIMIT,
+                    _ticks(r.ivr_timeout_s, ts),
+                    _ticks(r.hold_turn_s, ts),
+                    _ticks(r.patience_s, ts),
+                ]
+                for r in rt
+            ]
+        )
+        self._max_ticks = col(
+            [
+                _ticks(r.max_seconds if r.max_seconds else 10.0 * sc.constraints.max_turns, ts)
+                for r, sc in zip(rt, c.scenarios, strict=True)
+            ]
+        )
+        self._w_rt = col([[r.response_latency, r.talk_over, r.dead_air] for r in rt], torch.float32)
+        chan = [CH_OTHER if s in ("rep", "ivr") else CH_SYSTEM for s in c.book.speakers]
+        self._msg_chan = col(chan, torch.int8)
+        self._engine_keys = tuple(self.engine.empty_state(1))
+
+        # Spaces.
+        L, Vocab, F, N = c.max_tokens, len(vocab), c.dims["F"], c.dims["N"]
+        heard = spaces.Box(0, Vocab - 1, (self.C,), np.int32)
+        self.single_observation_space = spaces.Dict(
+            {
+                "heard": heard,
+                "heard_from": spaces.Box(0, len(CHANNEL_NAMES) - 1, (self.C,), np.int8),
+                "phase": spaces.Discrete(4),
+                "prepared": spaces.Discrete(A),
+                "progress": spaces.Box(0, 10_000, (2,), np.int32),
+                "known_facts": spaces.MultiBinary(F),
+                "calls": spaces.Box(0, 255, (N,), np.int32),
+                "tick": spaces.Box(0, 10_000_000, (1,), np.int32),
+            }
+        )
+        self.single_action_space = spaces.Discrete(len(self.action_names))
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.single_target_space = heard
+        self.target_space = batch_space(heard, self.num_envs)
+        self._stated_correct: torch.Tensor | None = None
+        self._L = L
+        self._Lb = 2 * L  # the stream buffer: queued notes plus one answer
+        self.state = self._empty_state(self.num_envs)
+        self._rt_keys = tuple(k for k in self.state if k.startswith("rt_"))
+
+    # ------------------------------------------------------------------ state
+    def _empty_state(self, B: int) -> dict[str, torch.Tensor]:
+        st = self.engine.empty_state(B)
+        dev, i64 = self.device, torch.int64
+
+        def z(*shape: int, dtype: torch.dtype = i64) -> torch.Tensor:
+            return torch.zeros(shape, dtype=dtype, device=dev)
+
+        st.update(
+            {
+                "rt_tick": z(B),
+                "rt_buf": z(B, self._Lb, dtype=torch.int32),  # what the world is saying
+                "rt_chan": z(B, self._Lb, dtype=torch.int8),
+                "rt_len": z(B),
+                "rt_pos": z(B),
+                "rt_heard": z(B, self.C, dtype=torch.int32),  # heard in the last tick
+                "rt_heard_from": z(B, self.C, dtype=torch.int8),
+                "rt_prep": z(B),  # catalogue action thought about / being said (0 none)
+                "rt_thought": z(B),
+                "rt_said": z(B),
+                "rt_garbled": z(B, dtype=torch.bool),  # talked over a rep who talked on
+                "rt_over": z(B, dtype=torch.bool),  # talking over the other party last tick
+                "rt_backchannel": z(B, dtype=torch.bool),  # given for this utterance
+                "rt_quiet": z(B),  # consecutive ticks of silence on the line
+                "rt_floor": z(B) - 1,  # tick the other party ended its turn (-1: not waiting)
+                "rt_lat_sum": z(B),
+                "rt_lat_n": z(B),
+                "rt_interrupts": z(B),
+                "rt_overlap": z(B),
+                "rt_dead": z(B),
+            }
+        )
+        return st
+
+    def _channels(self, st: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per token of ``engine.tokens(st)``, the channel it comes from: int8 [B, L]."""
+        msgs, var = st["msgs"], st["vars"]
+        m = msgs.clamp(min=0)
+        ln = torch.where(msgs >= 0, self.compiled.msg_len[m, var], torch.zeros_like(msgs))
+        end = torch.cumsum(ln, dim=1)
+        pos = torch.arange(self._L, device=self.device)
+        slot = (pos[None, None, :] >= end[:, :, None]).sum(dim=1)  # [B, L]
+        ch = torch.where(msgs >= 0, self._msg_chan[m], torch.zeros_like(self._msg_chan[m]))
+        ch = torch.cat([ch, torch.zeros_like(ch[:, :1])], dim=1)
+        return torch.gather(ch, 1, slot)
+
+    def _load_stream(self, mask: torch.Tensor, tokens: torch.Tensor, chan: torch.Tensor) -> None:
+        """Queue the engine's answer ``tokens`` in the masked worlds' streams.
+
+        What was not heard yet of the other party's words is dropped (they stop to answer, or
+        the IVR stops when a key is pressed); queued system and user notes are kept, in front.
+        """
+        st, Lb = self.state, self._Lb
+        idx = st["rt_pos"][:, None] + torch.arange(Lb, device=self.device)[None, :]
+        valid = idx < st["rt_len"][:, None]
+        j = idx.clamp(max=Lb - 1)
+        rem_tok = torch.where(valid, torch.gather(st["rt_buf"], 1, j), 0)
+        rem_ch = torch.where(valid, torch.gather(st["rt_chan"], 1, j), 0).to(torch.int8)
+        tok_all = torch.cat([rem_tok, tokens.to(torch.int32)], dim=1)
+        ch_all = torch.cat([rem_ch, chan], dim=1)
+        keep = torch.cat([valid & (rem_ch != CH_OTHER), tokens != 0], dim=1)
+        dest = torch.cumsum(keep.long(), dim=1) - 1
+        dest = torch.where(keep & (dest < Lb), dest, Lb)  # the extra column is discarded
+        B = tokens.shape[0]
+        new_tok = torch.zeros(B, Lb + 1, dtype=torch.int32, device=self.device)
+        new_ch = torch.zeros(B, Lb + 1, dtype=torch.int8, device=self.device)
+        new_tok.scatter_(1, dest, tok_all)
+        new_ch.scatter_(1, dest, ch_all)
+        m1 = mask[:, None]
+        st["rt_buf"] = torch.where(m1, new_tok[:, :Lb], st["rt_buf"])
+        st["rt_chan"] = torch.where(m1, new_ch[:, :Lb], st["rt_chan"])
+        n = keep.sum(dim=1).clamp(max=Lb)
+        st["rt_len"] = torch.where(mask, n, st["rt_len"])
+        st["rt_pos"] = torch.where(mask, torch.zeros_like(n), st["rt_pos"])
+
+    def _emit(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next chunk of every world's stream: (tokens int32 [B, C], channels int8 [B, C])."""
+        st = self.state
+        idx = st["rt_pos"][:, None] + torch.arange(self.C, device=self.device)[None, :]
+        valid = idx < st["rt_len"][:, None]
+        j = idx.clamp(max=self._Lb - 1)
+        tok = torch.where(valid, torch.gather(st["rt_buf"], 1, j), 0)
+        ch = torch.where(valid, torch.gather(st["rt_chan"], 1, j), 0).to(torch.int8)
+        st["rt_pos"] = torch.minimum(st["rt_pos"] + self.C, st["rt_len"])
+        return tok.to(torch.int32), ch
+
+    # ------------------------------------------------------------------ engine hooks
+    def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        st = self.state
+        self.engine.reset(st, mask, seeds)
+        for k in self._rt_keys:
+            m = mask.view(-1, *([1] * (st[k].dim() - 1)))
+            st[k] = st[k].masked_fill(m, -1 if k == "rt_floor" else 0)
+        self._load_stream(mask, self.engine.tokens(st), self._channels(st))
+        tok, ch = self._emit()
+        st["rt_heard"] = torch.where(mask[:, None], tok, st["rt_heard"])
+        st["rt_heard_from"] = torch.where(mask[:, None], ch, st["rt_heard_from"])
+
+    def _engine_turn(
+        self, mask: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The engine's turn step for the worlds in ``mask`` (others untouched): its output, and
+        the answer's tokens and channels."""
+        st = self.state
+        sub = {k: st[k].clone() for k in self._engine_keys}
+        out = self.engine.step(sub, actions, self._stated_correct)
+        for k in self._engine_keys:
+            m = mask.view(-1, *([1] * (sub[k].dim() - 1)))
+            st[k] = torch.where(m, sub[k], st[k])
+        return out, self.engine.tokens(sub), self._channels(sub)
+
+    def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
+        st, dev = self.state, self.device
+        B = actions.shape[0]
+        sc = st["scenario"]
+        zero_f = torch.zeros(B, dtype=torch.float32, device=dev)
+        phase0 = st["phase"]
+
+        # --- the assistant's tick: think, or say the next chunk of what it prepared
+        prep_a = (actions - RT_FIRST_PREPARE + 1).clamp(min=0)  # catalogue id
+        is_prep = actions >= RT_FIRST_PREPARE
+        switch = is_prep & (prep_a != st["rt_prep"])
+        for k in ("rt_thought", "rt_said"):
+            st[k] = torch.where(switch, torch.zeros_like(st[k]), st[k])
+        for k in ("rt_garbled", "rt_backchannel"):
+            st[k] = st[k] & ~switch
+        st["rt_prep"] = torch.where(switch, prep_a, st["rt_prep"])
+        st["rt_thought"] = torch.where(
+            is_prep, (st["rt_thought"] + 1).clamp(max=self.think_ticks), st["rt_thought"]
+        )
+        prep = st["rt_prep"]
+        ready = (prep > 0) & (st["rt_thought"] >= self.think_ticks)
+        wants = (actions == RT_SPEAK) | (actions == RT_BARGE_IN)
+        not_ready = wants & ~ready
+        talk = self._is_talk[prep]
+        nxt = torch.gather(st["rt_chan"], 1, st["rt_pos"].clamp(max=self._Lb - 1)[:, None])[:, 0]
+        other_talking = (st["rt_pos"] < st["rt_len"]) & (nxt == CH_OTHER)
+        busy = st["rt_pos"] < st["rt_len"]  # the world still has words on the way
+        go = wants & ready & ~((actions == RT_SPEAK) & busy & talk)
+        voice = go & talk  # the assistant's voice is on the line this tick
+        starts = go & (st["rt_said"] == 0)
+        st["rt_said"] = st["rt_said"] + go.long()
+        complete = go & (st["rt_said"] >= self._utt_ticks[sc, prep])
+
+        # --- talking over the other party: an interruption; the rep yields or talks on
+        over = voice & other_talking
+        interrupt = over & ~st["rt_over"]
+        on_rep = phase0 == REP
+        yields = over & on_rep & self._yields[sc]
+        st["rt_garbled"] = st["rt_garbled"] | (over & ~yields)
+
+        # --- the engine's turn: a completed utterance, or a silence timer running out
+        quiet_before = st["rt_quiet"]
+        stream_done = st["rt_pos"] >= st["rt_len"]
+        limit = self._timer[sc, phase0]
+        timer = ~go & stream_done & (quiet_before + 1 >= limit)
+        garbled = torch.full_like(prep, self.engine.garbled_action)
+        turn_act = torch.where(
+            complete, torch.where(st["rt_garbled"] & talk, garbled, prep), torch.zeros_like(prep)
+        )
+        stepped = complete | timer
+        terms = {k: zero_f for k in RT_REWARD_TERMS}
+        err = torch.where(not_ready, E_NOT_PREPARED, 0)
+        terminated = torch.zeros(B, dtype=torch.bool, device=dev)
+        eng_trunc = torch.zeros(B, dtype=torch.bool, device=dev)
+        if bool(stepped.any()):
+            out, tokens, chan = self._engine_turn(stepped, turn_act)
+            self._load_stream(stepped, tokens, chan)
+            sf = stepped.float()
+            for k in ("turn_cost", "privacy_violation", "over_call_budget", "invalid_action"):
+                terms[k] = out["reward_terms"][k] * sf
+            terminated = out["terminated"] & stepped
+            eng_trunc = out["truncated"] & stepped
+            err = torch.where(stepped & (out["action_error"] != 0), out["action_error"], err)
+        done_utt = complete
+        st["rt_prep"] = torch.where(done_utt, torch.zeros_like(prep), st["rt_prep"])
+        for k in ("rt_thought", "rt_said"):
+            st[k] = torch.where(done_utt, torch.zeros_like(st[k]), st[k])
+        for k in ("rt_garbled", "rt_backchannel"):
+            st[k] = st[k] & ~done_utt
+
+        # --- what the world says this tick
+        tok, ch = self._emit()
+        # A rep who yields stops after this chunk: the rest of the sentence is lost.
+        cut = yields & ~stepped
+        st["rt_len"] = torch.where(cut, st["rt_pos"], st["rt_len"])
+        silent_world = ~(ch != CH_NONE).any(dim=1)
+        # Backchannel: the rep says "mm-hm" while the assistant talks at length; not a turn.
+        bc = (
+            voice
+            & ~complete
+            & on_rep
+            & (st["phase"] == REP)
+            & silent_world
+            & ~st["rt_backchannel"]
+            & (st["rt_said"] >= 2)
+            & self._backchannel[sc]
+        )
+        st["rt_backchannel"] = st["rt_backchannel"] | bc
+        music = (st["phase"] == HOLD) & silent_world & ~bc
+        first = torch.zeros_like(tok)
+        first[:, 0] = 1
+        first = first.bool()
+        tok = torch.where(bc[:, None] & first, self.backchannel_token, tok)
+        ch = torch.where(bc[:, None] & first, CH_BACKCHANNEL, ch).to(torch.int8)
+        tok = torch.where(music[:, None] & first, self.music_token, tok).to(torch.int32)
+        ch = torch.where(music[:, None] & first, CH_MUSIC, ch).to(torch.int8)
+        st["rt_heard"], st["rt_heard_from"] = tok, ch
+
+        # --- interaction bookkeeping
+        now = st["rt_tick"]
+        other_spoke = (ch == CH_OTHER).any(dim=1)
+        responds = starts & (st["rt_floor"] >= 0) & ~over
+        latency = torch.where(responds, now - st["rt_floor"] - 1, torch.zeros_like(now))
+        st["rt_lat_sum"] = st["rt_lat_sum"] + latency
+        st["rt_lat_n"] = st["rt_lat_n"] + responds.long()
+        st["rt_floor"] = torch.where(starts, torch.full_like(now, -1), st["rt_floor"])
+        live = (st["phase"] == IVR) | (st["phase"] == REP)
+        turn_over = other_spoke & (st["rt_pos"] >= st["rt_len"]) & live & ~voice
+        st["rt_floor"] = torch.where(turn_over, now, st["rt_floor"])
+        st["rt_floor"] = torch.where(live, st["rt_floor"], torch.full_like(now, -1))
+        dead = (st["rt_floor"] >= 0) & (st["phase"] == REP) & silent_world & ~voice & ~turn_over
+        st["rt_interrupts"] = st["rt_interrupts"] + interrupt.long()
+        st["rt_overlap"] = st["rt_overlap"] + over.long()
+        st["rt_dead"] = st["rt_dead"] + dead.long()
+        st["rt_over"] = over
+        # Hold music plays on whether or not the caller talks; elsewhere talk breaks a silence.
+        quiet = silent_world & (~voice | (st["phase"] == HOLD)) & ~stepped
+        st["rt_quiet"] = torch.where(quiet, quiet_before + 1, torch.zeros_like(quiet_before))
+        st["rt_tick"] = now + 1
+
+        # --- reward, episode end, metrics
+        w = self._w_rt[sc]
+        terms["response_latency"] = -w[:, 0] * latency.float()
+        terms["talk_over"] = -w[:, 1] * over.float()
+        terms["dead_air"] = -w[:, 2] * dead.float()
+        w_eng = self.engine.t["w"][sc]
+        terms["invalid_action"] = terms["invalid_action"] - w_eng[:, 4] * not_ready.float()
+        truncated = (eng_trunc | (st["rt_tick"] >= self._max_ticks[sc])) & ~terminated
+        success = self.engine.success(st)
+        ended = terminated | truncated
+        terms["goal"] = w_eng[:, 0] * (success & ended).float()
+        reward = torch.stack([terms[k] for k in RT_REWARD_TERMS]).sum(dim=0)
+        return StepOutput(
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+            next_obs_target=tok.clone(),
+            reward_terms=terms,
+            success=success,
+            action_error=err.to(torch.int64),
+            extra={"interaction": self.interaction(), "_interaction": ended},  # type: ignore[dict-item]
+        )
+
+    def interaction(self) -> dict[str, torch.Tensor]:
+        """Every world's interaction metrics for its episode so far (float32 / int64 [B])."""
+        st = self.state
+        n = st["rt_lat_n"]
+        return {
+            "mean_response_latency_s": (
+                st["rt_lat_sum"].float() / n.clamp(min=1).float() * self.tick_s
+            ),
+            "responses": n.clone(),
+            "interruptions": st["rt_interrupts"].clone(),
+            "overlap_s": st["rt_overlap"].float() * self.tick_s,
+            "dead_air_s": st["rt_dead"].float() * self.tick_s,
+            "call_s": st["rt_tick"].float() * self.tick_s,
+        }
+
+    def _observe(self) -> dict[str, torch.Tensor]:
+        st = self.state
+        return {
+            "heard": st["rt_heard"].clone(),
+            "heard_from": st["rt_heard_from"].clone(),
+            "phase": st["phase"].clone(),
+            "prepared": st["rt_prep"].clone(),
+            "progress": torch.stack([st["rt_thought"], st["rt_said"]], dim=1).to(torch.int32),
+            "known_facts": st["known"].to(torch.int8),
+            "calls": st["calls"].clamp(max=255).to(torch.int32),
+            "tick": st["rt_tick"].to(torch.int32)[:, None],
+        }
+
+    def target_from_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The real-time target is the ``heard`` part of the observation."""
+        return obs["heard"]
+
+    # ------------------------------------------------------------------ extras
+    def turn_oracle(self) -> torch.Tensor:
+        """The turn-based oracle's next catalogue action per world (0 = wait)."""
+        return self.engine.oracle(self.state)
+
+    def oracle_action(self, prepare_while_listening: bool = True) -> torch.Tensor:
+        """One tick action per world that makes progress toward the goal.
+
+        Follows the turn-based oracle: thinks about its next utterance as soon as it knows it
+        (``prepare_while_listening=True``: while the other party still talks), says it with
+        ``speak`` (which waits for a free line, so it never talks over anyone) and stays silent
+        when the turn-based oracle would wait. ``prepare_while_listening=False`` is the slower
+        policy that waits for silence before it starts thinking.
+        """
+        st = self.state
+        want = self.turn_oracle()
+        busy = st["rt_pos"] < st["rt_len"]
+        ready = (st["rt_prep"] == want) & (st["rt_thought"] >= self.think_ticks)
+        act = torch.where(ready, RT_SPEAK, want - 1 + RT_FIRST_PREPARE)
+        if not prepare_while_listening:
+            idle = (st["rt_prep"] != want) | (st["rt_thought"] == 0)
+            act = torch.where(idle & busy, RT_SILENT, act)
+        return torch.where(want == A_WAIT, RT_SILENT, act)
+
+    def decode(self, tokens: torch.Tensor | np.ndarray) -> str:
+        """Token ids back to text."""
+        inv = {i: t for t, i in self.compiled.book.vocab.items()}
+        arr = tokens.detach().cpu().numpy() if torch.is_tensor(tokens) else np.asarray(tokens)
+        ids = [int(x) for x in arr.reshape(-1) if int(x) != 0]
+        return " ".join(inv.get(i, "<unk>") for i in ids).replace("<sep>", "/").strip()
+
+
+def _single(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
+    out["phase"] = np.int64(out["phase"])
+    out["prepared"] = np.int64(out["prepared"])
+    return out
+
+
+class PhoneRealtimeEnv(gym.Env):
+    """One real-time call: :class:`PhoneRealtimeVectorEnv` at B=1 (tokens face).
+
+    Seeded ``s + i`` it equals world ``i`` of a real-time vector env seeded ``s``. ``info``
+    has the contract keys and, on the episode's last tick, ``interaction`` (floats).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, scenario: ScenarioSpec = "isp_bill_discount", **kwargs: Any) -> None:
+        kwargs.pop("render_mode", None)
+        self.vec = PhoneRealtimeVectorEnv(1, scenario, **kwargs)
+        self.compiled = self.vec.compiled
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
+        self.single_target_space = self.target_space = self.vec.single_target_space
+        self.action_names = self.vec.action_names
+        self._ended = False
+
+    @property
+    def scenario_index(self) -> int:
+        """Index (in the compiled set) of the scenario the current episode runs."""
+        return int(self.vec.state["scenario"][0])
+
+    def oracle_action(self, prepare_while_listening: bool = True) -> int:
+        """The vector oracle's action for this world."""
+        return int(self.vec.oracle_action(prepare_while_listening)[0])
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        if self._ended and seed is None:
+            obs = self.vec._observe()  # already reset by the SAME_STEP auto-reset
+        else:
+            obs, _ = self.vec.reset(seed=seed, options=options)
+        self._ended = False
+        return _single(obs), {"scenario": self.compiled.scenarios[self.scenario_index].name}
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self._ended:
+            raise RuntimeError("the episode has ended; call reset()")
+        a = torch.as_tensor(np.asarray(action)).reshape(1)
+        obs, rew, term, trunc, vinfo = self.vec.step(a)
+        ended = bool(term[0] or trunc[0])
+        self._ended = ended
+        final = vinfo[keys.FINAL_OBS] if ended else obs
+        info: dict[str, Any] = {
+            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
+            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
+            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
+            keys.ACTION_ERROR: RT_ACTION_ERRORS[int(vinfo[keys.ACTION_ERROR][0])],
+        }
+        if ended:
+            info["interaction"] = {k: v[0].item() for k, v in vinfo["interaction"].items()}
+        return _single(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
+
+    def close(self) -> None:
+        self.vec.close()
