@@ -361,8 +361,12 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        self.engine.reset(self.state, mask, seeds)
+        self._restart_streams(mask)
+
+    def _restart_streams(self, mask: torch.Tensor) -> None:
+        """Fresh real-time state for the masked worlds' new episode; the intro starts."""
         st = self.state
-        self.engine.reset(st, mask, seeds)
         for k in self._rt_keys:
             m = mask.view(-1, *([1] * (st[k].dim() - 1)))
             st[k] = st[k].masked_fill(m, -1 if k == "rt_floor" else 0)
@@ -428,7 +432,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         quiet_before = st["rt_quiet"]
         stream_done = st["rt_pos"] >= st["rt_len"]
         limit = self._timer[sc, phase0]
-        timer = ~go & stream_done & (quiet_before + 1 >= limit)
+        timer = ~go & stream_done & (quiet_before >= limit)
         garbled = torch.full_like(prep, self.engine.garbled_action)
         turn_act = torch.where(
             complete, torch.where(st["rt_garbled"] & talk, garbled, prep), torch.zeros_like(prep)
@@ -560,6 +564,22 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         return obs["heard"]
 
     # ------------------------------------------------------------------ extras
+    def pin_scenarios(self, scenario: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Restart every world's episode on the given scenario index (of the compiled set);
+        returns the new observation. For evaluations that need each scenario covered; the
+        next auto-reset draws scenarios from the worlds' seeds again."""
+        sc = torch.as_tensor(scenario, dtype=torch.int64, device=self.device).reshape(-1)
+        if sc.shape[0] != self.num_envs or bool(((sc < 0) | (sc >= len(self.utterances))).any()):
+            raise ValueError(
+                f"need {self.num_envs} scenario indices in [0, {len(self.utterances)})"
+            )
+        self.state["scenario"] = sc.clone()
+        self.engine.reset_scenario_fields(self.state)
+        self._restart_streams(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        self._episode_return.zero_()
+        self._episode_length.zero_()
+        return self._observe()
+
     def turn_oracle(self) -> torch.Tensor:
         """The turn-based oracle's next catalogue action per world (0 = wait)."""
         return self.engine.oracle(self.state)
