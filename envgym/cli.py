@@ -215,6 +215,9 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     import envgym  # noqa: F401  (registers the ids)
 
+    if getattr(args, "realtime", False):
+        return cmd_play_realtime(args)
+
     kwargs: dict[str, Any] = {"obs_mode": "text"}
     if args.scenario is not None:
         kwargs["scenario"] = args.scenario
@@ -275,6 +278,150 @@ def cmd_play(args: argparse.Namespace) -> int:
         return 0
     finally:
         env.close()
+
+
+REALTIME_PLAY_HELP = """Real-time call: each Enter advances one tick (200 ms of call time).
+  <text>      say this (free text or a JSON tool call, as in turn-based play): you think
+              for a few ticks, then it is spoken chunk by chunk as the line is free
+  !<text>     the same, but barge in: speak even while the other side talks
+  (empty)     one tick: go on thinking / speaking, or stay silent and listen
+  +N          N ticks the same way (stops at the end of the episode)
+  hint        the oracle's action for this tick (takes no tick)
+  help, quit"""
+
+
+def cmd_play_realtime(args: argparse.Namespace) -> int:
+    """``envgym play ID --realtime``: a tick-based text UI for the real-time phone env."""
+    import gymnasium as gym
+    import torch
+
+    from envgym.phone.actions import ActionParser
+    from envgym.phone.realtime import (
+        CH_BACKCHANNEL,
+        CH_MUSIC,
+        CH_OTHER,
+        RT_BARGE_IN,
+        RT_FIRST_PREPARE,
+        RT_SILENT,
+        RT_SPEAK,
+    )
+    from envgym.phone.text import tokenize
+
+    kwargs: dict[str, Any] = {"realtime": True}
+    if args.scenario is not None:
+        kwargs["scenario"] = args.scenario
+    if args.difficulty is not None:
+        kwargs["difficulty"] = args.difficulty
+    envs = gym.make_vec(args.id, num_envs=1, vectorization_mode="vector_entry_point", **kwargs)
+    try:
+        env = envs.unwrapped
+        parser = ActionParser(env.compiled, env.engine.garbled_action)
+        obs, _ = envs.reset(seed=args.seed)
+        k = int(env.state["scenario"][0])
+        sc = env.compiled.scenarios[k]
+        print(f"== {args.id} (real time)  scenario: {sc.name}: {sc.title}")
+        print(REALTIME_PLAY_HELP)
+        plan: dict[str, Any] = {"action": 0, "barge": False}
+        ret, ticks = 0.0, 0
+
+        def show(o: dict[str, torch.Tensor], said: str) -> None:
+            t = int(o["tick"][0]) * env.tick_s
+            tok, ch = o["heard"][0], o["heard_from"][0]
+            words = env.decode(tok)
+            if bool((ch == CH_MUSIC).any()):
+                words = "(hold music)"
+            elif bool((ch == CH_BACKCHANNEL).any()):
+                words = "mm-hm"
+            who = "them" if bool((ch == CH_OTHER).any()) else "line"
+            if words:
+                print(f"  {t:6.1f}s  {who}: {words}")
+            if said:
+                print(f"  {t:6.1f}s  you:  {said}")
+
+        def tick() -> bool:
+            nonlocal obs, ret, ticks
+            a, said = RT_SILENT, ""
+            cat = int(plan["action"])
+            if cat > 0:
+                st = env.state
+                if int(st["rt_prep"][0]) != cat or int(st["rt_thought"][0]) < env.think_ticks:
+                    a, said = cat - 1 + RT_FIRST_PREPARE, "(thinking)"
+                else:
+                    a = RT_BARGE_IN if plan["barge"] else RT_SPEAK
+                    said = env.utterances[k][cat]
+                    if int(env._utt_ticks[k, cat]) > 1:  # spoken chunk by chunk
+                        words = tokenize(said)
+                        i = int(st["rt_said"][0]) * env.C
+                        said = " ".join(words[i : i + env.C])
+            said_before = int(env.state["rt_said"][0])
+            obs, r, term, trunc, info = envs.step(torch.tensor([a]))
+            finished = a in (RT_SPEAK, RT_BARGE_IN) and int(obs["prepared"][0]) == 0
+            if a == RT_SPEAK and not finished and int(obs["progress"][0, 1]) == said_before:
+                said = ""  # the line was busy: the chunk waits
+            if finished:
+                plan["action"] = 0  # said in full
+                env._stated_correct = None
+            ticks += 1
+            ret += float(r[0])
+            show(info["final_obs"] if bool(term[0] or trunc[0]) else obs, said)
+            err = env.action_error_names[int(info["action_error"][0])]
+            if err:
+                print(f"  [action_error: {err}]")
+            if bool(term[0] or trunc[0]):
+                how = "terminated" if bool(term[0]) else "truncated (time limit)"
+                m = {key: round(float(v[0]), 2) for key, v in info["interaction"].items()}
+                print(
+                    f"== episode {how} after {ticks} ticks: return {ret:+.3f}, "
+                    f"success: {bool(info['success'][0])}"
+                )
+                print(f"== interaction: {m}")
+                return True
+            return False
+
+        show(obs, "")
+        stdin = sys.stdin
+        echo = not stdin.isatty()
+        while True:
+            print("> ", end="", flush=True)
+            line = stdin.readline()
+            if not line:
+                print()
+                print("(end of input)")
+                break
+            text = line.strip()
+            if echo:
+                print(text)
+            cmd = text.lower()
+            if cmd in ("quit", "exit", "q"):
+                break
+            if cmd in ("help", "?"):
+                print(REALTIME_PLAY_HELP)
+                continue
+            if cmd == "hint":
+                print(f"hint: {env.action_names[int(env.oracle_action()[0])]}")
+                continue
+            n = 1
+            if cmd.startswith("+") and cmd[1:].isdigit():
+                n = int(cmd[1:])
+            elif text:
+                barge = text.startswith("!")
+                parsed = parser.parse(text.lstrip("!").strip(), k)
+                if parsed.action >= len(env.compiled.catalogue):
+                    print(f"  (not understood: {parsed.error}; nothing said)")
+                    continue
+                plan.update(action=parsed.action, barge=barge)
+                env._stated_correct = (
+                    torch.tensor([parser.stated_correct(parsed, k)])
+                    if parsed.value is not None
+                    else None
+                )
+            for _ in range(n):
+                if tick():
+                    return 0
+        print(f"== stopped after {ticks} ticks: return so far {ret:+.3f}")
+        return 0
+    finally:
+        envs.close()
 
 
 # --------------------------------------------------------------------------- bench
@@ -471,6 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="generator difficulty (with --scenario generated)",
+    )
+    pl.add_argument(
+        "--realtime",
+        action="store_true",
+        help="real-time call: each Enter advances a 200 ms tick; typed text is spoken "
+        "chunk by chunk ('help' inside lists the commands)",
     )
 
     b = sub.add_parser("bench", help="time env.step against a raw backend baseline")

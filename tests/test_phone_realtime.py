@@ -312,3 +312,26 @@ def test_bad_arguments_are_clear_errors() -> None:
         make_rt(2, tokens_per_tick=0)
     with pytest.raises(ValueError, match="cuda_graph"):
         make_rt(2, cuda_graph=True)
+
+
+def test_play_realtime_mock_to_success(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from envgym.cli import main
+
+    lines = ["help", "hint", "dial 0", "+40", "request a password reset", "+60"]
+    lines += ["!gibberish words", "my account number is 12345", "+30", "report", "+5"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    rc = main(["play", "envgym/Phone-v0", "--realtime", "--scenario", "mock", "--seed", "0"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "each Enter advances one tick" in out
+    assert "hint: prepare:dial:0" in out
+    assert "(thinking)" in out and "you:  (dials)" in out
+    assert "them: rep :" in out and "mm-hm" in out
+    assert "not understood" in out
+    assert "you:  12345 ." in out
+    assert "episode terminated" in out and "success: True" in out
+    assert "mean_response_latency_s" in out.splitlines()[-1]

@@ -31,7 +31,9 @@ from envgym.phone.compiler import (
     A_ASK_ABOUT,
     A_ASK_USER,
     A_DIAL,
+    A_HANGUP,
     A_NO,
+    A_PRESS,
     A_PROVIDE,
     A_REQUEST,
     A_WAIT,
@@ -71,7 +73,11 @@ _NO_LIMIT = 1 << 40
 
 
 def utterance_text(sc: PhoneScenario, kind: int, arg_name: str) -> str:
-    """The assistant's words for a catalogue action in scenario ``sc`` (they set its length)."""
+    """The assistant's words for a catalogue action in scenario ``sc``.
+
+    Speech (and asking the user) takes as many ticks as its tokens need; keys, dialling,
+    hanging up and reporting take one tick.
+    """
     services = {s.id: s.label for s in sc.policies.services}
     facts = {f.id: f for f in sc.user.facts}
     if kind == A_YES:
@@ -90,7 +96,11 @@ def utterance_text(sc: PhoneScenario, kind: int, arg_name: str) -> str:
         return f"(to the user) What is your {f.label if f else arg_name}?"
     if kind == A_DIAL:
         return "(dials)"
-    return f"({arg_name or 'key'})"
+    if kind == A_PRESS:
+        return f"(presses {arg_name})"
+    if kind == A_HANGUP:
+        return "(hangs up)"
+    return "(reports to the user)"
 
 
 def _ticks(seconds: float, tick_s: float) -> int:
@@ -212,7 +222,8 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
             for i, a in enumerate(cat):
                 text = utterance_text(sc, a.kind, a.name.partition(":")[2])
                 row.append(text)
-                utt[k, i] = max(1, math.ceil(len(tokenize(text)) / self.C))
+                if a.kind in _TALK_KINDS or a.kind == A_ASK_USER:
+                    utt[k, i] = max(1, math.ceil(len(tokenize(text)) / self.C))
             self.utterances.append(row)
         rt = [sc.realtime for sc in c.scenarios]
         ts = self.tick_s
