@@ -81,13 +81,20 @@ def think_after_silence(envs: Any) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------ contracts
-@pytest.mark.parametrize("scenario", [mock_with(max_seconds=4.0), "all"], ids=["mock-short", "all"])
+# Two time limits, so worlds end (and auto-reset) on different ticks.
+STAGGERED = [
+    mock_with(max_seconds=2.6).model_copy(update={"name": "mock_short"}),
+    mock_with(max_seconds=4.2).model_copy(update={"name": "mock_longer"}),
+]
+
+
+@pytest.mark.parametrize("scenario", [STAGGERED, "all"], ids=["mock-staggered", "all"])
 def test_realtime_vector_env_conformance(scenario: Any) -> None:
     envs = make_rt(4, scenario)
     check_vector_env(
         envs,
         single_env_fn=lambda: gym.make(ID, realtime=True, scenario=scenario),
-        steps=50,
+        steps=60,
     )
 
 

@@ -330,44 +330,46 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         ch = torch.cat([ch, torch.zeros_like(ch[:, :1])], dim=1)
         return torch.gather(ch, 1, slot)
 
-    def _load_stream(self, mask: torch.Tensor, tokens: torch.Tensor, chan: torch.Tensor) -> None:
-        """Queue the engine's answer ``tokens`` in the masked worlds' streams.
+    def _load_stream(self, idx: torch.Tensor, tokens: torch.Tensor, chan: torch.Tensor) -> None:
+        """Queue the engine's answer ``tokens`` ([n, L], for worlds ``idx``) in their streams.
 
         What was not heard yet of the other party's words is dropped (they stop to answer, or
         the IVR stops when a key is pressed); queued system and user notes are kept, in front.
         """
         st, Lb = self.state, self._Lb
-        idx = st["rt_pos"][:, None] + torch.arange(Lb, device=self.device)[None, :]
-        valid = idx < st["rt_len"][:, None]
-        j = idx.clamp(max=Lb - 1)
-        rem_tok = torch.where(valid, torch.gather(st["rt_buf"], 1, j), 0)
-        rem_ch = torch.where(valid, torch.gather(st["rt_chan"], 1, j), 0).to(torch.int8)
+        pos, ln = st["rt_pos"][idx], st["rt_len"][idx]
+        at = pos[:, None] + torch.arange(Lb, device=self.device)[None, :]
+        valid = at < ln[:, None]
+        j = at.clamp(max=Lb - 1)
+        rem_tok = torch.where(valid, torch.gather(st["rt_buf"][idx], 1, j), 0)
+        rem_ch = torch.where(valid, torch.gather(st["rt_chan"][idx], 1, j), 0).to(torch.int8)
         tok_all = torch.cat([rem_tok, tokens.to(torch.int32)], dim=1)
         ch_all = torch.cat([rem_ch, chan], dim=1)
         keep = torch.cat([valid & (rem_ch != CH_OTHER), tokens != 0], dim=1)
         dest = torch.cumsum(keep.long(), dim=1) - 1
         dest = torch.where(keep & (dest < Lb), dest, Lb)  # the extra column is discarded
-        B = tokens.shape[0]
-        new_tok = torch.zeros(B, Lb + 1, dtype=torch.int32, device=self.device)
-        new_ch = torch.zeros(B, Lb + 1, dtype=torch.int8, device=self.device)
+        n = tokens.shape[0]
+        new_tok = torch.zeros(n, Lb + 1, dtype=torch.int32, device=self.device)
+        new_ch = torch.zeros(n, Lb + 1, dtype=torch.int8, device=self.device)
         new_tok.scatter_(1, dest, tok_all)
         new_ch.scatter_(1, dest, ch_all)
-        m1 = mask[:, None]
-        st["rt_buf"] = torch.where(m1, new_tok[:, :Lb], st["rt_buf"])
-        st["rt_chan"] = torch.where(m1, new_ch[:, :Lb], st["rt_chan"])
-        n = keep.sum(dim=1).clamp(max=Lb)
-        st["rt_len"] = torch.where(mask, n, st["rt_len"])
-        st["rt_pos"] = torch.where(mask, torch.zeros_like(n), st["rt_pos"])
+        st["rt_buf"][idx] = new_tok[:, :Lb]
+        st["rt_chan"][idx] = new_ch[:, :Lb]
+        st["rt_len"][idx] = keep.sum(dim=1).clamp(max=Lb)
+        st["rt_pos"][idx] = 0
 
-    def _emit(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next chunk of every world's stream: (tokens int32 [B, C], channels int8 [B, C])."""
+    def _emit(self, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next chunk of every world's stream: (tokens int32 [B, C], channels int8 [B, C]).
+
+        Only the worlds in ``mask`` (default: all) move on in their stream."""
         st = self.state
-        idx = st["rt_pos"][:, None] + torch.arange(self.C, device=self.device)[None, :]
-        valid = idx < st["rt_len"][:, None]
-        j = idx.clamp(max=self._Lb - 1)
+        at = st["rt_pos"][:, None] + torch.arange(self.C, device=self.device)[None, :]
+        valid = at < st["rt_len"][:, None]
+        j = at.clamp(max=self._Lb - 1)
         tok = torch.where(valid, torch.gather(st["rt_buf"], 1, j), 0)
         ch = torch.where(valid, torch.gather(st["rt_chan"], 1, j), 0).to(torch.int8)
-        st["rt_pos"] = torch.minimum(st["rt_pos"] + self.C, st["rt_len"])
+        moved = torch.minimum(st["rt_pos"] + self.C, st["rt_len"])
+        st["rt_pos"] = moved if mask is None else torch.where(mask, moved, st["rt_pos"])
         return tok.to(torch.int32), ch
 
     # ------------------------------------------------------------------ engine hooks
@@ -381,23 +383,24 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         for k in self._rt_keys:
             m = mask.view(-1, *([1] * (st[k].dim() - 1)))
             st[k] = st[k].masked_fill(m, -1 if k == "rt_floor" else 0)
-        self._load_stream(mask, self.engine.tokens(st), self._channels(st))
-        tok, ch = self._emit()
+        idx = torch.nonzero(mask).flatten()
+        sub = {"msgs": st["msgs"][idx], "vars": st["vars"][idx]}
+        self._load_stream(idx, self.engine.tokens(sub), self._channels(sub))
+        tok, ch = self._emit(mask)
         st["rt_heard"] = torch.where(mask[:, None], tok, st["rt_heard"])
         st["rt_heard_from"] = torch.where(mask[:, None], ch, st["rt_heard_from"])
 
-    def _engine_turn(
-        self, mask: torch.Tensor, actions: torch.Tensor
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """The engine's turn step for the worlds in ``mask`` (others untouched): its output, and
-        the answer's tokens and channels."""
+    def _engine_turn(self, idx: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The engine's turn step for worlds ``idx`` only (the others are not touched); their
+        answer is queued in their streams. Returns the engine's output for those worlds."""
         st = self.state
-        sub = {k: st[k].clone() for k in self._engine_keys}
-        out = self.engine.step(sub, actions, self._stated_correct)
+        sub = {k: st[k][idx] for k in self._engine_keys}
+        said = None if self._stated_correct is None else self._stated_correct.to(self.device)[idx]
+        out = self.engine.step(sub, actions[idx], said)
         for k in self._engine_keys:
-            m = mask.view(-1, *([1] * (sub[k].dim() - 1)))
-            st[k] = torch.where(m, sub[k], st[k])
-        return out, self.engine.tokens(sub), self._channels(sub)
+            st[k][idx] = sub[k]
+        self._load_stream(idx, self.engine.tokens(sub), self._channels(sub))
+        return out
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         st, dev = self.state, self.device
@@ -453,15 +456,17 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         err = torch.where(not_ready, E_NOT_PREPARED, 0)
         terminated = torch.zeros(B, dtype=torch.bool, device=dev)
         eng_trunc = torch.zeros(B, dtype=torch.bool, device=dev)
-        if bool(stepped.any()):
-            out, tokens, chan = self._engine_turn(stepped, turn_act)
-            self._load_stream(stepped, tokens, chan)
-            sf = stepped.float()
+        idx = torch.nonzero(stepped).flatten()
+        if idx.numel() > 0:
+            # Only the worlds that take a turn this tick go through the engine.
+            out = self._engine_turn(idx, turn_act)
             for k in ("turn_cost", "privacy_violation", "over_call_budget", "invalid_action"):
-                terms[k] = out["reward_terms"][k] * sf
-            terminated = out["terminated"] & stepped
-            eng_trunc = out["truncated"] & stepped
-            err = torch.where(stepped & (out["action_error"] != 0), out["action_error"], err)
+                terms[k] = zero_f.index_put((idx,), out["reward_terms"][k])
+            terminated = terminated.index_put((idx,), out["terminated"])
+            eng_trunc = eng_trunc.index_put((idx,), out["truncated"])
+            err = err.index_put(
+                (idx,), torch.where(out["action_error"] != 0, out["action_error"], err[idx])
+            )
         done_utt = complete
         st["rt_prep"] = torch.where(done_utt, torch.zeros_like(prep), st["rt_prep"])
         for k in ("rt_thought", "rt_said"):
