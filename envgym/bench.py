@@ -297,9 +297,11 @@ def format_row(row: dict[str, Any]) -> str:
     def num(x: float | None, fmt: str = ",.0f") -> str:
         return "n/a" if x is None else format(x, fmt)
 
+    extra = " ".join(f"{k}={v}" for k, v in row.get("env_kwargs", {}).items() if k != "scenario")
     lines = [
         f"{row['id']}  num_envs={row['num_envs']}  device={row['device']} ({row['device_name']})"
-        f"  torch_threads={row['torch_threads']}  policy={row['policy']}  steps={row['steps']}",
+        f"  torch_threads={row['torch_threads']}  policy={row['policy']}  steps={row['steps']}"
+        + (f"  [{extra}]" if extra else ""),
         f"  env.step:      {num(row['env_steps_per_s']):>14} env-steps/s"
         f"  ({row['env_time_s']:.3f} s)",
     ]

@@ -427,6 +427,24 @@ def cmd_play_realtime(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- bench
 
 
+def _env_kwarg(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, value), the value read as int, float, bool or string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    value: Any = raw
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    else:
+        for conv in (int, float):
+            try:
+                value = conv(raw)
+                break
+            except ValueError:
+                pass
+    return key, value
+
+
 def cmd_bench(args: argparse.Namespace, command: str) -> int:
     """Benchmark env.step against the family's raw backend baseline."""
     import torch
@@ -435,24 +453,27 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    env_kwargs: dict[str, Any] = {}
+    env_kwargs: dict[str, Any] = dict(getattr(args, "env_kwarg", None) or [])
     if args.scenario is not None:
         env_kwargs["scenario"] = args.scenario
+    # --realtime: the real-time engine too, row after row in the same run.
+    variants = [env_kwargs] + ([{**env_kwargs, "realtime": True}] if args.realtime else [])
     rows = []
     for n in args.num_envs:
-        row = bench_env(
-            args.id,
-            n,
-            device=args.device,
-            steps=args.steps,
-            warmup=args.warmup,
-            policy=args.policy,
-            seed=args.seed,
-            env_kwargs=env_kwargs,
-            command=command,
-        )
-        print(format_row(row), flush=True)
-        rows.append(row)
+        for kwargs in variants:
+            row = bench_env(
+                args.id,
+                n,
+                device=args.device,
+                steps=args.steps,
+                warmup=args.warmup,
+                policy=args.policy,
+                seed=args.seed,
+                env_kwargs=kwargs,
+                command=command,
+            )
+            print(format_row(row), flush=True)
+            rows.append(row)
     if args.json:
         _write_json(args.json, rows if len(rows) > 1 else rows[0])
         print(f"wrote {args.json}")
@@ -646,6 +667,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         help="torch intra-op threads (default: torch's own choice)",
+    )
+    b.add_argument(
+        "--realtime",
+        action="store_true",
+        help="also time the real-time (tick) mode, realtime=True, in the same run: one more "
+        "row per batch size (its env-steps are 200 ms ticks)",
+    )
+    b.add_argument(
+        "--env-kwarg",
+        type=_env_kwarg,
+        action="append",
+        metavar="KEY=VALUE",
+        help="extra keyword argument for gym.make_vec (repeatable); VALUE is read as an "
+        "int, float, true/false or else a string; it goes to every row, e.g. hints=false",
     )
     b.add_argument("--json", metavar="OUT", help="write the result row(s) as JSON")
 

@@ -342,3 +342,18 @@ def test_play_realtime_mock_to_success(
     assert "you:  12345 ." in out
     assert "episode terminated" in out and "success: True" in out
     assert "mean_response_latency_s" in out.splitlines()[-1]
+
+
+def test_bench_times_the_realtime_engine_in_the_same_run(tmp_path: Any) -> None:
+    import json
+
+    from envgym.cli import main
+
+    out = tmp_path / "bench.json"
+    args = ["bench", ID, "--scenario", "mock", "--num-envs", "4", "--steps", "3"]
+    args += ["--warmup", "1", "--policy", "oracle", "--realtime", "--json", str(out)]
+    assert main(args) == 0
+    rows = json.loads(out.read_text())
+    assert [r["env_kwargs"].get("realtime") for r in rows] == [None, "True"]
+    assert all(r["env_steps_per_s"] > 0 and r["raw_steps_per_s"] > 0 for r in rows)
+    assert main([*args[:-2], "--env-kwarg", "tokens_per_tick"]) == 2  # not KEY=VALUE
