@@ -407,7 +407,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         B = actions.shape[0]
         sc = st["scenario"]
         zero_f = torch.zeros(B, dtype=torch.float32, device=dev)
-        phase0 = st["phase"]
+        phase0 = st["phase"].clone()  # the engine turn below updates st in place
 
         # --- the assistant's tick: think, or say the next chunk of what it prepared
         prep_a = (actions - RT_FIRST_PREPARE + 1).clamp(min=0)  # catalogue id
