@@ -357,3 +357,20 @@ def test_bench_times_the_realtime_engine_in_the_same_run(tmp_path: Any) -> None:
     assert [r["env_kwargs"].get("realtime") for r in rows] == [None, "True"]
     assert all(r["env_steps_per_s"] > 0 and r["raw_steps_per_s"] > 0 for r in rows)
     assert main([*args[:-2], "--env-kwarg", "tokens_per_tick"]) == 2  # not KEY=VALUE
+
+
+@pytest.mark.gpu
+def test_realtime_cuda_matches_cpu_bit_for_bit() -> None:
+    cpu, gpu = make_rt(32, "all"), make_rt(32, "all", device="cuda")
+    cpu.reset(seed=4)
+    gpu.reset(seed=4)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(120):
+        a = torch.randint(0, cpu.single_action_space.n, (32,), generator=gen)
+        a = torch.where(torch.rand(32, generator=gen) < 0.8, oracle(cpu), a)
+        rc, rg = cpu.step(a), gpu.step(a.cuda())
+        assert rg[0]["heard"].device.type == "cuda"
+        assert all(torch.equal(rc[0][k], rg[0][k].cpu()) for k in rc[0])
+        for x, y in zip(rc[1:4], rg[1:4], strict=True):
+            assert torch.equal(x, y.cpu())
+        assert torch.equal(rc[4]["next_obs_target"], rg[4]["next_obs_target"].cpu())
