@@ -314,7 +314,9 @@ def test_speaking_with_nothing_prepared_is_an_action_error() -> None:
 
 def test_bad_arguments_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="obs_mode='tokens'"):
-        gym.make(ID, realtime=True, obs_mode="text")
+        make_rt(2, obs_mode="text")
+    with pytest.raises(ValueError, match="obs_mode must be"):
+        gym.make(ID, realtime=True, obs_mode="pixels")
     with pytest.raises(ValueError, match="tokens_per_tick"):
         make_rt(2, tokens_per_tick=0)
     with pytest.raises(ValueError, match="cuda_graph"):
@@ -374,3 +376,43 @@ def test_realtime_cuda_matches_cpu_bit_for_bit() -> None:
         for x, y in zip(rc[1:4], rg[1:4], strict=True):
             assert torch.equal(x, y.cpu())
         assert torch.equal(rc[4]["next_obs_target"], rg[4]["next_obs_target"].cpu())
+
+
+# ------------------------------------------------------------------ text face
+def test_text_face_conformance_and_oracle() -> None:
+    check_single_env(gym.make(ID, realtime=True, obs_mode="text", scenario=STAGGERED), steps=40)
+    env = gym.make(ID, realtime=True, obs_mode="text", scenario="mock")
+    tokens = gym.make(ID, realtime=True, scenario="mock")
+    obs, _ = env.reset(seed=2)
+    tobs, _ = tokens.reset(seed=2)
+    assert obs == env.unwrapped.vec.decode(tobs["heard"])
+    for _ in range(300):
+        act = env.unwrapped.oracle_action()
+        assert isinstance(act, str)
+        obs, _, term, trunc, info = env.step(act)
+        tobs, _, *_ = tokens.step(tokens.unwrapped.oracle_action())
+        # The text face is the tokens face, read out.
+        assert obs == env.unwrapped.vec.decode(tobs["heard"])
+        assert info["action_error"] == ""
+        if term or trunc:
+            break
+    assert term and info["success"] and info["interaction"]["interruptions"] == 0
+
+
+def test_text_face_checks_stated_values_and_reports_unparseable_text() -> None:
+    env = gym.make(ID, realtime=True, obs_mode="text", scenario="mock")
+    env.reset(seed=0)
+    _, _, _, _, info = env.step("sing a song")
+    assert info["action_error"].startswith("not_understood")
+    assert info["reward_terms"]["invalid_action"] == 0  # nothing was said
+    u = env.unwrapped
+    for _ in range(300):  # the oracle up to the rep's question, then a wrong number
+        if int(u.vec.state["pc"][0]) == 0 and int(u.vec.state["service"][0]) >= 0:
+            break
+        env.step(u.oracle_action())
+    mismatches = int(u.vec.state["mismatches"][0])
+    for text in ["prepare my account number is 99999"] * 3 + ["speak"] * 40:
+        env.step(text)
+        if int(u.vec.state["mismatches"][0]) > mismatches:
+            break
+    assert int(u.vec.state["mismatches"][0]) == mismatches + 1

@@ -635,22 +635,51 @@ def _single(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 
 class PhoneRealtimeEnv(gym.Env):
-    """One real-time call: :class:`PhoneRealtimeVectorEnv` at B=1 (tokens face).
+    """One real-time call: :class:`PhoneRealtimeVectorEnv` at B=1, with a text face.
 
-    Seeded ``s + i`` it equals world ``i`` of a real-time vector env seeded ``s``. ``info``
-    has the contract keys and, on the episode's last tick, ``interaction`` (floats).
+    ``obs_mode="tokens"`` (default): the vector env's spaces for one world; seeded ``s + i`` it
+    equals world ``i`` of a real-time vector env seeded ``s``.
+
+    ``obs_mode="text"``: the observation is what was heard this tick as text (tokens joined
+    by spaces; ``/`` ends a message; ``<music>``, ``<mm-hm>``; empty for silence). Actions are
+    strings: ``silent`` (also ``""``, ``listen``, ``wait``), ``speak``, ``barge_in``, or
+    ``prepare <turn action>`` where the turn action is anything the turn-based text face
+    accepts (free text such as ``prepare my account number is 12345`` or a JSON tool call; the
+    word ``prepare`` may be left out). A stated value is checked against the truth when the
+    utterance is said. Text that can't be parsed is a silent tick with ``action_error``
+    ``"not_understood: ..."`` (no penalty: nothing was said).
+
+    ``info`` has the contract keys and, on the episode's last tick, ``interaction`` (floats).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
 
-    def __init__(self, scenario: ScenarioSpec = "isp_bill_discount", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scenario: ScenarioSpec = "isp_bill_discount",
+        *,
+        obs_mode: str = "tokens",
+        **kwargs: Any,
+    ) -> None:
+        from envgym.phone.actions import ActionParser
+
+        if obs_mode not in ("tokens", "text"):
+            raise ValueError(f"obs_mode must be 'tokens' or 'text', got {obs_mode!r}")
         kwargs.pop("render_mode", None)
+        self.obs_mode = obs_mode
         self.vec = PhoneRealtimeVectorEnv(1, scenario, **kwargs)
         self.compiled = self.vec.compiled
-        self.observation_space = self.vec.single_observation_space
-        self.action_space = self.vec.single_action_space
         self.single_target_space = self.target_space = self.vec.single_target_space
         self.action_names = self.vec.action_names
+        self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
+        if obs_mode == "tokens":
+            self.observation_space = self.vec.single_observation_space
+            self.action_space = self.vec.single_action_space
+        else:
+            chars = {ch for tok in self.compiled.book.vocab for ch in tok} | {" ", "/"}
+            self.observation_space = spaces.Text(max_length=4096, charset=frozenset(chars))
+            printable = frozenset(chr(c) for c in range(32, 127))
+            self.action_space = spaces.Text(max_length=1024, min_length=0, charset=printable)
         self._ended = False
 
     @property
@@ -658,25 +687,78 @@ class PhoneRealtimeEnv(gym.Env):
         """Index (in the compiled set) of the scenario the current episode runs."""
         return int(self.vec.state["scenario"][0])
 
-    def oracle_action(self, prepare_while_listening: bool = True) -> int:
-        """The vector oracle's action for this world."""
-        return int(self.vec.oracle_action(prepare_while_listening)[0])
+    def oracle_action(self, prepare_while_listening: bool = True) -> Any:
+        """The vector oracle's action for this world (a string on the text face)."""
+        a = int(self.vec.oracle_action(prepare_while_listening)[0])
+        if self.obs_mode == "tokens":
+            return a
+        if a < RT_FIRST_PREPARE:
+            return self.action_names[a]
+        return "prepare " + self._turn_text(a - RT_FIRST_PREPARE + 1)
+
+    def _turn_text(self, action: int) -> str:
+        """A catalogue action as free text the turn-based parser reads back to it."""
+        kind, _, arg = self.compiled.catalogue[action].name.partition(":")
+        sc = self.compiled.scenarios[self.scenario_index]
+        if kind == "provide":
+            val = next((f.value for f in sc.user.facts if f.id == arg), "unknown")
+            known = bool(self.vec.state["known"][0, self.compiled.facts.index(arg)])
+            return f"provide {arg} {val if known else '0000'}"
+        words = {"say_yes": "yes", "say_no": "no", "hang_up": "hang up", "ask_user": "ask user"}
+        return f"{words.get(kind, kind.replace('_', ' '))} {arg}".strip()
+
+    def _parse(self, text: Any) -> tuple[int, str]:
+        """A text action as (tick action id, parse error)."""
+        if not isinstance(text, str):
+            return RT_SILENT, f"not_understood: expected text, got {type(text).__name__}"
+        s = text.strip()
+        low = s.lower().rstrip(".!")
+        if low in ("", "silent", "silence", "listen", "wait", "..."):
+            return RT_SILENT, ""
+        if low == "speak":
+            return RT_SPEAK, ""
+        if low in ("barge_in", "barge in", "barge"):
+            return RT_BARGE_IN, ""
+        if low.startswith("prepare"):
+            s = s[len("prepare") :].strip(" :")
+        parsed = self.parser.parse(s, self.scenario_index)
+        if parsed.action >= len(self.compiled.catalogue):
+            return RT_SILENT, f"not_understood: {parsed.error}"
+        if parsed.action == 0:  # the turn-based wait: stay silent
+            return RT_SILENT, ""
+        correct = (
+            torch.tensor([self.parser.stated_correct(parsed, self.scenario_index)])
+            if parsed.value is not None
+            else None
+        )
+        # Kept until the utterance is said: the engine checks the value when it is complete.
+        self.vec._stated_correct = correct
+        return parsed.action - 1 + RT_FIRST_PREPARE, ""
+
+    def _obs(self, obs: dict[str, torch.Tensor]) -> Any:
+        return _single(obs) if self.obs_mode == "tokens" else self.vec.decode(obs["heard"][0])
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         if self._ended and seed is None:
             obs = self.vec._observe()  # already reset by the SAME_STEP auto-reset
         else:
             obs, _ = self.vec.reset(seed=seed, options=options)
         self._ended = False
-        return _single(obs), {"scenario": self.compiled.scenarios[self.scenario_index].name}
+        self.vec._stated_correct = None
+        return self._obs(obs), {"scenario": self.compiled.scenarios[self.scenario_index].name}
 
-    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._ended:
             raise RuntimeError("the episode has ended; call reset()")
-        a = torch.as_tensor(np.asarray(action)).reshape(1)
+        error = ""
+        if self.obs_mode == "text":
+            tick_action, error = self._parse(action)
+            a = torch.tensor([tick_action])
+        else:
+            a = torch.as_tensor(np.asarray(action)).reshape(1)
         obs, rew, term, trunc, vinfo = self.vec.step(a)
         ended = bool(term[0] or trunc[0])
         self._ended = ended
@@ -685,11 +767,12 @@ class PhoneRealtimeEnv(gym.Env):
             keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
             keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
             keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
-            keys.ACTION_ERROR: RT_ACTION_ERRORS[int(vinfo[keys.ACTION_ERROR][0])],
+            keys.ACTION_ERROR: error or RT_ACTION_ERRORS[int(vinfo[keys.ACTION_ERROR][0])],
         }
         if ended:
             info["interaction"] = {k: v[0].item() for k, v in vinfo["interaction"].items()}
-        return _single(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
+            self.vec._stated_correct = None
+        return self._obs(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
 
     def close(self) -> None:
         self.vec.close()
