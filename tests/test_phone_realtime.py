@@ -102,6 +102,18 @@ def test_realtime_single_env_conformance() -> None:
     env = gym.make(ID, realtime=True, scenario=mock_with(max_seconds=3.0))
     assert env.unwrapped.oracle_action() in range(env.action_space.n)
     check_single_env(env, steps=40)
+    # The target is the heard part of the true next observation, also on the last tick.
+    env.reset(seed=0)
+    ends = 0
+    for _ in range(40):
+        obs, _, term, trunc, info = env.step(env.unwrapped.oracle_action())
+        assert (info["next_obs_target"] == obs["heard"]).all()
+        if term or trunc:
+            ends += 1
+            assert "interaction" in info
+            fresh, _ = env.reset()
+            assert int(fresh["tick"][0]) == 0
+    assert ends >= 2
 
 
 def test_targets_at_episode_ends_are_the_true_last_observation() -> None:
