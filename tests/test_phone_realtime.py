@@ -428,3 +428,13 @@ def test_text_face_checks_stated_values_and_reports_unparseable_text() -> None:
         if int(u.vec.state["mismatches"][0]) > mismatches:
             break
     assert int(u.vec.state["mismatches"][0]) == mismatches + 1
+
+
+def test_single_env_reset_can_pin_the_scenario() -> None:
+    env = gym.make(ID, realtime=True, scenario="all")
+    names = [sc.name for sc in env.unwrapped.compiled.scenarios]
+    for j in (0, len(names) - 1):
+        _, info = env.reset(seed=5, options={"scenario_index": j})
+        assert info["scenario"] == names[j] and env.unwrapped.scenario_index == j
+    with pytest.raises(ValueError, match="scenario"):
+        env.reset(seed=5, options={"scenario_index": len(names)})

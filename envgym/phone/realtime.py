@@ -742,10 +742,17 @@ class PhoneRealtimeEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
+        options = dict(options or {})
+        pin = options.pop("scenario_index", None)
         if self._ended and seed is None:
             obs = self.vec._observe()  # already reset by the SAME_STEP auto-reset
         else:
-            obs, _ = self.vec.reset(seed=seed, options=options)
+            obs, _ = self.vec.reset(seed=seed, options=options or None)
+        if pin is not None:
+            # As the turn-based env: restart this episode on scenario ``pin`` of the set.
+            if isinstance(pin, bool) or not isinstance(pin, int | np.integer):
+                raise ValueError(f"options['scenario_index'] must be an int, got {pin!r}")
+            obs = self.vec.pin_scenarios(torch.tensor([int(pin)]))
         self._ended = False
         self.vec._stated_correct = None
         return self._obs(obs), {"scenario": self.compiled.scenarios[self.scenario_index].name}
