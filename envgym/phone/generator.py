@@ -59,6 +59,7 @@ from envgym.phone.models import (
     PhoneScenario,
     Phrasing,
     Policies,
+    Realtime,
     Route,
     Service,
     User,
@@ -1797,5 +1798,18 @@ def generate_scenario(seed: int, difficulty: int) -> PhoneScenario:
         goal=Goal(records=goal, max_fees=max_fees),
         constraints=Constraints(call_budget=k.call_budget, max_turns=max_turns, hints=k.hints),
         phrasing=phrasing,
+        realtime=_realtime_behaviour(seed, d),
         tags=["generated", dom.kind, f"difficulty_{d}", *features],
+    )
+
+
+def _realtime_behaviour(seed: int, d: int) -> Realtime:
+    """The company's behaviour in real-time mode, from ``(seed, difficulty)`` on its own random
+    stream (the scenario's other content doesn't change): the higher the difficulty, the more
+    often reps talk on when interrupted and the less dead air they wait through."""
+    r = random.Random(seed * 104729 + d * 31 + 7)
+    return Realtime(
+        on_interrupt="talk_on" if r.random() < 0.2 * d else "yield",
+        backchannel=r.random() < 0.8,
+        patience_s=round(6.0 - d + r.random(), 1),
     )
