@@ -168,7 +168,7 @@ def test_oracle_succeeds_everywhere_and_preparing_while_listening_answers_sooner
 
 def test_oracle_succeeds_on_a_heterogeneous_and_a_generated_batch() -> None:
     assert bool(run_episode(make_rt(12, "all"), oracle)["success"].all())
-    gen = make_rt(8, "generated", difficulty=3, num_generated=4)
+    gen = make_rt(8, "generated", difficulty=4, num_generated=4)
     assert bool(run_episode(gen, oracle)["success"].all())
 
 
