@@ -45,6 +45,89 @@ PHASE_NAMES = ("off_call", "ivr_menu", "on_hold", "with_rep")
     A_ASK_USER,
     A_GARBLED,
 ) = range(12)
+# Internal: the assistant does not hold the floor this step (a learned rep or user does).
+A_IDLE = 12
+
+# Who speaks next in a world (three-party mode; the single-agent env always starts a step with
+# the assistant, and the scripted rep and user answer within the same step).
+FLOOR_ASSISTANT, FLOOR_REP, FLOOR_USER = 0, 1, 2
+PARTIES = ("assistant", "rep", "user")
+
+# What the rep is answering (the stimulus of its turn).
+(
+    STIM_NONE,
+    STIM_PICKUP,
+    STIM_CONTINUE,
+    STIM_UNCLEAR,
+    STIM_WAIT,
+    STIM_REQUEST,
+    STIM_ASK_ABOUT,
+    STIM_PROVIDE,
+) = range(8)
+STIMULUS_NAMES = (
+    "none",
+    "pickup",
+    "continue",
+    "unclear",
+    "waiting",
+    "request",
+    "ask_about",
+    "provide",
+)
+
+# The rep's action types (its catalogue maps ids to a type and, for ask:f, a fact).
+(
+    R_LISTEN,
+    R_GREET,
+    R_VERIFY,
+    R_REJECT,
+    R_GRANT,
+    R_REFUSE,
+    R_TRANSFER,
+    R_REFER,
+    R_HOLD,
+    R_EXPLAIN,
+    R_ASK_FEE,
+    R_OFFER,
+    R_CANNOT_HELP,
+    R_NOT_UNDERSTOOD,
+    R_STILL_THERE,
+    R_UNREQUESTED,
+    R_ASK,
+) = range(17)
+REP_MOVES = (
+    "listen",
+    "greet",
+    "verify",
+    "reject",
+    "grant",
+    "refuse",
+    "transfer",
+    "refer",
+    "hold",
+    "explain",
+    "ask_fee",
+    "offer",
+    "cannot_help",
+    "not_understood",
+    "still_there",
+    "unrequested",
+)
+REP_ACTION_ERRORS = ("", "no_request", "nothing_stated", "cannot_transfer", "no_offer", "no_fact")
+RE_OK, RE_NO_REQUEST, RE_NOTHING_STATED, RE_CANNOT_TRANSFER, RE_NO_OFFER, RE_NO_FACT = range(6)
+REP_REWARD_TERMS = (
+    "resolved",
+    "forbidden_grant",
+    "false_verification",
+    "wrongful_refusal",
+    "invalid_action",
+    "turn_cost",
+)
+
+# The user's actions when asked for a fact.
+U_ANSWER, U_DONT_KNOW, U_REFUSE = range(3)
+USER_ACTIONS = ("answer", "dont_know", "refuse")
+USER_REWARD_TERMS = ("goal", "turn_cost")
 
 # Service program slots after the verification slots.
 SLOT_ELIG, SLOT_FEE, SLOT_OFFER, SLOT_GRANT = range(4)
@@ -101,6 +184,13 @@ def build_catalogue(services: list[str], facts: list[str], max_numbers: int) -> 
     cat += [ActionSpec(A_ASK_ABOUT, i, f"ask_about:{s}") for i, s in enumerate(services)]
     cat += [ActionSpec(A_PROVIDE, i, f"provide:{f}") for i, f in enumerate(facts)]
     cat += [ActionSpec(A_ASK_USER, i, f"ask_user:{f}") for i, f in enumerate(facts)]
+    return cat
+
+
+def build_rep_catalogue(facts: list[str]) -> list[ActionSpec]:
+    """The rep's discrete action catalogue: the fixed moves plus ``ask:f`` per fact."""
+    cat = [ActionSpec(k, 0, name) for k, name in enumerate(REP_MOVES)]
+    cat += [ActionSpec(R_ASK, i, f"ask:{f}") for i, f in enumerate(facts)]
     return cat
 
 
@@ -349,6 +439,10 @@ def compile_scenarios(
         "m_sys_report": z(K),
         "m_sys_number_noted": z(K, N),
         "m_ivr_no_speech": z(K),
+        # three-party mode only (added after every other message: ids above stay unchanged)
+        "m_user_dont_know": z(K),
+        "m_user_refuses": z(K),
+        "m_rep_hold": z(K),
     }
 
     plans: list[Plan] = []
@@ -678,6 +772,13 @@ def compile_scenarios(
             t["m_sys_number_noted"][k, i] = book.add(
                 "system", f"Noted {num.label}: {num.digits} (dial {i})."
             )
+
+    # Messages only a learned user or rep can cause, added last so that the ids (and token ids)
+    # of every message above are those of the single-agent engine.
+    for k in range(K):
+        t["m_user_dont_know"][k] = book.add("user", "Sorry, I don't know that.")
+        t["m_user_refuses"][k] = book.add("user", "I'd rather not share that.")
+        t["m_rep_hold"][k] = book.add("rep", "Let me put you on a brief hold.")
 
     tok_rows, longest = book.tables()
     M = len(tok_rows)

@@ -21,6 +21,7 @@ from envgym.phone.compiler import (
     A_DIAL,
     A_GARBLED,
     A_HANGUP,
+    A_IDLE,
     A_NO,
     A_PRESS,
     A_PROVIDE,
@@ -36,17 +37,55 @@ from envgym.phone.compiler import (
     E_NOTHING_ASKED,
     E_ON_CALL,
     E_UNKNOWN_NUMBER,
+    FLOOR_ASSISTANT,
+    FLOOR_REP,
+    FLOOR_USER,
     HOLD,
     IVR,
     MSG_SLOTS,
     OFF,
+    R_ASK,
+    R_ASK_FEE,
+    R_CANNOT_HELP,
+    R_EXPLAIN,
+    R_GRANT,
+    R_GREET,
+    R_HOLD,
+    R_LISTEN,
+    R_NOT_UNDERSTOOD,
+    R_OFFER,
+    R_REFER,
+    R_REFUSE,
+    R_REJECT,
+    R_STILL_THERE,
+    R_TRANSFER,
+    R_UNREQUESTED,
+    R_VERIFY,
+    RE_CANNOT_TRANSFER,
+    RE_NO_FACT,
+    RE_NO_OFFER,
+    RE_NO_REQUEST,
+    RE_NOTHING_STATED,
     REP,
+    REP_REWARD_TERMS,
     REWARD_TERMS,
     SLOT_ELIG,
     SLOT_FEE,
     SLOT_GRANT,
     SLOT_OFFER,
+    STIM_ASK_ABOUT,
+    STIM_CONTINUE,
+    STIM_NONE,
+    STIM_PICKUP,
+    STIM_PROVIDE,
+    STIM_REQUEST,
+    STIM_UNCLEAR,
+    STIM_WAIT,
+    U_ANSWER,
+    U_DONT_KNOW,
+    U_REFUSE,
     CompiledPhone,
+    build_rep_catalogue,
 )
 
 # RNG streams (any distinct constants).
@@ -57,6 +96,12 @@ State = dict[str, torch.Tensor]
 
 class PhoneEngine:
     """Steps B phone worlds of a compiled scenario set on one device."""
+
+    REP_MOVES_PER_STEP = 4
+    """Most moves the scripted rep makes in one step (acknowledge, greet after a transfer,
+    go on with the request: 3 are ever needed)."""
+    REP_WEIGHTS = {"forbidden_grant": 1.0, "false_verification": 1.0, "wrongful_refusal": 0.5}
+    """Penalty weights of the rep's policy reward terms (three-party mode)."""
 
     def __init__(self, compiled: CompiledPhone, device: torch.device) -> None:
         self.c = compiled.to(device)
@@ -92,6 +137,11 @@ class PhoneEngine:
         self._kind_base = {}
         for i, a in enumerate(cat):
             self._kind_base.setdefault(a.kind, i)
+        # The rep's catalogue (three-party mode; the scripted rep picks from it too).
+        self.rep_catalogue = build_rep_catalogue(compiled.facts)
+        self.rep_kind = torch.tensor([a.kind for a in self.rep_catalogue], device=device)
+        self.rep_arg = torch.tensor([a.arg for a in self.rep_catalogue], device=device)
+        self._rep_ask_base = next(i for i, a in enumerate(self.rep_catalogue) if a.kind == R_ASK)
 
     # ------------------------------------------------------------------ state
     def empty_state(self, B: int) -> State:
@@ -123,6 +173,14 @@ class PhoneEngine:
             "fees": z(B),
             "msgs": z(B, MSG_SLOTS) - 1,
             "vars": z(B, MSG_SLOTS),
+            # three parties: who holds the floor, what the rep answers, what the user was asked
+            "floor": z(B),
+            "stim": z(B),
+            "stim_arg": z(B) - 1,
+            "stim_ok": z(B, dtype=torch.bool),
+            "user_asked": z(B) - 1,
+            "user_refused": z(B, self.F, dtype=torch.bool),
+            "violations": z(B),
         }
 
     def reset(self, st: State, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
@@ -159,9 +217,16 @@ class PhoneEngine:
             "mismatches",
             "pc",
             "fees",
+            "floor",
+            "stim",
+            "violations",
         ):
             st[key] = torch.where(mask, zero, st[key])
-        for key in ("number", "service"):
+        st["stim_ok"] = torch.where(mask, torch.zeros_like(st["stim_ok"]), st["stim_ok"])
+        st["user_refused"] = torch.where(
+            m1, torch.zeros_like(st["user_refused"]), st["user_refused"]
+        )
+        for key in ("number", "service", "stim_arg", "user_asked"):
             st[key] = torch.where(mask, zero - 1, st[key])
         st["calls"] = torch.where(m1, torch.zeros_like(st["calls"]), st["calls"])
         st["known"] = torch.where(m1, t["fact_known0"][sc], st["known"])
@@ -227,21 +292,40 @@ class PhoneEngine:
 
     # ------------------------------------------------------------------ step
     def step(
-        self, st: State, actions: torch.Tensor, stated_correct: torch.Tensor | None = None
+        self,
+        st: State,
+        actions: torch.Tensor,
+        stated_correct: torch.Tensor | None = None,
+        rep_actions: torch.Tensor | None = None,
+        user_actions: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Advance every world by one assistant turn (in place); return the transition.
+        """Advance every world by one turn (in place); return the transition.
+
+        A turn is the assistant's action and the answers it draws: the rep's moves and the
+        user's reply. Those answers are decisions, an action id per world, taken by the
+        scripted rep (:meth:`rep_policy`) and user (:meth:`user_policy`) unless the caller
+        supplies them: the engine applies the scripted or the supplied decision with the same
+        code, so the three-party env and the single-agent env share every rule.
 
         Args:
             st: the state (modified in place).
-            actions: int64 [B] catalogue ids (``garbled_action`` for unparseable text).
+            actions: int64 [B] assistant catalogue ids (``garbled_action`` for unparseable
+                text); ignored in worlds where the assistant does not hold the floor.
             stated_correct: bool [B]: for ``provide`` actions, whether the value stated is the
                 true one. Default: the assistant states what it knows, so it is correct iff it
                 knows the fact (a fact it doesn't know comes out invented, hence wrong).
+            rep_actions: int64 [B] rep catalogue ids of a learned rep, or None for the scripted
+                rep. A learned rep acts in the worlds where it holds the floor at the start of
+                the step, one move per step; the scripted rep answers within the step.
+            user_actions: int64 [B] user action ids (answer / don't know / refuse) of a learned
+                user, or None for the scripted user (answers every fact it has).
         """
         t, dev = self.t, self.device
         B = actions.shape[0]
         sc = st["scenario"]
-        kind = self.act_kind[actions]
+        floor0 = st["floor"].clone()
+        a_turn = floor0 == FLOOR_ASSISTANT
+        kind = torch.where(a_turn, self.act_kind[actions], torch.full_like(actions, A_IDLE))
         arg = self.act_arg[actions]
         ph0 = st["phase"].clone()
         V = self.V
@@ -253,7 +337,9 @@ class PhoneEngine:
         err = torch.zeros(B, dtype=torch.int64, device=dev)
         privacy = torch.zeros(B, dtype=torch.float32, device=dev)
         over = torch.zeros(B, dtype=torch.float32, device=dev)
-        to_advance = torch.zeros(B, dtype=torch.bool, device=dev)
+        zf = torch.zeros(B, dtype=torch.float32, device=dev)
+        rep_err = torch.zeros(B, dtype=torch.int64, device=dev)
+        forbidden, false_ver, wrongful = zf.clone(), zf.clone(), zf.clone()
 
         def emit(mask: torch.Tensor, mid: torch.Tensor) -> None:
             spoken.append((mask, mid))
@@ -262,67 +348,21 @@ class PhoneEngine:
             err.masked_fill_(mask, code)
             emit(mask, mid)
 
-        def pending_fact() -> torch.Tensor:
-            svc = st["service"]
-            pc = st["pc"].clamp(max=self.P - 1)
-            f = t["prog_fact"][sc, svc.clamp(min=0), pc]
-            return torch.where((svc >= 0) & (st["pc"] <= V + SLOT_ELIG), f, torch.full_like(f, -1))
-
-        def ask_pending(mask: torch.Tensor) -> None:
-            """Re-ask whatever the rep is waiting for (a fact, a fee or an offer answer)."""
-            svc = st["service"].clamp(min=0)
-            pf = pending_fact()
-            active = mask & (st["service"] >= 0)
-            emit(active & (pf >= 0), t["m_ask_fact"][sc, pf.clamp(min=0)])
-            emit(active & (st["pc"] == V + SLOT_FEE), t["m_fee_q"][sc, svc])
-            emit(active & (st["pc"] == V + SLOT_OFFER), t["m_offer"][sc, svc])
-
         def end_service(mask: torch.Tensor) -> None:
             st["service"] = torch.where(mask, torch.full_like(st["service"], -1), st["service"])
             st["pc"] = torch.where(mask, torch.zeros_like(st["pc"]), st["pc"])
 
-        def advance(mask: torch.Tensor) -> None:
-            """Run the active request's program until it needs the caller (or completes)."""
-            for _ in range(self.P + 1):
-                svc = st["service"]
-                active = mask & (svc >= 0) & (st["pc"] < self.P)
-                s0 = svc.clamp(min=0)
-                pc = st["pc"].clamp(max=self.P - 1)
-                f = t["prog_fact"][sc, s0, pc]
-                ver = st["verified"][bi, f.clamp(min=0)] & (f >= 0)
-                skip_v = (st["pc"] < V) & ((f < 0) | ver)
-                is_elig = st["pc"] == V + SLOT_ELIG
-                elig_known = is_elig & ((f < 0) | ver)
-                elig_fail = elig_known & (f >= 0) & ~t["elig_pass"][sc, s0]
-                skip_f = (st["pc"] == V + SLOT_FEE) & (t["svc_fee"][sc, s0] == 0)
-                skip_o = (st["pc"] == V + SLOT_OFFER) & ~t["has_offer"][sc, s0]
-                refuse = active & elig_fail
-                emit(refuse, t["m_refusal"][sc, s0])
-                end_service(refuse)
-                skip = active & ~refuse & (skip_v | (elig_known & ~elig_fail) | skip_f | skip_o)
-                if not self.sync_free and not bool(skip.any()):
-                    break  # saves work on CPU; on CUDA the loop runs in full, without a sync
-                st["pc"] = torch.where(skip, st["pc"] + 1, st["pc"])
-            svc = st["service"]
-            s0 = svc.clamp(min=0)
-            active = mask & (svc >= 0)
-            grant = active & (st["pc"] == V + SLOT_GRANT)
-            gv = t["grant_val"][sc, s0]
-            st["records"] = torch.where(grant[:, None] & (gv >= 0), gv, st["records"])
-            st["fees"] = torch.where(grant, st["fees"] + t["svc_fee"][sc, s0], st["fees"])
-            emit(grant, t["m_done"][sc, s0])
-            end_service(grant)
-            ask_pending(active & ~grant)
+        def to_rep(mask: torch.Tensor, stim: int, stim_arg: torch.Tensor | None = None) -> None:
+            """Hand the floor to the rep, who answers ``stim`` (with ``stim_arg``)."""
+            st["floor"] = torch.where(mask, torch.full_like(st["floor"], FLOOR_REP), st["floor"])
+            st["stim"] = torch.where(mask, torch.full_like(st["stim"], stim), st["stim"])
+            if stim_arg is not None:
+                st["stim_arg"] = torch.where(mask, stim_arg, st["stim_arg"])
 
         def connect(mask: torch.Tensor) -> None:
-            """A rep picks up: greet, then carry on with a transferred request."""
-            nonlocal to_advance
+            """A rep picks up (and greets: the rep's first move)."""
             st["phase"] = torch.where(mask, torch.full_like(st["phase"], REP), st["phase"])
-            d = st["dept"].clamp(min=0)
-            svc = st["service"]
-            emit(mask & (svc < 0), t["m_greet"][sc, d, st["rep"]])
-            emit(mask & (svc >= 0), t["m_greet_transfer"][sc, d, st["rep"], svc.clamp(min=0)])
-            to_advance |= mask & (svc >= 0)
+            to_rep(mask, STIM_PICKUP)
 
         def enter_queue(mask: torch.Tensor, dept: torch.Tensor) -> None:
             d = dept.clamp(min=0)
@@ -360,28 +400,26 @@ class PhoneEngine:
             | (kind == A_PROVIDE)
         )
 
+        # ============================================================ the assistant's turn
         # --- report: the episode ends
         terminated = kind == A_REPORT
         emit(terminated, t["m_sys_report"][sc])
 
         # --- ask the user for a fact (in every phase: the user is beside us; with
-        # constraints.user_reachable == "off_call", only between calls)
+        # constraints.user_reachable == "off_call", only between calls): the user answers
         asked = kind == A_ASK_USER
         m = asked & (off | t["user_on_call"][sc])
         emit(asked & ~m, t["m_sys_user_away"][sc])
-        exists = t["fact_exists"][sc, arg.clamp(max=self.F - 1)] & m
-        st["known"][bi, arg.clamp(max=self.F - 1)] |= exists
-        emit(exists, t["m_user_says"][sc, arg.clamp(max=self.F - 1)])
-        emit(m & ~exists, t["m_user_unknown"][sc])
+        st["floor"] = torch.where(m, torch.full_like(st["floor"], FLOOR_USER), st["floor"])
+        st["user_asked"] = torch.where(m, arg.clamp(max=self.F - 1), st["user_asked"])
 
         # --- text that could not be parsed
         m = kind == A_GARBLED
         err.masked_fill_(m, E_GARBLED)
-        emit(m & on_rep, t["m_not_understood"][sc])
+        to_rep(m & on_rep, STIM_UNCLEAR)
         emit(m & on_ivr, t["m_ivr_no_speech"][sc])
         emit(m & on_hold, t["m_sys_nobody"][sc])
         emit(m & off, t["m_user_unknown"][sc])
-        ask_pending(m & on_rep)
 
         # --- dial
         m = kind == A_DIAL
@@ -412,8 +450,8 @@ class PhoneEngine:
         m = kind == A_PRESS
         fail(m & off, E_NOT_ON_CALL, t["m_sys_not_on_call"][sc])
         fail(m & on_hold, E_NO_MENU, t["m_sys_nobody"][sc])
-        fail(m & on_rep, E_NO_MENU, t["m_not_understood"][sc])
-        ask_pending(m & on_rep)
+        err.masked_fill_(m & on_rep, E_NO_MENU)
+        to_rep(m & on_rep, STIM_UNCLEAR)
         press = m & on_ivr
         node = st["node"]
         key = arg.clamp(max=11)
@@ -435,8 +473,7 @@ class PhoneEngine:
         picked = w_hold & (st["hold_left"] == 0)
         emit(w_hold & ~picked, t["m_still_hold"][sc])
         connect(picked)
-        emit(m & on_rep, t["m_still_there"][sc])
-        ask_pending(m & on_rep)
+        to_rep(m & on_rep, STIM_WAIT)
 
         # --- hang up
         m = kind == A_HANGUP
@@ -453,34 +490,18 @@ class PhoneEngine:
         talk = speech & on_rep
         svc_arg = arg.clamp(max=max(len(self.c.services) - 1, 0))
 
-        # request a service
+        # request a service: one this department handles becomes the active request; the rep
+        # answers (works on it, transfers, refers to another number or can't help)
         m = talk & (kind == A_REQUEST)
-        s_exists = t["svc_exists"][sc, svc_arg]
-        emit(m & ~s_exists, t["m_cannot_help"][sc])
-        s_dept = t["svc_dept"][sc, svc_arg]
-        here = m & s_exists & (s_dept == st["dept"])
-        elsewhere = m & s_exists & (s_dept != st["dept"])
-        transfers = t["dept_transfers"][sc, st["dept"]]
-        st["service"] = torch.where(here | (elsewhere & transfers), svc_arg, st["service"])
-        st["pc"] = torch.where(here | (elsewhere & transfers), torch.zeros_like(st["pc"]), st["pc"])
-        to_advance |= here
-        xfer = elsewhere & transfers
-        emit(xfer, t["m_transfer"][sc, s_dept.clamp(min=0)])
-        enter_queue(xfer, s_dept)
-        redirect = elsewhere & ~transfers
-        emit(redirect, t["m_call_other"][sc, svc_arg])
-        other = t["svc_other_number"][sc, svc_arg]
-        noted = redirect & (other >= 0)
-        st["num_known"][bi, other.clamp(min=0)] |= noted
-        emit(noted, t["m_sys_number_noted"][sc, other.clamp(min=0)])
+        here = m & t["svc_exists"][sc, svc_arg] & (t["svc_dept"][sc, svc_arg] == st["dept"])
+        st["service"] = torch.where(here, svc_arg, st["service"])
+        st["pc"] = torch.where(here, torch.zeros_like(st["pc"]), st["pc"])
+        to_rep(m, STIM_REQUEST, svc_arg)
 
         # ask what a request needs
-        m = talk & (kind == A_ASK_ABOUT)
-        emit(m & s_exists, t["m_explain"][sc, svc_arg])
-        emit(m & ~s_exists, t["m_cannot_help"][sc])
-        ask_pending(m)
+        to_rep(talk & (kind == A_ASK_ABOUT), STIM_ASK_ABOUT, svc_arg)
 
-        # provide a fact
+        # provide a fact: the rep checks the stated value against the account
         m = talk & (kind == A_PROVIDE)
         f = arg.clamp(max=self.F - 1)
         correct_default = st["known"][bi, f] & t["fact_exists"][sc, f]
@@ -489,43 +510,20 @@ class PhoneEngine:
             if stated_correct is None
             else (stated_correct.to(dev) & t["fact_exists"][sc, f])
         )
-        pf = pending_fact()
-        answers = m & (pf == f)
-        unasked = m & (pf != f)
+        unasked = m & (self._pending_fact(st) != f)
         privacy = privacy + (unasked & correct & t["fact_sensitive"][sc, f]).float()
-        emit(unasked, t["m_unrequested"][sc])
-        ask_pending(unasked)
-        right = answers & correct
-        wrong = answers & ~correct
-        st["verified"][bi, f] |= right
-        at_elig = st["pc"] == V + SLOT_ELIG
-        s0 = st["service"].clamp(min=0)
-        eligible = right & at_elig & t["elig_pass"][sc, s0]
-        refused_e = right & at_elig & ~t["elig_pass"][sc, s0]
-        emit(right & ~at_elig, t["m_verified"][sc])
-        emit(eligible, t["m_eligible"][sc])
-        emit(refused_e, t["m_refusal"][sc, s0])
-        end_service(refused_e)
-        moved = right & ~refused_e
-        st["pc"] = torch.where(moved, st["pc"] + 1, st["pc"])
-        to_advance |= moved
-        st["mismatches"] = st["mismatches"] + wrong.long()
-        lock = wrong & (st["mismatches"] >= t["max_mismatch"][sc])
-        emit(lock, t["m_security"][sc])
-        end_call(lock)
-        emit(lock, t["m_sys_rep_hung_up"][sc])
-        emit(wrong & ~lock, t["m_mismatch"][sc])
-        ask_pending(wrong & ~lock)
+        to_rep(m, STIM_PROVIDE, f)
+        st["stim_ok"] = torch.where(m, correct, st["stim_ok"])
 
-        # yes / no
+        # yes / no to the rep's fee or offer question
         m = talk & ((kind == A_YES) | (kind == A_NO))
         yes = kind == A_YES
         s0 = st["service"].clamp(min=0)
         at_fee = m & (st["service"] >= 0) & (st["pc"] == V + SLOT_FEE)
         at_offer = m & (st["service"] >= 0) & (st["pc"] == V + SLOT_OFFER)
         nothing = m & ~at_fee & ~at_offer
-        fail(nothing, E_NOTHING_ASKED, t["m_not_understood"][sc])
-        ask_pending(nothing)
+        err.masked_fill_(nothing, E_NOTHING_ASKED)
+        to_rep(nothing, STIM_UNCLEAR)
         st["pc"] = torch.where(at_fee & yes, st["pc"] + 1, st["pc"])
         declined_fee = at_fee & ~yes
         emit(declined_fee, t["m_offer_declined"][sc])
@@ -538,10 +536,186 @@ class PhoneEngine:
         declined_offer = at_offer & ~yes
         emit(declined_offer, t["m_offer_declined"][sc])
         st["pc"] = torch.where(declined_offer, st["pc"] + 1, st["pc"])
-        to_advance |= (at_fee & yes) | declined_offer
-        # A request's program always speaks last in a step, so every world that needs it is
-        # advanced once, here, instead of once per branch.
-        advance(to_advance)
+        to_rep((at_fee & yes) | declined_offer, STIM_CONTINUE)
+
+        # ============================================================ the user's reply
+        u_turn = st["floor"] == FLOOR_USER
+        if user_actions is not None:
+            u_turn = u_turn & (floor0 == FLOOR_USER)  # a learned user answers next step
+        u_move = self.user_policy(st) if user_actions is None else user_actions.to(dev)
+        uf = st["user_asked"].clamp(min=0)
+        has = t["fact_exists"][sc, uf]
+        answer = u_turn & (u_move == U_ANSWER) & has
+        st["known"][bi, uf] |= answer
+        emit(answer, t["m_user_says"][sc, uf])
+        emit(u_turn & (u_move != U_REFUSE) & ~has, t["m_user_unknown"][sc])
+        dont_know = u_turn & (u_move == U_DONT_KNOW) & has
+        emit(dont_know, t["m_user_dont_know"][sc])
+        refuses = u_turn & (u_move == U_REFUSE)
+        emit(refuses, t["m_user_refuses"][sc])
+        st["user_refused"][bi, uf] |= (dont_know | refuses) & has
+        st["floor"] = torch.where(
+            u_turn, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"]
+        )
+
+        # ============================================================ the rep's moves
+        def rep_move(mask: torch.Tensor, move: torch.Tensor) -> None:
+            """Apply one rep move in the masked worlds (the rep holds the floor there).
+
+            The move answers the stimulus; moves that leave the rep something to add (an
+            acknowledgement, a greeting on a transferred request) keep the floor with
+            ``STIM_CONTINUE``, the others hand it back to the assistant.
+            """
+            rk, ra = self.rep_kind[move], self.rep_arg[move]
+            stim, sarg, sok = st["stim"].clone(), st["stim_arg"], st["stim_ok"]
+            st["floor"] = torch.where(
+                mask, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"]
+            )
+            st["stim"] = torch.where(mask, torch.full_like(st["stim"], STIM_NONE), st["stim"])
+            svc = st["service"]
+            s0 = svc.clamp(min=0)
+            active = svc >= 0
+            pc = st["pc"]
+            pf = self._pending_fact(st)
+            stated = stim == STIM_PROVIDE
+            sf = sarg.clamp(min=0, max=self.F - 1)
+            answers = stated & (pf == sarg)
+            at_elig = pc == V + SLOT_ELIG
+
+            def want(k: int) -> torch.Tensor:
+                return mask & (rk == k)
+
+            def invalid(m_: torch.Tensor, code: int) -> None:
+                rep_err.masked_fill_(m_, code)
+
+            # the service a transfer / referral / explanation is about
+            about = (stim == STIM_REQUEST) | (stim == STIM_ASK_ABOUT)
+            target = torch.where(about, sarg, svc)
+            t0 = target.clamp(min=0, max=max(len(self.c.services) - 1, 0))
+            t_ok = (target >= 0) & t["svc_exists"][sc, t0]
+
+            m_ = want(R_GREET)
+            d = st["dept"].clamp(min=0)
+            emit(m_ & ~active, t["m_greet"][sc, d, st["rep"]])
+            emit(m_ & active, t["m_greet_transfer"][sc, d, st["rep"], s0])
+            to_rep(m_ & active, STIM_CONTINUE)
+
+            m_ = want(R_VERIFY)
+            invalid(m_ & ~stated, RE_NOTHING_STATED)
+            m_ = m_ & stated
+            st["verified"][bi, sf] |= m_
+            false_ver.add_((m_ & ~sok).float())
+            emit(m_ & answers & at_elig, t["m_eligible"][sc])
+            emit(m_ & ~(answers & at_elig), t["m_verified"][sc])
+            st["pc"] = torch.where(m_ & answers, st["pc"] + 1, st["pc"])
+            to_rep(m_, STIM_CONTINUE)
+
+            m_ = want(R_REJECT)
+            invalid(m_ & ~stated, RE_NOTHING_STATED)
+            m_ = m_ & stated
+            wrongful.add_((m_ & sok).float())
+            st["mismatches"] = st["mismatches"] + m_.long()
+            lock = m_ & (st["mismatches"] >= t["max_mismatch"][sc])
+            emit(lock, t["m_security"][sc])
+            end_call(lock)
+            emit(lock, t["m_sys_rep_hung_up"][sc])
+            emit(m_ & ~lock, t["m_mismatch"][sc])
+            to_rep(m_ & ~lock, STIM_CONTINUE)
+
+            m_ = want(R_GRANT)
+            invalid(m_ & ~active, RE_NO_REQUEST)
+            m_ = m_ & active
+            # Policy allows a grant once the request's checks are done: every verification
+            # item, the eligibility rule and the fee question (the program is past them).
+            forbidden.add_((m_ & (pc < V + SLOT_OFFER)).float())
+            gv = t["grant_val"][sc, s0]
+            st["records"] = torch.where(m_[:, None] & (gv >= 0), gv, st["records"])
+            st["fees"] = torch.where(m_, st["fees"] + t["svc_fee"][sc, s0], st["fees"])
+            emit(m_, t["m_done"][sc, s0])
+            end_service(m_)
+
+            m_ = want(R_REFUSE)
+            invalid(m_ & ~active, RE_NO_REQUEST)
+            m_ = m_ & active
+            wrongful.add_((m_ & t["elig_pass"][sc, s0]).float())
+            # A refusal on a stated (true) eligibility fact still checked that fact.
+            st["verified"][bi, sf] |= m_ & answers & sok
+            emit(m_, t["m_refusal"][sc, s0])
+            end_service(m_)
+
+            m_ = want(R_TRANSFER)
+            t_dept = t["svc_dept"][sc, t0]
+            can = t_ok & (t_dept != st["dept"]) & t["dept_transfers"][sc, st["dept"]]
+            invalid(m_ & ~can, RE_CANNOT_TRANSFER)
+            m_ = m_ & can
+            st["service"] = torch.where(m_, t0, st["service"])
+            st["pc"] = torch.where(m_, torch.zeros_like(st["pc"]), st["pc"])
+            emit(m_, t["m_transfer"][sc, t_dept.clamp(min=0)])
+            enter_queue(m_, t_dept)
+
+            m_ = want(R_REFER)
+            invalid(m_ & ~t_ok, RE_NO_REQUEST)
+            m_ = m_ & t_ok
+            emit(m_, t["m_call_other"][sc, t0])
+            other = t["svc_other_number"][sc, t0]
+            noted = m_ & (other >= 0)
+            st["num_known"][bi, other.clamp(min=0)] |= noted
+            emit(noted, t["m_sys_number_noted"][sc, other.clamp(min=0)])
+
+            m_ = want(R_HOLD)
+            emit(m_, t["m_rep_hold"][sc])
+            enter_queue(m_, st["dept"])
+
+            m_ = want(R_EXPLAIN)
+            invalid(m_ & ~t_ok, RE_NO_REQUEST)
+            m_ = m_ & t_ok
+            emit(m_, t["m_explain"][sc, t0])
+            to_rep(m_, STIM_CONTINUE)
+
+            m_ = want(R_ASK_FEE)
+            invalid(m_ & ~active, RE_NO_REQUEST)
+            emit(m_ & active, t["m_fee_q"][sc, s0])
+
+            m_ = want(R_OFFER)
+            has_offer = active & t["has_offer"][sc, s0]
+            invalid(m_ & ~has_offer, RE_NO_OFFER)
+            emit(m_ & has_offer, t["m_offer"][sc, s0])
+
+            m_ = want(R_CANNOT_HELP)
+            emit(m_, t["m_cannot_help"][sc])
+            to_rep(m_ & (stim == STIM_ASK_ABOUT), STIM_CONTINUE)
+
+            for k, mid in (
+                (R_NOT_UNDERSTOOD, t["m_not_understood"][sc]),
+                (R_STILL_THERE, t["m_still_there"][sc]),
+                (R_UNREQUESTED, t["m_unrequested"][sc]),
+            ):
+                m_ = want(k)
+                emit(m_, mid)
+                to_rep(m_, STIM_CONTINUE)
+
+            m_ = want(R_ASK)
+            fa = ra.clamp(max=self.F - 1)
+            exists = t["fact_exists"][sc, fa]
+            invalid(m_ & ~exists, RE_NO_FACT)
+            emit(m_ & exists, t["m_ask_fact"][sc, fa])
+
+        if rep_actions is None:
+            # The scripted rep answers within the step: a few moves at most (acknowledge,
+            # greet after a transfer, go on with the request).
+            for _ in range(self.REP_MOVES_PER_STEP):
+                r_turn = st["floor"] == FLOOR_REP
+                if not self.sync_free and not bool(r_turn.any()):
+                    break
+                self._normalize(st, r_turn)
+                rep_move(r_turn, self.rep_policy(st))
+        else:
+            r_turn = (floor0 == FLOOR_REP) & (st["floor"] == FLOOR_REP)
+            self._normalize(st, r_turn)
+            rep_move(r_turn, rep_actions.to(dev))
+            # Where the rep now holds the floor, its next observation shows the program as
+            # the rules will see it.
+            self._normalize(st, st["floor"] == FLOOR_REP)
 
         # --- bookkeeping, reward, episode end
         said = torch.stack([m for m, _ in spoken])  # [E, B]
@@ -559,14 +733,14 @@ class PhoneEngine:
         truncated = (st["turn"] >= t["max_turns"][sc]) & ~terminated
         success = self.success(st)
         w = t["w"][sc]
-        invalid = (err != 0).float()
+        invalid_a = (err != 0).float()
         ended = (terminated | truncated).float()
         terms = {
             "goal": w[:, 0] * success.float() * ended,
             "turn_cost": -w[:, 1] * torch.ones_like(ended),
             "privacy_violation": -w[:, 2] * privacy,
             "over_call_budget": -w[:, 3] * over,
-            "invalid_action": -w[:, 4] * invalid,
+            "invalid_action": -w[:, 4] * invalid_a,
         }
         assert tuple(terms) == REWARD_TERMS
         reward = (
@@ -576,6 +750,17 @@ class PhoneEngine:
             + terms["over_call_budget"]
             + terms["invalid_action"]
         )
+        st["violations"] = st["violations"] + (forbidden + false_ver).long()
+        rep_terms = {
+            "resolved": terms["goal"],
+            "forbidden_grant": -self.REP_WEIGHTS["forbidden_grant"] * forbidden,
+            "false_verification": -self.REP_WEIGHTS["false_verification"] * false_ver,
+            "wrongful_refusal": -self.REP_WEIGHTS["wrongful_refusal"] * wrongful,
+            "invalid_action": -w[:, 4] * (rep_err != 0).float(),
+            "turn_cost": terms["turn_cost"],
+        }
+        assert tuple(rep_terms) == REP_REWARD_TERMS
+        user_terms = {"goal": terms["goal"], "turn_cost": terms["turn_cost"]}
         return {
             "reward": reward,
             "terminated": terminated,
@@ -583,7 +768,122 @@ class PhoneEngine:
             "success": success,
             "action_error": err,
             "reward_terms": terms,
+            "rep_reward": sum(rep_terms.values(), torch.zeros_like(reward)),
+            "rep_reward_terms": rep_terms,
+            "rep_success": success & (st["violations"] == 0),
+            "rep_action_error": rep_err,
+            "user_reward": user_terms["goal"] + user_terms["turn_cost"],
+            "user_reward_terms": user_terms,
         }
+
+    # ------------------------------------------------------------------ the rep's program
+    def _pending_fact(self, st: State) -> torch.Tensor:
+        """The fact the rep's checklist waits for (-1: none): a verification item or the
+        eligibility fact of the active request."""
+        t, sc = self.t, st["scenario"]
+        svc = st["service"]
+        pc = st["pc"].clamp(max=self.P - 1)
+        f = t["prog_fact"][sc, svc.clamp(min=0), pc]
+        return torch.where((svc >= 0) & (st["pc"] <= self.V + SLOT_ELIG), f, torch.full_like(f, -1))
+
+    def _normalize(self, st: State, mask: torch.Tensor) -> None:
+        """Move the active request's checklist past what needs nobody: items already
+        verified, an eligibility rule already known to pass, no fee, no offer. It stops at
+        what needs the caller or a decision (a grant or a refusal)."""
+        t, sc = self.t, st["scenario"]
+        V = self.V
+        bi = torch.arange(sc.shape[0], device=self.device)
+        for _ in range(self.P + 1):
+            svc = st["service"]
+            active = mask & (svc >= 0) & (st["pc"] < self.P)
+            s0 = svc.clamp(min=0)
+            pc = st["pc"].clamp(max=self.P - 1)
+            f = t["prog_fact"][sc, s0, pc]
+            ver = st["verified"][bi, f.clamp(min=0)] & (f >= 0)
+            skip_v = (st["pc"] < V) & ((f < 0) | ver)
+            elig_pass_known = (st["pc"] == V + SLOT_ELIG) & (
+                (f < 0) | (ver & t["elig_pass"][sc, s0])
+            )
+            skip_f = (st["pc"] == V + SLOT_FEE) & (t["svc_fee"][sc, s0] == 0)
+            skip_o = (st["pc"] == V + SLOT_OFFER) & ~t["has_offer"][sc, s0]
+            skip = active & (skip_v | elig_pass_known | skip_f | skip_o)
+            if not self.sync_free and not bool(skip.any()):
+                break  # saves work on CPU; on CUDA the loop runs in full, without a sync
+            st["pc"] = torch.where(skip, st["pc"] + 1, st["pc"])
+
+    def rep_policy(self, st: State) -> torch.Tensor:
+        """The scripted rep's move per world (a rep catalogue id): the company's policy.
+
+        Greets on pickup; works through the request's checklist (asks each verification item,
+        verifies true statements and rejects false ones, refuses when the eligibility rule
+        fails, asks the fee question, makes the retention offer, grants when everything is
+        done); transfers requests another department handles (or gives that department's
+        number when it can't transfer); explains a request's requirements. This is also the
+        rep-side oracle: it never grants what policy forbids.
+        """
+        t, sc = self.t, st["scenario"]
+        V = self.V
+        bi = torch.arange(sc.shape[0], device=self.device)
+        stim, sarg, sok = st["stim"], st["stim_arg"], st["stim_ok"]
+        svc = st["service"]
+        s0 = svc.clamp(min=0)
+        pc = st["pc"]
+        pf = self._pending_fact(st)
+        f = t["prog_fact"][sc, s0, pc.clamp(max=self.P - 1)]
+        elig_fails = (
+            (pc == V + SLOT_ELIG)
+            & (f >= 0)
+            & st["verified"][bi, f.clamp(min=0)]
+            & ~t["elig_pass"][sc, s0]
+        )
+
+        def c(k: int) -> torch.Tensor:
+            return torch.full_like(stim, k)
+
+        # go on with the request: the checklist's next step
+        cont = c(R_LISTEN)
+        cont = torch.where(pc == V + SLOT_OFFER, c(R_OFFER), cont)
+        cont = torch.where(pc == V + SLOT_FEE, c(R_ASK_FEE), cont)
+        cont = torch.where(pf >= 0, self._rep_ask_base + pf.clamp(min=0), cont)
+        cont = torch.where(pc == V + SLOT_GRANT, c(R_GRANT), cont)
+        cont = torch.where(elig_fails, c(R_REFUSE), cont)
+        cont = torch.where(svc < 0, c(R_LISTEN), cont)
+
+        s1 = sarg.clamp(min=0, max=max(len(self.c.services) - 1, 0))
+        exists = (sarg >= 0) & t["svc_exists"][sc, s1]
+        here = t["svc_dept"][sc, s1] == st["dept"]
+        transfers = t["dept_transfers"][sc, st["dept"]]
+        on_request = torch.where(
+            ~exists,
+            c(R_CANNOT_HELP),
+            torch.where(here, cont, torch.where(transfers, c(R_TRANSFER), c(R_REFER))),
+        )
+        on_ask = torch.where(exists, c(R_EXPLAIN), c(R_CANNOT_HELP))
+        answers = pf == sarg
+        at_elig = pc == V + SLOT_ELIG
+        on_provide = torch.where(
+            ~answers,
+            c(R_UNREQUESTED),
+            torch.where(
+                ~sok,
+                c(R_REJECT),
+                torch.where(at_elig & ~t["elig_pass"][sc, s0], c(R_REFUSE), c(R_VERIFY)),
+            ),
+        )
+        move = c(R_LISTEN)
+        move = torch.where(stim == STIM_PICKUP, c(R_GREET), move)
+        move = torch.where(stim == STIM_CONTINUE, cont, move)
+        move = torch.where(stim == STIM_UNCLEAR, c(R_NOT_UNDERSTOOD), move)
+        move = torch.where(stim == STIM_WAIT, c(R_STILL_THERE), move)
+        move = torch.where(stim == STIM_REQUEST, on_request, move)
+        move = torch.where(stim == STIM_ASK_ABOUT, on_ask, move)
+        move = torch.where(stim == STIM_PROVIDE, on_provide, move)
+        return move
+
+    def user_policy(self, st: State) -> torch.Tensor:
+        """The scripted user's reply per world: answers every fact it has (the user-side
+        oracle); a fact it doesn't have gets "I don't know what you mean"."""
+        return torch.full_like(st["user_asked"], U_ANSWER)
 
     # ------------------------------------------------------------------ oracle
     def oracle(self, st: State) -> torch.Tensor:
@@ -670,10 +970,12 @@ class PhoneEngine:
             working & (pc == V + SLOT_OFFER), torch.where(offer_ok, base[A_YES], base[A_NO]), a
         )
 
-        # facts first, and report when done (both override the above)
+        # facts first, and report when done (both override the above); a fact the user won't
+        # or can't give (three-party mode) ends the task: report back that it can't be done
         reachable = (phase == OFF) | t["user_on_call"][sc]
         a = torch.where(has_need & ~(phase == HOLD) & reachable, base[A_ASK_USER] + first_need, a)
-        a = torch.where(done, torch.full_like(a, base[A_REPORT]), a)
+        gave_up = (need & st["user_refused"]).any(dim=1) & ~done
+        a = torch.where(done | gave_up, torch.full_like(a, base[A_REPORT]), a)
         return a
 
 
