@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from envgym.phone.env import PhoneEnv, PhoneVectorEnv
+    from pettingzoo import AECEnv
 
-__all__ = ["PhoneEnv", "PhoneVectorEnv", "make_single", "make_vector"]
+    from envgym.phone.env import PhoneEnv, PhoneVectorEnv
+    from envgym.phone.multiagent import PhoneParallelEnv, PhoneParallelVectorEnv
+
+__all__ = [
+    "ParallelVectorEnv",
+    "PhoneEnv",
+    "PhoneParallelEnv",
+    "PhoneParallelVectorEnv",
+    "PhoneVectorEnv",
+    "aec_env",
+    "make_single",
+    "make_vector",
+    "parallel_env",
+]
+
+_PARTIES = ("assistant", "rep", "user")
 
 
 def make_single(**kwargs: Any) -> PhoneEnv:
@@ -35,9 +51,44 @@ def make_vector(num_envs: int = 1, **kwargs: Any) -> PhoneVectorEnv:
     return PhoneVectorEnv(num_envs=num_envs, **kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("PhoneEnv", "PhoneVectorEnv"):
-        from envgym.phone import env
+def parallel_env(
+    scenario: Any = "isp_bill_discount",
+    learners: Sequence[str] | str = _PARTIES,
+    *,
+    num_envs: int | None = None,
+    **kwargs: Any,
+) -> Any:
+    """The three-party call (assistant, rep, user) with ``learners`` learned, the others
+    scripted: a PettingZoo ``ParallelEnv`` (one world), or with ``num_envs=N`` the batched
+    :class:`PhoneParallelVectorEnv` (dicts of ``[N, ...]`` tensors) on the same engine."""
+    from envgym.phone.multiagent import PhoneParallelEnv, PhoneParallelVectorEnv
 
-        return getattr(env, name)
+    if num_envs is not None:
+        return PhoneParallelVectorEnv(num_envs, scenario, learners, **kwargs)
+    return PhoneParallelEnv(scenario, learners, **kwargs)
+
+
+def aec_env(
+    scenario: Any = "isp_bill_discount", learners: Sequence[str] | str = _PARTIES, **kwargs: Any
+) -> AECEnv:
+    """The three-party call as a PettingZoo AEC env (``parallel_to_aec`` of
+    :func:`parallel_env`: the floor holder's action is the one that counts, so collecting the
+    agents' actions in turn and stepping once loses nothing). Also ``envgym.phone.env(...)``."""
+    from pettingzoo.utils import parallel_to_aec
+
+    return parallel_to_aec(parallel_env(scenario, learners, **kwargs))
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("PhoneEnv", "PhoneVectorEnv", "env"):
+        import importlib
+
+        mod = importlib.import_module("envgym.phone.env")
+        return mod if name == "env" else getattr(mod, name)
+    if name in ("PhoneParallelEnv", "PhoneParallelVectorEnv", "ParallelVectorEnv"):
+        from envgym.phone import multiagent
+
+        return getattr(
+            multiagent, "PhoneParallelVectorEnv" if name == "ParallelVectorEnv" else name
+        )
     raise AttributeError(name)
