@@ -97,9 +97,9 @@ State = dict[str, torch.Tensor]
 class PhoneEngine:
     """Steps B phone worlds of a compiled scenario set on one device."""
 
-    REP_MOVES_PER_STEP = 4
-    """Most moves the scripted rep makes in one step (acknowledge, greet after a transfer,
-    go on with the request: 3 are ever needed)."""
+    REP_MOVES_PER_STEP = 3
+    """Most moves the scripted rep makes in one step: a transfer, the next rep's greeting,
+    then going on with the transferred request."""
     REP_WEIGHTS = {"forbidden_grant": 1.0, "false_verification": 1.0, "wrongful_refusal": 0.5}
     """Penalty weights of the rep's policy reward terms (three-party mode)."""
 
@@ -585,6 +585,13 @@ class PhoneEngine:
             def want(k: int) -> torch.Tensor:
                 return mask & (rk == k)
 
+            # On CPU only the moves some world makes are applied (fewer ops); on CUDA every
+            # move's masked ops run, with no host sync.
+            present = set() if self.sync_free else set(rk[mask].unique().tolist())
+
+            def used(k: int) -> bool:
+                return self.sync_free or k in present
+
             def invalid(m_: torch.Tensor, code: int) -> None:
                 rep_err.masked_fill_(m_, code)
 
@@ -594,111 +601,126 @@ class PhoneEngine:
             t0 = target.clamp(min=0, max=max(len(self.c.services) - 1, 0))
             t_ok = (target >= 0) & t["svc_exists"][sc, t0]
 
-            m_ = want(R_GREET)
-            d = st["dept"].clamp(min=0)
-            emit(m_ & ~active, t["m_greet"][sc, d, st["rep"]])
-            emit(m_ & active, t["m_greet_transfer"][sc, d, st["rep"], s0])
-            to_rep(m_ & active, STIM_CONTINUE)
+            if used(R_GREET):
+                m_ = want(R_GREET)
+                d = st["dept"].clamp(min=0)
+                emit(m_ & ~active, t["m_greet"][sc, d, st["rep"]])
+                emit(m_ & active, t["m_greet_transfer"][sc, d, st["rep"], s0])
+                to_rep(m_ & active, STIM_CONTINUE)
 
-            m_ = want(R_VERIFY)
-            invalid(m_ & ~stated, RE_NOTHING_STATED)
-            m_ = m_ & stated
-            st["verified"][bi, sf] |= m_
-            false_ver.add_((m_ & ~sok).float())
-            emit(m_ & answers & at_elig, t["m_eligible"][sc])
-            emit(m_ & ~(answers & at_elig), t["m_verified"][sc])
-            st["pc"] = torch.where(m_ & answers, st["pc"] + 1, st["pc"])
-            to_rep(m_, STIM_CONTINUE)
+            if used(R_VERIFY):
+                m_ = want(R_VERIFY)
+                invalid(m_ & ~stated, RE_NOTHING_STATED)
+                m_ = m_ & stated
+                st["verified"][bi, sf] |= m_
+                false_ver.add_((m_ & ~sok).float())
+                emit(m_ & answers & at_elig, t["m_eligible"][sc])
+                emit(m_ & ~(answers & at_elig), t["m_verified"][sc])
+                st["pc"] = torch.where(m_ & answers, st["pc"] + 1, st["pc"])
+                to_rep(m_, STIM_CONTINUE)
 
-            m_ = want(R_REJECT)
-            invalid(m_ & ~stated, RE_NOTHING_STATED)
-            m_ = m_ & stated
-            wrongful.add_((m_ & sok).float())
-            st["mismatches"] = st["mismatches"] + m_.long()
-            lock = m_ & (st["mismatches"] >= t["max_mismatch"][sc])
-            emit(lock, t["m_security"][sc])
-            end_call(lock)
-            emit(lock, t["m_sys_rep_hung_up"][sc])
-            emit(m_ & ~lock, t["m_mismatch"][sc])
-            to_rep(m_ & ~lock, STIM_CONTINUE)
+            if used(R_REJECT):
+                m_ = want(R_REJECT)
+                invalid(m_ & ~stated, RE_NOTHING_STATED)
+                m_ = m_ & stated
+                wrongful.add_((m_ & sok).float())
+                st["mismatches"] = st["mismatches"] + m_.long()
+                lock = m_ & (st["mismatches"] >= t["max_mismatch"][sc])
+                emit(lock, t["m_security"][sc])
+                end_call(lock)
+                emit(lock, t["m_sys_rep_hung_up"][sc])
+                emit(m_ & ~lock, t["m_mismatch"][sc])
+                to_rep(m_ & ~lock, STIM_CONTINUE)
 
-            m_ = want(R_GRANT)
-            invalid(m_ & ~active, RE_NO_REQUEST)
-            m_ = m_ & active
-            # Policy allows a grant once the request's checks are done: every verification
-            # item, the eligibility rule and the fee question (the program is past them).
-            forbidden.add_((m_ & (pc < V + SLOT_OFFER)).float())
-            gv = t["grant_val"][sc, s0]
-            st["records"] = torch.where(m_[:, None] & (gv >= 0), gv, st["records"])
-            st["fees"] = torch.where(m_, st["fees"] + t["svc_fee"][sc, s0], st["fees"])
-            emit(m_, t["m_done"][sc, s0])
-            end_service(m_)
+            if used(R_GRANT):
+                m_ = want(R_GRANT)
+                invalid(m_ & ~active, RE_NO_REQUEST)
+                m_ = m_ & active
+                # Policy allows a grant once the request's checks are done: every verification
+                # item, the eligibility rule and the fee question (the program is past them).
+                forbidden.add_((m_ & (pc < V + SLOT_OFFER)).float())
+                gv = t["grant_val"][sc, s0]
+                st["records"] = torch.where(m_[:, None] & (gv >= 0), gv, st["records"])
+                st["fees"] = torch.where(m_, st["fees"] + t["svc_fee"][sc, s0], st["fees"])
+                emit(m_, t["m_done"][sc, s0])
+                end_service(m_)
 
-            m_ = want(R_REFUSE)
-            invalid(m_ & ~active, RE_NO_REQUEST)
-            m_ = m_ & active
-            wrongful.add_((m_ & t["elig_pass"][sc, s0]).float())
-            # A refusal on a stated (true) eligibility fact still checked that fact.
-            st["verified"][bi, sf] |= m_ & answers & sok
-            emit(m_, t["m_refusal"][sc, s0])
-            end_service(m_)
+            if used(R_REFUSE):
+                m_ = want(R_REFUSE)
+                invalid(m_ & ~active, RE_NO_REQUEST)
+                m_ = m_ & active
+                wrongful.add_((m_ & t["elig_pass"][sc, s0]).float())
+                # A refusal on a stated (true) eligibility fact still checked that fact.
+                st["verified"][bi, sf] |= m_ & answers & sok
+                emit(m_, t["m_refusal"][sc, s0])
+                end_service(m_)
 
-            m_ = want(R_TRANSFER)
-            t_dept = t["svc_dept"][sc, t0]
-            can = t_ok & (t_dept != st["dept"]) & t["dept_transfers"][sc, st["dept"]]
-            invalid(m_ & ~can, RE_CANNOT_TRANSFER)
-            m_ = m_ & can
-            st["service"] = torch.where(m_, t0, st["service"])
-            st["pc"] = torch.where(m_, torch.zeros_like(st["pc"]), st["pc"])
-            emit(m_, t["m_transfer"][sc, t_dept.clamp(min=0)])
-            enter_queue(m_, t_dept)
+            if used(R_TRANSFER):
+                m_ = want(R_TRANSFER)
+                t_dept = t["svc_dept"][sc, t0]
+                can = t_ok & (t_dept != st["dept"]) & t["dept_transfers"][sc, st["dept"]]
+                invalid(m_ & ~can, RE_CANNOT_TRANSFER)
+                m_ = m_ & can
+                st["service"] = torch.where(m_, t0, st["service"])
+                st["pc"] = torch.where(m_, torch.zeros_like(st["pc"]), st["pc"])
+                emit(m_, t["m_transfer"][sc, t_dept.clamp(min=0)])
+                enter_queue(m_, t_dept)
 
-            m_ = want(R_REFER)
-            invalid(m_ & ~t_ok, RE_NO_REQUEST)
-            m_ = m_ & t_ok
-            emit(m_, t["m_call_other"][sc, t0])
-            other = t["svc_other_number"][sc, t0]
-            noted = m_ & (other >= 0)
-            st["num_known"][bi, other.clamp(min=0)] |= noted
-            emit(noted, t["m_sys_number_noted"][sc, other.clamp(min=0)])
+            if used(R_REFER):
+                m_ = want(R_REFER)
+                invalid(m_ & ~t_ok, RE_NO_REQUEST)
+                m_ = m_ & t_ok
+                emit(m_, t["m_call_other"][sc, t0])
+                other = t["svc_other_number"][sc, t0]
+                noted = m_ & (other >= 0)
+                st["num_known"][bi, other.clamp(min=0)] |= noted
+                emit(noted, t["m_sys_number_noted"][sc, other.clamp(min=0)])
 
-            m_ = want(R_HOLD)
-            emit(m_, t["m_rep_hold"][sc])
-            enter_queue(m_, st["dept"])
+            if used(R_HOLD):
+                m_ = want(R_HOLD)
+                emit(m_, t["m_rep_hold"][sc])
+                enter_queue(m_, st["dept"])
 
-            m_ = want(R_EXPLAIN)
-            invalid(m_ & ~t_ok, RE_NO_REQUEST)
-            m_ = m_ & t_ok
-            emit(m_, t["m_explain"][sc, t0])
-            to_rep(m_, STIM_CONTINUE)
+            if used(R_EXPLAIN):
+                m_ = want(R_EXPLAIN)
+                invalid(m_ & ~t_ok, RE_NO_REQUEST)
+                m_ = m_ & t_ok
+                emit(m_, t["m_explain"][sc, t0])
+                to_rep(m_, STIM_CONTINUE)
 
-            m_ = want(R_ASK_FEE)
-            invalid(m_ & ~active, RE_NO_REQUEST)
-            emit(m_ & active, t["m_fee_q"][sc, s0])
+            if used(R_ASK_FEE):
+                m_ = want(R_ASK_FEE)
+                invalid(m_ & ~active, RE_NO_REQUEST)
+                emit(m_ & active, t["m_fee_q"][sc, s0])
 
-            m_ = want(R_OFFER)
-            has_offer = active & t["has_offer"][sc, s0]
-            invalid(m_ & ~has_offer, RE_NO_OFFER)
-            emit(m_ & has_offer, t["m_offer"][sc, s0])
+            if used(R_OFFER):
+                m_ = want(R_OFFER)
+                has_offer = active & t["has_offer"][sc, s0]
+                invalid(m_ & ~has_offer, RE_NO_OFFER)
+                emit(m_ & has_offer, t["m_offer"][sc, s0])
 
-            m_ = want(R_CANNOT_HELP)
-            emit(m_, t["m_cannot_help"][sc])
-            to_rep(m_ & (stim == STIM_ASK_ABOUT), STIM_CONTINUE)
+            if used(R_CANNOT_HELP):
+                m_ = want(R_CANNOT_HELP)
+                emit(m_, t["m_cannot_help"][sc])
+                to_rep(m_ & (stim == STIM_ASK_ABOUT), STIM_CONTINUE)
 
             for k, mid in (
                 (R_NOT_UNDERSTOOD, t["m_not_understood"][sc]),
                 (R_STILL_THERE, t["m_still_there"][sc]),
                 (R_UNREQUESTED, t["m_unrequested"][sc]),
             ):
+                if not used(k):
+                    continue
                 m_ = want(k)
                 emit(m_, mid)
                 to_rep(m_, STIM_CONTINUE)
 
-            m_ = want(R_ASK)
-            fa = ra.clamp(max=self.F - 1)
-            exists = t["fact_exists"][sc, fa]
-            invalid(m_ & ~exists, RE_NO_FACT)
-            emit(m_ & exists, t["m_ask_fact"][sc, fa])
+            if used(R_ASK):
+                m_ = want(R_ASK)
+                fa = ra.clamp(max=self.F - 1)
+                exists = t["fact_exists"][sc, fa]
+                invalid(m_ & ~exists, RE_NO_FACT)
+                emit(m_ & exists, t["m_ask_fact"][sc, fa])
 
         if rep_actions is None:
             # The scripted rep answers within the step: a few moves at most (acknowledge,
@@ -793,6 +815,8 @@ class PhoneEngine:
         t, sc = self.t, st["scenario"]
         V = self.V
         bi = torch.arange(sc.shape[0], device=self.device)
+        if not self.sync_free and not bool((mask & (st["service"] >= 0)).any()):
+            return
         for _ in range(self.P + 1):
             svc = st["service"]
             active = mask & (svc >= 0) & (st["pc"] < self.P)
