@@ -285,6 +285,99 @@ def bench_env(
         envs.close()
 
 
+def bench_three_party(
+    num_envs: int,
+    learners: tuple[str, ...] = ("assistant", "rep", "user"),
+    device: str = "cpu",
+    steps: int = 200,
+    warmup: int = 20,
+    policy: str = "random",
+    seed: int = 0,
+    scenario: Any = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Time the batched three-party phone env in the same run as the single-agent phone env.
+
+    The single-agent row is :func:`bench_env` on ``envgym/Phone-v0`` (same batch, device,
+    policy, scenario), with its raw baseline; the three-party figure is
+    ``PhoneParallelVectorEnv.step`` with ``learners`` learned, actions for every learner drawn
+    before the timed loop (``random``) or from each learner's oracle (``oracle``, whose time is
+    recorded apart). A step is one turn in each world: a learned rep's or user's turn is a step
+    of its own, so calls take more steps than in the single-agent env.
+
+    Returns:
+        The single-agent row plus ``three_party_*`` fields and ``ratio_three_party_vs_single``.
+    """
+    from envgym.phone.multiagent import PhoneParallelVectorEnv
+
+    kwargs = {} if scenario is None else {"scenario": scenario}
+    row = bench_env(
+        "envgym/Phone-v0", num_envs, device, steps, warmup, policy, seed, kwargs, command
+    )
+    dev = torch.device(row["device"])
+    env = PhoneParallelVectorEnv(num_envs, learners=learners, device=dev, **kwargs)
+    try:
+        env.reset(seed=seed)
+        g = _generator(dev, seed)
+        oracle_time = 0.0
+        if policy == "random":
+            drawn = {
+                a: random_actions(env.single_action_spaces[a], warmup + steps, num_envs, dev, g)
+                for a in env.learners
+            }
+            for t in range(warmup):
+                env.step({a: v[t] for a, v in drawn.items()})
+            sync(dev)
+            t0 = time.perf_counter()
+            for t in range(warmup, warmup + steps):
+                env.step({a: v[t] for a, v in drawn.items()})
+            sync(dev)
+            env_time = time.perf_counter() - t0
+        else:
+            for _ in range(warmup):
+                env.step(env.oracle_actions())
+            env_time = 0.0
+            sync(dev)
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                acts = env.oracle_actions()
+                sync(dev)
+                t1 = time.perf_counter()
+                env.step(acts)
+                sync(dev)
+                oracle_time += t1 - t0
+                env_time += time.perf_counter() - t1
+    finally:
+        env.close()
+    sps = num_envs * steps / max(env_time, 1e-12)
+    row.update(
+        {
+            "three_party_learners": list(env.learners),
+            "three_party_time_s": env_time,
+            "three_party_steps_per_s": sps,
+            "three_party_oracle_time_s": oracle_time if policy == "oracle" else None,
+            "ratio_three_party_vs_single": sps / row["env_steps_per_s"],
+            "ratio_three_party_vs_raw": sps / row["raw_steps_per_s"]
+            if row["raw_steps_per_s"]
+            else None,
+        }
+    )
+    return row
+
+
+def format_three_party_row(row: dict[str, Any]) -> str:
+    """A :func:`bench_three_party` row as a few readable lines."""
+    learners = ",".join(row["three_party_learners"])
+    return "\n".join(
+        [
+            format_row(row),
+            f"  three parties: {row['three_party_steps_per_s']:>14,.0f} steps/s"
+            f"  (learners {learners}; "
+            f"{row['ratio_three_party_vs_single']:.2f}x the single-agent env)",
+        ]
+    )
+
+
 def _envgym_version() -> str:
     import envgym
 

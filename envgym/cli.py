@@ -453,6 +453,8 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.three_party is not None:
+        return _bench_three_party(args, command)
     env_kwargs: dict[str, Any] = dict(getattr(args, "env_kwarg", None) or [])
     if args.scenario is not None:
         env_kwargs["scenario"] = args.scenario
@@ -474,6 +476,41 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
             )
             print(format_row(row), flush=True)
             rows.append(row)
+    if args.json:
+        _write_json(args.json, rows if len(rows) > 1 else rows[0])
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _bench_three_party(args: argparse.Namespace, command: str) -> int:
+    """``envgym bench envgym/Phone-v0 --three-party assistant,rep,user``: the batched
+    three-party engine, timed in the same run as the single-agent phone env."""
+    from envgym.bench import bench_three_party, format_three_party_row
+    from envgym.phone.multiagent import check_learners
+
+    if args.id != "envgym/Phone-v0":
+        print("error: --three-party times envgym/Phone-v0", file=sys.stderr)
+        return 2
+    try:
+        learners = check_learners(tuple(p for p in args.three_party.split(",") if p))
+    except ValueError as e:
+        print(f"error: --three-party: {e}", file=sys.stderr)
+        return 2
+    rows = []
+    for n in args.num_envs:
+        row = bench_three_party(
+            n,
+            learners,
+            device=args.device,
+            steps=args.steps,
+            warmup=args.warmup,
+            policy=args.policy,
+            seed=args.seed,
+            scenario=args.scenario,
+            command=command,
+        )
+        print(format_three_party_row(row), flush=True)
+        rows.append(row)
     if args.json:
         _write_json(args.json, rows if len(rows) > 1 else rows[0])
         print(f"wrote {args.json}")
@@ -683,6 +720,13 @@ def build_parser() -> argparse.ArgumentParser:
         "int, float, true/false or else a string; it goes to every row, e.g. hints=false",
     )
     b.add_argument("--json", metavar="OUT", help="write the result row(s) as JSON")
+    b.add_argument(
+        "--three-party",
+        metavar="LEARNERS",
+        default=None,
+        help="phone only: also time the batched three-party env with these learners "
+        "(comma list of assistant,rep,user) in the same run",
+    )
 
     d = sub.add_parser("demo", help="oracle vs random policy on every installed scenario")
     d.add_argument("--num-envs", type=_positive, default=256, help="worlds per env (default 256)")

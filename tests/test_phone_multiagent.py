@@ -130,15 +130,15 @@ def test_bad_learners_and_actions_are_clear_errors() -> None:
 # --------------------------------------------------------------------------- each party learns
 def test_assistant_as_sole_learner_is_the_single_agent_env() -> None:
     """Scripted rep and user behave as before: same tokens, rewards and flags as PhoneVectorEnv."""
-    multi = PhoneParallelVectorEnv(16, "all", ("assistant",))
-    single = PhoneVectorEnv(16, "all")
+    multi = PhoneParallelVectorEnv(12, "all", ("assistant",))
+    single = PhoneVectorEnv(12, "all")
     mo, _ = multi.reset(seed=5)
     so, _ = single.reset(seed=5)
     gen = torch.Generator().manual_seed(1)
-    for _ in range(120):
+    for _ in range(90):
         assert torch.equal(mo["assistant"]["tokens"], so["tokens"])
-        rand = torch.randint(0, single.single_action_space.n, (16,), generator=gen)
-        act = torch.where(torch.rand(16, generator=gen) < 0.8, single.oracle_action(), rand)
+        rand = torch.randint(0, single.single_action_space.n, (12,), generator=gen)
+        act = torch.where(torch.rand(12, generator=gen) < 0.8, single.oracle_action(), rand)
         mo, mr, mt, mtr, mi = multi.step({"assistant": act})
         so, sr, st, strunc, si = single.step(act)
         assert torch.equal(mr["assistant"], sr) and torch.equal(mt["assistant"], st)
@@ -317,7 +317,7 @@ def test_batched_face_world_i_is_single_world_seeded_s_plus_i() -> None:
     par = [phone.parallel_env("all") for _ in range(4)]
     obs_s = [p.reset(seed=20 + i)[0] for i, p in enumerate(par)]
     gen = torch.Generator().manual_seed(2)
-    for _ in range(50):
+    for _ in range(40):
         for i in range(4):
             for a in PARTIES:
                 for k, v in obs_v[a].items():
@@ -358,3 +358,22 @@ def test_targets_are_the_true_next_observation_at_episode_ends() -> None:
             assert torch.equal(info[a]["next_obs_target"], want)
         ended += int(done.sum())
     assert ended > 0
+
+
+# --------------------------------------------------------------------------- bench
+def test_bench_three_party_option(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from envgym.cli import main
+
+    out = tmp_path / "b.json"
+    args = ["bench", "envgym/Phone-v0", "--num-envs", "4", "--steps", "3", "--warmup", "1"]
+    rc = main([*args, "--policy", "oracle", "--three-party", "rep,user", "--json", str(out)])
+    assert rc == 0
+    row = json.loads(out.read_text())
+    assert row["three_party_learners"] == ["rep", "user"]
+    assert row["three_party_steps_per_s"] > 0 and row["env_steps_per_s"] > 0
+    assert row["ratio_three_party_vs_single"] > 0
+    assert "three parties:" in capsys.readouterr().out
+    assert main([*args, "--three-party", "caller"]) == 2
+    assert "learners must be" in capsys.readouterr().err
