@@ -356,8 +356,11 @@ class PhoneEngine:
             """Hand the floor to the rep, who answers ``stim`` (with ``stim_arg``)."""
             st["floor"] = torch.where(mask, torch.full_like(st["floor"], FLOOR_REP), st["floor"])
             st["stim"] = torch.where(mask, torch.full_like(st["stim"], stim), st["stim"])
-            if stim_arg is not None:
-                st["stim_arg"] = torch.where(mask, stim_arg, st["stim_arg"])
+            # A stimulus without an argument clears the last one's (the rep's screen shows
+            # only what this turn is about).
+            arg_ = torch.full_like(st["stim_arg"], -1) if stim_arg is None else stim_arg
+            st["stim_arg"] = torch.where(mask, arg_, st["stim_arg"])
+            st["stim_ok"] = st["stim_ok"] & ~mask
 
         def connect(mask: torch.Tensor) -> None:
             """A rep picks up (and greets: the rep's first move)."""

@@ -88,6 +88,7 @@ class _ThreePartyCore(PhoneVectorEnv):
                     "claim_matches": _box(0, 1),
                     "request": _box(-1, S - 1),
                     "stage": _box(0, P),
+                    "pending": _box(-1, F - 1),
                     "department": _box(0, D - 1),
                     "required": _box(0, 1, F),
                     "verified": _box(0, 1, F),
@@ -183,6 +184,7 @@ class _ThreePartyCore(PhoneVectorEnv):
                 "claim_matches": col(st["stim_ok"]),
                 "request": col(svc),
                 "stage": col(st["pc"]),
+                "pending": col(self.engine._pending_fact(st)),
                 "department": col(st["dept"]),
                 "required": (required[:, :F] & active).to(i32),
                 "verified": st["verified"].to(i32),
@@ -230,7 +232,8 @@ class PhoneParallelVectorEnv:
     - rep: its screen: ``my_turn``, ``on_line``, ``stimulus`` (what it answers: pickup,
       continue, unclear, waiting, request, ask_about, provide), ``stated`` (the service or
       fact named), ``claim_matches`` (the stated value matches the account), ``request`` (the
-      active request, -1 none), ``stage`` (its checklist position), ``department``,
+      active request, -1 none), ``stage`` (its checklist position), ``pending`` (the fact
+      the checklist waits for, -1 none), ``department``,
       ``required`` / ``verified`` (facts, ``[F]``), ``eligible`` (the account passes the
       request's eligibility rule), ``fee``, ``has_offer``, ``can_transfer``,
       ``stated_department``, ``turn``.
