@@ -377,3 +377,45 @@ def test_bench_three_party_option(tmp_path: Any, capsys: pytest.CaptureFixture[s
     assert "three parties:" in capsys.readouterr().out
     assert main([*args, "--three-party", "caller"]) == 2
     assert "learners must be" in capsys.readouterr().err
+
+
+def test_snapshots_branch_three_party_rollouts() -> None:
+    env = phone.parallel_env("all", num_envs=4)
+    env.reset(seed=9)
+    for _ in range(7):
+        env.step(env.oracle_actions())
+    snap = env.get_state()
+    gen = torch.Generator().manual_seed(3)
+    plan = [uniform(env, gen) for _ in range(12)]
+
+    def roll() -> list[torch.Tensor]:
+        out = []
+        for act in plan:
+            obs, rew, _, _, info = env.step(act)
+            out += [obs["rep"]["stimulus"], rew["rep"], info["user"]["next_obs_target"]]
+        return out
+
+    first = roll()
+    env.set_state(snap)
+    second = roll()
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+@pytest.mark.gpu
+def test_three_party_cuda_matches_cpu() -> None:
+    envs = {d: phone.parallel_env("all", num_envs=64, device=d) for d in ("cpu", "cuda")}
+    for e in envs.values():
+        e.reset(seed=5)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        act = uniform(envs["cpu"], gen)
+        orc = envs["cpu"].oracle_actions()
+        act = {a: torch.where(torch.rand(64, generator=gen) < 0.7, orc[a], act[a]) for a in act}
+        res = {d: e.step({a: v.to(d) for a, v in act.items()}) for d, e in envs.items()}
+        for a in PARTIES:
+            for k, v in res["cpu"][0][a].items():
+                assert torch.equal(v, res["cuda"][0][a][k].cpu()), (a, k)
+            assert torch.equal(res["cpu"][1][a], res["cuda"][1][a].cpu())
+            assert torch.equal(
+                res["cpu"][4][a]["next_obs_target"], res["cuda"][4][a]["next_obs_target"].cpu()
+            )
