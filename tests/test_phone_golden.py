@@ -1,8 +1,9 @@
 """Regression: the single-agent phone engine's trajectories are bit-identical to the recorded ones.
 
 The digests in ``tests/data/phone_golden.json`` were recorded with the engine as it was before
-the three-party refactor (commit bc476d8); this test proves that the refactor (scripted rep and
-user as decision functions the engine applies) changed no transition of the single-agent env.
+the three-party refactor (commit bc476d8; main at c9ef2d9 gives the same digests). This test
+proves that the refactor (scripted rep and user as decision functions the engine applies)
+changed no transition of the single-agent env.
 Regenerate only for an intended behaviour change: ``python tests/test_phone_golden.py --write``.
 """
 
