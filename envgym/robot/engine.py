@@ -414,8 +414,8 @@ class RobotEngine:
         target = torch.where(held[:, None], carry, approach)
         close = near | held
         if kind == "stack":
-            placed = held & ((obj[:, :2] - place[:, :2]).norm(dim=-1) < 0.008)
-            placed &= (obj[:, 2] - place[:, 2]).abs() < 0.008
+            placed = held & ((obj[:, :2] - place[:, :2]).norm(dim=-1) < 0.01)
+            placed &= (obj[:, 2] - place[:, 2]).abs() < 0.015
             close = close & ~placed
             target = torch.where(placed[:, None], grip, target)
         yaw = _wrap(oyaw, math.pi / 2)
@@ -431,7 +431,7 @@ class RobotEngine:
         rel = grip[:, :2] - obj[:, :2]
         along = (rel * d).sum(-1)
         perp = (rel[:, 0] * d[:, 1] - rel[:, 1] * d[:, 0]).abs()
-        push_z, travel_z = 0.024, 0.075
+        push_z, travel_z = 0.03, 0.08
         behind = obj[:, :2] - d * (w + 0.03)[:, None]
         aligned = (along < -(w + 0.004)) & (perp < 0.012) & (grip[:, 2] < 0.045)
         at_behind = (grip[:, :2] - behind).norm(dim=-1) < 0.012
@@ -453,8 +453,9 @@ class RobotEngine:
                 at_behind[:, None], t_desc, torch.where(low[:, None], t_lift, t_travel)
             ),
         )
-        max_step = torch.where(aligned, 0.012, 0.03).to(F64)
-        yaw = _wrap(torch.atan2(d[:, 1], d[:, 0]), math.pi)
+        max_step = torch.where(aligned, 0.018, 0.03).to(F64)
+        # The closed fingers form a square block: a fixed yaw avoids sweeping the object.
+        yaw = torch.zeros(B, dtype=F64, device=self.pdev)
         return t, yaw, max_step
 
 
