@@ -135,6 +135,9 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
     opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     opt.impratio = 10.0
+    # MuJoCo's own auto-reset would silently put a diverged world back at qpos0; the engine
+    # detects divergence itself and starts a proper new episode (flagged in info["unstable"]).
+    opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 480
     world = spec.worldbody
@@ -184,7 +187,10 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
         )
     for cam in sc.cameras:
         world.add_camera(
-            name=cam.name, pos=list(cam.pos), quat=_look_at_quat(cam.pos, cam.look_at), fovy=cam.fovy
+            name=cam.name,
+            pos=list(cam.pos),
+            quat=_look_at_quat(cam.pos, cam.look_at),
+            fovy=cam.fovy,
         )
     r = sc.robot
     for j in r.arm_joints:
@@ -281,9 +287,7 @@ def compile_scene(sc: RobotScene) -> CompiledScene:
     )
 
 
-def apply_object_params(
-    model: mujoco.MjModel, c: CompiledScene, scales: np.ndarray
-) -> None:
+def apply_object_params(model: mujoco.MjModel, c: CompiledScene, scales: np.ndarray) -> None:
     """Write per-world object parameters into ``model``.
 
     Args:
@@ -301,4 +305,3 @@ def apply_object_params(
         model.geom_size[g] = c.base_size[k] * s_s
         model.geom_rbound[g] = c.base_rbound[k] * s_s
         model.geom_aabb[g] = c.base_aabb[k] * s_s
-

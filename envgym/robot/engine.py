@@ -230,7 +230,9 @@ class RobotEngine:
             pick = _first_true(d >= self.task.min_start_distance)
             goal = cands[torch.arange(n, device=self.pdev), pick]
         self.physics.set_object_params(idx, scales)
-        self.physics.write(mask.to(self.pdev), _scatter(qpos, idx, self.B), _scatter(qvel, idx, self.B))
+        self.physics.write(
+            mask.to(self.pdev), _scatter(qpos, idx, self.B), _scatter(qvel, idx, self.B)
+        )
         pidx = idx.to(self.pdev)
         st["goal"][pidx] = goal
         st["scales"][pidx] = scales
@@ -440,18 +442,14 @@ class RobotEngine:
         push_xy = obj[:, :2] + d * 0.02
         t_push = torch.cat([push_xy, torch.full((B, 1), push_z, dtype=F64, device=self.pdev)], 1)
         t_desc = torch.cat([behind, torch.full((B, 1), push_z, dtype=F64, device=self.pdev)], 1)
-        t_travel = torch.cat(
-            [behind, torch.full((B, 1), travel_z, dtype=F64, device=self.pdev)], 1
-        )
+        t_travel = torch.cat([behind, torch.full((B, 1), travel_z, dtype=F64, device=self.pdev)], 1)
         t_lift = torch.cat(
             [grip[:, :2], torch.full((B, 1), travel_z, dtype=F64, device=self.pdev)], 1
         )
         t = torch.where(
             aligned[:, None],
             t_push,
-            torch.where(
-                at_behind[:, None], t_desc, torch.where(low[:, None], t_lift, t_travel)
-            ),
+            torch.where(at_behind[:, None], t_desc, torch.where(low[:, None], t_lift, t_travel)),
         )
         max_step = torch.where(aligned, 0.018, 0.03).to(F64)
         # The closed fingers form a square block: a fixed yaw avoids sweeping the object.

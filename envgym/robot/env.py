@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -93,6 +94,7 @@ class RobotVectorEnv(TorchVectorEnv):
         warp_device: str | None = None,
         obs_mode: str = "state",
         render_mode: str | None = None,
+        episode_length: int | None = None,
     ) -> None:
         super().__init__(num_envs, device)
         if obs_mode != "state":
@@ -101,6 +103,10 @@ class RobotVectorEnv(TorchVectorEnv):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         self.compiled = compiled_scene(scene)
+        if episode_length is not None:
+            # Same model, shorter (or longer) episodes: the scene is data.
+            sc = self.compiled.scene.model_copy(update={"episode_length": int(episode_length)})
+            self.compiled = replace(self.compiled, scene=sc)
         self.engine = RobotEngine(
             self.compiled, self.num_envs, self.device, backend, num_threads, warp_device
         )
@@ -248,6 +254,7 @@ class RobotEnv(gym.Env):
         camera: str | int = 0,
         width: int = 480,
         height: int = 360,
+        episode_length: int | None = None,
     ) -> None:
         self.vec = RobotVectorEnv(
             1,
@@ -258,6 +265,7 @@ class RobotEnv(gym.Env):
             warp_device=warp_device,
             obs_mode=obs_mode,
             render_mode=render_mode,
+            episode_length=episode_length,
         )
         self.render_mode = render_mode
         self.observation_space = self.vec.single_observation_space

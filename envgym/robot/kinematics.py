@@ -118,9 +118,11 @@ def down_orientation(yaw: torch.Tensor) -> torch.Tensor:
     c, s = torch.cos(yaw), torch.sin(yaw)
     z0 = torch.zeros_like(yaw)
     # Rz(yaw) @ Ry(pi): columns x = (-c, -s, 0), y = (-s, c, 0), z = (0, 0, -1).
-    return torch.stack([-c, -s, z0, -s, c, z0, z0, z0, -torch.ones_like(yaw)], -1).reshape(
-        -1, 3, 3
-    ).transpose(1, 2)
+    return (
+        torch.stack([-c, -s, z0, -s, c, z0, z0, z0, -torch.ones_like(yaw)], -1)
+        .reshape(-1, 3, 3)
+        .transpose(1, 2)
+    )
 
 
 def ik_step(
@@ -143,9 +145,7 @@ def ik_step(
         grip, R, J = kin.forward(q, with_jacobian=True)
         assert J is not None
         e_pos = grip_target - grip
-        e_rot = 0.5 * sum(
-            torch.linalg.cross(R[:, :, i], rot_target[:, :, i]) for i in range(3)
-        )
+        e_rot = 0.5 * sum(torch.linalg.cross(R[:, :, i], rot_target[:, :, i]) for i in range(3))
         err = torch.cat([e_pos, e_rot], dim=-1) * w
         Jw = J * w[None, :, None]
         A = Jw @ Jw.transpose(1, 2) + (damping**2) * eye

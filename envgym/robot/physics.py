@@ -62,9 +62,7 @@ class CpuPhysics:
         self._out = np.zeros((num_worlds, self.substeps, self.nstate))
         self._ctrl = np.zeros((num_worlds, self.substeps, m.nu))
         self._warm = np.zeros((num_worlds, m.nv))
-        self._sens = (
-            np.zeros((num_worlds, self.substeps, m.nsensordata)) if m.nsensordata else None
-        )
+        self._sens = np.zeros((num_worlds, self.substeps, m.nsensordata)) if m.nsensordata else None
         # FULLPHYSICS layout: time, qpos, qvel, act, ...
         self.qpos_slice = slice(1, 1 + m.nq)
         self.qvel_slice = slice(1 + m.nq, 1 + m.nq + m.nv)

@@ -1,0 +1,140 @@
+"""The robot family: conformance on both backends, oracle vs random, DSL errors, stability."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envgym  # noqa: F401  (registers the ids)
+from envgym.robot.ids import TASKS
+
+pytestmark = [
+    pytest.mark.mujoco,
+    pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="needs MuJoCo"),
+]
+
+IDS = [t[0] for t in TASKS]
+
+
+def make_vec(env_id: str, n: int, **kw):
+    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kw)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # The engine's tensors are small; more threads only contend on a shared machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_vector_env_conformance(env_id: str) -> None:
+    from envgym.testing import check_vector_env
+
+    # Short episodes so that auto-reset and final_obs are exercised within the rollouts.
+    envs = make_vec(env_id, 3, episode_length=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "auto-reset was not exercised" fails the test
+        check_vector_env(
+            envs,
+            single_env_fn=lambda: gym.make(env_id, episode_length=12),
+            steps=30,
+            worlds_vs_single=2,
+        )
+    envs.close()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_single_env_conformance(env_id: str) -> None:
+    from envgym.testing import check_single_env
+
+    env = gym.make(env_id, episode_length=10)
+    check_single_env(env, steps=25)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_oracle_succeeds_random_does_not(env_id: str) -> None:
+    from envgym.robot.evaluate import evaluate
+
+    oracle = evaluate(env_id, "oracle", episodes=12, seed=1000)
+    assert oracle["success_rate"] >= 0.9, oracle
+    rnd = evaluate(env_id, "random", episodes=12, seed=1000)
+    assert rnd["success_rate"] <= 0.1, rnd
+    assert oracle["mean_return"] > rnd["mean_return"]
+
+
+def test_unstable_world_is_reset_and_flagged() -> None:
+    envs = make_vec("envgym/Robot-PickPlace-v0", 4).unwrapped
+    obs0, _ = envs.reset(seed=3)
+    # Inject a runaway velocity into world 1 only (the physics state is a zero-copy view).
+    envs.engine.physics.qvel[1, 0] = 1e6
+    act = torch.zeros(4, 7)
+    obs, rew, term, trunc, info = envs.step(act)
+    assert info["unstable"].tolist() == [False, True, False, False]
+    assert trunc.tolist() == [False, True, False, False]
+    assert not bool(info["success"][1]) and float(rew[1]) == 0.0
+    assert torch.isfinite(obs).all() and torch.isfinite(info["final_obs"]).all()
+    # The unstable world's last observation is its state before the bad step (the injected
+    # velocity included); the next observation is a fresh episode at rest.
+    assert torch.equal(info["final_obs"][1, :6], obs0[1, :6])
+    assert float(info["final_obs"][1, 6]) == 1e6
+    assert float(obs[1, 6:12].abs().max()) == 0.0
+    # The other worlds stepped normally, and world 1 runs on after its reset.
+    for _ in range(5):
+        obs, rew, term, trunc, info = envs.step(envs.oracle_action())
+        assert not bool(info["unstable"].any())
+    assert torch.isfinite(obs).all()
+    envs.close()
+
+
+def test_bad_scene_names_file_and_field(tmp_path) -> None:
+    from envgym.dsl import ScenarioError
+    from envgym.robot.scenes import load_scene
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\n"
+        "objects:\n"
+        "  - {name: cube, size: [0.02, 0.02], placement: {x: {low: 0.3, high: 0.4},"
+        " y: {low: 0, high: 0.1}}}\n"
+        "task: {kind: push, object: cube, target: nowhere, reward: {success: 1.0}}\n"
+    )
+    with pytest.raises(ScenarioError) as e:
+        load_scene(bad)
+    assert "bad.yaml" in str(e.value) and "objects[0]" in str(e.value)
+    bad.write_text(
+        "name: bad\ntask: {kind: push, object: cube, target: goal, reward: {speed: 1.0}}\n"
+    )
+    with pytest.raises(ScenarioError) as e:
+        load_scene(bad)
+    msg = str(e.value)
+    assert "task.object" in msg and "task.target" in msg and "task.reward.speed" in msg
+
+
+def test_object_randomisation_varies_per_world() -> None:
+    envs = make_vec("envgym/Robot-Push-v0", 3).unwrapped
+    envs.reset(seed=0)
+    masses = [
+        envs.engine.physics.models[i].body_mass[envs.compiled.object_body[0]] for i in range(3)
+    ]
+    assert len({float(m) for m in masses}) == 3
+    scales = envs.state["scales"][:, 0, 0]
+    base = envs.compiled.base_mass[0]
+    assert np.allclose(np.asarray(masses).ravel(), base * scales.numpy())
+    envs.close()
+
+
+def test_missing_extra_names_install_command(monkeypatch) -> None:
+    import envgym.robot as robot
+
+    monkeypatch.setattr(robot.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[robot\]'"):
+        robot.make_single()
