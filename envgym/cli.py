@@ -456,6 +456,9 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
     env_kwargs: dict[str, Any] = dict(getattr(args, "env_kwarg", None) or [])
     if args.scenario is not None:
         env_kwargs["scenario"] = args.scenario
+    for key in ("backend", "num_threads"):
+        if getattr(args, key, None) is not None:
+            env_kwargs[key] = getattr(args, key)
     # --realtime: the real-time engine too, row after row in the same run.
     variants = [env_kwargs] + ([{**env_kwargs, "realtime": True}] if args.realtime else [])
     rows = []
@@ -683,6 +686,13 @@ def build_parser() -> argparse.ArgumentParser:
         "int, float, true/false or else a string; it goes to every row, e.g. hints=false",
     )
     b.add_argument("--json", metavar="OUT", help="write the result row(s) as JSON")
+    b.add_argument("--backend", choices=("cpu", "warp"), help="robot envs: physics backend")
+    b.add_argument(
+        "--num-threads",
+        type=_positive,
+        default=None,
+        help="robot envs, cpu backend: MuJoCo thread-pool size (default: the CPUs available)",
+    )
 
     d = sub.add_parser("demo", help="oracle vs random policy on every installed scenario")
     d.add_argument("--num-envs", type=_positive, default=256, help="worlds per env (default 256)")

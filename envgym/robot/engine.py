@@ -259,9 +259,12 @@ class RobotEngine:
             q[f"{o.name}_linvel"] = qvel[:, v : v + 3]
         return q
 
-    def observe(self, st: dict[str, torch.Tensor]) -> torch.Tensor:
+    def observe(
+        self, st: dict[str, torch.Tensor], q: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """``[B, obs_size]`` float32 observations on ``device`` (new tensors)."""
-        q = self.quantities(st)
+        if q is None:
+            q = self.quantities(st)
         parts = [q[name] for name, _, _ in self.layout.names]
         return torch.cat(parts, dim=-1).to(device=self.device, dtype=torch.float32)
 
@@ -348,6 +351,7 @@ class RobotEngine:
             "terminated": terminated,
             "truncated": truncated,
             "unstable": unstable,
+            "obs": self.observe(st, q),
         }
 
     # ------------------------------------------------------------------ oracle

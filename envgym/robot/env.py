@@ -148,7 +148,7 @@ class RobotVectorEnv(TorchVectorEnv):
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         out = self.engine.step(self.state, actions)
-        self._obs = self.engine.observe(self.state)
+        self._obs = out["obs"]
         return StepOutput(
             reward=out["reward"],
             terminated=out["terminated"],
@@ -217,6 +217,19 @@ class RobotVectorEnv(TorchVectorEnv):
     def oracle_action(self) -> torch.Tensor:
         """One action per world from the scripted controller (IK plus grasp logic)."""
         return self.engine.oracle(self.state)
+
+    def raw_baseline(self, steps: int, warmup: int, seed: int) -> tuple[str, float, float]:
+        """The raw physics baseline of ``envgym bench``: (description, steps/s, seconds)."""
+        ph = self.engine.physics
+        sps, dt = ph.raw_steps_per_s(steps, warmup, seed)
+        if self.backend == "cpu":
+            desc = (
+                f"raw mujoco.rollout, same models, {ph.num_threads} threads, "
+                f"{ph.substeps} physics steps per env step"
+            )
+        else:
+            desc = f"raw mujoco_warp.step x{ph.substeps} on the same model and device"
+        return desc, sps, dt
 
     def render(self, world: int = 0, camera: str | int = 0, width: int = 480, height: int = 360):
         """An RGB frame ``[H, W, 3]`` uint8 of world ``world`` from a scene camera."""

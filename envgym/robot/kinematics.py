@@ -73,6 +73,12 @@ class ArmKinematics:
             for link in c.chain
         ]
         self.grip_offset = torch.as_tensor(c.grip_offset, dtype=dt, device=device)
+        self._eye = torch.eye(3, dtype=dt, device=device)
+        self._rodrigues = []
+        for _, _, _, axis, anchor in self.links:
+            x, y, z = axis.tolist()
+            K = torch.tensor([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]], dtype=dt, device=device)
+            self._rodrigues.append((K, K @ K, bool(anchor.abs().max() > 0)))
         self.arm_qpos = [int(a) for a in c.arm_qpos]
 
     def forward(
@@ -86,20 +92,24 @@ class ArmKinematics:
             with_jacobian: also compute the Jacobian.
         """
         B = qpos.shape[0]
-        R = torch.eye(3, dtype=qpos.dtype, device=qpos.device).expand(B, 3, 3)
+        R: torch.Tensor | None = None  # None: identity (saves ops at the base)
         p = torch.zeros(B, 3, dtype=qpos.dtype, device=qpos.device)
         axes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for pos, rot, jq, axis, anchor in self.links:
-            p = p + _mv(R, pos)
-            R = R @ rot
+        for (pos, rot, jq, axis, anchor), (K, K2, has_anchor) in zip(
+            self.links, self._rodrigues, strict=True
+        ):
+            p = p + (pos if R is None else _mv(R, pos))
+            R = rot.expand(B, 3, 3) if R is None else R @ rot
             if jq >= 0:
-                a_world = _mv(R, axis)
-                c_world = p + _mv(R, anchor)
-                axes[jq] = (a_world, c_world)
-                Rj = axis_angle_mat(axis, qpos[:, jq])
-                # Rotation about the anchor: p' = p + R (anchor - Rj anchor)
-                p = p + _mv(R, anchor - _mv(Rj, anchor))
+                if with_jacobian:
+                    axes[jq] = (_mv(R, axis), p + _mv(R, anchor))
+                # Rodrigues: Rj = I + sin(q) K + (1 - cos(q)) K^2
+                qj = qpos[:, jq, None, None]
+                Rj = self._eye + torch.sin(qj) * K + (1 - torch.cos(qj)) * K2
+                if has_anchor:  # rotation about the anchor: p' = p + R (anchor - Rj anchor)
+                    p = p + _mv(R, anchor - _mv(Rj, anchor))
                 R = R @ Rj
+        assert R is not None
         grip = p + _mv(R, self.grip_offset)
         J = None
         if with_jacobian:

@@ -132,6 +132,47 @@ class CpuPhysics:
         for k, w in enumerate(worlds.cpu().tolist()):
             apply_object_params(self.models[w], self.c, sc[k])
 
+    def raw_steps_per_s(self, steps: int, warmup: int, seed: int) -> tuple[float, float]:
+        """Time bare ``mujoco.rollout`` on this backend's models, batch size and thread count:
+        random controls drawn before the loop, one rollout of ``substeps`` physics steps per
+        env step, the last state carried over. Returns (world-steps/s, seconds)."""
+        m = self.c.model
+        rng = np.random.default_rng(seed)
+        lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
+        ctrl = lo + rng.random((warmup + steps, self.B, 1, m.nu)) * (hi - lo)
+        ctrl = np.ascontiguousarray(
+            np.broadcast_to(ctrl, (warmup + steps, self.B, self.substeps, m.nu))
+        )
+        state = self.state.copy()
+        out = np.zeros_like(self._out)
+        warm = np.zeros_like(self._warm)
+        pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
+        datas = [mujoco.MjData(m) for _ in range(max(1, self.num_threads))]
+        import time
+
+        try:
+            t0 = 0.0
+            for t in range(warmup + steps):
+                if t == warmup:
+                    t0 = time.perf_counter()
+                pool.rollout(
+                    self.models,
+                    datas,
+                    state,
+                    ctrl[t],
+                    control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
+                    skip_checks=True,
+                    nstep=self.substeps,
+                    initial_warmstart=warm,
+                    state=out,
+                    sensordata=self._sens,
+                )
+                state[:] = out[:, -1]
+            dt = time.perf_counter() - t0
+        finally:
+            pool.close()
+        return self.B * steps / max(dt, 1e-12), dt
+
     def after_set_state(self) -> None:
         """Nothing to do: the state array is the physics state."""
 
