@@ -241,7 +241,7 @@ class RobotEngine:
     def quantities(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Named float64 quantities of every world (on the physics device)."""
         c = self.c
-        qpos, qvel = self.physics.qpos, self.physics.qvel
+        qpos, qvel = self.physics.qpos.to(F64), self.physics.qvel.to(F64)
         grip, R, _ = self.kin.forward(qpos)
         q: dict[str, torch.Tensor] = {
             "arm_qpos": qpos[:, c.arm_qpos],
@@ -381,7 +381,9 @@ class RobotEngine:
             else:
                 target, yaw, close = self._carry_plan(grip, obj, oyaw, place, w, q, kind)
         cmd = grip + _clip_norm(target - grip, max_step[:, None])
-        q_cmd = ik_step(self.kin, self.physics.qpos, cmd, down_orientation(yaw), iterations=2)
+        q_cmd = ik_step(
+            self.kin, self.physics.qpos.to(F64), cmd, down_orientation(yaw), iterations=2
+        )
         r = self.c.scene.robot
         if r.control == "joint_position":
             arm = 2 * (q_cmd - self.arm_lo) / (self.arm_hi - self.arm_lo) - 1
