@@ -159,7 +159,13 @@ def _phone_model() -> Any:
     return PhoneScenario
 
 
-SCHEMA_MODELS: dict[str, Callable[[], Any]] = {"phone": _phone_model}
+def _robot_model() -> Any:
+    from envgym.robot.models import RobotScene
+
+    return RobotScene
+
+
+SCHEMA_MODELS: dict[str, Callable[[], Any]] = {"phone": _phone_model, "robot": _robot_model}
 """family -> function returning the pydantic model of its scenario files."""
 
 
@@ -598,6 +604,36 @@ def cmd_eval(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- render
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Write a video of the oracle (or a random policy) on a robot env."""
+    from envgym.robot.render import render_video
+
+    kwargs: dict[str, Any] = {}
+    if args.backend is not None:
+        kwargs["backend"] = args.backend
+    camera: str | int = int(args.camera) if args.camera.isdigit() else args.camera
+    info = render_video(
+        args.id,
+        args.out,
+        seed=args.seed,
+        steps=args.steps,
+        episodes=args.episodes,
+        camera=camera,
+        width=args.width,
+        height=args.height,
+        policy=args.policy,
+        **kwargs,
+    )
+    print(
+        f"wrote {info['path']}: {info['frames']} frames at {info['fps']} fps, "
+        f"{info['successes']}/{info['episodes']} episodes successful"
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -743,6 +779,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--companies", type=_positive, default=4, help="--continual: sequences")
     ev.add_argument("--length", type=_positive, default=8, help="--continual: episodes each")
     ev.add_argument("--json", metavar="OUT", help="write the report as JSON")
+
+    r = sub.add_parser(
+        "render",
+        help="write a video of a robot env's oracle",
+        description="Render a robot env headless (MUJOCO_GL=egl by default) and write an MP4 "
+        "(or a GIF, by the file extension).",
+    )
+    r.add_argument("id", metavar="ID", help="env id, e.g. envgym/Robot-PickPlace-v0")
+    r.add_argument("--out", required=True, metavar="FILE", help="video file (.mp4 or .gif)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--episodes", type=_positive, default=1, help="episodes to record")
+    r.add_argument("--steps", type=_positive, default=None, help="record exactly this many steps")
+    r.add_argument("--camera", default="0", help="scene camera name or index (default 0)")
+    r.add_argument("--width", type=_positive, default=512)
+    r.add_argument("--height", type=_positive, default=384)
+    r.add_argument("--policy", choices=("oracle", "random"), default="oracle")
+    r.add_argument("--backend", choices=("cpu", "warp"), default=None)
     return p
 
 
@@ -780,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(args, command)
         if args.command == "eval":
             return cmd_eval(args, command)
+        if args.command == "render":
+            return cmd_render(args)
     except ScenarioError as e:
         _err(str(e))
         return 1

@@ -206,3 +206,66 @@ def test_warp_cuda_graph_conformance_and_oracle() -> None:
     envs.close()
     row = evaluate(env_id, "oracle", episodes=64, backend="warp", device="cuda")
     assert row["success_rate"] >= 0.9, row
+
+
+# ---------------------------------------------------------------- rendering and CLI
+
+
+def _gl_or_skip() -> None:
+    import os
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import mujoco
+
+    try:
+        m = mujoco.MjModel.from_xml_string("<mujoco><worldbody/></mujoco>")
+        mujoco.Renderer(m, 8, 8).close()
+    except Exception as e:  # no offscreen OpenGL on this machine (.ci/run installs Mesa EGL)
+        pytest.skip(f"offscreen OpenGL unavailable: {e}")
+
+
+def test_rgb_array_render_and_video(tmp_path) -> None:
+    _gl_or_skip()
+    from envgym.cli import main
+
+    env = gym.make("envgym/Robot-Reach-v0", render_mode="rgb_array", width=64, height=48)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    env.step(env.unwrapped.oracle_action())
+    assert not np.array_equal(env.render(), frame)  # the arm moved
+    env.close()
+    out = tmp_path / "reach.mp4"
+    rc = main(
+        ["render", "envgym/Robot-Reach-v0", "--out", str(out), "--width", "64", "--height", "48"]
+    )
+    assert rc == 0 and out.stat().st_size > 1000
+
+
+def test_schema_and_bench_cli(tmp_path, capsys) -> None:
+    import json
+
+    from envgym.cli import main
+
+    assert main(["schema", "robot", "--out", str(tmp_path / "s.json")]) == 0
+    schema = json.loads((tmp_path / "s.json").read_text())
+    assert "task" in schema["properties"]
+    out = tmp_path / "b.json"
+    rc = main(
+        [
+            "bench",
+            "envgym/Robot-Reach-v0",
+            "--num-envs",
+            "4",
+            "--steps",
+            "5",
+            "--warmup",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    row = json.loads(out.read_text())
+    assert row["raw_steps_per_s"] > 0 and row["env_steps_per_s"] > 0
+    assert "mujoco.rollout" in row["raw_baseline"]

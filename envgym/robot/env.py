@@ -124,6 +124,8 @@ class RobotVectorEnv(TorchVectorEnv):
         self.state = self.engine.empty_state()
         self._obs: torch.Tensor | None = None
         self._renderer: Any = None
+        self._render_args: tuple[Any, int, int] | None = None
+        self._final_frame: np.ndarray | None = None
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
@@ -149,6 +151,9 @@ class RobotVectorEnv(TorchVectorEnv):
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         out = self.engine.step(self.state, actions)
         self._obs = out["obs"]
+        if self._render_args is not None and bool((out["terminated"] | out["truncated"])[0]):
+            # The single env's last frame of an episode, before the auto-reset replaces it.
+            self._final_frame = self.render(0, *self._render_args)
         return StepOutput(
             reward=out["reward"],
             terminated=out["terminated"],
@@ -231,7 +236,7 @@ class RobotVectorEnv(TorchVectorEnv):
             desc = f"raw mujoco_warp.step x{ph.substeps} on the same model and device"
         return desc, sps, dt
 
-    def render(self, world: int = 0, camera: str | int = 0, width: int = 480, height: int = 360):
+    def render(self, world: int = 0, camera: str | int = 0, width: int = 512, height: int = 384):
         """An RGB frame ``[H, W, 3]`` uint8 of world ``world`` from a scene camera."""
         from envgym.robot.render import render_world
 
@@ -265,8 +270,8 @@ class RobotEnv(gym.Env):
         render_mode: str | None = None,
         obs_mode: str = "state",
         camera: str | int = 0,
-        width: int = 480,
-        height: int = 360,
+        width: int = 512,
+        height: int = 384,
         episode_length: int | None = None,
     ) -> None:
         self.vec = RobotVectorEnv(
@@ -293,6 +298,8 @@ class RobotEnv(gym.Env):
             ),
         }
         self._camera, self._size = camera, (width, height)
+        if render_mode == "rgb_array":
+            self.vec._render_args = (camera, width, height)
         self._ended = False
 
     def reset(
@@ -330,6 +337,8 @@ class RobotEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
+        if self._ended and self.vec._final_frame is not None:
+            return self.vec._final_frame  # the episode's last state (the world has reset)
         return self.vec.render(0, self._camera, *self._size)
 
     def close(self) -> None:
