@@ -6,7 +6,13 @@ Importing this package loads no backend: MuJoCo (and MuJoCo Warp) load when an e
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import TYPE_CHECKING, Any
+
+# MuJoCo picks its OpenGL backend when it is first imported: on a machine without a display
+# default to headless EGL so that rendering works whichever module imports MuJoCo first.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
 
 if TYPE_CHECKING:
     from envgym.demo import DemoTask
@@ -47,7 +53,11 @@ def demo_tasks() -> list[DemoTask]:
 
     if importlib.util.find_spec("mujoco") is None:
         return []
-    return [DemoTask("robot", scene, env_id, {}) for env_id, scene, _ in TASKS]
+    # Physics-heavy on a CPU: a few worlds for a couple of episodes keep the demo short.
+    return [
+        DemoTask("robot", scene, env_id, {}, max_envs=32, max_steps=160)
+        for env_id, scene, _ in TASKS
+    ]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,12 +23,14 @@ from envgym.robot.models import Range
 
 F64 = torch.float64
 
-# rng stream ids (fixed: changing them changes every episode)
-_S_HOME = 100
-_S_OBJ = 200
-_S_TGT = 300
-_S_SCALE = 400
+# rng stream ids (fixed: changing them changes every episode). All of a reset's draws are
+# hashed in one vectorised call over these streams.
+_S_HOME = 0  # + joint (< 16)
+_S_SCALE = 16  # + 4 * object + quantity (objects < 8)
+_S_OBJ = 64  # + 50 * object + 3 * candidate (+1 for y; 49: yaw)
+_S_TGT = 464  # + 4 * candidate + coordinate
 _CANDIDATES = 16
+_NUM_STREAMS = _S_TGT + 4 * _CANDIDATES
 
 
 @dataclass
@@ -42,9 +44,15 @@ class ObsLayout:
     """The first ``target_size`` entries form ``next_obs_target`` (the physical state)."""
 
 
-def _uniform(r: Range, seed: torch.Tensor, episode: torch.Tensor, stream: int) -> torch.Tensor:
-    u = rng.uniform(seed, episode, stream).to(F64)
-    return r.low + u * (r.high - r.low)
+class _Draws:
+    """Every uniform draw of a reset, hashed at once: ``[n, _NUM_STREAMS]``."""
+
+    def __init__(self, seed: torch.Tensor, episode: torch.Tensor) -> None:
+        streams = torch.arange(_NUM_STREAMS, device=seed.device)[None, :]
+        self.u = rng.uniform(seed[:, None], episode[:, None], streams).to(F64)
+
+    def __call__(self, r: Range, stream: int) -> torch.Tensor:
+        return r.low + self.u[:, stream] * (r.high - r.low)
 
 
 def quat_yaw(q: torch.Tensor) -> torch.Tensor:
@@ -173,9 +181,10 @@ class RobotEngine:
         m = c.model
         qpos = torch.zeros(n, m.nq, dtype=F64, device=self.pdev)
         qvel = torch.zeros(n, m.nv, dtype=F64, device=self.pdev)
+        draw = _Draws(seed, ep)
         noise = sc.robot.home_noise
         for j in range(c.n_arm):
-            u = _uniform(Range(low=-noise, high=noise), seed, ep, _S_HOME + j)
+            u = draw(Range(low=-noise, high=noise), _S_HOME + j)
             qpos[:, c.arm_qpos[j]] = self.home[j] + u
         qpos[:, c.finger_qpos] = self.fin_hi * 0.9
         # Object scales first: sizes set resting heights.
@@ -183,7 +192,7 @@ class RobotEngine:
         for k, o in enumerate(sc.objects):
             r = o.randomize
             for a, rr in enumerate((r.mass_scale, r.friction_scale, r.size_scale)):
-                scales[:, k, a] = _uniform(rr, seed, ep, _S_SCALE + 10 * k + a)
+                scales[:, k, a] = draw(rr, _S_SCALE + 4 * k + a)
         # Object poses; the task object (stack) or the target is redrawn until far enough.
         pos = torch.zeros(n, max(c.n_obj, 1), 3, dtype=F64, device=self.pdev)
         yaw = torch.zeros(n, max(c.n_obj, 1), dtype=F64, device=self.pdev)
@@ -191,12 +200,8 @@ class RobotEngine:
         for k, o in enumerate(sc.objects):
             pl = o.placement
             cands = _CANDIDATES if (redraw_obj and k == self.k_obj) else 1
-            xs = torch.stack(
-                [_uniform(pl.x, seed, ep, _S_OBJ + 50 * k + 3 * i) for i in range(cands)], 1
-            )
-            ys = torch.stack(
-                [_uniform(pl.y, seed, ep, _S_OBJ + 50 * k + 3 * i + 1) for i in range(cands)], 1
-            )
+            xs = torch.stack([draw(pl.x, _S_OBJ + 50 * k + 3 * i) for i in range(cands)], 1)
+            ys = torch.stack([draw(pl.y, _S_OBJ + 50 * k + 3 * i + 1) for i in range(cands)], 1)
             if cands > 1:
                 sup = pos[:, self.k_sup, :2]
                 d = torch.hypot(xs - sup[:, :1], ys - sup[:, 1:])
@@ -204,7 +209,7 @@ class RobotEngine:
                 xs, ys = xs.gather(1, pick[:, None]), ys.gather(1, pick[:, None])
             pos[:, k, 0], pos[:, k, 1] = xs[:, 0], ys[:, 0]
             pos[:, k, 2] = self.half_h[k] * scales[:, k, 2]
-            yaw[:, k] = _uniform(pl.yaw, seed, ep, _S_OBJ + 50 * k + 49)
+            yaw[:, k] = draw(pl.yaw, _S_OBJ + 50 * k + 49)
             a = int(c.object_qpos[k])
             qpos[:, a : a + 3] = pos[:, k]
             qpos[:, a + 3] = torch.cos(yaw[:, k] / 2)
@@ -216,10 +221,10 @@ class RobotEngine:
             cand = []
             for i in range(_CANDIDATES):
                 g = torch.zeros(n, 3, dtype=F64, device=self.pdev)
-                g[:, 0] = _uniform(pl.x, seed, ep, _S_TGT + 4 * i)
-                g[:, 1] = _uniform(pl.y, seed, ep, _S_TGT + 4 * i + 1)
+                g[:, 0] = draw(pl.x, _S_TGT + 4 * i)
+                g[:, 1] = draw(pl.y, _S_TGT + 4 * i + 1)
                 if pl.z is not None:
-                    g[:, 2] = _uniform(pl.z, seed, ep, _S_TGT + 4 * i + 2)
+                    g[:, 2] = draw(pl.z, _S_TGT + 4 * i + 2)
                 elif self.k_obj >= 0:
                     g[:, 2] = pos[:, self.k_obj, 2]
                 cand.append(g)

@@ -209,7 +209,9 @@ class RobotScene(_Model):
     description: str = Field("", description="what the scene is about")
     robot: Robot = Field(default_factory=Robot, description="the arm")
     table: Table = Field(default_factory=Table, description="the table")
-    objects: list[SceneObject] = Field(default_factory=list, description="free objects")
+    objects: list[SceneObject] = Field(
+        default_factory=list, max_length=8, description="free objects (at most 8)"
+    )
     targets: list[Target] = Field(default_factory=list, description="goal markers")
     cameras: list[Camera] = Field(default_factory=list, description="fixed cameras")
     task: Task = Field(description="the task")
