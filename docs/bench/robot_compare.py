@@ -1,11 +1,12 @@
 """envgym's batched robot env vs raw ``mujoco.rollout`` vs Gymnasium's MuJoCo vector env.
 
-All in one process, interleaved round by round so that load from other processes on a shared
-machine hits every contender alike (the medians over rounds are reported):
+All in one process. The env and raw MuJoCo are timed step by step in pairs, so that load from
+other processes on a shared machine hits both alike, and medians over the steps are reported:
 
 - ``env``: ``gym.make_vec(ID, vectorization_mode="vector_entry_point")``, random actions;
 - ``raw``: bare ``mujoco.rollout`` on the env's own compiled models (per-world copies), same
-  batch size, same thread count, same physics steps per env step, random controls;
+  batch size, same thread count, same physics steps per env step, doing the same physics work
+  as the env step that follows it (a copy of the env's state, the env's controls);
 - ``gymnasium``: ``gym.make_vec("Pusher-v5", vectorization_mode="sync")`` (Gymnasium's own
   7-DoF arm pushing task, ``SyncVectorEnv``), as a user would run MuJoCo envs in Gymnasium.
 
@@ -41,14 +42,48 @@ def _time_env(envs, acts) -> float:
     return time.perf_counter() - t
 
 
-def _time_raw(ph, pool, datas, state, out, ctrls) -> float:
-    t = time.perf_counter()
-    for c in ctrls:
+class _RolloutTimer:
+    """Wraps the env's own ``Rollout.rollout`` to time the physics inside ``env.step``."""
+
+    def __init__(self, pool) -> None:
+        self.pool, self.inner, self.seconds = pool, pool.rollout, 0.0
+        pool.rollout = self
+
+    def __call__(self, *args, **kwargs):
+        t = time.perf_counter()
+        out = self.inner(*args, **kwargs)
+        self.seconds += time.perf_counter() - t
+        return out
+
+
+def compare(env_id: str, num_envs: int) -> dict:
+    """Paired timing: before every env step, the raw rollout does the same physics work (the
+    env's current state, the env's controls for this step's action) on the env's own models
+    with its own thread count; medians over all steps. Then Gymnasium's Pusher, same N."""
+    torch.set_num_threads(1)
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    base = envs.unwrapped
+    ph = base.engine.physics
+    m = base.compiled.model
+    envs.reset(seed=0)
+    gen = torch.Generator().manual_seed(0)
+    acts = [torch.rand(num_envs, 7, generator=gen) * 2 - 1 for _ in range(ROUNDS * STEPS)]
+    pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
+    datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
+    out, ctrl = np.zeros_like(ph._out), np.zeros_like(ph._ctrl)
+    for a in acts[:STEPS]:  # warm-up
+        envs.step(a)
+    env_t, raw_t, inside_t = [], [], []
+    timer = _RolloutTimer(ph.pool)
+    for a in acts:
+        state = ph.state.copy()
+        ctrl[:] = base.engine.controls(a).numpy()[:, None, :]
+        t = time.perf_counter()
         pool.rollout(
             ph.models,
             datas,
             state,
-            c,
+            ctrl,
             control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
             skip_checks=True,
             nstep=ph.substeps,
@@ -56,50 +91,22 @@ def _time_raw(ph, pool, datas, state, out, ctrls) -> float:
             state=out,
             sensordata=ph._sens,
         )
-        state[:] = out[:, -1]
-    return time.perf_counter() - t
-
-
-def compare(env_id: str, num_envs: int) -> dict:
-    torch.set_num_threads(1)
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
-    base = envs.unwrapped
-    ph = base.engine.physics
-    m = base.compiled.model
-    rng = np.random.default_rng(0)
-    envs.reset(seed=0)
-    acts = [torch.rand(num_envs, 7) * 2 - 1 for _ in range(STEPS)]
-    lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
-    ctrls = [
-        np.ascontiguousarray(
-            np.broadcast_to(
-                lo + rng.random((num_envs, 1, m.nu)) * (hi - lo), (num_envs, ph.substeps, m.nu)
-            )
-        )
-        for _ in range(STEPS)
-    ]
-    pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
-    datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
-    state, out = ph.state.copy(), np.zeros_like(ph._out)
+        raw_t.append(time.perf_counter() - t)
+        timer.seconds = 0.0
+        t = time.perf_counter()
+        envs.step(a)
+        env_t.append(time.perf_counter() - t)
+        inside_t.append(timer.seconds)
+    pool.close()
+    envs.close()
     gym_envs = gym.make_vec("Pusher-v5", num_envs=num_envs, vectorization_mode="sync")
     gym_envs.reset(seed=0)
     gym_acts = [gym_envs.action_space.sample() for _ in range(STEPS)]
-    env_t, raw_t, gym_t = [], [], []
-    for r in range(ROUNDS + 1):
-        e = _time_env(envs, acts)
-        w = _time_raw(ph, pool, datas, state, out, ctrls)
-        g = _time_env(gym_envs, gym_acts)
-        if r > 0:  # the first round warms up
-            env_t.append(e)
-            raw_t.append(w)
-            gym_t.append(g)
-    pool.close()
-    envs.close()
+    _time_env(gym_envs, gym_acts)  # warm-up
+    gym_t = [_time_env(gym_envs, gym_acts) / STEPS for _ in range(ROUNDS)]
     gym_envs.close()
-    n = num_envs * STEPS
-    env_sps = n / statistics.median(env_t)
-    raw_sps = n / statistics.median(raw_t)
-    gym_sps = n / statistics.median(gym_t)
+    env_sps = num_envs / statistics.median(env_t)
+    raw_sps = num_envs / statistics.median(raw_t)
     return {
         "id": env_id,
         "num_envs": num_envs,
@@ -109,11 +116,13 @@ def compare(env_id: str, num_envs: int) -> dict:
         "env_steps_per_s": env_sps,
         "raw_rollout_steps_per_s": raw_sps,
         "env_overhead_vs_raw": raw_sps / env_sps - 1.0,
-        "gymnasium_pusher_sync_steps_per_s": gym_sps,
+        "env_overhead_vs_own_rollout": statistics.median(
+            [e / i - 1.0 for e, i in zip(env_t, inside_t, strict=True)]
+        ),
+        "gymnasium_pusher_sync_steps_per_s": num_envs / statistics.median(gym_t),
         "pusher_frame_skip": 5,
         "pusher_timestep": 0.01,
-        "rounds": ROUNDS,
-        "steps_per_round": STEPS,
+        "steps_timed": len(acts),
     }
 
 

@@ -168,6 +168,11 @@ class CpuPhysics:
                     sensordata=self._sens,
                 )
                 state[:] = out[:, -1]
+                # Random controls can drive a world unstable (the env resets those); restart
+                # such a world here too so NaNs don't skew the timing.
+                bad = ~np.isfinite(state).all(axis=1)
+                if bad.any():
+                    state[bad] = self.state[bad]
             dt = time.perf_counter() - t0
         finally:
             pool.close()
