@@ -269,3 +269,19 @@ def test_schema_and_bench_cli(tmp_path, capsys) -> None:
     row = json.loads(out.read_text())
     assert row["raw_steps_per_s"] > 0 and row["env_steps_per_s"] > 0
     assert "mujoco.rollout" in row["raw_baseline"]
+
+
+def test_pixel_observations_batched() -> None:
+    _gl_or_skip()
+    from envgym.testing import check_single_env, check_vector_env
+
+    env_id = "envgym/Robot-Stack-v0"
+    kw = {"obs_mode": "pixels", "image_size": 24, "episode_length": 8}
+    envs = make_vec(env_id, 3, **kw)
+    obs, _ = envs.reset(seed=0)
+    assert obs["pixels"].shape == (3, 24, 24, 3) and obs["pixels"].dtype == torch.uint8
+    # Different worlds, different scenes: the cubes are placed per world.
+    assert not torch.equal(obs["pixels"][0], obs["pixels"][1])
+    check_vector_env(envs, single_env_fn=lambda: gym.make(env_id, **kw), steps=12)
+    envs.close()
+    check_single_env(gym.make(env_id, **kw), steps=10)

@@ -75,7 +75,9 @@ class RobotVectorEnv(TorchVectorEnv):
     ## Arguments
     ``num_envs``, ``scene`` (shipped name, YAML path or a ``RobotScene``), ``backend``
     (``"cpu"`` or ``"warp"``), ``device``, ``num_threads`` (CPU backend pool), ``warp_device``
-    (``"cpu"`` or ``"cuda:N"``), ``obs_mode`` (``"state"``).
+    (``"cpu"`` or ``"cuda:N"``), ``obs_mode`` (``"state"``, or ``"pixels"``: a ``Dict`` of
+    ``state`` and ``pixels``, uint8 ``[image_size, image_size, 3]`` from ``camera``, rendered
+    per world; the target stays the physical state), ``episode_length`` (override).
 
     ## Version history
     - v0: initial release.
@@ -95,10 +97,14 @@ class RobotVectorEnv(TorchVectorEnv):
         obs_mode: str = "state",
         render_mode: str | None = None,
         episode_length: int | None = None,
+        image_size: int = 64,
+        camera: str | int = 0,
     ) -> None:
         super().__init__(num_envs, device)
-        if obs_mode != "state":
-            raise ValueError(f"obs_mode must be 'state', got {obs_mode!r}")
+        if obs_mode not in ("state", "pixels"):
+            raise ValueError(f"obs_mode must be 'state' or 'pixels', got {obs_mode!r}")
+        self.obs_mode = obs_mode
+        self._pixel_args = (camera, int(image_size), int(image_size))
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
@@ -114,7 +120,11 @@ class RobotVectorEnv(TorchVectorEnv):
         lay = self.engine.layout
         self.obs_layout = lay.names
         self.target_size = lay.target_size
-        self.single_observation_space = spaces.Box(-np.inf, np.inf, (lay.size,), np.float32)
+        state_space = spaces.Box(-np.inf, np.inf, (lay.size,), np.float32)
+        self.single_observation_space: spaces.Space = state_space
+        if obs_mode == "pixels":
+            px = spaces.Box(0, 255, (int(image_size), int(image_size), 3), np.uint8)
+            self.single_observation_space = spaces.Dict({"state": state_space, "pixels": px})
         self.single_action_space = spaces.Box(-1.0, 1.0, (self.engine.act_dim,), np.float32)
         self.single_target_space = spaces.Box(-np.inf, np.inf, (lay.target_size,), np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -122,7 +132,7 @@ class RobotVectorEnv(TorchVectorEnv):
         self.target_space = batch_space(self.single_target_space, self.num_envs)
         self.reward_term_names = tuple(self.compiled.scene.task.reward)
         self.state = self.engine.empty_state()
-        self._obs: torch.Tensor | None = None
+        self._obs: Any = None
         self._renderer: Any = None
         self._render_args: tuple[Any, int, int] | None = None
         self._final_frame: np.ndarray | None = None
@@ -150,7 +160,7 @@ class RobotVectorEnv(TorchVectorEnv):
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         out = self.engine.step(self.state, actions)
-        self._obs = out["obs"]
+        self._obs = self._with_pixels(out["obs"])
         if self._render_args is not None and bool((out["terminated"] | out["truncated"])[0]):
             # The single env's last frame of an episode, before the auto-reset replaces it.
             self._final_frame = self.render(0, *self._render_args)
@@ -158,20 +168,28 @@ class RobotVectorEnv(TorchVectorEnv):
             reward=out["reward"],
             terminated=out["terminated"],
             truncated=out["truncated"],
-            next_obs_target=self._obs[:, : self.target_size],
+            next_obs_target=out["obs"][:, : self.target_size],
             reward_terms=out["reward_terms"],
             success=out["success"],
             action_error=torch.zeros(self.num_envs, dtype=torch.int64, device=self.device),
             extra={"unstable": out["unstable"]},
         )
 
-    def _observe(self) -> torch.Tensor:
+    def _observe(self) -> Any:
         if self._obs is None:
-            self._obs = self.engine.observe(self.state)
+            self._obs = self._with_pixels(self.engine.observe(self.state))
         return self._obs
 
-    def target_from_obs(self, obs: torch.Tensor) -> torch.Tensor:
-        """The target is the physical-state prefix of the observation."""
+    def _with_pixels(self, state_obs: torch.Tensor) -> Any:
+        if self.obs_mode == "state":
+            return state_obs
+        frames = np.stack([self.render(w, *self._pixel_args) for w in range(self.num_envs)])
+        return {"state": state_obs, "pixels": torch.from_numpy(frames).to(self.device)}
+
+    def target_from_obs(self, obs: Any) -> torch.Tensor:
+        """The target is the physical-state prefix of the (state) observation."""
+        if isinstance(obs, dict):
+            obs = obs["state"]
         return obs[..., : self.target_size]
 
     # ------------------------------------------------------------------ snapshots
@@ -249,6 +267,13 @@ class RobotVectorEnv(TorchVectorEnv):
         self.engine.physics.close()
 
 
+def _single(obs: Any) -> Any:
+    """World 0 of a batched observation as NumPy."""
+    if isinstance(obs, dict):
+        return {k: v[0].cpu().numpy() for k, v in obs.items()}
+    return obs[0].cpu().numpy()
+
+
 class RobotEnv(gym.Env):
     """One world of a robot scene: the batched engine at B=1.
 
@@ -273,6 +298,7 @@ class RobotEnv(gym.Env):
         width: int = 512,
         height: int = 384,
         episode_length: int | None = None,
+        image_size: int = 64,
     ) -> None:
         self.vec = RobotVectorEnv(
             1,
@@ -284,6 +310,8 @@ class RobotEnv(gym.Env):
             obs_mode=obs_mode,
             render_mode=render_mode,
             episode_length=episode_length,
+            image_size=image_size,
+            camera=camera,
         )
         self.render_mode = render_mode
         self.observation_space = self.vec.single_observation_space
@@ -311,7 +339,7 @@ class RobotEnv(gym.Env):
         else:
             obs, _ = self.vec.reset(seed=seed, options=options)
         self._ended = False
-        return obs[0].cpu().numpy(), {}
+        return _single(obs), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._ended:
@@ -328,7 +356,7 @@ class RobotEnv(gym.Env):
             keys.ACTION_ERROR: "",
             "unstable": bool(vinfo["unstable"][0]),
         }
-        return final[0].cpu().numpy(), float(rew[0]), bool(term[0]), bool(trunc[0]), info
+        return _single(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
 
     def oracle_action(self) -> np.ndarray:
         """The scripted controller's action for the current state."""
