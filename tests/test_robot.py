@@ -285,3 +285,25 @@ def test_pixel_observations_batched() -> None:
     check_vector_env(envs, single_env_fn=lambda: gym.make(env_id, **kw), steps=12)
     envs.close()
     check_single_env(gym.make(env_id, **kw), steps=10)
+
+
+def test_joint_torque_control_mode() -> None:
+    from envgym.robot.env import RobotVectorEnv
+    from envgym.robot.scenes import load_scene
+
+    sc = load_scene("pick_place")
+    robot = sc.robot.model_copy(update={"control": "joint_torque"})
+    sc = sc.model_copy(update={"name": "pick_place_torque", "robot": robot})
+    envs = RobotVectorEnv(6, sc)
+    m = envs.compiled.model
+    assert (m.actuator_biastype[:6] == 0).all()  # motors, not position servos
+    envs.reset(seed=3)
+    done = torch.zeros(6, dtype=torch.bool)
+    success = torch.zeros(6, dtype=torch.bool)
+    while not bool(done.all()):
+        _, _, term, trunc, info = envs.step(envs.oracle_action())
+        ended = (term | trunc) & ~done
+        success |= ended & info["success"]
+        done |= ended
+    assert int(success.sum()) >= 5
+    envs.close()

@@ -30,6 +30,7 @@ _S_SCALE = 16  # + 4 * object + quantity (objects < 8)
 _S_OBJ = 64  # + 50 * object + 3 * candidate (+1 for y; 49: yaw)
 _S_TGT = 464  # + 4 * candidate + coordinate
 _CANDIDATES = 16
+_TORQUE_KP = 120.0  # oracle's joint stiffness in joint_torque mode (N m / rad)
 _NUM_STREAMS = _S_TGT + 4 * _CANDIDATES
 
 
@@ -393,7 +394,10 @@ class RobotEngine:
         if r.control == "joint_position":
             arm = 2 * (q_cmd - self.arm_lo) / (self.arm_hi - self.arm_lo) - 1
         else:
-            tau = r.kp * (q_cmd - q["arm_qpos"]) - 2 * math.sqrt(r.kp) * q["arm_qvel"]
+            # A torque held for a whole control period (tens of ms) destabilises any stiff PD
+            # on the light wrist links: a soft P term, with the joints' own (implicitly
+            # integrated) damping doing the damping, and gravcomp carrying the weight.
+            tau = _TORQUE_KP * (q_cmd - q["arm_qpos"])
             arm = tau / r.torque_limit
         grip_cmd = torch.where(close, -1.0, 1.0).to(F64)[:, None]
         act = torch.cat([arm, grip_cmd], dim=-1).clamp(-1, 1)
