@@ -307,3 +307,15 @@ def test_joint_torque_control_mode() -> None:
         done |= ended
     assert int(success.sum()) >= 5
     envs.close()
+
+
+def test_validate_cli_checks_robot_scenes(tmp_path, capsys) -> None:
+    from envgym.cli import main
+
+    assert main(["validate", "scenarios/robot/"]) == 0
+    assert "robot scene stack: stack" in capsys.readouterr().out
+    bad = tmp_path / "robot" / "bad.yaml"
+    bad.parent.mkdir()
+    bad.write_text("name: bad\ntask: {kind: reach, target: goal, reward: {success: 1}}\n")
+    assert main(["validate", str(bad)]) == 1
+    assert "task.target" in capsys.readouterr().out

@@ -31,27 +31,6 @@ def quat_to_mat(q: torch.Tensor) -> torch.Tensor:
     ).reshape(*q.shape[:-1], 3, 3)
 
 
-def axis_angle_mat(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices ``[B, 3, 3]`` about a fixed unit ``axis`` ``[3]`` by ``angle`` ``[B]``."""
-    x, y, z = axis.unbind(-1)
-    c, s = torch.cos(angle), torch.sin(angle)
-    t = 1 - c
-    return torch.stack(
-        [
-            t * x * x + c,
-            t * x * y - s * z,
-            t * x * z + s * y,
-            t * x * y + s * z,
-            t * y * y + c,
-            t * y * z - s * x,
-            t * x * z - s * y,
-            t * y * z + s * x,
-            t * z * z + c,
-        ],
-        dim=-1,
-    ).reshape(-1, 3, 3)
-
-
 def _mv(R: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Batched matrix-vector product; ``v`` is ``[3]`` or ``[B, 3]``."""
     return (R @ v.unsqueeze(-1)).squeeze(-1)
