@@ -53,11 +53,16 @@ class ArmKinematics:
         ]
         self.grip_offset = torch.as_tensor(c.grip_offset, dtype=dt, device=device)
         self._eye = torch.eye(3, dtype=dt, device=device)
-        self._rodrigues = []
-        for _, _, _, axis, anchor in self.links:
-            x, y, z = axis.tolist()
-            K = torch.tensor([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]], dtype=dt, device=device)
-            self._rodrigues.append((K, K @ K, bool(anchor.abs().max() > 0)))
+        Ks = []
+        for _, _, jq, axis, _ in self.links:
+            if jq >= 0:
+                x, y, z = axis.tolist()
+                Ks.append([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+        self._K = torch.tensor(Ks, dtype=dt, device=device).reshape(-1, 3, 3)
+        self._K2 = self._K @ self._K
+        self._joint_qpos = [link[2] for link in self.links if link[2] >= 0]
+        self._identity_rot = [bool(torch.equal(link[1], self._eye)) for link in self.links]
+        self._has_anchor = [bool(link[4].abs().max() > 0) for link in self.links]
         self.arm_qpos = [int(a) for a in c.arm_qpos]
 
     def forward(
@@ -74,17 +79,23 @@ class ArmKinematics:
         R: torch.Tensor | None = None  # None: identity (saves ops at the base)
         p = torch.zeros(B, 3, dtype=qpos.dtype, device=qpos.device)
         axes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for (pos, rot, jq, axis, anchor), (K, K2, has_anchor) in zip(
-            self.links, self._rodrigues, strict=True
+        # Every joint's rotation at once (Rodrigues: I + sin(q) K + (1 - cos(q)) K^2).
+        q = qpos[:, self._joint_qpos, None, None]
+        rots = self._eye + torch.sin(q) * self._K + (1 - torch.cos(q)) * self._K2
+        j = 0
+        for (pos, rot, jq, axis, anchor), identity, has_anchor in zip(
+            self.links, self._identity_rot, self._has_anchor, strict=True
         ):
             p = p + (pos if R is None else _mv(R, pos))
-            R = rot.expand(B, 3, 3) if R is None else R @ rot
+            if not identity:
+                R = rot.expand(B, 3, 3) if R is None else R @ rot
             if jq >= 0:
+                if R is None:
+                    R = self._eye.expand(B, 3, 3)
                 if with_jacobian:
                     axes[jq] = (_mv(R, axis), p + _mv(R, anchor))
-                # Rodrigues: Rj = I + sin(q) K + (1 - cos(q)) K^2
-                qj = qpos[:, jq, None, None]
-                Rj = self._eye + torch.sin(qj) * K + (1 - torch.cos(qj)) * K2
+                Rj = rots[:, j]
+                j += 1
                 if has_anchor:  # rotation about the anchor: p' = p + R (anchor - Rj anchor)
                     p = p + _mv(R, anchor - _mv(Rj, anchor))
                 R = R @ Rj
