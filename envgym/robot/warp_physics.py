@@ -41,7 +41,7 @@ def _import_warp() -> tuple[Any, Any]:
     try:
         import warp as wp
 
-        wp.config.quiet = True  # no banner or per-module load lines
+        wp.config.log_level = wp.LOG_WARNING  # no banner or per-module load lines
         import mujoco_warp as mjw
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise ImportError(f"{INSTALL_HINT} ({e})") from None
@@ -124,13 +124,17 @@ class WarpPhysics:
             if not self.wdev.is_cuda:
                 self._substeps()
                 return
+            # torch wrote ctrl/qpos on its own stream and Warp runs on Warp's: order them
+            # (host syncs: simple and safe; torch's default stream cannot be captured).
+            torch.cuda.current_stream(self._qpos.device).synchronize()
             if self._graph is None:
                 self._substeps()  # load kernels before capturing
                 with wp.ScopedCapture() as cap:
                     self._substeps()
                 self._graph = cap.graph
-                return
-            wp.capture_launch(self._graph)
+            else:
+                wp.capture_launch(self._graph)
+            wp.synchronize_device(self.wdev)
 
     def step(self, ctrl: torch.Tensor) -> torch.Tensor:
         """Advance every world ``substeps`` physics steps under ``ctrl`` ``[B, nu]``.
