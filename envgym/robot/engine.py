@@ -127,6 +127,9 @@ class RobotEngine:
         self.half_h = torch.as_tensor(c.object_half_height, dtype=F64, device=self.pdev)
         self.radius = torch.as_tensor(c.object_radius, dtype=F64, device=self.pdev)
         self.layout = self._layout()
+        self._arm_q = _index(c.arm_qpos)
+        self._arm_v = _index(c.arm_dof)
+        self._fin_q = _index(c.finger_qpos)
         q0 = torch.zeros(1, c.model.nq, dtype=F64, device=self.pdev)
         q0[0, c.arm_qpos] = self.home
         self.home_grip = self.kin.forward(q0)[0][0]
@@ -250,9 +253,9 @@ class RobotEngine:
         qpos, qvel = self.physics.qpos.to(F64), self.physics.qvel.to(F64)
         grip, R, _ = self.kin.forward(qpos)
         q: dict[str, torch.Tensor] = {
-            "arm_qpos": qpos[:, c.arm_qpos],
-            "arm_qvel": qvel[:, c.arm_dof],
-            "finger_qpos": qpos[:, c.finger_qpos],
+            "arm_qpos": qpos[:, self._arm_q],
+            "arm_qvel": qvel[:, self._arm_v],
+            "finger_qpos": qpos[:, self._fin_q],
             "grip_pos": grip,
             "hand_rot": R,
             "goal": st["goal"],
@@ -341,12 +344,11 @@ class RobotEngine:
         terms["success"] = success.to(F64)
         weights = self.task.reward
         reward_terms = {
-            k: torch.where(unstable, 0.0, (w * terms[k]).to(self.device, torch.float32))
-            for k, w in weights.items()
+            k: (w * terms[k]).to(self.device, torch.float32) for k, w in weights.items()
         }
-        reward = torch.zeros(self.B, dtype=torch.float32, device=self.device)
-        for v in reward_terms.values():
-            reward = reward + v
+        if bool(unstable.any()):  # a rolled-back world earns nothing for the failed step
+            reward_terms = {k: torch.where(unstable, 0.0, v) for k, v in reward_terms.items()}
+        reward = torch.stack(list(reward_terms.values())).sum(0)
         st["t"] += 1
         terminated = success & self.task.terminate_on_success
         truncated = ((st["t"] >= self.c.scene.episode_length) & ~terminated) | unstable
@@ -470,6 +472,14 @@ class RobotEngine:
         # The closed fingers form a square block: a fixed yaw avoids sweeping the object.
         yaw = torch.zeros(B, dtype=F64, device=self.pdev)
         return t, yaw, max_step
+
+
+def _index(idx: Any) -> slice | list[int]:
+    """A contiguous index list as a slice (a view, no gather), else the list."""
+    ids = [int(i) for i in idx]
+    if ids and ids == list(range(ids[0], ids[0] + len(ids))):
+        return slice(ids[0], ids[0] + len(ids))
+    return ids
 
 
 def _first_true(ok: torch.Tensor) -> torch.Tensor:
