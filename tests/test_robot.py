@@ -189,6 +189,15 @@ def test_warp_trajectory_agrees_with_cpu(scene: str) -> None:
     warp.close()
 
 
+@needs_warp
+def test_warp_oracle_reaches_on_warp_cpu() -> None:
+    from envgym.robot.evaluate import evaluate
+
+    # Warp on a CPU is slow (GPU kernels): reach episodes are short enough to check here.
+    row = evaluate("envgym/Robot-Reach-v0", "oracle", episodes=4, seed=7, backend="warp")
+    assert row["success_rate"] == 1.0, row
+
+
 @pytest.mark.gpu
 @needs_warp
 def test_warp_cuda_graph_conformance_and_oracle() -> None:
