@@ -248,7 +248,10 @@ def bench_env(
         raw_desc: str | None = None
         raw_sps: float | None = None
         raw_time: float | None = None
-        if family in RAW_BASELINES:
+        if hasattr(base, "raw_baseline"):
+            # The env knows its own backend (e.g. mujoco.rollout on its compiled models).
+            raw_desc, raw_sps, raw_time = base.raw_baseline(steps, warmup, seed)
+        elif family in RAW_BASELINES:
             raw_desc, raw_fn = RAW_BASELINES[family]
             raw_sps, raw_time = raw_fn(num_envs, _num_actions(space), dev, steps, warmup, seed)
         env_sps = num_envs * steps / max(env_time, 1e-12)

@@ -39,6 +39,16 @@ class DemoTask:
     label: str
     env_id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    max_envs: int | None = None
+    """Cap on the worlds for this task (e.g. physics-heavy robot scenes on a CPU)."""
+    max_steps: int | None = None
+    """Cap on the steps per policy for this task."""
+
+    def sizes(self, num_envs: int, steps: int) -> tuple[int, int]:
+        """(worlds, steps) for this task under the demo's settings and the task's caps."""
+        n = num_envs if self.max_envs is None else min(num_envs, self.max_envs)
+        t = steps if self.max_steps is None else min(steps, self.max_steps)
+        return n, t
 
 
 @dataclass
@@ -215,15 +225,16 @@ def run_demo(
 
     tasks = demo_tasks(families, scenarios)
     rows: list[DemoRow] = []
-    total = len(tasks) * len(DEMO_POLICIES) * steps
+    total = sum(len(DEMO_POLICIES) * t.sizes(num_envs, steps)[1] for t in tasks)
     # disable=None: tqdm hides itself when stderr isn't a terminal (logs stay readable).
     with tqdm(
         total=total, disable=None if progress else True, unit="step", dynamic_ncols=True
     ) as bar:
         for task in tasks:
+            task_envs, task_steps = task.sizes(num_envs, steps)
             envs = gym.make_vec(
                 task.env_id,
-                num_envs=num_envs,
+                num_envs=task_envs,
                 vectorization_mode="vector_entry_point",
                 device=device,
                 **task.kwargs,
@@ -231,7 +242,7 @@ def run_demo(
             try:
                 for policy in DEMO_POLICIES:
                     bar.set_description(f"{task.label} / {policy}")
-                    row = run_policy(envs, policy, steps, seed, bar)
+                    row = run_policy(envs, policy, task_steps, seed, bar)
                     row.family, row.scenario = task.family, task.label
                     rows.append(row)
             finally:

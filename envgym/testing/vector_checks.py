@@ -68,11 +68,24 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
 
 
 def sample_actions(envs: Any, gen: torch.Generator) -> torch.Tensor:
-    """Uniform random actions for a Discrete single action space, from a CPU generator."""
+    """Uniform random actions for a Discrete or bounded Box single action space, from a CPU
+    generator."""
     space = envs.single_action_space
+    if isinstance(space, spaces.Box):
+        low = torch.as_tensor(space.low, dtype=torch.float32)
+        high = torch.as_tensor(space.high, dtype=torch.float32)
+        u = torch.rand((envs.num_envs, *space.shape), generator=gen)
+        return low + u * (high - low)
     if not isinstance(space, spaces.Discrete):
-        raise NotImplementedError("sample_actions handles Discrete action spaces")
+        raise NotImplementedError("sample_actions handles Discrete and Box action spaces")
     return torch.randint(0, int(space.n), (envs.num_envs,), generator=gen) + int(space.start)
+
+
+def _single_action(space: gym.Space, action: Any) -> Any:
+    """One world's action as a single env takes it."""
+    if isinstance(space, spaces.Discrete):
+        return int(action)
+    return np.asarray(action, dtype=space.dtype)
 
 
 def _rollout(
@@ -88,6 +101,7 @@ def _rollout(
             rnd = sample_actions(envs, gen)
             # Mix in random actions so off-plan states are covered too.
             mask = torch.rand(envs.num_envs, generator=gen) < 0.25
+            mask = mask.reshape(-1, *([1] * (act.dim() - 1)))
             act = torch.where(mask.to(act.device), rnd.to(act.device), act)
         else:
             act = sample_actions(envs, gen)
@@ -214,6 +228,20 @@ def check_vector_env(
             pass
         else:
             raise AssertionError("a wrong number of actions must raise ValueError")
+    elif isinstance(space, spaces.Box):
+        bad = torch.full((B, *space.shape), float("nan"))
+        try:
+            envs.step(bad)
+        except ValueError as e:
+            assert "action" in str(e).lower(), f"non-finite action error should say so: {e}"
+        else:
+            raise AssertionError("a non-finite Box action must raise ValueError")
+        try:
+            envs.step(torch.zeros((B + 1, *space.shape)))
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a wrong number of actions must raise ValueError")
 
     # --- determinism: same seed and actions, same trajectory
     a = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
@@ -251,7 +279,8 @@ def check_vector_env(
         # Branching: world 0's state copied into every world evolves identically.
         envs.set_state(snap)
         envs.set_state(envs.get_state(worlds=[0] * B))
-        same_act = torch.full((B,), int(acts[0][0]), dtype=torch.int64)
+        first = acts[0][:1]
+        same_act = first.repeat(B, *([1] * (first.dim() - 1)))
         o, *_ = envs.step(same_act)
         o = _np(o)
         for i in range(1, B):
@@ -285,7 +314,7 @@ def check_batch_vs_single(
             )
             for t in range(1, len(rows)):
                 vobs, vrew, vterm, vtrunc, vtgt, vact = rows[t]
-                obs, rew, term, trunc, info = env.step(int(vact[i]))
+                obs, rew, term, trunc, info = env.step(_single_action(env.action_space, vact[i]))
                 where = f"world {i}, step {t - 1}"
                 assert np.isclose(rew, vrew[i]), f"{where}: reward {rew} != {vrew[i]}"
                 assert term == bool(vterm[i]) and trunc == bool(vtrunc[i]), f"{where}: flags differ"

@@ -1,0 +1,496 @@
+"""The batched robot engine: resets, actions, observations, rewards and the oracle.
+
+One implementation for every batch size and backend: the physics backend steps B worlds and
+exposes ``qpos``/``qvel`` as torch tensors; everything else here is torch over the world
+dimension, so the single env (B=1) and the vector env cannot drift apart.
+
+Randomness is counter-based (:mod:`envgym.core.rng`): world ``i`` draws from
+``(seed_i, episode_i, stream)`` alone, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from envgym.core import rng
+from envgym.robot.compiler import CompiledScene
+from envgym.robot.kinematics import ArmKinematics, down_orientation, ik_step
+from envgym.robot.models import Range
+
+F64 = torch.float64
+
+# rng stream ids (fixed: changing them changes every episode). All of a reset's draws are
+# hashed in one vectorised call over these streams.
+_S_HOME = 0  # + joint (< 16)
+_S_SCALE = 16  # + 4 * object + quantity (objects < 8)
+_S_OBJ = 64  # + 50 * object + 3 * candidate (+1 for y; 49: yaw)
+_S_TGT = 464  # + 4 * candidate + coordinate
+_CANDIDATES = 16
+_TORQUE_KP = 120.0  # oracle's joint stiffness in joint_torque mode (N m / rad)
+_NUM_STREAMS = _S_TGT + 4 * _CANDIDATES
+
+
+@dataclass
+class ObsLayout:
+    """Where each quantity sits in the flat observation vector (see docs/robot.md)."""
+
+    names: list[tuple[str, int, int]]
+    """(name, start, end) of each segment."""
+    size: int
+    target_size: int
+    """The first ``target_size`` entries form ``next_obs_target`` (the physical state)."""
+
+
+class _Draws:
+    """Every uniform draw of a reset, hashed at once: ``[n, _NUM_STREAMS]``."""
+
+    def __init__(self, seed: torch.Tensor, episode: torch.Tensor) -> None:
+        streams = torch.arange(_NUM_STREAMS, device=seed.device)[None, :]
+        self.u = rng.uniform(seed[:, None], episode[:, None], streams).to(F64)
+
+    def __call__(self, r: Range, stream: int) -> torch.Tensor:
+        return r.low + self.u[:, stream] * (r.high - r.low)
+
+
+def quat_yaw(q: torch.Tensor) -> torch.Tensor:
+    """Yaw (rotation about world z) of quaternions ``[..., 4]`` (w, x, y, z)."""
+    w, x, y, z = q.unbind(-1)
+    return torch.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def _wrap(a: torch.Tensor, period: float) -> torch.Tensor:
+    """``a`` wrapped into ``[-period/2, period/2)``."""
+    return torch.remainder(a + period / 2, period) - period / 2
+
+
+def _clip_norm(v: torch.Tensor, max_norm: float | torch.Tensor) -> torch.Tensor:
+    n = v.norm(dim=-1, keepdim=True).clamp(min=1e-9)
+    return v * torch.clamp(max_norm / n, max=1.0)
+
+
+class RobotEngine:
+    """B worlds of one compiled scene on a physics backend.
+
+    Args:
+        c: the compiled scene.
+        num_worlds: B.
+        device: where observations, rewards and flags live.
+        backend: ``"cpu"`` (mujoco.rollout thread pool) or ``"warp"`` (MuJoCo Warp).
+        num_threads: CPU backend pool size (default: the CPUs this process may use).
+        warp_device: Warp backend device (default: ``"cuda:N"`` for a CUDA ``device``, else
+            ``"cpu"``).
+    """
+
+    def __init__(
+        self,
+        c: CompiledScene,
+        num_worlds: int,
+        device: torch.device,
+        backend: str = "cpu",
+        num_threads: int | None = None,
+        warp_device: str | None = None,
+    ) -> None:
+        self.c = c
+        self.B = num_worlds
+        self.device = device
+        sc = c.scene
+        if backend == "cpu":
+            from envgym.robot.physics import CpuPhysics
+
+            self.physics: Any = CpuPhysics(c, num_worlds, num_threads)
+        elif backend == "warp":
+            from envgym.robot.warp_physics import WarpPhysics
+
+            self.physics = WarpPhysics(c, num_worlds, device, warp_device)
+        else:
+            raise ValueError(f"backend must be 'cpu' or 'warp', got {backend!r}")
+        self.backend = backend
+        # Kinematics on the physics' device (float64), results moved to `device`.
+        self.pdev = self.physics.qpos.device
+        self.kin = ArmKinematics(c, self.pdev)
+        self.task = sc.task
+        self.obj_index = {o.name: i for i, o in enumerate(sc.objects)}
+        self.tgt_index = {t.name: i for i, t in enumerate(sc.targets)}
+        self.k_obj = self.obj_index.get(sc.task.object or "", -1)
+        self.k_sup = self.obj_index.get(sc.task.support or "", -1)
+        self.k_tgt = self.tgt_index.get(sc.task.target or "", -1)
+        self.act_dim = c.n_arm + 1
+        lo = torch.as_tensor(c.arm_range[:, 0], dtype=F64, device=self.pdev)
+        hi = torch.as_tensor(c.arm_range[:, 1], dtype=F64, device=self.pdev)
+        self.arm_lo, self.arm_hi = lo, hi
+        self.fin_lo, self.fin_hi = float(c.finger_range[0]), float(c.finger_range[1])
+        self.home = torch.as_tensor(sc.robot.home, dtype=F64, device=self.pdev)
+        self.half_h = torch.as_tensor(c.object_half_height, dtype=F64, device=self.pdev)
+        self.radius = torch.as_tensor(c.object_radius, dtype=F64, device=self.pdev)
+        self.layout = self._layout()
+        self._arm_q = _index(c.arm_qpos)
+        self._arm_v = _index(c.arm_dof)
+        self._fin_q = _index(c.finger_qpos)
+        q0 = torch.zeros(1, c.model.nq, dtype=F64, device=self.pdev)
+        q0[0, c.arm_qpos] = self.home
+        self.home_grip = self.kin.forward(q0)[0][0]
+
+    # ------------------------------------------------------------------ state
+    def empty_state(self) -> dict[str, torch.Tensor]:
+        """The engine's explicit state (leading dim B); the backend's tensors are views."""
+        B, dev, n_obj = self.B, self.device, self.c.n_obj
+        st = dict(self.physics.state_tensors())
+        st["goal"] = torch.zeros(B, 3, dtype=F64, device=self.pdev)
+        st["scales"] = torch.ones(B, max(n_obj, 1), 3, dtype=F64, device=self.pdev)
+        st["seed"] = torch.zeros(B, dtype=torch.int64, device=dev)
+        st["episode"] = torch.zeros(B, dtype=torch.int64, device=dev)
+        st["t"] = torch.zeros(B, dtype=torch.int64, device=dev)
+        return st
+
+    def _layout(self) -> ObsLayout:
+        c = self.c
+        segs: list[tuple[str, int]] = [
+            ("arm_qpos", c.n_arm),
+            ("arm_qvel", c.n_arm),
+            ("finger_qpos", 2),
+            ("grip_pos", 3),
+        ]
+        for o in c.scene.objects:
+            segs += [(f"{o.name}_pos", 3), (f"{o.name}_quat", 4), (f"{o.name}_linvel", 3)]
+        target_size = sum(n for _, n in segs)
+        if self.k_tgt >= 0:
+            segs.append(("goal_pos", 3))
+        names, at = [], 0
+        for name, n in segs:
+            names.append((name, at, at + n))
+            at += n
+        return ObsLayout(names, at, target_size)
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, st: dict[str, torch.Tensor], mask: torch.Tensor, seeds: Any) -> None:
+        """New episodes in the masked worlds (fresh seeds, or each world's next episode)."""
+        mask = mask.to(self.device)
+        if not bool(mask.any()):
+            return
+        if seeds is not None:
+            st["seed"][mask] = seeds.to(self.device)[mask]
+            st["episode"][mask] = 0
+        else:
+            st["episode"][mask] += 1
+        st["t"][mask] = 0
+        idx = torch.nonzero(mask).flatten()
+        seed = st["seed"][idx].to(self.pdev)
+        ep = st["episode"][idx].to(self.pdev)
+        n = idx.shape[0]
+        c, sc = self.c, self.c.scene
+        m = c.model
+        qpos = torch.zeros(n, m.nq, dtype=F64, device=self.pdev)
+        qvel = torch.zeros(n, m.nv, dtype=F64, device=self.pdev)
+        draw = _Draws(seed, ep)
+        noise = sc.robot.home_noise
+        for j in range(c.n_arm):
+            u = draw(Range(low=-noise, high=noise), _S_HOME + j)
+            qpos[:, c.arm_qpos[j]] = self.home[j] + u
+        qpos[:, c.finger_qpos] = self.fin_hi * 0.9
+        # Object scales first: sizes set resting heights.
+        scales = torch.ones(n, max(c.n_obj, 1), 3, dtype=F64, device=self.pdev)
+        for k, o in enumerate(sc.objects):
+            r = o.randomize
+            for a, rr in enumerate((r.mass_scale, r.friction_scale, r.size_scale)):
+                scales[:, k, a] = draw(rr, _S_SCALE + 4 * k + a)
+        # Object poses; the task object (stack) or the target is redrawn until far enough.
+        pos = torch.zeros(n, max(c.n_obj, 1), 3, dtype=F64, device=self.pdev)
+        yaw = torch.zeros(n, max(c.n_obj, 1), dtype=F64, device=self.pdev)
+        redraw_obj = self.task.kind == "stack"
+        for k, o in enumerate(sc.objects):
+            pl = o.placement
+            cands = _CANDIDATES if (redraw_obj and k == self.k_obj) else 1
+            xs = torch.stack([draw(pl.x, _S_OBJ + 50 * k + 3 * i) for i in range(cands)], 1)
+            ys = torch.stack([draw(pl.y, _S_OBJ + 50 * k + 3 * i + 1) for i in range(cands)], 1)
+            if cands > 1:
+                sup = pos[:, self.k_sup, :2]
+                d = torch.hypot(xs - sup[:, :1], ys - sup[:, 1:])
+                pick = _first_true(d >= self.task.min_start_distance)
+                xs, ys = xs.gather(1, pick[:, None]), ys.gather(1, pick[:, None])
+            pos[:, k, 0], pos[:, k, 1] = xs[:, 0], ys[:, 0]
+            pos[:, k, 2] = self.half_h[k] * scales[:, k, 2]
+            yaw[:, k] = draw(pl.yaw, _S_OBJ + 50 * k + 49)
+            a = int(c.object_qpos[k])
+            qpos[:, a : a + 3] = pos[:, k]
+            qpos[:, a + 3] = torch.cos(yaw[:, k] / 2)
+            qpos[:, a + 6] = torch.sin(yaw[:, k] / 2)
+        goal = torch.zeros(n, 3, dtype=F64, device=self.pdev)
+        if self.k_tgt >= 0:
+            pl = sc.targets[self.k_tgt].placement
+            ref = pos[:, self.k_obj] if self.k_obj >= 0 else self.home_grip.expand(n, 3)
+            cand = []
+            for i in range(_CANDIDATES):
+                g = torch.zeros(n, 3, dtype=F64, device=self.pdev)
+                g[:, 0] = draw(pl.x, _S_TGT + 4 * i)
+                g[:, 1] = draw(pl.y, _S_TGT + 4 * i + 1)
+                if pl.z is not None:
+                    g[:, 2] = draw(pl.z, _S_TGT + 4 * i + 2)
+                elif self.k_obj >= 0:
+                    g[:, 2] = pos[:, self.k_obj, 2]
+                cand.append(g)
+            cands = torch.stack(cand, 1)  # [n, C, 3]
+            d = (cands[..., :2] - ref[:, None, :2]).norm(dim=-1)
+            if self.k_obj < 0:
+                d = (cands - ref[:, None]).norm(dim=-1)
+            pick = _first_true(d >= self.task.min_start_distance)
+            goal = cands[torch.arange(n, device=self.pdev), pick]
+        self.physics.set_object_params(idx, scales)
+        self.physics.write(
+            mask.to(self.pdev), _scatter(qpos, idx, self.B), _scatter(qvel, idx, self.B)
+        )
+        pidx = idx.to(self.pdev)
+        st["goal"][pidx] = goal
+        st["scales"][pidx] = scales
+
+    # ------------------------------------------------------------------ quantities
+    def quantities(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Named float64 quantities of every world (on the physics device)."""
+        c = self.c
+        qpos, qvel = self.physics.qpos.to(F64), self.physics.qvel.to(F64)
+        grip, R, _ = self.kin.forward(qpos)
+        q: dict[str, torch.Tensor] = {
+            "arm_qpos": qpos[:, self._arm_q],
+            "arm_qvel": qvel[:, self._arm_v],
+            "finger_qpos": qpos[:, self._fin_q],
+            "grip_pos": grip,
+            "hand_rot": R,
+            "goal": st["goal"],
+            "goal_pos": st["goal"],
+        }
+        for k, o in enumerate(c.scene.objects):
+            a, v = int(c.object_qpos[k]), int(c.object_dof[k])
+            q[f"{o.name}_pos"] = qpos[:, a : a + 3]
+            q[f"{o.name}_quat"] = qpos[:, a + 3 : a + 7]
+            q[f"{o.name}_linvel"] = qvel[:, v : v + 3]
+        return q
+
+    def observe(
+        self, st: dict[str, torch.Tensor], q: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """``[B, obs_size]`` float32 observations on ``device`` (new tensors)."""
+        if q is None:
+            q = self.quantities(st)
+        parts = [q[name] for name, _, _ in self.layout.names]
+        return torch.cat(parts, dim=-1).to(device=self.device, dtype=torch.float32)
+
+    def place_point(self, st: dict[str, torch.Tensor], q: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Where the task wants the object (or, for reach, the grip) to be."""
+        if self.task.kind == "stack":
+            sc = st["scales"]
+            sup = self.c.scene.objects[self.k_sup].name
+            h = self.half_h[self.k_obj] * sc[:, self.k_obj, 2]
+            hs = self.half_h[self.k_sup] * sc[:, self.k_sup, 2]
+            out = q[f"{sup}_pos"].clone()
+            out[:, 2] = out[:, 2] + h + hs
+            return out
+        return st["goal"]
+
+    def success_and_terms(
+        self, st: dict[str, torch.Tensor], q: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Success ``[B]`` and the unweighted reward terms of the current state."""
+        kind, tol = self.task.kind, self.task.tolerance
+        grip = q["grip_pos"]
+        terms: dict[str, torch.Tensor] = {
+            "joint_velocity": -(q["arm_qvel"] ** 2).sum(-1),
+        }
+        place = self.place_point(st, q)
+        if kind == "reach":
+            d = (grip - place).norm(dim=-1)
+            terms["grip_to_target"] = -d
+            success = d < tol
+        else:
+            obj = q[f"{self.c.scene.objects[self.k_obj].name}_pos"]
+            terms["grip_to_object"] = -(grip - obj).norm(dim=-1)
+            if kind == "push":
+                d = (obj[:, :2] - place[:, :2]).norm(dim=-1)
+                success = d < tol
+            elif kind == "pick_place":
+                d = (obj - place).norm(dim=-1)
+                success = d < tol
+            else:  # stack: on the support, released
+                d = (obj - place).norm(dim=-1)
+                dxy = (obj[:, :2] - place[:, :2]).norm(dim=-1)
+                dz = (obj[:, 2] - place[:, 2]).abs()
+                w = self.radius[self.k_obj] * st["scales"][:, self.k_obj, 2]
+                released = q["finger_qpos"].mean(-1) > w + 0.004
+                success = (dxy < tol) & (dz < 0.01) & released
+            terms["object_to_target"] = -d
+        return success, terms
+
+    # ------------------------------------------------------------------ actions
+    def controls(self, actions: torch.Tensor) -> torch.Tensor:
+        """Actions ``[B, n_arm + 1]`` in [-1, 1] -> MuJoCo controls ``[B, nu]`` (float64)."""
+        a = actions.to(device=self.pdev, dtype=F64).clamp(-1.0, 1.0)
+        r = self.c.scene.robot
+        if r.control == "joint_position":
+            arm = self.arm_lo + (a[:, :-1] + 1) * 0.5 * (self.arm_hi - self.arm_lo)
+        else:
+            arm = a[:, :-1] * r.torque_limit
+        fin = self.fin_lo + (a[:, -1:] + 1) * 0.5 * (self.fin_hi - self.fin_lo)
+        return torch.cat([arm, fin, fin], dim=-1)
+
+    # ------------------------------------------------------------------ step
+    def step(self, st: dict[str, torch.Tensor], actions: torch.Tensor) -> dict[str, Any]:
+        """One transition of every world (no auto-reset)."""
+        unstable = self.physics.step(self.controls(actions)).to(self.device)
+        q = self.quantities(st)
+        success, terms = self.success_and_terms(st, q)
+        success = success.to(self.device) & ~unstable
+        terms["success"] = success.to(F64)
+        weights = self.task.reward
+        reward_terms = {
+            k: (w * terms[k]).to(self.device, torch.float32) for k, w in weights.items()
+        }
+        if bool(unstable.any()):  # a rolled-back world earns nothing for the failed step
+            reward_terms = {k: torch.where(unstable, 0.0, v) for k, v in reward_terms.items()}
+        reward = torch.stack(list(reward_terms.values())).sum(0)
+        st["t"] += 1
+        terminated = success & self.task.terminate_on_success
+        truncated = ((st["t"] >= self.c.scene.episode_length) & ~terminated) | unstable
+        return {
+            "reward": reward,
+            "reward_terms": reward_terms,
+            "success": success,
+            "terminated": terminated,
+            "truncated": truncated,
+            "unstable": unstable,
+            "obs": self.observe(st, q),
+        }
+
+    # ------------------------------------------------------------------ oracle
+    def oracle(self, st: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A scripted controller: task logic picks a grip waypoint, hand yaw and gripper
+        command; damped-least-squares IK turns them into joint targets. ``[B, n_arm+1]``
+        float32 actions on ``device``."""
+        q = self.quantities(st)
+        grip = q["grip_pos"]
+        B = grip.shape[0]
+        kind = self.task.kind
+        zeros = torch.zeros(B, dtype=F64, device=self.pdev)
+        close = torch.ones(B, dtype=torch.bool, device=self.pdev)
+        max_step = torch.full((B,), 0.03, dtype=F64, device=self.pdev)
+        yaw = zeros.clone()
+        if kind == "reach":
+            target = st["goal"].clone()
+        else:
+            name = self.c.scene.objects[self.k_obj].name
+            obj = q[f"{name}_pos"]
+            oyaw = quat_yaw(q[f"{name}_quat"])
+            sc = st["scales"][:, self.k_obj, 2]
+            w = self.radius[self.k_obj] * sc
+            place = self.place_point(st, q)
+            if kind == "push":
+                target, yaw, max_step = self._push_plan(grip, obj, place, w)
+            else:
+                target, yaw, close = self._carry_plan(grip, obj, oyaw, place, w, q, kind)
+        cmd = grip + _clip_norm(target - grip, max_step[:, None])
+        q_cmd = ik_step(
+            self.kin, self.physics.qpos.to(F64), cmd, down_orientation(yaw), iterations=2
+        )
+        r = self.c.scene.robot
+        if r.control == "joint_position":
+            arm = 2 * (q_cmd - self.arm_lo) / (self.arm_hi - self.arm_lo) - 1
+        else:
+            # A torque held for a whole control period (tens of ms) destabilises any stiff PD
+            # on the light wrist links: a soft P term, with the joints' own (implicitly
+            # integrated) damping doing the damping, and gravcomp carrying the weight.
+            tau = _TORQUE_KP * (q_cmd - q["arm_qpos"])
+            arm = tau / r.torque_limit
+        grip_cmd = torch.where(close, -1.0, 1.0).to(F64)[:, None]
+        act = torch.cat([arm, grip_cmd], dim=-1).clamp(-1, 1)
+        return act.to(device=self.device, dtype=torch.float32)
+
+    def _carry_plan(
+        self,
+        grip: torch.Tensor,
+        obj: torch.Tensor,
+        oyaw: torch.Tensor,
+        place: torch.Tensor,
+        w: torch.Tensor,
+        q: dict[str, torch.Tensor],
+        kind: str,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pick-and-place (and stack) waypoints: hover, descend, close, carry, (release)."""
+        grasp_pt = obj.clone()
+        grasp_pt[:, 2] += 0.004
+        d_grasp = (grip - grasp_pt).norm(dim=-1)
+        d_xy = (grip[:, :2] - obj[:, :2]).norm(dim=-1)
+        fingers = q["finger_qpos"].mean(-1)
+        near = d_grasp < 0.012
+        held = ((grip - obj).norm(dim=-1) < 0.025) & (fingers < w + 0.006)
+        hover = grasp_pt.clone()
+        hover[:, 2] += 0.08
+        approach = torch.where((d_xy > 0.015)[:, None], hover, grasp_pt)
+        carry = place.clone()
+        carry[:, 2] += grip[:, 2] - obj[:, 2]  # keep the object's offset in the hand
+        if kind == "stack":
+            carry[:, 2] += 0.003
+        target = torch.where(held[:, None], carry, approach)
+        close = near | held
+        if kind == "stack":
+            placed = held & ((obj[:, :2] - place[:, :2]).norm(dim=-1) < 0.01)
+            placed &= (obj[:, 2] - place[:, 2]).abs() < 0.015
+            close = close & ~placed
+            target = torch.where(placed[:, None], grip, target)
+        yaw = _wrap(oyaw, math.pi / 2)
+        return target, yaw, close
+
+    def _push_plan(
+        self, grip: torch.Tensor, obj: torch.Tensor, goal: torch.Tensor, w: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pushing waypoints: go behind the object (high), descend, push through it."""
+        B = grip.shape[0]
+        delta = goal[:, :2] - obj[:, :2]
+        d = delta / delta.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+        rel = grip[:, :2] - obj[:, :2]
+        along = (rel * d).sum(-1)
+        perp = (rel[:, 0] * d[:, 1] - rel[:, 1] * d[:, 0]).abs()
+        push_z, travel_z = 0.03, 0.08
+        behind = obj[:, :2] - d * (w + 0.03)[:, None]
+        aligned = (along < -(w + 0.004)) & (perp < 0.012) & (grip[:, 2] < 0.045)
+        at_behind = (grip[:, :2] - behind).norm(dim=-1) < 0.012
+        low = grip[:, 2] < 0.05
+        t = torch.zeros(B, 3, dtype=F64, device=self.pdev)
+        push_xy = obj[:, :2] + d * 0.02
+        t_push = torch.cat([push_xy, torch.full((B, 1), push_z, dtype=F64, device=self.pdev)], 1)
+        t_desc = torch.cat([behind, torch.full((B, 1), push_z, dtype=F64, device=self.pdev)], 1)
+        t_travel = torch.cat([behind, torch.full((B, 1), travel_z, dtype=F64, device=self.pdev)], 1)
+        t_lift = torch.cat(
+            [grip[:, :2], torch.full((B, 1), travel_z, dtype=F64, device=self.pdev)], 1
+        )
+        t = torch.where(
+            aligned[:, None],
+            t_push,
+            torch.where(at_behind[:, None], t_desc, torch.where(low[:, None], t_lift, t_travel)),
+        )
+        max_step = torch.where(aligned, 0.018, 0.03).to(F64)
+        # The closed fingers form a square block: a fixed yaw avoids sweeping the object.
+        yaw = torch.zeros(B, dtype=F64, device=self.pdev)
+        return t, yaw, max_step
+
+
+def _index(idx: Any) -> slice | list[int]:
+    """A contiguous index list as a slice (a view, no gather), else the list."""
+    ids = [int(i) for i in idx]
+    if ids and ids == list(range(ids[0], ids[0] + len(ids))):
+        return slice(ids[0], ids[0] + len(ids))
+    return ids
+
+
+def _first_true(ok: torch.Tensor) -> torch.Tensor:
+    """Index of the first True per row (the last index when none is)."""
+    n = ok.shape[1]
+    ar = torch.arange(n, device=ok.device)
+    score = torch.where(ok, ar, n - 1 + n)
+    return score.min(dim=1).values.clamp(max=n - 1)
+
+
+def _scatter(rows: torch.Tensor, idx: torch.Tensor, B: int) -> torch.Tensor:
+    out = torch.zeros(B, *rows.shape[1:], dtype=rows.dtype, device=rows.device)
+    out[idx.to(rows.device)] = rows
+    return out

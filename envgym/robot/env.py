@@ -1,0 +1,373 @@
+"""Gymnasium faces of the robot engine: the vector env (B worlds) and the single env (B=1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.robot.compiler import CompiledScene, compile_scene
+from envgym.robot.engine import RobotEngine
+from envgym.robot.scenes import SceneSpec, load_scene
+
+_COMPILED: dict[str, CompiledScene] = {}
+
+
+def compiled_scene(scene: SceneSpec) -> CompiledScene:
+    """Compile a scene (shipped names are compiled once per process)."""
+    if isinstance(scene, str) and scene in _COMPILED:
+        return _COMPILED[scene]
+    c = compile_scene(load_scene(scene))
+    if isinstance(scene, str):
+        _COMPILED[scene] = c
+    return c
+
+
+class RobotVectorEnv(TorchVectorEnv):
+    """B worlds of a MuJoCo arm scene stepped together (MuJoCo thread pool or MuJoCo Warp).
+
+    ## Description
+    A 6-DoF arm with a two-finger gripper on a table (``scenarios/robot/assets/arm6.xml``)
+    solves the scene's task: ``reach`` (grip site to a goal point), ``push`` (a cube's x-y onto
+    a goal, fingers closed), ``pick_place`` (a cube to a goal in the air) or ``stack`` (a cube
+    released on top of another). Scenes are YAML (``scenarios/robot/*.yaml``).
+
+    ## Observation
+    ``Box(-inf, inf, (D,), float32)``, segments in ``envs.obs_layout`` (name, start, end):
+    ``arm_qpos`` [6], ``arm_qvel`` [6], ``finger_qpos`` [2], ``grip_pos`` [3], per object
+    ``<name>_pos`` [3], ``<name>_quat`` [4] (w, x, y, z), ``<name>_linvel`` [3], then
+    ``goal_pos`` [3] when the task has a target.
+
+    ## Action
+    ``Box(-1, 1, (7,), float32)``: six arm joints then the gripper (-1 closed, +1 open). With
+    ``control: joint_position`` an arm action maps linearly onto the joint's range as a
+    position target; with ``joint_torque`` it scales the torque limit. Out-of-range values are
+    clipped; non-finite values raise ``ValueError``.
+
+    ## Reward (per term, in ``info["reward_terms"]``, weights per scene)
+    ``grip_to_target`` (reach: -distance grip to goal), ``grip_to_object`` (-distance grip to
+    object), ``object_to_target`` (-distance object to goal; push: in x-y; stack: to the spot
+    on the support), ``success`` (+1 while the goal holds), ``joint_velocity`` (-|arm qvel|^2).
+
+    ## Target
+    ``info["next_obs_target"]``: the first ``target_size`` entries of the next observation
+    (the physical state: everything but the goal), before any auto-reset.
+
+    ## Starting state
+    The arm at its home pose plus uniform noise, fingers open; objects, goal and object
+    mass/friction/size drawn per world from the scene's ranges (counter-based: world ``i``
+    seeded ``s+i`` matches a single env seeded ``s+i``).
+
+    ## Episode end
+    Terminated when the goal holds (``task.terminate_on_success``); truncated after
+    ``episode_length`` steps, or at once when the world's physics goes unstable (NaN or a
+    velocity above ``physics.unstable_velocity``): that world's state is rolled back to before
+    the step (so ``final_obs`` and the target are its last good observation), it gets reward 0,
+    ``info["unstable"]`` flags it, and it is reset; the other worlds are untouched.
+
+    ## Arguments
+    ``num_envs``, ``scene`` (shipped name, YAML path or a ``RobotScene``), ``backend``
+    (``"cpu"`` or ``"warp"``), ``device``, ``num_threads`` (CPU backend pool), ``warp_device``
+    (``"cpu"`` or ``"cuda:N"``), ``obs_mode`` (``"state"``, or ``"pixels"``: a ``Dict`` of
+    ``state`` and ``pixels``, uint8 ``[image_size, image_size, 3]`` from ``camera``, rendered
+    per world; the target stays the physical state), ``episode_length`` (override).
+
+    ## Version history
+    - v0: initial release.
+    """
+
+    metadata: dict[str, Any] = {**TorchVectorEnv.metadata, "render_modes": ["rgb_array"]}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scene: SceneSpec = "reach",
+        *,
+        backend: str = "cpu",
+        device: str | torch.device | None = "cpu",
+        num_threads: int | None = None,
+        warp_device: str | None = None,
+        obs_mode: str = "state",
+        render_mode: str | None = None,
+        episode_length: int | None = None,
+        image_size: int = 64,
+        camera: str | int = 0,
+    ) -> None:
+        super().__init__(num_envs, device)
+        if obs_mode not in ("state", "pixels"):
+            raise ValueError(f"obs_mode must be 'state' or 'pixels', got {obs_mode!r}")
+        self.obs_mode = obs_mode
+        self._pixel_args = (camera, int(image_size), int(image_size))
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.compiled = compiled_scene(scene)
+        if episode_length is not None:
+            # Same model, shorter (or longer) episodes: the scene is data.
+            sc = self.compiled.scene.model_copy(update={"episode_length": int(episode_length)})
+            self.compiled = replace(self.compiled, scene=sc)
+        self.engine = RobotEngine(
+            self.compiled, self.num_envs, self.device, backend, num_threads, warp_device
+        )
+        self.backend = backend
+        lay = self.engine.layout
+        self.obs_layout = lay.names
+        self.target_size = lay.target_size
+        state_space = spaces.Box(-np.inf, np.inf, (lay.size,), np.float32)
+        self.single_observation_space: spaces.Space = state_space
+        if obs_mode == "pixels":
+            px = spaces.Box(0, 255, (int(image_size), int(image_size), 3), np.uint8)
+            self.single_observation_space = spaces.Dict({"state": state_space, "pixels": px})
+        self.single_action_space = spaces.Box(-1.0, 1.0, (self.engine.act_dim,), np.float32)
+        self.single_target_space = spaces.Box(-np.inf, np.inf, (lay.target_size,), np.float32)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.target_space = batch_space(self.single_target_space, self.num_envs)
+        self.reward_term_names = tuple(self.compiled.scene.task.reward)
+        self.state = self.engine.empty_state()
+        self._obs: Any = None
+        self._renderer: Any = None
+        self._render_args: tuple[Any, int, int] | None = None
+        self._final_frame: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ engine hooks
+    def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        self.engine.reset(self.state, mask, seeds)
+        self._obs = None
+
+    def _convert_actions(self, actions: Any) -> torch.Tensor:
+        t = torch.as_tensor(actions if torch.is_tensor(actions) else np.asarray(actions))
+        if not (t.dtype.is_floating_point or t.dtype in (torch.int32, torch.int64)):
+            raise TypeError(f"actions must be real numbers, got dtype {t.dtype}")
+        t = t.to(device=self.device, dtype=torch.float32)
+        want = (self.num_envs, self.engine.act_dim)
+        if t.dim() == 1 and self.num_envs == 1:
+            t = t[None]
+        if tuple(t.shape) != want:
+            raise ValueError(f"expected actions of shape {want}, got {tuple(t.shape)}")
+        bad = ~torch.isfinite(t).all(dim=1)
+        if bool(bad.any()):
+            idx = torch.nonzero(bad).flatten()[:8].tolist()
+            raise ValueError(f"non-finite actions (NaN or inf) in worlds {idx}")
+        return t
+
+    def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
+        out = self.engine.step(self.state, actions)
+        self._obs = self._with_pixels(out["obs"])
+        if self._render_args is not None and bool((out["terminated"] | out["truncated"])[0]):
+            # The single env's last frame of an episode, before the auto-reset replaces it.
+            self._final_frame = self.render(0, *self._render_args)
+        return StepOutput(
+            reward=out["reward"],
+            terminated=out["terminated"],
+            truncated=out["truncated"],
+            next_obs_target=out["obs"][:, : self.target_size],
+            reward_terms=out["reward_terms"],
+            success=out["success"],
+            action_error=torch.zeros(self.num_envs, dtype=torch.int64, device=self.device),
+            extra={"unstable": out["unstable"]},
+        )
+
+    def _observe(self) -> Any:
+        if self._obs is None:
+            self._obs = self._with_pixels(self.engine.observe(self.state))
+        return self._obs
+
+    def _with_pixels(self, state_obs: torch.Tensor) -> Any:
+        if self.obs_mode == "state":
+            return state_obs
+        frames = np.stack([self.render(w, *self._pixel_args) for w in range(self.num_envs)])
+        return {"state": state_obs, "pixels": torch.from_numpy(frames).to(self.device)}
+
+    def target_from_obs(self, obs: Any) -> torch.Tensor:
+        """The target is the physical-state prefix of the (state) observation."""
+        if isinstance(obs, dict):
+            obs = obs["state"]
+        return obs[..., : self.target_size]
+
+    # ------------------------------------------------------------------ snapshots
+    def get_state(
+        self, worlds: Sequence[int] | torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """A deep copy of the worlds' state (see :meth:`TorchVectorEnv.get_state`)."""
+        st = dict(self.state)
+        st["__episode_return"] = self._episode_return
+        st["__episode_length"] = self._episode_length
+        if worlds is None:
+            return {k: v.clone() for k, v in st.items()}
+        out = {}
+        for k, v in st.items():
+            idx = torch.as_tensor(worlds, dtype=torch.int64, device=v.device)
+            out[k] = v[idx].clone()
+        return out
+
+    def set_state(
+        self, state: Mapping[str, torch.Tensor], worlds: Sequence[int] | torch.Tensor | None = None
+    ) -> None:
+        """Write a snapshot back (every world, or the rows ``worlds``)."""
+        expected = set(self.state) | {"__episode_return", "__episode_length"}
+        if set(state) != expected:
+            raise ValueError(
+                f"state keys do not match this env: missing {sorted(expected - set(state))}, "
+                f"unexpected {sorted(set(state) - expected)}"
+            )
+        targets = dict(self.state)
+        targets["__episode_return"] = self._episode_return
+        targets["__episode_length"] = self._episode_length
+        for k, v in state.items():
+            dst = targets[k]
+            if worlds is None:
+                if v.shape != dst.shape:
+                    raise ValueError(f"state[{k!r}] has shape {tuple(v.shape)}")
+                dst.copy_(v.to(dst.device))
+            else:
+                idx = torch.as_tensor(worlds, dtype=torch.int64, device=dst.device)
+                dst[idx] = v.to(dst.device)
+        all_worlds = torch.arange(self.num_envs)
+        self.engine.physics.set_object_params(all_worlds, self.state["scales"])
+        self.engine.physics.after_set_state()
+        self._obs = None
+        self._needs_reset = False
+
+    # ------------------------------------------------------------------ extras
+    def oracle_action(self) -> torch.Tensor:
+        """One action per world from the scripted controller (IK plus grasp logic)."""
+        return self.engine.oracle(self.state)
+
+    def raw_baseline(self, steps: int, warmup: int, seed: int) -> tuple[str, float, float]:
+        """The raw physics baseline of ``envgym bench``: (description, steps/s, seconds)."""
+        ph = self.engine.physics
+        sps, dt = ph.raw_steps_per_s(steps, warmup, seed)
+        if self.backend == "cpu":
+            desc = (
+                f"raw mujoco.rollout, same models, {ph.num_threads} threads, "
+                f"{ph.substeps} physics steps per env step"
+            )
+        else:
+            desc = f"raw mujoco_warp.step x{ph.substeps} on the same model and device"
+        return desc, sps, dt
+
+    def render(self, world: int = 0, camera: str | int = 0, width: int = 512, height: int = 384):
+        """An RGB frame ``[H, W, 3]`` uint8 of world ``world`` from a scene camera."""
+        from envgym.robot.render import render_world
+
+        return render_world(self, world, camera, width, height)
+
+    def close(self, **kwargs: Any) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self.engine.physics.close()
+
+
+def _single(obs: Any) -> Any:
+    """World 0 of a batched observation as NumPy."""
+    if isinstance(obs, dict):
+        return {k: v[0].cpu().numpy() for k, v in obs.items()}
+    return obs[0].cpu().numpy()
+
+
+class RobotEnv(gym.Env):
+    """One world of a robot scene: the batched engine at B=1.
+
+    Observation, action and target spaces are those of :class:`RobotVectorEnv` for one world,
+    as NumPy arrays. ``info`` has ``next_obs_target``, ``reward_terms``, ``success``,
+    ``action_error`` (always ``""``: every finite action can be carried out) and
+    ``unstable``. ``render_mode="rgb_array"`` renders the scene's first camera.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(
+        self,
+        scene: SceneSpec = "reach",
+        *,
+        backend: str = "cpu",
+        device: str | torch.device | None = "cpu",
+        warp_device: str | None = None,
+        render_mode: str | None = None,
+        obs_mode: str = "state",
+        camera: str | int = 0,
+        width: int = 512,
+        height: int = 384,
+        episode_length: int | None = None,
+        image_size: int = 64,
+    ) -> None:
+        self.vec = RobotVectorEnv(
+            1,
+            scene,
+            backend=backend,
+            device=device,
+            num_threads=1,
+            warp_device=warp_device,
+            obs_mode=obs_mode,
+            render_mode=render_mode,
+            episode_length=episode_length,
+            image_size=image_size,
+            camera=camera,
+        )
+        self.render_mode = render_mode
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
+        self.target_space = self.single_target_space = self.vec.single_target_space
+        self.obs_layout = self.vec.obs_layout
+        self.compiled = self.vec.compiled
+        self.metadata = {
+            **self.metadata,
+            "render_fps": round(
+                1.0 / (self.compiled.scene.physics.timestep * self.compiled.scene.physics.substeps)
+            ),
+        }
+        self._camera, self._size = camera, (width, height)
+        if render_mode == "rgb_array":
+            self.vec._render_args = (camera, width, height)
+        self._ended = False
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if self._ended and seed is None:
+            obs = self.vec._observe()  # already auto-reset to the next episode
+        else:
+            obs, _ = self.vec.reset(seed=seed, options=options)
+        self._ended = False
+        return _single(obs), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._ended:
+            raise RuntimeError("the episode has ended; call reset()")
+        a = torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(1, -1)
+        obs, rew, term, trunc, vinfo = self.vec.step(a)
+        ended = bool(term[0] or trunc[0])
+        self._ended = ended
+        final = vinfo[keys.FINAL_OBS] if ended else obs
+        info = {
+            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
+            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
+            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
+            keys.ACTION_ERROR: "",
+            "unstable": bool(vinfo["unstable"][0]),
+        }
+        return _single(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
+
+    def oracle_action(self) -> np.ndarray:
+        """The scripted controller's action for the current state."""
+        return self.vec.oracle_action()[0].cpu().numpy()
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self._ended and self.vec._final_frame is not None:
+            return self.vec._final_frame  # the episode's last state (the world has reset)
+        return self.vec.render(0, self._camera, *self._size)
+
+    def close(self) -> None:
+        self.vec.close()

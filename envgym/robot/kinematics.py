@@ -1,0 +1,154 @@
+"""Forward kinematics and damped-least-squares IK of the arm's grip site, batched in torch.
+
+Both backends hand the engine joint positions; computing the grip site's pose here (rather than
+reading MuJoCo's ``site_xpos``) keeps observations a pure function of ``qpos`` on every backend
+and at reset time, and gives the oracle its Jacobian for free.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from envgym.robot.compiler import CompiledScene
+
+
+def quat_to_mat(q: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices ``[..., 3, 3]`` of unit quaternions ``[..., 4]`` (w, x, y, z)."""
+    w, x, y, z = q.unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(*q.shape[:-1], 3, 3)
+
+
+def _mv(R: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Batched matrix-vector product; ``v`` is ``[3]`` or ``[B, 3]``."""
+    return (R @ v.unsqueeze(-1)).squeeze(-1)
+
+
+class ArmKinematics:
+    """The grip site's kinematic chain as torch constants on ``device`` (float64)."""
+
+    def __init__(self, c: CompiledScene, device: torch.device) -> None:
+        dt = torch.float64
+        self.links = [
+            (
+                torch.as_tensor(link.pos, dtype=dt, device=device),
+                quat_to_mat(torch.as_tensor(link.quat, dtype=dt, device=device)),
+                link.joint_qpos,
+                torch.as_tensor(link.axis, dtype=dt, device=device),
+                torch.as_tensor(link.anchor, dtype=dt, device=device),
+            )
+            for link in c.chain
+        ]
+        self.grip_offset = torch.as_tensor(c.grip_offset, dtype=dt, device=device)
+        self._eye = torch.eye(3, dtype=dt, device=device)
+        Ks = []
+        for _, _, jq, axis, _ in self.links:
+            if jq >= 0:
+                x, y, z = axis.tolist()
+                Ks.append([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+        self._K = torch.tensor(Ks, dtype=dt, device=device).reshape(-1, 3, 3)
+        self._K2 = self._K @ self._K
+        self._joint_qpos = [link[2] for link in self.links if link[2] >= 0]
+        self._identity_rot = [bool(torch.equal(link[1], self._eye)) for link in self.links]
+        self._has_anchor = [bool(link[4].abs().max() > 0) for link in self.links]
+        self.arm_qpos = [int(a) for a in c.arm_qpos]
+
+    def forward(
+        self, qpos: torch.Tensor, with_jacobian: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Grip position ``[B, 3]``, hand orientation ``[B, 3, 3]`` and, optionally, the
+        geometric Jacobian ``[B, 6, n_arm]`` (linear rows first) with respect to the arm joints.
+
+        Args:
+            qpos: ``[B, nq]`` joint positions (float64).
+            with_jacobian: also compute the Jacobian.
+        """
+        B = qpos.shape[0]
+        R: torch.Tensor | None = None  # None: identity (saves ops at the base)
+        p = torch.zeros(B, 3, dtype=qpos.dtype, device=qpos.device)
+        axes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        # Every joint's rotation at once (Rodrigues: I + sin(q) K + (1 - cos(q)) K^2).
+        q = qpos[:, self._joint_qpos, None, None]
+        rots = self._eye + torch.sin(q) * self._K + (1 - torch.cos(q)) * self._K2
+        j = 0
+        for (pos, rot, jq, axis, anchor), identity, has_anchor in zip(
+            self.links, self._identity_rot, self._has_anchor, strict=True
+        ):
+            p = p + (pos if R is None else _mv(R, pos))
+            if not identity:
+                R = rot.expand(B, 3, 3) if R is None else R @ rot
+            if jq >= 0:
+                if R is None:
+                    R = self._eye.expand(B, 3, 3)
+                if with_jacobian:
+                    axes[jq] = (_mv(R, axis), p + _mv(R, anchor))
+                Rj = rots[:, j]
+                j += 1
+                if has_anchor:  # rotation about the anchor: p' = p + R (anchor - Rj anchor)
+                    p = p + _mv(R, anchor - _mv(Rj, anchor))
+                R = R @ Rj
+        assert R is not None
+        grip = p + _mv(R, self.grip_offset)
+        J = None
+        if with_jacobian:
+            cols = []
+            for jq in self.arm_qpos:
+                a_world, c_world = axes[jq]
+                lin = torch.linalg.cross(a_world, grip - c_world)
+                cols.append(torch.cat([lin, a_world], dim=-1))
+            J = torch.stack(cols, dim=-1)
+        return grip, R, J
+
+
+def down_orientation(yaw: torch.Tensor) -> torch.Tensor:
+    """Hand orientations ``[B, 3, 3]`` pointing the fingers down (tool z = world -z), turned
+    by ``yaw`` about world z (the fingers close along the rotated world y)."""
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    z0 = torch.zeros_like(yaw)
+    # Rz(yaw) @ Ry(pi): columns x = (-c, -s, 0), y = (-s, c, 0), z = (0, 0, -1).
+    return (
+        torch.stack([-c, -s, z0, -s, c, z0, z0, z0, -torch.ones_like(yaw)], -1)
+        .reshape(-1, 3, 3)
+        .transpose(1, 2)
+    )
+
+
+def ik_step(
+    kin: ArmKinematics,
+    qpos: torch.Tensor,
+    grip_target: torch.Tensor,
+    rot_target: torch.Tensor,
+    iterations: int = 3,
+    damping: float = 0.05,
+    rot_weight: float = 0.5,
+) -> torch.Tensor:
+    """Arm joint angles ``[B, n_arm]`` that bring the grip site to ``grip_target`` with hand
+    orientation ``rot_target`` (a few damped-least-squares iterations from ``qpos``)."""
+    q = qpos.clone()
+    idx = kin.arm_qpos
+    eye = torch.eye(6, dtype=q.dtype, device=q.device)
+    w = torch.tensor([1.0, 1.0, 1.0, rot_weight, rot_weight, rot_weight], dtype=q.dtype)
+    w = w.to(q.device)
+    for _ in range(iterations):
+        grip, R, J = kin.forward(q, with_jacobian=True)
+        assert J is not None
+        e_pos = grip_target - grip
+        e_rot = 0.5 * sum(torch.linalg.cross(R[:, :, i], rot_target[:, :, i]) for i in range(3))
+        err = torch.cat([e_pos, e_rot], dim=-1) * w
+        Jw = J * w[None, :, None]
+        A = Jw @ Jw.transpose(1, 2) + (damping**2) * eye
+        dq = (Jw.transpose(1, 2) @ torch.linalg.solve(A, err.unsqueeze(-1))).squeeze(-1)
+        q[:, idx] = q[:, idx] + dq
+    return q[:, idx]

@@ -1,0 +1,192 @@
+"""Physics backends of the robot engine: B worlds of one compiled MuJoCo model.
+
+- :class:`CpuPhysics` steps every world with ``mujoco.rollout`` on MuJoCo's own persistent
+  thread pool (the GIL is released while it runs). The physics state lives in one NumPy
+  ``[B, nstate]`` array (``mjSTATE_FULLPHYSICS`` layout) that torch reads without a copy.
+- :class:`WarpPhysics` (``envgym.robot.warp_physics``) steps them with MuJoCo Warp.
+
+Both expose the same small interface to the engine: ``qpos``/``qvel`` (torch views), ``step``,
+``write`` (per-world reset of the physical state) and ``set_object_params``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+import torch
+
+from envgym.robot.compiler import CompiledScene, apply_object_params
+
+
+def default_threads() -> int:
+    """Threads available to this process (its CPU affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class CpuPhysics:
+    """B worlds stepped by ``mujoco.rollout`` on a persistent MuJoCo thread pool.
+
+    Args:
+        c: the compiled scene.
+        num_worlds: B.
+        num_threads: pool threads (``None``: the CPUs this process may use, at most B; one
+            world runs on the calling thread).
+    """
+
+    name = "cpu"
+
+    def __init__(self, c: CompiledScene, num_worlds: int, num_threads: int | None = None) -> None:
+        self.c = c
+        self.B = num_worlds
+        m = c.model
+        n = default_threads() if num_threads is None else int(num_threads)
+        self.num_threads = max(1, min(n, num_worlds))
+        pool_threads = self.num_threads if self.num_threads > 1 else 0
+        self.pool = mujoco.rollout.Rollout(nthread=pool_threads)
+        self.datas = [mujoco.MjData(m) for _ in range(max(1, pool_threads))]
+        # One model per world when objects' mass/friction/size vary per world; else shared.
+        if c.randomizes_model:
+            self.models = [_copy_model(m) for _ in range(num_worlds)]
+        else:
+            self.models = [m] * num_worlds
+        self.substeps = c.scene.physics.substeps
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS.value
+        self.nstate = mujoco.mj_stateSize(m, spec)
+        self.state = np.zeros((num_worlds, self.nstate))
+        self._out = np.zeros((num_worlds, self.substeps, self.nstate))
+        self._ctrl = np.zeros((num_worlds, self.substeps, m.nu))
+        self._warm = np.zeros((num_worlds, m.nv))
+        self._sens = np.zeros((num_worlds, self.substeps, m.nsensordata)) if m.nsensordata else None
+        # FULLPHYSICS layout: time, qpos, qvel, act, ...
+        self.qpos_slice = slice(1, 1 + m.nq)
+        self.qvel_slice = slice(1 + m.nq, 1 + m.nq + m.nv)
+        self.physics = torch.from_numpy(self.state)  # zero-copy view of the state array
+        d = mujoco.MjData(m)
+        mujoco.mj_getState(m, d, self.state[0], spec)
+        self.state[:] = self.state[0]
+        self.unstable_velocity = c.scene.physics.unstable_velocity
+
+    # ------------------------------------------------------------------ views
+    @property
+    def qpos(self) -> torch.Tensor:
+        """``[B, nq]`` float64 view of the joint positions."""
+        return self.physics[:, self.qpos_slice]
+
+    @property
+    def qvel(self) -> torch.Tensor:
+        """``[B, nv]`` float64 view of the joint velocities."""
+        return self.physics[:, self.qvel_slice]
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The backend's part of the engine state (tensors that snapshots copy)."""
+        return {"physics": self.physics}
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, ctrl: torch.Tensor) -> torch.Tensor:
+        """Advance every world ``substeps`` physics steps under ``ctrl`` ``[B, nu]``.
+
+        Returns:
+            bool ``[B]``: worlds whose new state was unstable (NaN or a velocity above the
+            scene's limit); their state is left at its value before the step.
+        """
+        self._ctrl[:] = ctrl.detach().cpu().numpy()[:, None, :]
+        self.pool.rollout(
+            self.models,
+            self.datas,
+            self.state,
+            self._ctrl,
+            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
+            skip_checks=True,
+            nstep=self.substeps,
+            initial_warmstart=self._warm,
+            state=self._out,
+            sensordata=self._sens,
+        )
+        new = self._out[:, -1]
+        vel = new[:, self.qvel_slice]
+        stable = np.isfinite(new).all(axis=1) & (np.abs(vel).max(axis=1) < self.unstable_velocity)
+        if stable.all():
+            self.state[:] = new
+        else:
+            np.copyto(self.state, new, where=stable[:, None])
+        return torch.from_numpy(~stable)
+
+    def write(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """Set the masked worlds' physical state (time 0, given qpos/qvel, no activations)."""
+        m = mask.cpu().numpy()
+        self.state[m] = 0.0
+        self.state[m, self.qpos_slice] = qpos[mask].cpu().numpy()
+        self.state[m, self.qvel_slice] = qvel[mask].cpu().numpy()
+
+    def set_object_params(self, worlds: torch.Tensor, scales: torch.Tensor) -> None:
+        """Write per-world object (mass, friction, size) multipliers ``[n, n_obj, 3]``."""
+        if not self.c.randomizes_model:
+            return
+        sc = scales.detach().cpu().numpy()
+        for k, w in enumerate(worlds.cpu().tolist()):
+            apply_object_params(self.models[w], self.c, sc[k])
+
+    def raw_steps_per_s(self, steps: int, warmup: int, seed: int) -> tuple[float, float]:
+        """Time bare ``mujoco.rollout`` on this backend's models, batch size and thread count:
+        random controls drawn before the loop, one rollout of ``substeps`` physics steps per
+        env step, the last state carried over. Returns (world-steps/s, seconds)."""
+        m = self.c.model
+        rng = np.random.default_rng(seed)
+        lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
+        ctrl = lo + rng.random((warmup + steps, self.B, 1, m.nu)) * (hi - lo)
+        ctrl = np.ascontiguousarray(
+            np.broadcast_to(ctrl, (warmup + steps, self.B, self.substeps, m.nu))
+        )
+        state = self.state.copy()
+        out = np.zeros_like(self._out)
+        warm = np.zeros_like(self._warm)
+        pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
+        datas = [mujoco.MjData(m) for _ in range(max(1, self.num_threads))]
+        import time
+
+        try:
+            t0 = 0.0
+            for t in range(warmup + steps):
+                if t == warmup:
+                    t0 = time.perf_counter()
+                pool.rollout(
+                    self.models,
+                    datas,
+                    state,
+                    ctrl[t],
+                    control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
+                    skip_checks=True,
+                    nstep=self.substeps,
+                    initial_warmstart=warm,
+                    state=out,
+                    sensordata=self._sens,
+                )
+                state[:] = out[:, -1]
+                # Random controls can drive a world unstable (the env resets those); restart
+                # such a world here too so NaNs don't skew the timing.
+                bad = ~np.isfinite(state).all(axis=1)
+                if bad.any():
+                    state[bad] = self.state[bad]
+            dt = time.perf_counter() - t0
+        finally:
+            pool.close()
+        return self.B * steps / max(dt, 1e-12), dt
+
+    def after_set_state(self) -> None:
+        """Nothing to do: the state array is the physics state."""
+
+    def close(self) -> None:
+        """Stop the thread pool."""
+        self.pool.close()
+
+
+def _copy_model(m: mujoco.MjModel) -> mujoco.MjModel:
+    import copy
+
+    return copy.copy(m)
