@@ -41,8 +41,22 @@ OPS: dict[str, tuple[str, ...]] = {
 """Every operation and its arguments, in command-string order."""
 
 KEYS = frozenset(
-    "Enter Tab Escape Backspace Delete ArrowUp ArrowDown ArrowLeft ArrowRight Home End "
-    "PageUp PageDown Space".split()
+    [
+        "Enter",
+        "Tab",
+        "Escape",
+        "Backspace",
+        "Delete",
+        "ArrowUp",
+        "ArrowDown",
+        "ArrowLeft",
+        "ArrowRight",
+        "Home",
+        "End",
+        "PageUp",
+        "PageDown",
+        "Space",
+    ]
 )
 """Keys ``press`` accepts."""
 
@@ -87,7 +101,9 @@ def _build(op: str, args: dict[str, Any]) -> BrowserAction:
     want = OPS[op]
     extra = set(args) - set(want)
     if extra:
-        raise ParseError(f"{op} takes {list(want) or 'no arguments'}, got unexpected {sorted(extra)}")
+        raise ParseError(
+            f"{op} takes {list(want) or 'no arguments'}, got unexpected {sorted(extra)}"
+        )
     missing = [a for a in want if a not in args]
     if missing:
         raise ParseError(f"{op} needs {missing}")
@@ -234,7 +250,7 @@ class BrowserActionSpace(spaces.Text):
         super().__init__(MAX_ACTION_CHARS, min_length=1, charset="".join(sorted(ACTION_CHARSET)))
         self.max_ref, self.width, self.height = max_ref, width, height
 
-    def sample(self, mask: Any = None, probability: Any = None) -> str:  # noqa: D102
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
         r = self.np_random
         op = list(OPS)[int(r.integers(len(OPS)))]
         ref = f"e{int(r.integers(1, self.max_ref + 1))}"

@@ -299,7 +299,8 @@ class BrowserEngine:
         elif op == "press":
             await loc.press(a.text or "", timeout=t)
         elif op == "scroll":
-            await page.mouse.wheel(a.x, a.y)
+            # scrollBy, not a wheel event: it lands at once, so the next tree is deterministic.
+            await page.evaluate("([x, y]) => window.scrollBy(x, y)", [a.x, a.y])
         elif op == "go_back":
             if w.navs <= 1:
                 raise _ActionFailed("no previous page in this episode")
@@ -326,7 +327,7 @@ class BrowserEngine:
                 await asyncio.wait_for(self._act_and_settle(w, action), self.step_timeout_s)
             except _ActionFailed as e:
                 kind, msg = "action", str(e)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 fault = f"step timed out after {self.step_timeout_s:g} s"
             except Exception as e:
                 if w.crashed or w.page is None or w.page.is_closed():
@@ -344,7 +345,7 @@ class BrowserEngine:
         if not fault:
             try:
                 w.obs = await asyncio.wait_for(self._observe(w, msg), self.step_timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 fault = f"observation timed out after {self.step_timeout_s:g} s"
             except Exception:
                 fault = "page crashed" if w.crashed or _browser_alive(w) else "browser process died"
@@ -352,7 +353,10 @@ class BrowserEngine:
             w.broken = True
             assert w.obs is not None
             w.obs = Observation(
-                w.obs.instruction, w.obs.url, ascii_text(f"fault: {fault}", 1024), w.obs.tree,
+                w.obs.instruction,
+                w.obs.url,
+                ascii_text(f"fault: {fault}", 1024),
+                w.obs.tree,
                 w.obs.screenshot,
             )
             return StepResult(False, False, True, "fault", f"fault: {fault}", fault)
@@ -376,8 +380,11 @@ class BrowserEngine:
                 return StepResult(False, False, True, "fault", f"fault: {e}", str(e))
 
         async def go() -> list[StepResult]:
-            return list(await asyncio.gather(*(one(w, a) for w, a in zip(self.worlds, actions,
-                                                                             strict=True))))
+            return list(
+                await asyncio.gather(
+                    *(one(w, a) for w, a in zip(self.worlds, actions, strict=True))
+                )
+            )
 
         return self.pool.run(go(), timeout=self.step_timeout_s * 3 + 30)
 

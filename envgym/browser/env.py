@@ -6,7 +6,7 @@ a single env seeded ``s + i`` behaves exactly like world ``i`` of a vector env s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +18,7 @@ from gymnasium.vector.utils import batch_space
 from envgym.browser.actions import BrowserActionSpace, ParseError, parse_action, tool_schemas
 from envgym.browser.engine import ERROR_CODES, BrowserEngine, Observation
 from envgym.browser.tasks import task_factory
+from envgym.browser.tasks.base import Task
 from envgym.core import StepOutput, TorchVectorEnv, keys
 
 TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
@@ -103,7 +104,7 @@ class BrowserVectorEnv(TorchVectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        task: str = "ClickButton",
+        task: str | Callable[[int, int], Task] = "ClickButton",
         *,
         scenario: str | None = None,
         difficulty: int = 1,
@@ -123,7 +124,7 @@ class BrowserVectorEnv(TorchVectorEnv):
         if not 0 <= int(difficulty) <= 4:
             raise ValueError(f"difficulty must be in 0..4, got {difficulty}")
         opts: dict[str, Any] = {} if scenario is None else {"scenario": scenario}
-        self.task_name = task
+        self.task_name = task if isinstance(task, str) else getattr(task, "name", "custom")
         make_task = task_factory(task, **opts)
         self.max_tokens = int(max_tokens)
         w, h = int(viewport[0]), int(viewport[1])

@@ -10,6 +10,7 @@ and what differed; suspicious-but-legal choices only warn.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -67,12 +68,30 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and (a.index or 0) == (b.index or 0)
 
 
-def sample_actions(envs: Any, gen: torch.Generator) -> torch.Tensor:
-    """Uniform random actions for a Discrete single action space, from a CPU generator."""
+def sample_actions(envs: Any, gen: torch.Generator) -> Any:
+    """Random actions from a CPU generator: a tensor for a Discrete single action space; for
+    any other space (e.g. text), a list of ``single_action_space.sample()`` draws seeded from
+    ``gen``."""
     space = envs.single_action_space
     if not isinstance(space, spaces.Discrete):
-        raise NotImplementedError("sample_actions handles Discrete action spaces")
+        draw = copy.deepcopy(space)
+        draw.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+        return [draw.sample() for _ in range(envs.num_envs)]
     return torch.randint(0, int(space.n), (envs.num_envs,), generator=gen) + int(space.start)
+
+
+def _mix(act: Any, rnd: Any, mask: torch.Tensor) -> Any:
+    """``rnd`` where ``mask``, else ``act`` (tensors or per-world lists)."""
+    if torch.is_tensor(act):
+        return torch.where(mask.to(act.device), rnd.to(act.device), act)
+    return [r if bool(m) else a for a, r, m in zip(act, rnd, mask, strict=True)]
+
+
+def _single_action(x: Any, space: gym.Space) -> Any:
+    """One world's action, as a single env takes it."""
+    if isinstance(space, spaces.Discrete):
+        return int(x)
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def _rollout(
@@ -88,7 +107,7 @@ def _rollout(
             rnd = sample_actions(envs, gen)
             # Mix in random actions so off-plan states are covered too.
             mask = torch.rand(envs.num_envs, generator=gen) < 0.25
-            act = torch.where(mask.to(act.device), rnd.to(act.device), act)
+            act = _mix(act, rnd, mask)
         else:
             act = sample_actions(envs, gen)
         obs, rew, term, trunc, info = envs.step(act)
@@ -147,7 +166,9 @@ def check_vector_env(
     ended_seen = 0
     for t in range(steps):
         act = sample_actions(envs, gen)
-        act_in = act.numpy() if t % 2 else act.to(dev)  # NumPy and torch actions both work
+        act_in = act
+        if torch.is_tensor(act):
+            act_in = act.numpy() if t % 2 else act.to(dev)  # NumPy and torch actions both work
         obs, rew, term, trunc, info = envs.step(act_in)
         where = f"step {t}"
         for name, x in (("reward", rew), ("terminated", term), ("truncated", trunc)):
@@ -214,6 +235,13 @@ def check_vector_env(
             pass
         else:
             raise AssertionError("a wrong number of actions must raise ValueError")
+    else:
+        try:
+            envs.step([*sample_actions(envs, torch.Generator().manual_seed(0)), None])
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a wrong number of actions must raise ValueError")
 
     # --- determinism: same seed and actions, same trajectory
     a = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
@@ -225,8 +253,9 @@ def check_vector_env(
                     f"same seed, different trajectory at step {t} in {name}: {_diff(ra[j], rb[j])}"
                 )
 
-    # --- snapshots: restoring a state reproduces the same future
-    if hasattr(envs, "get_state"):
+    # --- snapshots: restoring a state reproduces the same future. An env whose worlds cannot
+    # be copied (e.g. live browser pages) declares supports_state_snapshots = False.
+    if hasattr(envs, "get_state") and getattr(envs, "supports_state_snapshots", True):
         envs.reset(seed=seed + 1)
         gen = torch.Generator().manual_seed(3)
         for _ in range(5):
@@ -251,7 +280,10 @@ def check_vector_env(
         # Branching: world 0's state copied into every world evolves identically.
         envs.set_state(snap)
         envs.set_state(envs.get_state(worlds=[0] * B))
-        same_act = torch.full((B,), int(acts[0][0]), dtype=torch.int64)
+        if torch.is_tensor(acts[0]):
+            same_act = torch.full((B,), int(acts[0][0]), dtype=torch.int64)
+        else:
+            same_act = [acts[0][0]] * B
         o, *_ = envs.step(same_act)
         o = _np(o)
         for i in range(1, B):
@@ -285,7 +317,9 @@ def check_batch_vs_single(
             )
             for t in range(1, len(rows)):
                 vobs, vrew, vterm, vtrunc, vtgt, vact = rows[t]
-                obs, rew, term, trunc, info = env.step(int(vact[i]))
+                obs, rew, term, trunc, info = env.step(
+                    _single_action(vact[i], envs.single_action_space)
+                )
                 where = f"world {i}, step {t - 1}"
                 assert np.isclose(rew, vrew[i]), f"{where}: reward {rew} != {vrew[i]}"
                 assert term == bool(vterm[i]) and trunc == bool(vtrunc[i]), f"{where}: flags differ"

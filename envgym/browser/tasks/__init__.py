@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from envgym.browser.tasks.base import Task
 
@@ -17,11 +16,18 @@ def task_names() -> list[str]:
     return list(SKILL_NAMES) + [portal_task_name(s) for s in PORTAL_SCENARIOS]
 
 
-def task_factory(name: str, **kwargs: object) -> Callable[[int, int], Task]:
+def task_factory(
+    name: str | Callable[[int, int], Task], **kwargs: object
+) -> Callable[[int, int], Task]:
     """``(seed, difficulty) -> Task`` for the task called ``name`` (a skill task name, or
-    ``Portal`` with ``scenario=`` a phone scenario)."""
+    ``Portal`` with ``scenario=`` a phone scenario), or ``name`` itself when it is already
+    such a callable (e.g. your own :class:`Task` subclass)."""
     from envgym.browser.tasks.skills import SKILL_TASKS
 
+    if callable(name):
+        if kwargs:
+            raise ValueError(f"a task class/factory takes no options, got {sorted(kwargs)}")
+        return name
     if name in SKILL_TASKS:
         if kwargs:
             raise ValueError(f"task {name!r} takes no options, got {sorted(kwargs)}")
@@ -34,6 +40,3 @@ def task_factory(name: str, **kwargs: object) -> Callable[[int, int], Task]:
         f"unknown browser task {name!r}; known: {sorted(SKILL_TASKS)} and 'Portal' "
         "(with scenario=<phone scenario>)"
     )
-
-
-_ = partial

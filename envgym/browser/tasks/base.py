@@ -101,7 +101,7 @@ def parse_tree(tree: str) -> list[Node]:
         if not m:
             continue
         body = m.group(2)
-        if body.startswith("'") and body.endswith("'") or body.startswith("'") and "':" in body:
+        if (body.startswith("'") and body.endswith("'")) or (body.startswith("'") and "':" in body):
             # YAML quoted the whole key: '- 'textbox "a: b" [ref=e3]': value'
             end = body.rfind("'")
             key, rest = _unquote(body[: end + 1]), body[end + 1 :]
@@ -121,9 +121,7 @@ def parse_tree(tree: str) -> list[Node]:
             rest = rest[j + 1 :]
         attrs = set(_ATTR.findall(rest))
         ref = next((a[4:] for a in attrs if a.startswith("ref=")), None)
-        out.append(
-            Node(role, name, ref, attrs, _unquote(value), depth=len(m.group(1)) // 2)
-        )
+        out.append(Node(role, name, ref, attrs, _unquote(value), depth=len(m.group(1)) // 2))
     return out
 
 

@@ -8,8 +8,8 @@ submit button, and the episode ends when an answer is submitted (success when it
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
-from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,15 +23,113 @@ from envgym.browser.tasks.base import (
     layout,
 )
 
-WORDS = (
-    "Apple Banana Cherry Grape Lemon Mango Olive Peach Pear Plum Berry Melon Amber Azure Coral "
-    "Ivory Jade Lilac Ruby Sage Slate Teal Maple Cedar Birch Aspen Willow Falcon Heron Otter "
-    "Panda Tiger Zebra Lotus Orchid Tulip Violet Comet Nova Orbit Pixel Quartz Rocket Vector"
-).split()
-FIRST = "Ada Ben Cara Dev Elena Farid Grace Hugo Iris Jonas Kira Leo Maya Nico Omar Priya".split()
-LAST = "Alvarez Brooks Chen Diaz Evans Fischer Garcia Hale Ito Jensen Kim Lopez Moreau".split()
-CITIES = "Austin Boston Denver Lisbon Madrid Nairobi Osaka Paris Quito Seoul Tunis Vienna".split()
-COUNTRIES = "Canada Chile Egypt France Ghana India Japan Kenya Mexico Norway Peru Spain".split()
+WORDS = [
+    "Apple",
+    "Banana",
+    "Cherry",
+    "Grape",
+    "Lemon",
+    "Mango",
+    "Olive",
+    "Peach",
+    "Pear",
+    "Plum",
+    "Berry",
+    "Melon",
+    "Amber",
+    "Azure",
+    "Coral",
+    "Ivory",
+    "Jade",
+    "Lilac",
+    "Ruby",
+    "Sage",
+    "Slate",
+    "Teal",
+    "Maple",
+    "Cedar",
+    "Birch",
+    "Aspen",
+    "Willow",
+    "Falcon",
+    "Heron",
+    "Otter",
+    "Panda",
+    "Tiger",
+    "Zebra",
+    "Lotus",
+    "Orchid",
+    "Tulip",
+    "Violet",
+    "Comet",
+    "Nova",
+    "Orbit",
+    "Pixel",
+    "Quartz",
+    "Rocket",
+    "Vector",
+]
+FIRST = [
+    "Ada",
+    "Ben",
+    "Cara",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Iris",
+    "Jonas",
+    "Kira",
+    "Leo",
+    "Maya",
+    "Nico",
+    "Omar",
+    "Priya",
+]
+LAST = [
+    "Alvarez",
+    "Brooks",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hale",
+    "Ito",
+    "Jensen",
+    "Kim",
+    "Lopez",
+    "Moreau",
+]
+CITIES = [
+    "Austin",
+    "Boston",
+    "Denver",
+    "Lisbon",
+    "Madrid",
+    "Nairobi",
+    "Osaka",
+    "Paris",
+    "Quito",
+    "Seoul",
+    "Tunis",
+    "Vienna",
+]
+COUNTRIES = [
+    "Canada",
+    "Chile",
+    "Egypt",
+    "France",
+    "Ghana",
+    "India",
+    "Japan",
+    "Kenya",
+    "Mexico",
+    "Norway",
+    "Peru",
+    "Spain",
+]
 
 
 def _pick(r: np.random.Generator, items: list[str] | tuple[str, ...], k: int) -> list[str]:
@@ -226,8 +324,11 @@ class NavigateTabs(_Submitting):
 
     def __init__(self, seed: int, difficulty: int = 1) -> None:
         super().__init__(seed, difficulty)
-        self.tabs = _pick(self.rng, ("Home", "Billing", "Profile", "Orders", "Help", "Settings"),
-                          2 + min(self.difficulty, 4))
+        self.tabs = _pick(
+            self.rng,
+            ("Home", "Billing", "Profile", "Orders", "Help", "Settings"),
+            2 + min(self.difficulty, 4),
+        )
         self.buttons = _pick(self.rng, WORDS, 3)
         self.tab = self.tabs[1 + int(self.rng.integers(len(self.tabs) - 1))]
         self.button = self.buttons[int(self.rng.integers(3))]
@@ -305,9 +406,7 @@ class FillForm(_Submitting):
         )
 
     def check(self, answer: dict[str, list[str]]) -> bool:
-        texts = all(
-            self.first(f"t{i}") == v for i, v in enumerate(self.text_values.values())
-        )
+        texts = all(self.first(f"t{i}") == v for i, v in enumerate(self.text_values.values()))
         return (
             texts
             and self.first("country") == self.country
@@ -319,8 +418,6 @@ class FillForm(_Submitting):
             box = view.find("textbox", k)
             if box is not None and box.value != v:
                 return f"fill {box.ref} {v}"
-        sel = SelectList.oracle.__get__(self)  # same logic as SelectList, bound to this form
-        del sel
         box = view.find("combobox", "Country")
         if box is not None:
             idx = view.nodes.index(box)
@@ -369,10 +466,8 @@ class DatePicker(_Submitting):
 
     def handle(self, req: Request) -> Response:
         if req.method == "POST" and req.path == "/pick":
-            try:
+            with contextlib.suppress(ValueError):
                 self.selected = dt.date.fromisoformat(req.get("date"))
-            except ValueError:
-                pass
             return Response.redirect("/", m=req.get("m"))
         return super().handle(req)
 
@@ -425,18 +520,21 @@ document.addEventListener('mousedown', e => {
   held = it; dx = e.clientX - it.offsetLeft; dy = e.clientY - it.offsetTop; e.preventDefault();
 });
 document.addEventListener('mousemove', e => {
-  if (!held) return; held.style.left = (e.clientX - dx) + 'px'; held.style.top = (e.clientY - dy) + 'px';
+  if (!held) return;
+  held.style.left = (e.clientX - dx) + 'px'; held.style.top = (e.clientY - dy) + 'px';
 });
 document.addEventListener('mouseup', e => {
   if (!held) return; const it = held; held = null;
   const zone = [...document.querySelectorAll('.zone')].find(z => {
     const r = z.getBoundingClientRect();
-    return e.clientX >= r.left && e.clientX <= r.right && e.clientY >= r.top && e.clientY <= r.bottom;
+    return e.clientX >= r.left && e.clientX <= r.right
+      && e.clientY >= r.top && e.clientY <= r.bottom;
   });
   const x = new XMLHttpRequest();
   x.open('POST', '/api/drop', false);  // synchronous: the records change before the action returns
   x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');
-  x.send('item=' + encodeURIComponent(it.dataset.name) + '&zone=' + encodeURIComponent(zone ? zone.dataset.name : ''));
+  const zn = zone ? zone.dataset.name : '';
+  x.send('item=' + encodeURIComponent(it.dataset.name) + '&zone=' + encodeURIComponent(zn));
   if (zone) { zone.appendChild(it); it.style.position = 'static'; }
 });
 </script>
@@ -458,14 +556,13 @@ class DragDrop(Task):
         super().__init__(seed, difficulty)
         r = np.random.default_rng(seed)
         self.items = _pick(r, WORDS, 2 + self.difficulty)
-        self.zones = _pick(r, ("Inbox", "Archive", "Later", "Trash", "Shared", "Done"),
-                           2 + min(self.difficulty, 3))
+        self.zones = _pick(
+            r, ("Inbox", "Archive", "Later", "Trash", "Shared", "Done"), 2 + min(self.difficulty, 3)
+        )
         self.item = self.items[int(r.integers(len(self.items)))]
         self.zone = self.zones[int(r.integers(len(self.zones)))]
         jitter = r.integers(0, 20, size=len(self.items) + len(self.zones))
-        self.item_pos = {
-            w: (40 + int(jitter[i]), 80 + 60 * i) for i, w in enumerate(self.items)
-        }
+        self.item_pos = {w: (40 + int(jitter[i]), 80 + 60 * i) for i, w in enumerate(self.items)}
         self.zone_pos = {
             z: (400 + int(jitter[len(self.items) + i]), 60 + 130 * i)
             for i, z in enumerate(self.zones)
@@ -524,8 +621,3 @@ SKILL_TASKS: dict[str, type[Task]] = {
     )
 }
 """Skill tasks by id part."""
-
-
-def task_kwargs(_: Any = None) -> dict[str, Any]:
-    """Placeholder for symmetry with the portal's task factory (no per-task kwargs)."""
-    return {}
