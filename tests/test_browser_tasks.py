@@ -34,7 +34,10 @@ BROWSER_IDS = [e.id for e in entries()]
             BrowserAction("fill", ref="e5", text="x y"),
         ),
         (
-            {"type": "function", "function": {"name": "mouse_click", "arguments": '{"x": 3, "y": 4}'}},
+            {
+                "type": "function",
+                "function": {"name": "mouse_click", "arguments": '{"x": 3, "y": 4}'},
+            },
             BrowserAction("mouse_click", x=3, y=4),
         ),
     ],

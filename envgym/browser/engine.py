@@ -73,6 +73,16 @@ class StepResult:
 
 
 @dataclass
+class _Slot:
+    """A browser context with one page, lent to one world at a time."""
+
+    context: Any
+    page: Any
+    world: World | None = None
+    crashed: bool = False
+
+
+@dataclass
 class World:
     """One page and the episode running on it."""
 
@@ -80,6 +90,7 @@ class World:
     browser_index: int
     context: Any = None
     page: Any = None
+    slot: _Slot | None = None
     task: Task | None = None
     rng: np.random.Generator | None = None
     steps: int = 0
@@ -107,7 +118,7 @@ class BrowserEngine:
         max_steps: int | None = None,
         screenshot: bool = False,
         viewport: tuple[int, int] = (800, 600),
-        action_timeout_ms: float = 500,
+        action_timeout_ms: float = 2000,
         step_timeout_s: float = 10.0,
         num_browsers: int = 1,
         max_chars: int = 16384,
@@ -129,19 +140,45 @@ class BrowserEngine:
 
     # ------------------------------------------------------------------ world lifecycle
     async def _open(self, w: World) -> None:
-        """(Re)build the world's context and page, relaunching its browser if it died."""
+        """(Re)build the world's page, relaunching its browser if it died.
+
+        Healthy pages of closed envs are kept by the pool and reused (their handlers read the
+        slot's current world), so making an env costs no new browser context when one is free.
+        """
         await self._close_world(w)
-        browser = await self.pool.browser(w.browser_index)
+        key = (w.browser_index, self.viewport)
+        free = self.pool.free_slots.setdefault(key, [])
+        slot: _Slot | None = None
+        while free:
+            cand = free.pop()
+            if cand.page.is_closed() or cand.crashed or not cand.context.browser.is_connected():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(cand.context.close(), 5)
+                continue
+            slot = cand
+            break
+        if slot is None:
+            slot = await self._new_slot(w.browser_index)
+        slot.world = w
+        w.slot, w.context, w.page = slot, slot.context, slot.page
+        w.crashed = False
+        w.broken = False
+        w.loaded = asyncio.Event()
+
+    async def _new_slot(self, browser_index: int) -> _Slot:
+        browser = await self.pool.browser(browser_index)
         ctx = await browser.new_context(
             viewport={"width": self.viewport[0], "height": self.viewport[1]},
             java_script_enabled=True,
             service_workers="block",
         )
+        slot = _Slot(ctx, None)
 
         async def route(route: Any) -> None:
+            w = slot.world
             req = route.request
             url = req.url
-            if url == ORIGIN or url.startswith(ORIGIN + "/"):
+            if w is not None and (url == ORIGIN or url.startswith(ORIGIN + "/")):
                 try:
                     body = req.post_data if req.method == "POST" else None
                 except Exception:  # binary bodies
@@ -161,7 +198,7 @@ class BrowserEngine:
                         )
                 except Exception as e:  # an app bug must not kill the batch
                     resp = Response(f"<p>server error: {type(e).__name__}</p>", status=500)
-                if req.resource_type == "document" and req.frame == w.page.main_frame:
+                if req.resource_type == "document" and req.frame == slot.page.main_frame:
                     w.doc_requests += 1
                 with contextlib.suppress(Exception):
                     await route.fulfill(
@@ -169,12 +206,14 @@ class BrowserEngine:
                     )
             else:
                 # Never sent: the request dies here, before any network access.
-                w.blocked.append(url)
+                if w is not None:
+                    w.blocked.append(url)
                 with contextlib.suppress(Exception):
                     await route.abort("blockedbyclient")
 
         async def ws_route(ws: Any) -> None:
-            w.blocked.append(ws.url)
+            if slot.world is not None:
+                slot.world.blocked.append(ws.url)
             with contextlib.suppress(Exception):
                 await ws.close()
 
@@ -185,25 +224,35 @@ class BrowserEngine:
         page.set_default_navigation_timeout(self.step_timeout_s * 1000)
 
         def crashed(_: Any) -> None:
-            w.crashed = True
+            slot.crashed = True
+            if slot.world is not None:
+                slot.world.crashed = True
 
         def loaded(_: Any) -> None:
-            w.doc_loads += 1
-            if w.loaded is not None:
-                w.loaded.set()
+            w = slot.world
+            if w is not None:
+                w.doc_loads += 1
+                if w.loaded is not None:
+                    w.loaded.set()
 
         page.on("crash", crashed)
         page.on("domcontentloaded", loaded)
-        w.context, w.page = ctx, page
-        w.crashed = False
-        w.broken = False
-        w.loaded = asyncio.Event()
+        slot.page = page
+        return slot
 
-    async def _close_world(self, w: World) -> None:
-        if w.context is not None:
+    async def _close_world(self, w: World, recycle: bool = False) -> None:
+        slot = w.slot
+        w.slot = w.context = w.page = None
+        if slot is None:
+            return
+        slot.world = None
+        if recycle and not w.broken and not slot.crashed and not slot.page.is_closed():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(w.context.close(), 5)
-        w.context = w.page = None
+                await asyncio.wait_for(slot.page.goto("about:blank"), 5)
+                self.pool.free_slots.setdefault((w.browser_index, self.viewport), []).append(slot)
+                return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(slot.context.close(), 5)
 
     async def _reset_world(self, w: World, seed: int | None) -> None:
         if seed is not None:
@@ -262,11 +311,14 @@ class BrowserEngine:
         return np.zeros((self.viewport[1], self.viewport[0], 3), np.uint8)
 
     # ------------------------------------------------------------------ acting
-    async def _settle(self, w: World) -> None:
+    async def _settle(self, w: World, op: str) -> None:
         """Let a navigation the action started finish before the page is read."""
         page = w.page
-        with contextlib.suppress(Exception):
-            await page.evaluate("() => new Promise(r => setTimeout(r, 0))")
+        if op in ("mouse_click", "drag", "press"):
+            # Locator clicks wait for the navigations they start; raw input events don't: one
+            # task turn in the page lets a started form submission reach the router first.
+            with contextlib.suppress(Exception):
+                await page.evaluate("() => new Promise(r => setTimeout(r, 0))")
         deadline = 40
         while w.doc_requests > w.doc_loads and deadline > 0 and not w.crashed:
             assert w.loaded is not None
@@ -367,7 +419,7 @@ class BrowserEngine:
 
     async def _act_and_settle(self, w: World, a: BrowserAction) -> None:
         await self._act(w, a)
-        await self._settle(w)
+        await self._settle(w, a.op)
 
     def step(self, actions: Sequence[BrowserAction | ParseError]) -> list[StepResult]:
         """Carry out one action per world, concurrently; read every page; judge every task."""
@@ -406,7 +458,7 @@ class BrowserEngine:
         self.closed = True
 
         async def go() -> None:
-            await asyncio.gather(*(self._close_world(w) for w in self.worlds))
+            await asyncio.gather(*(self._close_world(w, recycle=True) for w in self.worlds))
 
         with contextlib.suppress(Exception):
             self.pool.run(go(), timeout=30)

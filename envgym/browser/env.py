@@ -113,7 +113,7 @@ class BrowserVectorEnv(TorchVectorEnv):
         max_steps: int | None = None,
         screenshot: bool = False,
         viewport: Sequence[int] = (800, 600),
-        action_timeout_ms: float = 500,
+        action_timeout_ms: float = 2000,
         step_timeout_s: float = 10.0,
         num_browsers: int = 1,
         executable_path: str | None = None,

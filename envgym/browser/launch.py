@@ -97,6 +97,8 @@ class BrowserPool:
         self._playwright: Any = None
         self._browsers: dict[int, Any] = {}
         self._pids: dict[int, int] = {}
+        self.free_slots: dict[Any, list[Any]] = {}
+        """Healthy pages of closed envs, by (browser index, viewport), for reuse."""
         self._launch_lock: asyncio.Lock | None = None
         self.closed = False
         try:
@@ -233,4 +235,5 @@ def chromium_browser_pids() -> list[int]:
 
 def renderer_pids(browser_pid_: int) -> list[int]:
     """Pids of the renderer processes of one Chromium browser process."""
-    return [p for p in descendants(browser_pid_) if "--type=renderer" in _cmdline(p)]
+    # Chromium rewrites its children's titles, so the arguments may come as one string.
+    return [p for p in descendants(browser_pid_) if "--type=renderer" in " ".join(_cmdline(p))]
