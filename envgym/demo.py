@@ -14,6 +14,7 @@ family module (``envgym.robot``, ``envgym.browser``) takes part by defining
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import math
@@ -39,6 +40,10 @@ class DemoTask:
     label: str
     env_id: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    max_envs: int | None = None
+    """Cap on the worlds of this task (e.g. real browser pages), whatever ``--num-envs`` says."""
+    max_steps: int | None = None
+    """Cap on the vector steps per policy of this task."""
 
 
 @dataclass
@@ -148,11 +153,17 @@ def run_policy(
     dev = torch.device(envs.unwrapped.device)
     n = int(envs.num_envs)
     envs.reset(seed=seed)
-    acts: torch.Tensor | None = None
+    acts: Any = None
     if policy == "random":
-        g = torch.Generator(device=dev)
-        g.manual_seed(int(seed))
-        acts = random_actions(envs.single_action_space, steps, n, dev, g)
+        space = envs.single_action_space
+        if isinstance(space, gym.spaces.Discrete | gym.spaces.Box):
+            g = torch.Generator(device=dev)
+            g.manual_seed(int(seed))
+            acts = random_actions(space, steps, n, dev, g)
+        else:  # e.g. text commands: per-world samples of the single action space
+            sampler = copy.deepcopy(space)
+            sampler.seed(int(seed))
+            acts = [[sampler.sample() for _ in range(n)] for _ in range(steps)]
     episodes = torch.zeros((), dtype=torch.int64, device=dev)
     successes = torch.zeros((), dtype=torch.int64, device=dev)
     ret_sum = torch.zeros((), dtype=torch.float64, device=dev)
@@ -221,9 +232,10 @@ def run_demo(
         total=total, disable=None if progress else True, unit="step", dynamic_ncols=True
     ) as bar:
         for task in tasks:
+            task_steps = min(steps, task.max_steps) if task.max_steps else steps
             envs = gym.make_vec(
                 task.env_id,
-                num_envs=num_envs,
+                num_envs=min(num_envs, task.max_envs) if task.max_envs else num_envs,
                 vectorization_mode="vector_entry_point",
                 device=device,
                 **task.kwargs,
@@ -231,7 +243,9 @@ def run_demo(
             try:
                 for policy in DEMO_POLICIES:
                     bar.set_description(f"{task.label} / {policy}")
-                    row = run_policy(envs, policy, steps, seed, bar)
+                    row = run_policy(envs, policy, task_steps, seed, bar)
+                    if task_steps < steps:
+                        bar.update(steps - task_steps)
                     row.family, row.scenario = task.family, task.label
                     rows.append(row)
             finally:

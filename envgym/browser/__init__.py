@@ -30,18 +30,26 @@ def make_vector(num_envs: int = 1, **kwargs: Any) -> BrowserVectorEnv:
 
 
 def demo_tasks() -> list[DemoTask]:
-    """A short browser section for ``envgym demo``: two skill tasks and one portal task."""
+    """A short browser section for ``envgym demo``: two skill tasks and one portal task, on 4
+    pages for 40 steps each (empty when Playwright or Chromium is missing)."""
+    import importlib.util
+
     from envgym.browser.ids import browser_id, portal_task_name
+    from envgym.browser.launch import default_executable
     from envgym.demo import DemoTask
 
+    if importlib.util.find_spec("playwright") is None or default_executable() is None:
+        return []
+    cap = {"max_envs": 4, "max_steps": 40}
     return [
-        DemoTask("browser", "ClickButton", browser_id("ClickButton"), {}),
-        DemoTask("browser", "FillForm", browser_id("FillForm"), {}),
+        DemoTask("browser", "ClickButton", browser_id("ClickButton"), {}, **cap),
+        DemoTask("browser", "FillForm", browser_id("FillForm"), {}, **cap),
         DemoTask(
             "browser",
             "portal isp_bill_discount",
             browser_id(portal_task_name("isp_bill_discount")),
             {},
+            **cap,
         ),
     ]
 

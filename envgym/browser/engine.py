@@ -32,7 +32,6 @@ from envgym.browser.tasks.base import ORIGIN, PageView, Request, Response, Task
 TaskFactory = Callable[[int, int], Task]
 
 _REF_RE = re.compile(r"\[ref=((?:f\d+)?e\d+)\]")
-_PREFIX_RE = re.compile(r"\[ref=(f\d+)e\d+\]")
 _NON_ASCII = re.compile(r"[^\n\x20-\x7e]")
 
 ERROR_CODES = {"": 0, "parse": 1, "action": 2, "fault": 3}
@@ -192,10 +191,7 @@ class BrowserEngine:
                         # and put its URL in the address bar (replaceState).
                         target = ORIGIN + resp.location
                         resp = w.task.handle(Request.from_parts("GET", target, None))
-                        resp.body = (
-                            f"<script>history.replaceState(null, '', {json.dumps(target)})"
-                            f"</script>{resp.body}"
-                        )
+                        resp.body = with_url(resp.body, target)
                 except Exception as e:  # an app bug must not kill the batch
                     resp = Response(f"<p>server error: {type(e).__name__}</p>", status=500)
                 if req.resource_type == "document" and req.frame == slot.page.main_frame:
@@ -267,8 +263,16 @@ class BrowserEngine:
             try:
                 if w.broken or w.page is None or w.crashed or w.page.is_closed():
                     await self._open(w)
+                url = ORIGIN + w.task.start_path
+                if w.page.url.startswith(ORIGIN + "/"):
+                    # A warm page: write the new episode's start page into it (no navigation,
+                    # so no new document for Playwright to instrument: ~5x faster than goto).
+                    resp = w.task.handle(Request.from_parts("GET", url, None))
+                    await w.page.set_content(with_url(resp.body, url), wait_until="load")
+                else:
+                    await w.page.goto(url, wait_until="domcontentloaded")
+                await w.page.evaluate("() => window.scrollTo(0, 0)")
                 w.doc_requests = w.doc_loads = 0
-                await w.page.goto(ORIGIN + w.task.start_path, wait_until="domcontentloaded")
                 w.navs = 1
                 w.obs = await self._observe(w, "")
                 return
@@ -465,18 +469,33 @@ class BrowserEngine:
 
 
 def _normalize_refs(tree: str, w: World) -> str:
-    """Strip the main frame's ref prefix (Playwright adds ``f<n>`` after navigations, which
-    depends on the page's history) so refs read ``e12`` whatever came before; remember the
-    mapping for acting."""
-    prefixes = set(_PREFIX_RE.findall(tree))
-    refs = _REF_RE.findall(tree)
-    if len(prefixes) == 1 and all(r.startswith(next(iter(prefixes))) for r in refs):
-        p = next(iter(prefixes))
-        tree = tree.replace(f"[ref={p}e", "[ref=e")
-        w.refs = {r[len(p) :]: r for r in refs}
-    else:
-        w.refs = {r: r for r in refs}
+    """Renumber refs ``e1, e2, ...`` in tree order and remember the mapping for acting.
+
+    Playwright's own refs depend on the page's history (a counter per document and an
+    ``f<n>`` frame prefix after navigations); numbering by position makes the tree, and so the
+    target, a function of the page's content alone.
+    """
+    mapping: dict[str, str] = {}
+
+    def renumber(m: re.Match[str]) -> str:
+        shown = f"e{len(mapping) + 1}"
+        mapping[shown] = m.group(1)
+        return f"[ref={shown}]"
+
+    tree = _REF_RE.sub(renumber, tree)
+    w.refs = mapping
     return tree
+
+
+def with_url(body: str, url: str) -> str:
+    """``body`` with a script that puts ``url`` in the address bar (``history.replaceState``),
+    placed inside ``<head>`` so the page keeps its standards mode."""
+    script = f"<script>history.replaceState(null, '', {json.dumps(url)})</script>"
+    k = body.find("<head>")
+    if k < 0:
+        return script + body
+    k += len("<head>")
+    return body[:k] + script + body[k:]
 
 
 class _ActionFailed(Exception):

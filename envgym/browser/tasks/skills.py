@@ -136,6 +136,23 @@ def _pick(r: np.random.Generator, items: list[str] | tuple[str, ...], k: int) ->
     return [items[i] for i in r.choice(len(items), size=k, replace=False)]
 
 
+_SUBMIT_JS = """<script>
+function envgymSubmit(form, ev) {
+  // The answer goes in a synchronous POST (the records change before the click returns) and
+  // the page is replaced in place: no page load for the last step of an episode.
+  const data = new URLSearchParams(new FormData(form, ev.submitter));
+  const x = new XMLHttpRequest();
+  x.open('POST', '/submit', false);
+  x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded');
+  x.send(data.toString());
+  history.replaceState(null, '', '/done');
+  document.title = 'Done';
+  document.body.innerHTML = '<p>Thank you, your answer was recorded.</p>';
+  return false;
+}
+</script>"""
+
+
 class _Submitting(Task):
     """A task whose answer is one POST to ``/submit``; ``check(answer)`` judges it."""
 
@@ -157,7 +174,11 @@ class _Submitting(Task):
             return Response.redirect("/done")
         if req.path == "/done":
             return Response(layout("Done", "<p>Thank you, your answer was recorded.</p>"))
-        return Response(self.page(req))
+        html = self.page(req).replace(
+            "<form method=post action=/submit>",
+            '<form method=post action=/submit onsubmit="return envgymSubmit(this, event)">',
+        )
+        return Response(html.replace("</body>", _SUBMIT_JS + "</body>"))
 
     def judge(self) -> Judgement:
         if self.answer is None:
@@ -514,6 +535,7 @@ class DatePicker(_Submitting):
 
 _DRAG_JS = """
 <script>
+{  // a block: episodes are written into the same window, so no global redeclarations
 let held = null, dx = 0, dy = 0;
 document.addEventListener('mousedown', e => {
   const it = e.target.closest('.item'); if (!it) return;
@@ -537,6 +559,7 @@ document.addEventListener('mouseup', e => {
   x.send('item=' + encodeURIComponent(it.dataset.name) + '&zone=' + encodeURIComponent(zn));
   if (zone) { zone.appendChild(it); it.style.position = 'static'; }
 });
+}
 </script>
 """
 
