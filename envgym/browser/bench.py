@@ -33,7 +33,7 @@ _ROLE_OF = {"fill": "textbox", "navigate": "tab"}
 
 
 def _refs(tree: str, role: str) -> list[str]:
-    return re.findall(rf"- {role}(?: \"[^\"]*\")?[^\n]*\[ref=(e\d+)\]", tree)
+    return re.findall(rf"- {role}(?: \"[^\"]*\")?[^\n]*\[ref=((?:f\d+)?e\d+)\]", tree)
 
 
 def _action(policy: str, tree: str, t: int) -> str:
@@ -165,24 +165,32 @@ def _chromium_version(base: Any) -> str:
 
 
 def _raw_playwright(base: Any, policy: str, steps: int, warmup: int) -> float:
-    """Seconds for ``steps`` rounds of the same operation + aria_snapshot on every page."""
+    """Seconds for ``steps`` rounds of the same operation + aria_snapshot on every page.
+
+    Like the env, each page's target comes from its previous snapshot's refs
+    (``aria-ref=...`` locators), so both do the same browser work.
+    """
     pages = [w.page for w in base.engine.worlds]
     role = _ROLE_OF[policy]
 
-    async def one(page: Any, t: int) -> None:
-        loc = page.get_by_role(role)
+    async def one(page: Any, tree: str, t: int) -> str:
+        refs = _refs(tree, role)
+        loc = page.locator(f"aria-ref={refs[0 if policy == 'fill' else t % 2]}")
         if policy == "fill":
-            await loc.first.fill(f"raw{t}")
+            await loc.fill(f"raw{t}")
         else:
-            await loc.nth(t % 2).click()
-        await page.locator("body").aria_snapshot(mode="ai")
+            await loc.click()
+        return str(await page.locator("body").aria_snapshot(mode="ai"))
 
     async def run() -> float:
+        trees = [str(await p.locator("body").aria_snapshot(mode="ai")) for p in pages]
         for t in range(warmup):
-            await asyncio.gather(*(one(p, t) for p in pages))
+            jobs = (one(p, x, t) for p, x in zip(pages, trees, strict=True))
+            trees = list(await asyncio.gather(*jobs))
         t0 = time.perf_counter()
         for t in range(steps):
-            await asyncio.gather(*(one(p, t) for p in pages))
+            jobs = (one(p, x, t) for p, x in zip(pages, trees, strict=True))
+            trees = list(await asyncio.gather(*jobs))
         return time.perf_counter() - t0
 
     return float(base.engine.pool.run(run(), timeout=600))

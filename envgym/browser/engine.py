@@ -315,7 +315,7 @@ class BrowserEngine:
         return np.zeros((self.viewport[1], self.viewport[0], 3), np.uint8)
 
     # ------------------------------------------------------------------ acting
-    async def _settle(self, w: World, op: str) -> None:
+    async def _settle(self, w: World, op: str, docs_before: int) -> None:
         """Let a navigation the action started finish before the page is read."""
         page = w.page
         if op in ("mouse_click", "drag", "press"):
@@ -330,8 +330,9 @@ class BrowserEngine:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(w.loaded.wait(), 0.25)
             deadline -= 1
-        with contextlib.suppress(Exception):
-            await page.wait_for_load_state("domcontentloaded")
+        if w.doc_requests > docs_before or op == "go_back":
+            with contextlib.suppress(Exception):
+                await page.wait_for_load_state("domcontentloaded")
 
     async def _act(self, w: World, a: BrowserAction) -> None:
         page = w.page
@@ -422,8 +423,9 @@ class BrowserEngine:
         return StepResult(j.success, j.done, truncated, kind, msg)
 
     async def _act_and_settle(self, w: World, a: BrowserAction) -> None:
+        docs_before = w.doc_requests
         await self._act(w, a)
-        await self._settle(w, a.op)
+        await self._settle(w, a.op, docs_before)
 
     def step(self, actions: Sequence[BrowserAction | ParseError]) -> list[StepResult]:
         """Carry out one action per world, concurrently; read every page; judge every task."""
