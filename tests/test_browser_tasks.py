@@ -210,3 +210,24 @@ def test_screenshot_observation() -> None:
         assert env.observation_space.contains(obs)
     finally:
         env.close()
+
+
+@pytest.mark.browser
+def test_docs_authoring_example_runs() -> None:
+    """The task-authoring example of docs/browser.md works as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "browser.md").read_text()
+    block = next(b for b in text.split("```python")[1:] if "class Greet" in b).split("```")[0]
+    scope: dict[str, Any] = {"gym": gym}
+    exec(compile(block, "docs/browser.md", "exec"), scope)  # our own documentation's code
+    env = scope["env"]
+    try:
+        env.reset(seed=1)
+        for _ in range(5):
+            _, reward, term, trunc, info = env.step(env.unwrapped.oracle_action())
+            if term or trunc:
+                break
+        assert term and info["success"] and reward > 0.9
+    finally:
+        env.close()
