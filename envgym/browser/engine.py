@@ -268,6 +268,9 @@ class BrowserEngine:
                     # A warm page: write the new episode's start page into it (no navigation,
                     # so no new document for Playwright to instrument: ~5x faster than goto).
                     resp = w.task.handle(Request.from_parts("GET", url, None))
+                    if resp.location is not None:  # a start page that redirects
+                        url = ORIGIN + resp.location
+                        resp = w.task.handle(Request.from_parts("GET", url, None))
                     await w.page.set_content(with_url(resp.body, url), wait_until="load")
                 else:
                     await w.page.goto(url, wait_until="domcontentloaded")
@@ -400,12 +403,7 @@ class BrowserEngine:
         if not fault and w.crashed:
             fault = "page crashed"
         if not fault:
-            try:
-                w.obs = await asyncio.wait_for(self._observe(w, msg), self.step_timeout_s)
-            except TimeoutError:
-                fault = f"observation timed out after {self.step_timeout_s:g} s"
-            except Exception:
-                fault = "page crashed" if w.crashed or _browser_alive(w) else "browser process died"
+            fault = await self._observe_or_fault(w, msg)
         if fault:
             w.broken = True
             assert w.obs is not None
@@ -421,6 +419,28 @@ class BrowserEngine:
         limit = self.max_steps or w.task.max_steps
         truncated = (not j.done) and w.steps >= limit
         return StepResult(j.success, j.done, truncated, kind, msg)
+
+    async def _observe_or_fault(self, w: World, msg: str) -> str:
+        """Read the page into ``w.obs``; return a fault reason, or ``""``.
+
+        A read that fails on a live page (a navigation the page started itself replaced the
+        document mid-read) is retried once after the page settles.
+        """
+        for attempt in range(2):
+            try:
+                w.obs = await asyncio.wait_for(self._observe(w, msg), self.step_timeout_s)
+                return ""
+            except TimeoutError:
+                return f"observation timed out after {self.step_timeout_s:g} s"
+            except Exception:
+                if w.crashed:
+                    return "page crashed"
+                if not _browser_alive(w):
+                    return "browser process died"
+                if attempt == 0:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(w.page.wait_for_load_state("load"), 2)
+        return "page could not be read"
 
     async def _act_and_settle(self, w: World, a: BrowserAction) -> None:
         docs_before = w.doc_requests
