@@ -34,6 +34,17 @@ TaskFactory = Callable[[int, int], Task]
 _REF_RE = re.compile(r"\[ref=((?:f\d+)?e\d+)\]")
 _NON_ASCII = re.compile(r"[^\n\x20-\x7e]")
 
+_NAV_WATCH = """
+if (window.navigation && !window.__envgymWatch) {
+  window.__envgymWatch = true;
+  navigation.addEventListener('navigate', e => {
+    if (!e.destination.sameDocument) window.__envgymNavigating = true;
+  });
+}
+"""
+"""Init script: flags a cross-document navigation the page started (a new document, and so
+a fresh flag, follows)."""
+
 ERROR_CODES = {"": 0, "parse": 1, "action": 2, "fault": 3}
 """``info["action_error"]`` codes of the vector env: 0 ok, 1 unparseable, 2 the browser could
 not carry it out, 3 a fault (timeout, crash) ended the episode."""
@@ -215,6 +226,7 @@ class BrowserEngine:
 
         await ctx.route("**/*", route)
         await ctx.route_web_socket(re.compile(".*"), ws_route)
+        await ctx.add_init_script(_NAV_WATCH)
         page = await ctx.new_page()
         page.set_default_timeout(self.action_timeout_ms)
         page.set_default_navigation_timeout(self.step_timeout_s * 1000)
@@ -318,22 +330,35 @@ class BrowserEngine:
         return np.zeros((self.viewport[1], self.viewport[0], 3), np.uint8)
 
     # ------------------------------------------------------------------ acting
-    async def _settle(self, w: World, op: str, docs_before: int) -> None:
+    async def _settle(self, w: World, op: str, docs_before: int, loads_before: int) -> None:
         """Let a navigation the action started finish before the page is read."""
         page = w.page
         if op in ("mouse_click", "drag", "press"):
-            # Locator clicks wait for the navigations they start; raw input events don't: one
-            # task turn in the page lets a started form submission reach the router first.
-            with contextlib.suppress(Exception):
-                await page.evaluate("() => new Promise(r => setTimeout(r, 0))")
+            # Locator clicks wait for the navigations they start; raw input events don't. The
+            # page's own Navigation API tells whether one started (see _NAV_WATCH); then we
+            # wait for the new document (ours, or a browser error page for a blocked URL).
+            try:
+                navigating = await page.evaluate(
+                    "() => new Promise(r => setTimeout(() => r(!!window.__envgymNavigating), 0))"
+                )
+            except Exception:  # the old document went away mid-call: a navigation
+                navigating = True
+            if navigating:
+                for _ in range(40):
+                    if w.crashed or w.doc_loads > loads_before:
+                        break
+                    assert w.loaded is not None
+                    w.loaded.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(w.loaded.wait(), 0.25)
         deadline = 40
         while w.doc_requests > w.doc_loads and deadline > 0 and not w.crashed:
             assert w.loaded is not None
             w.loaded.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(w.loaded.wait(), 0.25)
             deadline -= 1
-        if w.doc_requests > docs_before or op == "go_back":
+        if w.doc_requests > docs_before or w.doc_loads > loads_before or op == "go_back":
             with contextlib.suppress(Exception):
                 await page.wait_for_load_state("domcontentloaded")
 
@@ -443,9 +468,9 @@ class BrowserEngine:
         return "page could not be read"
 
     async def _act_and_settle(self, w: World, a: BrowserAction) -> None:
-        docs_before = w.doc_requests
+        docs_before, loads_before = w.doc_requests, w.doc_loads
         await self._act(w, a)
-        await self._settle(w, a.op, docs_before)
+        await self._settle(w, a.op, docs_before, loads_before)
 
     def step(self, actions: Sequence[BrowserAction | ParseError]) -> list[StepResult]:
         """Carry out one action per world, concurrently; read every page; judge every task."""
