@@ -197,6 +197,20 @@ def bench_env(
     """
     import envgym  # noqa: F401  (registers the ids)
 
+    if family_of(env_id) == "browser":
+        # Real browser pages: its own workloads and a raw-Playwright baseline.
+        from envgym.browser.bench import bench_browser
+
+        return bench_browser(
+            env_id,
+            num_envs,
+            steps=steps,
+            warmup=warmup,
+            policy=policy,
+            seed=seed,
+            env_kwargs=env_kwargs,
+            command=command,
+        )
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     if steps < 1 or warmup < 0:
@@ -415,4 +429,8 @@ def format_row(row: dict[str, Any]) -> str:
         f"  ratio env/raw: {num(ratio, '.3g'):>14}"
         + (f"  (the raw loop is {1 / ratio:,.0f}x faster)" if ratio else "")
     )
+    if row.get("family") == "browser":
+        from envgym.browser.bench import format_browser_row
+
+        lines.append(format_browser_row(row))
     return "\n".join(lines)

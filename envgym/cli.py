@@ -767,7 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     b.add_argument("--steps", type=_positive, default=200, help="timed steps (default 200)")
     b.add_argument("--warmup", type=_non_negative, default=20, help="untimed steps (default 20)")
-    b.add_argument("--policy", choices=("random", "oracle"), default="random")
+    b.add_argument(
+        "--policy",
+        choices=("random", "oracle", "fill", "navigate"),
+        default="random",
+        help="random/oracle; browser ids also: fill, navigate (workloads with a raw baseline)",
+    )
     b.add_argument("--scenario", help="scenario argument passed to the env")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument(

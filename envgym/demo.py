@@ -14,6 +14,7 @@ family module (``envgym.robot``, ``envgym.browser``) takes part by defining
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import math
@@ -158,11 +159,17 @@ def run_policy(
     dev = torch.device(envs.unwrapped.device)
     n = int(envs.num_envs)
     envs.reset(seed=seed)
-    acts: torch.Tensor | None = None
+    acts: Any = None
     if policy == "random":
-        g = torch.Generator(device=dev)
-        g.manual_seed(int(seed))
-        acts = random_actions(envs.single_action_space, steps, n, dev, g)
+        space = envs.single_action_space
+        if isinstance(space, gym.spaces.Discrete | gym.spaces.Box):
+            g = torch.Generator(device=dev)
+            g.manual_seed(int(seed))
+            acts = random_actions(space, steps, n, dev, g)
+        else:  # e.g. text commands: per-world samples of the single action space
+            sampler = copy.deepcopy(space)
+            sampler.seed(int(seed))
+            acts = [[sampler.sample() for _ in range(n)] for _ in range(steps)]
     episodes = torch.zeros((), dtype=torch.int64, device=dev)
     successes = torch.zeros((), dtype=torch.int64, device=dev)
     ret_sum = torch.zeros((), dtype=torch.float64, device=dev)

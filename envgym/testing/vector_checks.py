@@ -10,6 +10,7 @@ and what differed; suspicious-but-legal choices only warn.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -67,9 +68,10 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and (a.index or 0) == (b.index or 0)
 
 
-def sample_actions(envs: Any, gen: torch.Generator) -> torch.Tensor:
-    """Uniform random actions for a Discrete or bounded Box single action space, from a CPU
-    generator."""
+def sample_actions(envs: Any, gen: torch.Generator) -> Any:
+    """Random actions from a CPU generator: a tensor for a Discrete or bounded Box single action
+    space; for any other space (e.g. text), a list of ``single_action_space.sample()`` draws
+    seeded from ``gen``."""
     space = envs.single_action_space
     if isinstance(space, spaces.Box):
         low = torch.as_tensor(space.low, dtype=torch.float32)
@@ -77,15 +79,27 @@ def sample_actions(envs: Any, gen: torch.Generator) -> torch.Tensor:
         u = torch.rand((envs.num_envs, *space.shape), generator=gen)
         return low + u * (high - low)
     if not isinstance(space, spaces.Discrete):
-        raise NotImplementedError("sample_actions handles Discrete and Box action spaces")
+        draw = copy.deepcopy(space)
+        draw.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+        return [draw.sample() for _ in range(envs.num_envs)]
     return torch.randint(0, int(space.n), (envs.num_envs,), generator=gen) + int(space.start)
+
+
+def _mix(act: Any, rnd: Any, mask: torch.Tensor) -> Any:
+    """``rnd`` where ``mask`` (one flag per world), else ``act`` (tensors or per-world lists)."""
+    if torch.is_tensor(act):
+        mask = mask.reshape(-1, *([1] * (act.dim() - 1)))
+        return torch.where(mask.to(act.device), rnd.to(act.device), act)
+    return [r if bool(m) else a for a, r, m in zip(act, rnd, mask, strict=True)]
 
 
 def _single_action(space: gym.Space, action: Any) -> Any:
     """One world's action as a single env takes it."""
     if isinstance(space, spaces.Discrete):
         return int(action)
-    return np.asarray(action, dtype=space.dtype)
+    if isinstance(space, spaces.Box):
+        return np.asarray(action, dtype=space.dtype)
+    return action.item() if isinstance(action, np.generic) else action
 
 
 def _rollout(
@@ -101,8 +115,7 @@ def _rollout(
             rnd = sample_actions(envs, gen)
             # Mix in random actions so off-plan states are covered too.
             mask = torch.rand(envs.num_envs, generator=gen) < 0.25
-            mask = mask.reshape(-1, *([1] * (act.dim() - 1)))
-            act = torch.where(mask.to(act.device), rnd.to(act.device), act)
+            act = _mix(act, rnd, mask)
         else:
             act = sample_actions(envs, gen)
         obs, rew, term, trunc, info = envs.step(act)
@@ -161,7 +174,9 @@ def check_vector_env(
     ended_seen = 0
     for t in range(steps):
         act = sample_actions(envs, gen)
-        act_in = act.numpy() if t % 2 else act.to(dev)  # NumPy and torch actions both work
+        act_in = act
+        if torch.is_tensor(act):
+            act_in = act.numpy() if t % 2 else act.to(dev)  # NumPy and torch actions both work
         obs, rew, term, trunc, info = envs.step(act_in)
         where = f"step {t}"
         for name, x in (("reward", rew), ("terminated", term), ("truncated", trunc)):
@@ -242,6 +257,13 @@ def check_vector_env(
             pass
         else:
             raise AssertionError("a wrong number of actions must raise ValueError")
+    else:
+        try:
+            envs.step([*sample_actions(envs, torch.Generator().manual_seed(0)), None])
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a wrong number of actions must raise ValueError")
 
     # --- determinism: same seed and actions, same trajectory
     a = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
@@ -253,8 +275,9 @@ def check_vector_env(
                     f"same seed, different trajectory at step {t} in {name}: {_diff(ra[j], rb[j])}"
                 )
 
-    # --- snapshots: restoring a state reproduces the same future
-    if hasattr(envs, "get_state"):
+    # --- snapshots: restoring a state reproduces the same future. An env whose worlds cannot
+    # be copied (e.g. live browser pages) declares supports_state_snapshots = False.
+    if hasattr(envs, "get_state") and getattr(envs, "supports_state_snapshots", True):
         envs.reset(seed=seed + 1)
         gen = torch.Generator().manual_seed(3)
         for _ in range(5):
@@ -279,8 +302,11 @@ def check_vector_env(
         # Branching: world 0's state copied into every world evolves identically.
         envs.set_state(snap)
         envs.set_state(envs.get_state(worlds=[0] * B))
-        first = acts[0][:1]
-        same_act = first.repeat(B, *([1] * (first.dim() - 1)))
+        if torch.is_tensor(acts[0]):
+            first = acts[0][:1]
+            same_act = first.repeat(B, *([1] * (first.dim() - 1)))
+        else:
+            same_act = [acts[0][0]] * B
         o, *_ = envs.step(same_act)
         o = _np(o)
         for i in range(1, B):
