@@ -1,5 +1,6 @@
 """Wrappers for envgym envs (importable as ``envgym.wrappers``)."""
 
+from envgym.wrappers.sb3 import SB3VecEnv
 from envgym.wrappers.transitions import TransitionRecorder
 
-__all__ = ["TransitionRecorder"]
+__all__ = ["SB3VecEnv", "TransitionRecorder"]
