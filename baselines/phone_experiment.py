@@ -238,7 +238,7 @@ def quality_check(args: Args, out: Path) -> list[dict[str, float]]:
     results = []
     for name in args.quality_scenarios.split(","):
         if name:
-            r = mod.target_quality(scenario=name, num_envs=128, train_steps=300, seed=0)
+            r = mod.target_quality(scenario=name, num_envs=128, train_steps=200, seed=0)
             print(json.dumps(r), flush=True)
             results.append(r)
     (out / "target_quality.json").write_text(json.dumps(results, indent=1))

@@ -256,6 +256,12 @@ def copy_last_accuracy(tokens: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 # ======================================================================== algorithm: training
 _CHART_KEYS = ("success_rate", "episode_return", "episode_length", "episodes", "sps")
+CSV_FIELDS = (
+    "iteration", "global_step", "episodes", "success_rate", "episode_return", "episode_length",
+    "sps", "pg_loss", "v_loss", "entropy", "approx_kl", "wm_loss", "wm_token_acc",
+    "copy_last_token_acc",
+)  # fmt: skip
+"""Columns of ``--csv`` (pre-training rows leave the PPO ones empty)."""
 
 
 def train(args: Args) -> dict[str, Any]:
@@ -384,7 +390,7 @@ def train(args: Args) -> dict[str, Any]:
                 writer.add_scalar(f"{group}/{k}", v, global_step)
         if csv_file is not None:
             if csv_writer is None:
-                csv_writer = csv.DictWriter(csv_file, fieldnames=list(row))
+                csv_writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS, restval="")
                 csv_writer.writeheader()
             csv_writer.writerow(row)
             csv_file.flush()

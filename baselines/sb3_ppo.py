@@ -128,7 +128,8 @@ def phone_features_extractor() -> type:
             counts[:, 0] = 0.0
             bag = counts / counts.sum(1, keepdim=True).clamp(min=1.0)
             # SB3 has already one-hot encoded the Discrete phase.
-            parts = [bag, obs["phase"], obs["known_facts"], torch.log1p(obs["calls"]),
+            phase = obs["phase"].reshape(tok.shape[0], -1)  # [B, 4] or [B, 1, 4] from buffers
+            parts = [bag, phase, obs["known_facts"], torch.log1p(obs["calls"]),
                      obs["turn"] / 32.0]  # fmt: skip
             return self.net(torch.cat(parts, dim=-1))
 
