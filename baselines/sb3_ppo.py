@@ -35,7 +35,7 @@ class Args:
     exp_name: str = "sb3_ppo"
     """name of this experiment (the run directory is ``<out_dir>/<exp_name>_s<seed>``)"""
     seed: int = 1
-    """seed of SB3 and of the envs (world i is seeded ``seed * 100_000 + i``)"""
+    """seed of SB3 and of the envs (SB3 calls ``VecEnv.seed(seed)``: world i gets ``seed + i``)"""
     threads: int = 1
     """CPU threads torch may use (``torch.set_num_threads``); 0 keeps torch's default"""
     out_dir: str = "runs"
@@ -103,7 +103,7 @@ def make_env(args: Args) -> Any:
         device="cpu",
         **kwargs,
     )
-    return SB3VecEnv(envs, seed=args.seed * 100_000)
+    return SB3VecEnv(envs, seed=args.seed)
 
 
 def phone_features_extractor() -> type:
