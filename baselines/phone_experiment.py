@@ -131,9 +131,11 @@ def load_curves(out: Path, arm: str, seeds: list[int]) -> dict[int, dict[str, np
         with open(path) as fh:
             rows = list(csv.DictReader(fh))
         curves[seed] = {
-            "step": np.array([int(r["global_step"]) for r in rows]),
-            "success": np.array([float(r["success_rate"]) for r in rows]),
-        }
+            key: np.array([float(r[col]) for r in rows])
+            for key, col in (("step", "global_step"), ("success", "success_rate"),
+                             ("return", "episode_return"), ("length", "episode_length"))
+        }  # fmt: skip
+        curves[seed]["step"] = curves[seed]["step"].astype(np.int64)
     return curves
 
 
@@ -174,7 +176,10 @@ def analyse(args: Args, out: Path) -> dict[str, Any]:
         ax.fill_between(steps, np.nanmin(ys, 0), np.nanmax(ys, 0), alpha=0.2)
         reached = {s: steps_to_threshold(c, args.threshold, args.smooth) for s, c in curves.items()}
         hits = [v for v in reached.values() if v is not None]
-        finals = [float(np.nanmean(c["success"][-args.smooth :])) for c in curves.values()]
+        k = args.smooth
+        finals = [float(np.nanmean(c["success"][-k:])) for c in curves.values()]
+        lengths = [float(np.nanmean(c["length"][-k:])) for c in curves.values()]
+        returns = [float(np.nanmean(c["return"][-k:])) for c in curves.values()]
         summary["arms"][arm] = {
             "seeds": list(curves),
             "steps_to_threshold": reached,
@@ -183,6 +188,8 @@ def analyse(args: Args, out: Path) -> dict[str, Any]:
             "steps_to_threshold_std": float(np.std(hits)) if hits else None,
             "final_success_mean": float(np.mean(finals)),
             "final_success_std": float(np.std(finals)),
+            "final_episode_length_mean": float(np.mean(lengths)),
+            "final_episode_return_mean": float(np.mean(returns)),
         }
     ax.axhline(args.threshold, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("env steps")
@@ -193,9 +200,38 @@ def analyse(args: Args, out: Path) -> dict[str, Any]:
     fig.tight_layout()
     fig.savefig(out / "learning_curves.png", dpi=120)
     plt.close(fig)
+    wm_accuracy_plot(args, out, seeds, plt)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "table.md").write_text(table(summary, args))
     return summary
+
+
+def wm_accuracy_plot(args: Args, out: Path, seeds: list[int], plt: Any) -> None:
+    """World-model token accuracy on each rollout before training on it, against copying the
+    last observation on the same rollout (arms with a world model)."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for arm in args.arms.split(","):
+        for seed in seeds:
+            path = out / f"{arm}_s{seed}.csv"
+            if not path.exists():
+                continue
+            with open(path) as fh:
+                rows = [r for r in csv.DictReader(fh) if r.get("wm_token_acc")]
+            if not rows:
+                continue
+            step = [int(r["global_step"]) for r in rows]
+            line = ax.plot(step, [float(r["wm_token_acc"]) for r in rows], lw=1,
+                           label=f"{arm} s{seed}: world model")  # fmt: skip
+            ax.plot(step, [float(r["copy_last_token_acc"]) for r in rows], lw=1, ls=":",
+                    color=line[0].get_color(), label=f"{arm} s{seed}: copy last obs")  # fmt: skip
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("token accuracy on next_obs_target")
+    ax.set_title("world model vs copy-the-last-observation, on the agent's own rollouts")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "wm_accuracy.png", dpi=120)
+    plt.close(fig)
 
 
 def _scenario_label(args: Args) -> str:
@@ -208,8 +244,8 @@ def table(summary: dict[str, Any], args: Args) -> str:
     pct = round(args.threshold * 100)
     lines = [
         f"| arm | seeds reaching {pct}% | env steps to {pct}% (mean ± std over those) "
-        f"| per seed | final success (mean ± std) |",
-        "| --- | --- | --- | --- | --- |",
+        f"| per seed | final success (mean ± std) | final episode length | final return |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm, s in summary["arms"].items():
         per_seed = ", ".join(
@@ -223,7 +259,8 @@ def table(summary: dict[str, Any], args: Args) -> str:
         )
         lines.append(
             f"| {arm} | {s['reached']} | {mean} | {per_seed} | "
-            f"{s['final_success_mean']:.2f} ± {s['final_success_std']:.2f} |"
+            f"{s['final_success_mean']:.2f} ± {s['final_success_std']:.2f} | "
+            f"{s['final_episode_length_mean']:.1f} | {s['final_episode_return_mean']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
