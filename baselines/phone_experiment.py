@@ -36,10 +36,13 @@ ARMS: dict[str, list[str]] = {
     "ppo": ["--wm-coef", "0"],
     "ppo+wm": ["--wm-coef", "1"],
     "ppo+wm+curiosity": ["--wm-coef", "1", "--curiosity-coef", "0.05"],
+    "ppo+curiosity-detached": ["--wm-coef", "1", "--curiosity-coef", "0.05", "--wm-detach"],
 }
 """The arms: flags added to the shared command. ``ppo`` is the same network and update with
 the world-model loss off; ``ppo+wm`` adds the world-model loss as an auxiliary objective;
-``ppo+wm+curiosity`` also pays the world model's surprise as an intrinsic reward."""
+``ppo+wm+curiosity`` also pays the world model's surprise as an intrinsic reward;
+``ppo+curiosity-detached`` is the same with the world-model gradient stopped at the encoder
+(the curiosity bonus without the auxiliary objective)."""
 
 
 @dataclass
@@ -289,8 +292,11 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=1))
     if not args.plot_only:
+        # One line per invocation: the arguments and the command that made the runs.
+        with open(out / "experiments.jsonl", "a") as fh:
+            record = {"command": shlex.join(["python", *sys.argv]), **dataclasses.asdict(args)}
+            fh.write(json.dumps(record) + "\n")
         run_all(args, out)
         quality_check(args, out)
     print(json.dumps(analyse(args, out), indent=1))

@@ -98,6 +98,9 @@ class Args:
     """transitions per minibatch the world-model loss is computed on (a random subset)"""
     wm_pretrain_steps: int = 0
     """env steps of reward-free world-model pre-training on the initial policy's rollouts"""
+    wm_detach: bool = False
+    """stop the world-model gradient at the encoder (the world model then only reads the
+    policy's features; an ablation of the auxiliary objective)"""
     curiosity_coef: float = 0.0
     """weight of an intrinsic reward per step: the world model's surprise (its cross-entropy on
     the transition's target over its running mean, ~1 on average); 0 turns it off; needs
@@ -461,8 +464,9 @@ def train(args: Args) -> dict[str, Any]:
                 loss = pg_loss + args.vf_coef * v_loss - args.ent_coef * entropy
                 if use_wm:
                     sub = slice(0, args.wm_batch)  # idx is already a random permutation
+                    h_wm = h[sub].detach() if args.wm_detach else h[sub]
                     wm_loss, wm_acc = wm_loss_and_accuracy(
-                        agent, h[sub], b_act[idx][sub], b_tgt[idx][sub]
+                        agent, h_wm, b_act[idx][sub], b_tgt[idx][sub]
                     )
                     loss = loss + args.wm_coef * wm_loss
                     stats["wm_loss"].append(wm_loss.item())
