@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +127,20 @@ def test_ppo_learns_for_a_few_steps() -> None:
     assert model.num_timesteps >= 256
     act, _ = model.predict(venv.reset(), deterministic=True)
     assert act.shape == (8,)
+
+
+def test_missing_sb3_gives_an_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "stable_baselines3",
+        "stable_baselines3.common",
+        "stable_baselines3.common.vec_env",
+    ):
+        monkeypatch.setitem(sys.modules, name, None)  # makes `import` raise ImportError
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[baselines\]'"):
+        SB3VecEnv(make_vec(2, scenario="mock"))
+
+
+def test_importing_the_wrappers_does_not_import_sb3() -> None:
+    code = "import envgym.wrappers, sys; print('stable_baselines3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -28,7 +28,7 @@ _INSTALL_HINT = "pip install -e '.[baselines]'"
 def _import_vec_env_base() -> type:
     try:
         from stable_baselines3.common.vec_env import VecEnv
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    except ImportError as exc:
         raise ImportError(
             f"SB3VecEnv needs Stable-Baselines3, which is not installed; run {_INSTALL_HINT}"
         ) from exc
