@@ -281,7 +281,8 @@ def quality_check(args: Args, out: Path) -> list[dict[str, float]]:
             r = mod.target_quality(scenario=name, num_envs=128, train_steps=200, seed=0)
             print(json.dumps(r), flush=True)
             results.append(r)
-    (out / "target_quality.json").write_text(json.dumps(results, indent=1))
+    if results:
+        (out / "target_quality.json").write_text(json.dumps(results, indent=1))
     return results
 
 
