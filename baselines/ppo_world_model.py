@@ -6,6 +6,8 @@ the transition's ``info["next_obs_target"]`` (the token ids of the world's answe
 (``--wm-coef 0`` turns it off: plain PPO with the same network and the same env steps), and
 ``--wm-pretrain-steps N`` adds a reward-free pre-training phase on the agent's own rollouts
 (as in "early experience") whose env steps count toward ``--total-timesteps``.
+``--curiosity-coef c`` also pays the world model's surprise on each transition as an intrinsic
+reward, and ``--wm-detach`` stops the world-model gradient at the encoder (ablations).
 
 Run (one command; GPU when present):
 
