@@ -37,12 +37,14 @@ ARMS: dict[str, list[str]] = {
     "ppo+wm": ["--wm-coef", "1"],
     "ppo+wm+curiosity": ["--wm-coef", "1", "--curiosity-coef", "0.05"],
     "ppo+curiosity-detached": ["--wm-coef", "1", "--curiosity-coef", "0.05", "--wm-detach"],
+    "ppo+wm+pretrain": ["--wm-coef", "1", "--wm-pretrain-steps", "49152"],
 }
 """The arms: flags added to the shared command. ``ppo`` is the same network and update with
 the world-model loss off; ``ppo+wm`` adds the world-model loss as an auxiliary objective;
 ``ppo+wm+curiosity`` also pays the world model's surprise as an intrinsic reward;
 ``ppo+curiosity-detached`` is the same with the world-model gradient stopped at the encoder
-(the curiosity bonus without the auxiliary objective)."""
+(the curiosity bonus without the auxiliary objective); ``ppo+wm+pretrain`` is ``ppo+wm`` after a
+reward-free world-model phase of 49,152 env steps (6 iterations, counted in the budget)."""
 
 
 @dataclass
