@@ -515,6 +515,7 @@ def target_quality(
     num_envs: int = 256,
     train_steps: int = 400,
     seed: int = 0,
+    eval_steps: int = 50,
     device: str = "cpu",
     **env_kwargs: Any,
 ) -> dict[str, float]:
@@ -554,7 +555,7 @@ def target_quality(
     obs, _ = envs.reset(seed=seed + 10_000_000)
     wm_hits = copy_hits = filled_total = 0.0
     with torch.no_grad():
-        for _ in range(50):
+        for _ in range(eval_steps):
             obs, x, act, tgt = batch(obs, hist)
             logits = agent.world_model_logits(agent.features(x), act)
             filled = (tgt != 0).float()

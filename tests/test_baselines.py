@@ -62,7 +62,9 @@ def test_world_model_beats_copy_last_on_phone_targets() -> None:
     """A small world model trained on random-policy transitions predicts the next target's
     tokens better than copying the current observation (held-out worlds)."""
     mod = _load("ppo_world_model")
-    result = mod.target_quality(scenario="mock", num_envs=64, train_steps=60, seed=0)
+    result = mod.target_quality(
+        scenario="mock", num_envs=64, train_steps=120, seed=0, eval_steps=20
+    )
     assert result["world_model_token_acc"] > result["copy_last_token_acc"] + 0.1
     assert not math.isnan(result["copy_last_token_acc"])
 
