@@ -33,7 +33,7 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 def trajectory(name: str) -> list[str]:
     """Per-step digests of a run mixing oracle (70%) and random actions, seeded."""
-    from envgym.phone.env import PhoneVectorEnv
+    from envgym.phone.faces import PhoneVectorEnv
 
     cfg = dict(RUNS[name])
     steps = cfg.pop("steps")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pettingzoo import AECEnv
 
-    from envgym.phone.env import PhoneEnv, PhoneVectorEnv
+    from envgym.phone.faces import PhoneEnv, PhoneVectorEnv
     from envgym.phone.multiagent import PhoneParallelEnv, PhoneParallelVectorEnv
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "PhoneParallelVectorEnv",
     "PhoneVectorEnv",
     "aec_env",
+    "env",
     "make_single",
     "make_vector",
     "parallel_env",
@@ -33,7 +34,7 @@ def make_single(**kwargs: Any) -> PhoneEnv:
         from envgym.phone.realtime import PhoneRealtimeEnv
 
         return PhoneRealtimeEnv(**kwargs)  # type: ignore[return-value]
-    from envgym.phone.env import PhoneEnv
+    from envgym.phone.faces import PhoneEnv
 
     return PhoneEnv(**kwargs)
 
@@ -41,7 +42,7 @@ def make_single(**kwargs: Any) -> PhoneEnv:
 def make_vector(num_envs: int = 1, **kwargs: Any) -> PhoneVectorEnv:
     """Entry point of ``gym.make_vec('envgym/Phone-v0', ...)`` (``vector_entry_point`` mode);
     ``realtime=True`` gives the real-time vector env."""
-    from envgym.phone.env import PhoneVectorEnv
+    from envgym.phone.faces import PhoneVectorEnv
 
     kwargs.pop("render_mode", None)
     if kwargs.pop("realtime", False):
@@ -79,12 +80,18 @@ def aec_env(
     return parallel_to_aec(parallel_env(scenario, learners, **kwargs))
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("PhoneEnv", "PhoneVectorEnv", "env"):
-        import importlib
+def env(
+    scenario: Any = "isp_bill_discount", learners: Sequence[str] | str = _PARTIES, **kwargs: Any
+) -> AECEnv:
+    """PettingZoo's module idiom for the AEC env: the same as :func:`aec_env`."""
+    return aec_env(scenario, learners, **kwargs)
 
-        mod = importlib.import_module("envgym.phone.env")
-        return mod if name == "env" else getattr(mod, name)
+
+def __getattr__(name: str) -> Any:
+    if name in ("PhoneEnv", "PhoneVectorEnv"):
+        from envgym.phone import faces
+
+        return getattr(faces, name)
     if name in ("PhoneParallelEnv", "PhoneParallelVectorEnv", "ParallelVectorEnv"):
         from envgym.phone import multiagent
 

@@ -163,7 +163,7 @@ class CompanySequence:
     def make_env(self, **kwargs: Any) -> Any:
         """The text-face env over this sequence's scenarios (pin episode j with
         ``reset(options={"scenario_index": j})``)."""
-        from envgym.phone.env import PhoneEnv
+        from envgym.phone.faces import PhoneEnv
 
         return PhoneEnv(scenario=self.scenarios, obs_mode="text", **kwargs)
 

@@ -39,7 +39,7 @@ from envgym.phone.compiler import (
     USER_ACTIONS,
     USER_REWARD_TERMS,
 )
-from envgym.phone.env import PhoneVectorEnv
+from envgym.phone.faces import PhoneVectorEnv
 from envgym.phone.scenarios import ScenarioSpec
 
 _TURN_MAX = 10_000

@@ -111,7 +111,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
     """B real-time phone calls, ticked together over the batched phone engine.
 
     ## Description
-    The phone task of :class:`envgym.phone.env.PhoneVectorEnv` in call time: each step is one
+    The phone task of :class:`envgym.phone.faces.PhoneVectorEnv` in call time: each step is one
     tick (``tick_ms`` of call time). The world's words stream ``tokens_per_tick`` tokens per
     tick; an assistant utterance must first be *prepared* (``think_ticks`` ticks of thinking,
     which can overlap listening) and then takes ticks to say. When its last chunk is said, the
@@ -176,7 +176,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         cuda_graph: bool | None = None,
     ) -> None:
         super().__init__(num_envs, device)
-        from envgym.phone.env import _compile
+        from envgym.phone.faces import _compile
 
         if obs_mode != "tokens":
             raise ValueError(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
 
 import gymnasium as gym
@@ -497,16 +495,3 @@ class PhoneEnv(gym.Env):
 
     def close(self) -> None:
         self.vec.close()
-
-
-class _CallableModule(types.ModuleType):
-    """PettingZoo's module idiom is ``envgym.phone.env()`` for the AEC env, but this module
-    (the single-agent faces) holds that name; so calling the module makes the AEC env."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from envgym.phone import aec_env
-
-        return aec_env(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
