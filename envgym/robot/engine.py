@@ -2,7 +2,10 @@
 
 One implementation for every batch size and backend: the physics backend steps B worlds and
 exposes ``qpos``/``qvel`` as torch tensors; everything else here is torch over the world
-dimension, so the single env (B=1) and the vector env cannot drift apart.
+dimension, so the single env (B=1) and the vector env cannot drift apart. On the CPU backend
+two per-step hot spots run in NumPy on the physics' own float64 arrays instead (torch's per-op
+dispatch dominated small batches): the grip site's forward kinematics (agrees with the torch
+FK to float64 rounding) and the action-to-control map (bit-identical elementwise operations).
 
 Randomness is counter-based (:mod:`envgym.core.rng`): world ``i`` draws from
 ``(seed_i, episode_i, stream)`` alone, whatever the batch size.
@@ -14,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from envgym.core import rng
@@ -109,6 +113,9 @@ class RobotEngine:
         else:
             raise ValueError(f"backend must be 'cpu' or 'warp', got {backend!r}")
         self.backend = backend
+        # The CPU backend's float64 state array (small-batch math in NumPy reads it directly).
+        self._np_state = getattr(self.physics, "state", None) if backend == "cpu" else None
+        self._reward_w: torch.Tensor | None = None
         # Kinematics on the physics' device (float64), results moved to `device`.
         self.pdev = self.physics.qpos.device
         self.kin = ArmKinematics(c, self.pdev)
@@ -122,6 +129,8 @@ class RobotEngine:
         lo = torch.as_tensor(c.arm_range[:, 0], dtype=F64, device=self.pdev)
         hi = torch.as_tensor(c.arm_range[:, 1], dtype=F64, device=self.pdev)
         self.arm_lo, self.arm_hi = lo, hi
+        self._arm_lo_np = lo.cpu().numpy()
+        self._arm_span_np = (hi - lo).cpu().numpy()
         self.fin_lo, self.fin_hi = float(c.finger_range[0]), float(c.finger_range[1])
         self.home = torch.as_tensor(sc.robot.home, dtype=F64, device=self.pdev)
         self.half_h = torch.as_tensor(c.object_half_height, dtype=F64, device=self.pdev)
@@ -251,7 +260,12 @@ class RobotEngine:
         """Named float64 quantities of every world (on the physics device)."""
         c = self.c
         qpos, qvel = self.physics.qpos.to(F64), self.physics.qvel.to(F64)
-        grip, R, _ = self.kin.forward(qpos)
+        if self._np_state is not None:
+            # CPU backend: the state is a NumPy array; FK in NumPy (zero-copy views back).
+            g, r = self.kin.forward_np(self._np_state[:, self.physics.qpos_slice])
+            grip, R = torch.from_numpy(g), torch.from_numpy(r)
+        else:
+            grip, R, _ = self.kin.forward(qpos)
         q: dict[str, torch.Tensor] = {
             "arm_qpos": qpos[:, self._arm_q],
             "arm_qvel": qvel[:, self._arm_v],
@@ -325,8 +339,18 @@ class RobotEngine:
     # ------------------------------------------------------------------ actions
     def controls(self, actions: torch.Tensor) -> torch.Tensor:
         """Actions ``[B, n_arm + 1]`` in [-1, 1] -> MuJoCo controls ``[B, nu]`` (float64)."""
-        a = actions.to(device=self.pdev, dtype=F64).clamp(-1.0, 1.0)
         r = self.c.scene.robot
+        if self._np_state is not None and actions.device.type == "cpu":
+            # The same elementwise float64 operations in NumPy (bit-identical results, far
+            # fewer dispatch costs at small batch sizes).
+            x = np.clip(actions.detach().numpy().astype(np.float64), -1.0, 1.0)
+            if r.control == "joint_position":
+                arm_np = self._arm_lo_np + (x[:, :-1] + 1) * 0.5 * self._arm_span_np
+            else:
+                arm_np = x[:, :-1] * r.torque_limit
+            fin_np = self.fin_lo + (x[:, -1:] + 1) * 0.5 * (self.fin_hi - self.fin_lo)
+            return torch.from_numpy(np.concatenate([arm_np, fin_np, fin_np], axis=-1))
+        a = actions.to(device=self.pdev, dtype=F64).clamp(-1.0, 1.0)
         if r.control == "joint_position":
             arm = self.arm_lo + (a[:, :-1] + 1) * 0.5 * (self.arm_hi - self.arm_lo)
         else:
@@ -338,17 +362,24 @@ class RobotEngine:
     def step(self, st: dict[str, torch.Tensor], actions: torch.Tensor) -> dict[str, Any]:
         """One transition of every world (no auto-reset)."""
         unstable = self.physics.step(self.controls(actions)).to(self.device)
+        any_unstable = bool(unstable.any())
         q = self.quantities(st)
         success, terms = self.success_and_terms(st, q)
-        success = success.to(self.device) & ~unstable
+        success = success.to(self.device)
+        if any_unstable:
+            success = success & ~unstable
         terms["success"] = success.to(F64)
+        # All weighted terms in one [T, B] tensor (one multiply, one cast instead of one per
+        # term); the per-term tensors handed out are its rows.
         weights = self.task.reward
-        reward_terms = {
-            k: (w * terms[k]).to(self.device, torch.float32) for k, w in weights.items()
-        }
-        if bool(unstable.any()):  # a rolled-back world earns nothing for the failed step
-            reward_terms = {k: torch.where(unstable, 0.0, v) for k, v in reward_terms.items()}
-        reward = torch.stack(list(reward_terms.values())).sum(0)
+        if self._reward_w is None:
+            self._reward_w = torch.tensor(list(weights.values()), dtype=F64, device=self.pdev)
+        stacked = torch.stack([terms[k] for k in weights])
+        weighted = (self._reward_w[:, None] * stacked).to(self.device, torch.float32)
+        if any_unstable:  # a rolled-back world earns nothing for the failed step
+            weighted = torch.where(unstable, 0.0, weighted)
+        reward_terms = dict(zip(weights, weighted.unbind(0), strict=True))
+        reward = weighted.sum(0)
         st["t"] += 1
         terminated = success & self.task.terminate_on_success
         truncated = ((st["t"] >= self.c.scene.episode_length) & ~terminated) | unstable

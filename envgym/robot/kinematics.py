@@ -7,6 +7,7 @@ and at reset time, and gives the oracle its Jacobian for free.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from envgym.robot.compiler import CompiledScene
@@ -34,6 +35,11 @@ def quat_to_mat(q: torch.Tensor) -> torch.Tensor:
 def _mv(R: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Batched matrix-vector product; ``v`` is ``[3]`` or ``[B, 3]``."""
     return (R @ v.unsqueeze(-1)).squeeze(-1)
+
+
+def _mv_np(R: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """NumPy :func:`_mv`; ``v`` is ``[3]`` or ``[B, 3]``."""
+    return R @ v if v.ndim == 1 else (R @ v[..., None])[..., 0]
 
 
 class ArmKinematics:
@@ -64,6 +70,46 @@ class ArmKinematics:
         self._identity_rot = [bool(torch.equal(link[1], self._eye)) for link in self.links]
         self._has_anchor = [bool(link[4].abs().max() > 0) for link in self.links]
         self.arm_qpos = [int(a) for a in c.arm_qpos]
+        # The same chain as NumPy constants, for :meth:`forward_np`.
+        self._np_links = [
+            (pos.cpu().numpy(), rot.cpu().numpy(), jq, anchor.cpu().numpy())
+            for pos, rot, jq, _, anchor in self.links
+        ]
+        self._np_K = self._K.cpu().numpy()
+        self._np_K2 = self._K2.cpu().numpy()
+        self._np_eye = np.eye(3)
+        self._np_grip_offset = self.grip_offset.cpu().numpy()
+
+    def forward_np(self, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`forward` without the Jacobian, in NumPy (float64): grip position ``[B, 3]``
+        and hand orientation ``[B, 3, 3]``.
+
+        The same chain as the torch version (results agree to float64 rounding, ~1e-16); at
+        small batch sizes NumPy calls cost far less than torch's per-op dispatch, and this runs
+        on every step (and reset observation) of the CPU backend.
+        """
+        B = qpos.shape[0]
+        R: np.ndarray | None = None  # None: identity
+        p = np.zeros((B, 3))
+        q = qpos[:, self._joint_qpos, None, None]
+        rots = self._np_eye + np.sin(q) * self._np_K + (1 - np.cos(q)) * self._np_K2
+        j = 0
+        for (pos, rot, jq, anchor), identity, has_anchor in zip(
+            self._np_links, self._identity_rot, self._has_anchor, strict=True
+        ):
+            p = p + (pos if R is None else _mv_np(R, pos))
+            if not identity:
+                R = rot if R is None else R @ rot
+            if jq >= 0:
+                if R is None:
+                    R = self._np_eye
+                Rj = rots[:, j]
+                j += 1
+                if has_anchor:
+                    p = p + _mv_np(R, anchor - _mv_np(Rj, anchor))
+                R = R @ Rj
+        assert R is not None
+        return p + _mv_np(R, self._np_grip_offset), R
 
     def forward(
         self, qpos: torch.Tensor, with_jacobian: bool = False
