@@ -325,8 +325,11 @@ class TorchVectorEnv(VectorEnv):
         st["__episode_length"] = self._episode_length
         if worlds is None:
             return {k: v.clone() for k, v in st.items()}
-        idx = torch.as_tensor(worlds, dtype=torch.int64, device=self.device)
-        return {k: v[idx].clone() for k, v in st.items()}
+        # Index each tensor on its own device (an engine may keep some state off `device`).
+        return {
+            k: v[torch.as_tensor(worlds, dtype=torch.int64, device=v.device)].clone()
+            for k, v in st.items()
+        }
 
     def set_state(
         self, state: Mapping[str, torch.Tensor], worlds: Sequence[int] | torch.Tensor | None = None
@@ -341,16 +344,15 @@ class TorchVectorEnv(VectorEnv):
         targets: dict[str, torch.Tensor] = dict(self.state)
         targets["__episode_return"] = self._episode_return
         targets["__episode_length"] = self._episode_length
-        if worlds is None:
-            for k, v in state.items():
-                if v.shape != targets[k].shape:
+        for k, v in state.items():
+            dst = targets[k]
+            if worlds is None:
+                if v.shape != dst.shape:
                     raise ValueError(
-                        f"state[{k!r}] has shape {tuple(v.shape)}, expected "
-                        f"{tuple(targets[k].shape)}"
+                        f"state[{k!r}] has shape {tuple(v.shape)}, expected {tuple(dst.shape)}"
                     )
-                targets[k].copy_(v.to(self.device))
-        else:
-            idx = torch.as_tensor(worlds, dtype=torch.int64, device=self.device)
-            for k, v in state.items():
-                targets[k][idx] = v.to(self.device)
+                dst.copy_(v.to(dst.device))
+            else:
+                idx = torch.as_tensor(worlds, dtype=torch.int64, device=dst.device)
+                dst[idx] = v.to(dst.device)
         self._needs_reset = False

@@ -193,48 +193,17 @@ class RobotVectorEnv(TorchVectorEnv):
         return obs[..., : self.target_size]
 
     # ------------------------------------------------------------------ snapshots
-    def get_state(
-        self, worlds: Sequence[int] | torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        """A deep copy of the worlds' state (see :meth:`TorchVectorEnv.get_state`)."""
-        st = dict(self.state)
-        st["__episode_return"] = self._episode_return
-        st["__episode_length"] = self._episode_length
-        if worlds is None:
-            return {k: v.clone() for k, v in st.items()}
-        out = {}
-        for k, v in st.items():
-            idx = torch.as_tensor(worlds, dtype=torch.int64, device=v.device)
-            out[k] = v[idx].clone()
-        return out
-
     def set_state(
         self, state: Mapping[str, torch.Tensor], worlds: Sequence[int] | torch.Tensor | None = None
     ) -> None:
-        """Write a snapshot back (every world, or the rows ``worlds``)."""
-        expected = set(self.state) | {"__episode_return", "__episode_length"}
-        if set(state) != expected:
-            raise ValueError(
-                f"state keys do not match this env: missing {sorted(expected - set(state))}, "
-                f"unexpected {sorted(set(state) - expected)}"
-            )
-        targets = dict(self.state)
-        targets["__episode_return"] = self._episode_return
-        targets["__episode_length"] = self._episode_length
-        for k, v in state.items():
-            dst = targets[k]
-            if worlds is None:
-                if v.shape != dst.shape:
-                    raise ValueError(f"state[{k!r}] has shape {tuple(v.shape)}")
-                dst.copy_(v.to(dst.device))
-            else:
-                idx = torch.as_tensor(worlds, dtype=torch.int64, device=dst.device)
-                dst[idx] = v.to(dst.device)
+        """Write a snapshot back (see :meth:`TorchVectorEnv.set_state`), then re-apply the
+        per-world model parameters (masses, friction, sizes) that the snapshot's ``scales``
+        imply to the physics backend."""
+        super().set_state(state, worlds)
         all_worlds = torch.arange(self.num_envs)
         self.engine.physics.set_object_params(all_worlds, self.state["scales"])
         self.engine.physics.after_set_state()
         self._obs = None
-        self._needs_reset = False
 
     # ------------------------------------------------------------------ extras
     def oracle_action(self) -> torch.Tensor:
