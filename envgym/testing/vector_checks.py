@@ -102,6 +102,17 @@ def _single_action(space: gym.Space, action: Any) -> Any:
     return action.item() if isinstance(action, np.generic) else action
 
 
+def _expect_value_error(envs: Any, action: Any, what: str, mentions: str | None = None) -> None:
+    """``envs.step(action)`` must raise ``ValueError`` (whose message names ``mentions``)."""
+    try:
+        envs.step(action)
+    except ValueError as e:
+        if mentions is not None:
+            assert mentions in str(e).lower(), f"the error for {what} should say so: {e}"
+    else:
+        raise AssertionError(f"{what} must raise ValueError")
+
+
 def _rollout(
     envs: Any, seed: int, steps: int, action_seed: int, policy: str = "random"
 ) -> list[tuple[Any, ...]]:
@@ -227,43 +238,19 @@ def check_vector_env(
             f"no episode ended in {steps} random steps; auto-reset was not exercised", stacklevel=2
         )
 
-    # --- out-of-space actions give a clear error
+    # --- out-of-space actions give a clear error; so does a wrong number of actions
     space = envs.single_action_space
     if isinstance(space, spaces.Discrete):
         bad = torch.full((B,), int(space.start + space.n), dtype=torch.int64)
-        try:
-            envs.step(bad)
-        except ValueError as e:
-            assert "action" in str(e).lower(), f"out-of-space error should say so: {e}"
-        else:
-            raise AssertionError("an out-of-space action must raise ValueError")
-        try:
-            envs.step(torch.zeros(B + 1, dtype=torch.int64))
-        except ValueError:
-            pass
-        else:
-            raise AssertionError("a wrong number of actions must raise ValueError")
+        _expect_value_error(envs, bad, "an out-of-space action", mentions="action")
+        too_many: Any = torch.zeros(B + 1, dtype=torch.int64)
     elif isinstance(space, spaces.Box):
         bad = torch.full((B, *space.shape), float("nan"))
-        try:
-            envs.step(bad)
-        except ValueError as e:
-            assert "action" in str(e).lower(), f"non-finite action error should say so: {e}"
-        else:
-            raise AssertionError("a non-finite Box action must raise ValueError")
-        try:
-            envs.step(torch.zeros((B + 1, *space.shape)))
-        except ValueError:
-            pass
-        else:
-            raise AssertionError("a wrong number of actions must raise ValueError")
+        _expect_value_error(envs, bad, "a non-finite Box action", mentions="action")
+        too_many = torch.zeros((B + 1, *space.shape))
     else:
-        try:
-            envs.step([*sample_actions(envs, torch.Generator().manual_seed(0)), None])
-        except ValueError:
-            pass
-        else:
-            raise AssertionError("a wrong number of actions must raise ValueError")
+        too_many = [*sample_actions(envs, torch.Generator().manual_seed(0)), None]
+    _expect_value_error(envs, too_many, "a wrong number of actions")
 
     # --- determinism: same seed and actions, same trajectory
     a = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
