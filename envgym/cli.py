@@ -483,6 +483,14 @@ def _env_kwarg(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _write_bench_rows(args: argparse.Namespace, rows: list[dict[str, Any]]) -> int:
+    """Write the bench rows to ``--json`` (one object for one row, else a list)."""
+    if args.json:
+        _write_json(args.json, rows if len(rows) > 1 else rows[0])
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, command: str) -> int:
     """Benchmark env.step against the family's raw backend baseline."""
     import torch
@@ -517,10 +525,7 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
             )
             print(format_row(row), flush=True)
             rows.append(row)
-    if args.json:
-        _write_json(args.json, rows if len(rows) > 1 else rows[0])
-        print(f"wrote {args.json}")
-    return 0
+    return _write_bench_rows(args, rows)
 
 
 def _bench_three_party(args: argparse.Namespace, command: str) -> int:
@@ -552,10 +557,7 @@ def _bench_three_party(args: argparse.Namespace, command: str) -> int:
         )
         print(format_three_party_row(row), flush=True)
         rows.append(row)
-    if args.json:
-        _write_json(args.json, rows if len(rows) > 1 else rows[0])
-        print(f"wrote {args.json}")
-    return 0
+    return _write_bench_rows(args, rows)
 
 
 # --------------------------------------------------------------------------- demo
