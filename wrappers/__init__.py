@@ -1,6 +1,7 @@
 """Wrappers for envgym envs (importable as ``envgym.wrappers``)."""
 
+from envgym.wrappers.browser import BrowserSlotActions
 from envgym.wrappers.sb3 import SB3VecEnv
 from envgym.wrappers.transitions import TransitionRecorder
 
-__all__ = ["SB3VecEnv", "TransitionRecorder"]
+__all__ = ["BrowserSlotActions", "SB3VecEnv", "TransitionRecorder"]
