@@ -12,13 +12,15 @@ the report also has the share of transitions whose target differs from the obser
 number of distinct targets, and a per-position most-frequent-token baseline fitted on the
 training targets.
 
-The predictor (``TokenPredictor``): per position, the token's embedding plus what the action
-says about the page (its op; the role of the element it names, or that it names none; a mask
-over the tree line of that element and a flag for the positions after that line's start),
-through a stack of dilated 1-D convolutions with one prefix-sum layer (so a position knows what
-happened to its left, e.g. an inserted ``[checked]`` that shifts the rest of the tree), then a
-softmax over the 257 token ids at every position. It sees the same inputs a world model would:
-the observation's tokens and the action; nothing of the task's hidden state.
+The predictor (``TokenPredictor``) is a small pointer-generator: per position, the token's
+embedding plus what the action says about the page (its op; the role of the element it names, or
+that it names none; a mask over that element's tree line and a flag for the positions after that
+line's start) go through a stack of dilated 1-D convolutions with one prefix-sum layer (so a
+position knows what happened to its left, e.g. an inserted ``[checked]`` that shifts the rest of
+the tree); each position then mixes copying an observation token from a window around it with
+generating one from the vocabulary. It starts as copy-the-last-observation and learns the edits.
+It sees what a world model would see, the observation's tokens and the action, and nothing of
+the task's hidden state.
 
 Run (one command):
 
@@ -67,11 +69,11 @@ class Args:
     """base seed of the held-out worlds"""
     iterations: int = 400
     """predictor training iterations"""
-    batch_size: int = 32
+    batch_size: int = 16
     """transitions per training iteration"""
     learning_rate: float = 2e-3
     """Adam learning rate"""
-    channels: int = 64
+    channels: int = 48
     """width of the convolution stack"""
     copy_window: int = 40
     """the predictor copies observation tokens from up to this many positions either side"""
@@ -230,8 +232,12 @@ class TokenPredictor(nn.Module):
         self.generate = nn.Conv1d(channels, vocab, 1)
         self.query = nn.Conv1d(channels, key_dim, 1)
         self.key = nn.Conv1d(channels, key_dim, 1)
-        self.offset_bias = nn.Parameter(torch.zeros(2 * copy_window + 1))
+        # Start as copy-the-last-observation (offset 0, gate towards copying) and learn edits.
+        bias = torch.zeros(2 * copy_window + 1)
+        bias[copy_window] = 3.0
+        self.offset_bias = nn.Parameter(bias)
         self.gate = nn.Conv1d(channels, 1, 1)
+        nn.init.constant_(self.gate.bias, 2.0)
 
     def forward(
         self, tokens: torch.Tensor, glob: torch.Tensor, local: torch.Tensor
