@@ -146,6 +146,27 @@ def test_wrapper_final_obs_are_features_of_the_last_page() -> None:
 
 
 @pytest.mark.browser
+def test_sb3_adapter_over_the_wrapper_reports_wrapped_terminal_observations() -> None:
+    pytest.importorskip("stable_baselines3", reason="needs the baselines extra")
+    from envgym.wrappers import SB3VecEnv
+
+    venv = SB3VecEnv(_make("ClickButton", 2), seed=3)
+    try:
+        obs = venv.reset()
+        assert obs.shape == (2, 16, NUM_FEATURES) and obs.dtype == np.float32
+        venv.step_async(np.array([0, 15]))
+        obs, rew, dones, infos = venv.step_wait()
+        assert dones.tolist() == [True, False]
+        term = infos[0]["terminal_observation"]
+        assert term.shape == (16, NUM_FEATURES) and not term[:, feature_index("present")].any()
+        assert obs[0, :, feature_index("present")].sum() >= 3  # already the next episode
+        assert "terminal_observation" not in infos[1] and infos[1]["action_error"] == 2
+        assert infos[0]["next_obs_target"].shape == (4096,)
+    finally:
+        venv.close()
+
+
+@pytest.mark.browser
 def test_best_overlap_slot_solves_clickbutton_random_does_not() -> None:
     envs = _make("ClickButton", 4)
     try:
