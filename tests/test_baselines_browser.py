@@ -77,6 +77,9 @@ def test_page_features_and_commands_come_from_the_page() -> None:
     # more elements than slots: the first ones are kept
     few, cmds = page_features(instruction, TREE, "", max_slots=2)
     assert few.shape == (2, NUM_FEATURES) and cmds == ["uncheck e3", "fill e4 Lisbon"]
+    # nothing quoted: the field is cleared (a dict, since a command string can't end empty)
+    _, cmds = page_features("Submit the form.", TREE, "", max_slots=6)
+    assert cmds[1] == {"op": "fill", "ref": "e4", "text": ""} and cmds[2] == "select e5 Birch"
 
 
 def test_importing_the_wrappers_loads_no_playwright_or_sb3() -> None:

@@ -133,16 +133,17 @@ def slot_command(node: Node, instruction: str, nodes: list[Node]) -> Any:
     - everything else (buttons, links, tabs, ...): ``click``.
 
     The verb comes from the element and the instruction only, so the agent's choice is *which*
-    element to act on. A fill with empty text is sent as a structured dict (a command string
-    can't end in an empty argument).
+    element to act on. A fill whose text is empty or starts or ends with spaces is sent as a
+    structured dict (a command string would lose them).
     """
     group = INTERACTIVE_ROLES[node.role]
     if group == "toggle":
         return f"{'uncheck' if 'checked' in node.attrs else 'check'} {node.ref}"
     if group == "text":
         text = fill_text(instruction, node.name, {n.name.lower() for n in nodes if n.name})
-        return f"fill {node.ref} {text}" if text.strip() else {"op": "fill", "ref": node.ref,
-                                                                 "text": text}  # fmt: skip
+        if text and text == text.strip():
+            return f"fill {node.ref} {text}"
+        return {"op": "fill", "ref": node.ref, "text": text}
     if group == "choice":
         option, _ = choose_option(instruction, _options(nodes, node))
         if option:
