@@ -8,7 +8,7 @@ observation of per-element features built from the instruction and the accessibi
 
 Run (one command):
 
-    python baselines/sb3_ppo_browser.py --task Checkboxes --total-timesteps 20000
+    python baselines/sb3_ppo_browser.py --task Checkboxes --total-timesteps 25600
 
 TensorBoard logs and the saved model go under ``--out-dir/<exp_name>_<task>_s<seed>``; SB3
 prints its progress bar (env-steps/s); ``--csv`` writes the success rate of the episodes that
@@ -58,7 +58,7 @@ class Args:
     """action slots: slot k acts on the k-th interactive element of the page"""
 
     # algorithm (SB3 PPO hyper-parameters)
-    total_timesteps: int = 20_000
+    total_timesteps: int = 25_600
     """env steps in all"""
     n_steps: int = 64
     """rollout length per world between updates"""
