@@ -74,6 +74,10 @@ class Args:
         "envgym/Robot-Reach-v0,envgym/Robot-Push-v0,envgym/Robot-PickPlace-v0,envgym/Robot-Stack-v0"
     )
     """robot tasks of the world-model target-quality check ("" skips it)"""
+    extra: str = ""
+    """more curves for the figure and the table, made elsewhere: comma-separated
+    ``label=CSV pattern`` (``{seed}`` is replaced; relative to ``out``), e.g.
+    ``sb3=../sb3_robot_reach/sb3_ppo_s{seed}.csv``"""
     plot_only: bool = False
     """skip the runs; redraw figures and tables from the CSVs in ``out``"""
 
@@ -152,23 +156,42 @@ def _ints(text: str) -> list[int]:
 
 
 # ======================================================================== analysis
-def load_curves(out: Path, arm: str, seeds: list[int]) -> dict[int, dict[str, np.ndarray]]:
-    """Per seed: env steps and success rate of each PPO iteration (pre-training rows too)."""
+def load_curves(
+    out: Path, arm: str, seeds: list[int], pattern: str = "{arm}_s{seed}.csv"
+) -> dict[int, dict[str, np.ndarray]]:
+    """Per seed: env steps and success rate of each PPO iteration (pre-training rows too).
+    ``pattern`` names the CSV under ``out`` (or an absolute path); a column a script does not
+    write (SB3's CSV has no episode return or length) reads as NaN."""
     curves = {}
     for seed in seeds:
-        path = out / f"{arm}_s{seed}.csv"
+        path = out / pattern.format(arm=arm, seed=seed)
         if not path.exists():
             continue
         with open(path) as fh:
             rows = list(csv.DictReader(fh))
         curves[seed] = {
-            key: np.array([float(r[col]) for r in rows])
+            key: np.array([float(r.get(col) or "nan") for r in rows])
             for key, col in (("step", "global_step"), ("success", "success_rate"),
                              ("return", "episode_return"), ("length", "episode_length"),
                              ("episodes", "episodes"))
         }  # fmt: skip
         curves[seed]["step"] = curves[seed]["step"].astype(np.int64)
     return curves
+
+
+def _nanmean(x: np.ndarray) -> float:
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def curve_sources(args: Args) -> list[tuple[str, str]]:
+    """(label, CSV pattern) of every curve in the figure and the table: the arms, then
+    ``--extra``."""
+    sources = [(arm, "{arm}_s{seed}.csv") for arm in args.arms.split(",") if arm]
+    for item in args.extra.split(","):
+        if item:
+            label, _, pattern = item.partition("=")
+            sources.append((label, pattern))
+    return sources
 
 
 def pooled_success(curve: dict[str, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -209,8 +232,8 @@ def analyse(args: Args, out: Path) -> dict[str, Any]:
         "arms": {},
     }
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for arm in args.arms.split(","):
-        curves = load_curves(out, arm, seeds)
+    for arm, pattern in curve_sources(args):
+        curves = load_curves(out, arm, seeds, pattern)
         if not curves:
             continue
         n = min(len(c["step"]) for c in curves.values())
@@ -226,8 +249,8 @@ def analyse(args: Args, out: Path) -> dict[str, Any]:
         hits = [v for v in reached.values() if v is not None]
         k = args.smooth
         finals = [float(pooled_success(c, k)[0][-1]) for c in curves.values()]
-        lengths = [float(np.nanmean(c["length"][-k:])) for c in curves.values()]
-        returns = [float(np.nanmean(c["return"][-k:])) for c in curves.values()]
+        lengths = [_nanmean(c["length"][-k:]) for c in curves.values()]
+        returns = [_nanmean(c["return"][-k:]) for c in curves.values()]
         summary["arms"][arm] = {
             "seeds": list(curves),
             "steps_to_threshold": reached,

@@ -136,22 +136,29 @@ def train(args: Args) -> dict[str, Any]:
 
         def __init__(self) -> None:
             super().__init__()
-            self.ended: list[bool] = []
+            self.ended: list[tuple[bool, float, int]] = []
             self.rows: list[dict[str, float]] = []
             self.start = time.time()
 
         def _on_step(self) -> bool:
             for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True):
-                if done:
-                    self.ended.append(bool(info["success"]))
+                if done:  # the adapter's "episode" holds the raw (unnormalised) return
+                    ep = info["episode"]
+                    self.ended.append((bool(info["success"]), ep["r"], ep["l"]))
             return True
 
         def _on_rollout_end(self) -> None:
-            rate = float(np.mean(self.ended)) if self.ended else float("nan")
+            ended = np.array(self.ended, dtype=np.float64).reshape(-1, 3)
+            rate = float(ended[:, 0].mean()) if len(ended) else float("nan")
             self.logger.record("rollout/success_rate", rate)
-            self.rows.append({"global_step": self.num_timesteps, "episodes": len(self.ended),
-                              "success_rate": rate,
-                              "sps": self.num_timesteps / (time.time() - self.start)})  # fmt: skip
+            self.rows.append({
+                "global_step": self.num_timesteps,
+                "episodes": len(ended),
+                "success_rate": rate,
+                "episode_return": float(ended[:, 1].mean()) if len(ended) else float("nan"),
+                "episode_length": float(ended[:, 2].mean()) if len(ended) else float("nan"),
+                "sps": self.num_timesteps / (time.time() - self.start),
+            })  # fmt: skip
             self.ended = []
 
     def linear(start: float) -> Any:
