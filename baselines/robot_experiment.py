@@ -26,6 +26,7 @@ import shlex
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,10 +239,14 @@ def analyse(args: Args, out: Path) -> dict[str, Any]:
             continue
         n = min(len(c["step"]) for c in curves.values())
         steps = next(iter(curves.values()))["step"][:n]
-        ys = np.stack([pooled_success(c, args.smooth)[0][:n] for c in curves.values()])
-        mean = np.nanmean(ys, 0)
+        # A point needs min_episodes pooled episodes (the first iteration may end just one).
+        pooled = [pooled_success(c, args.smooth) for c in curves.values()]
+        ys = np.stack([np.where(cnt >= args.min_episodes, r, np.nan)[:n] for r, cnt in pooled])
+        with warnings.catch_warnings():  # columns before min_episodes are all-NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, low, high = np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
         ax.plot(steps, mean, label=f"{arm} (n={len(curves)})")
-        ax.fill_between(steps, np.nanmin(ys, 0), np.nanmax(ys, 0), alpha=0.2)
+        ax.fill_between(steps, low, high, alpha=0.2)
         reached = {
             s: steps_to_threshold(c, args.threshold, args.smooth, args.min_episodes)
             for s, c in curves.items()
