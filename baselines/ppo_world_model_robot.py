@@ -485,21 +485,23 @@ def save_checkpoint(
 def target_quality(
     env_id: str = "envgym/Robot-Reach-v0",
     num_envs: int = 64,
-    train_steps: int = 300,
+    train_steps: int = 1200,
     eval_steps: int = 50,
     seed: int = 0,
-    oracle_prob: float = 0.5,
+    oracle_fraction: float = 0.75,
+    oracle_noise: float = 0.05,
     hidden_dim: int = 256,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """The world-model target-quality check for a robot task.
 
     A predictor (an MLP over the normalised ``(obs, action)``, regressing the normalised change
-    of the physical state) is trained on ``train_steps`` batched steps of a policy that takes
-    the oracle's action or a uniform random one with probability ``oracle_prob`` each (so the
-    arm both moves purposefully and explores), then scored on held-out worlds (other seeds)
-    against copying the last observation: mean squared error on ``next_obs_target`` in its
-    own units, over all its entries, and per segment.
+    of the physical state) is trained on ``train_steps`` batched steps, then scored on held-out
+    worlds (other seeds) against copying the last observation. The first ``oracle_fraction``
+    of the worlds follow the oracle plus Gaussian noise (std ``oracle_noise``): their arm moves
+    purposefully and, in push/pick-and-place/stack, moves the objects; the others act uniformly
+    at random (the arm swings anywhere). The score is the mean squared error on
+    ``next_obs_target`` in its own units, over all its entries, and per segment.
     """
     torch.manual_seed(seed)
     dev = torch.device(device)
@@ -509,15 +511,16 @@ def target_quality(
     target_dim = envs.unwrapped.single_target_space.shape[0]
     layout = envs.unwrapped.obs_layout
     gen = torch.Generator(device=dev).manual_seed(seed)
+    by_oracle = (torch.arange(num_envs, device=dev) < round(oracle_fraction * num_envs))[:, None]
 
     def collect(reset_seed: int, steps: int) -> tuple[torch.Tensor, ...]:
         obs, _ = envs.reset(seed=reset_seed)
         xs, acts, tgts = [], [], []
         for _ in range(steps):
             oracle = torch.as_tensor(envs.unwrapped.oracle_action(), device=dev)
+            oracle = oracle + oracle_noise * torch.randn(oracle.shape, device=dev, generator=gen)
             rand = torch.rand(num_envs, act_dim, device=dev, generator=gen) * 2 - 1
-            pick = torch.rand(num_envs, 1, device=dev, generator=gen) < oracle_prob
-            act = torch.where(pick, oracle, rand)
+            act = torch.where(by_oracle, oracle.clamp(-1.0, 1.0), rand)
             nxt, _, _, _, info = envs.step(act)
             xs.append(obs)
             acts.append(act)
@@ -561,6 +564,8 @@ def target_quality(
     wm_mse, copy_mse = float(wm_err.mean()), float(copy_err.mean())
     return {
         "env_id": env_id,
+        "oracle_fraction": oracle_fraction,
+        "oracle_noise": oracle_noise,
         "train_transitions": len(x_tr),
         "eval_transitions": len(x_te),
         "world_model_mse": wm_mse,

@@ -114,8 +114,10 @@ def test_world_model_beats_copy_last_on_robot_targets() -> None:
     """A small predictor trained on oracle/random transitions predicts the held-out
     next_obs_target far better than copying the last observation."""
     mod = _load("ppo_world_model_robot")
-    r = mod.target_quality(REACH, num_envs=16, train_steps=60, eval_steps=20, hidden_dim=64)
-    assert r["train_transitions"] == 960 and r["eval_transitions"] == 320
+    r = mod.target_quality(
+        REACH, num_envs=16, train_steps=100, eval_steps=20, hidden_dim=64, oracle_fraction=0.5
+    )
+    assert r["train_transitions"] == 1600 and r["eval_transitions"] == 320
     assert r["copy_last_mse"] > 0  # the target is not constant
     assert r["world_model_mse"] < 0.5 * r["copy_last_mse"]
     assert r["ratio"] == pytest.approx(r["world_model_mse"] / r["copy_last_mse"])
