@@ -82,3 +82,25 @@ def test_sb3_ppo_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "sb3_ppo_s1" / "model.zip").exists()
     rows = _rows(tmp_path / "log.csv")
     assert len(rows) == 4  # 512 steps / (16 worlds x 8 steps)
+
+
+def test_plot_sb3_curves_table(tmp_path: Path) -> None:
+    """Seed 1 crosses 80% at its fourth rollout (pooled over 2 rollouts and >= 100 episodes);
+    seed 2 never does."""
+    plot = _load("plot_sb3_curves")
+    runs = {1: [0.0, 0.5, 1.0, 1.0], 2: [0.0, 0.1, 0.2, 0.3]}
+    for seed, rates in runs.items():
+        with open(tmp_path / f"run_s{seed}.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["global_step", "episodes", "success_rate", "sps"])
+            for i, r in enumerate(rates):
+                w.writerow([(i + 1) * 100, 60, r, 1.0])
+    out = tmp_path / "curve.png"
+    pattern = str(tmp_path / "run_s{seed}.csv")
+    args = plot.parse_args(
+        ["--pattern", pattern, "--seeds", "1,2", "--out", str(out), "--smooth", "2"]
+    )
+    table = plot.main(args)
+    assert out.stat().st_size > 0
+    assert "| 1/2 | 400 ± 0 | s1: 400, s2: not reached | 0.62 ± 0.38 |" in table
+    assert out.with_suffix(".md").read_text() == table
