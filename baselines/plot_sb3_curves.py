@@ -18,12 +18,16 @@ a single lucky episode). The table goes to stdout and to ``--out`` with ``.md`` 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# One threshold rule for every table: robot_experiment.py's (a sibling file, NumPy only).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from robot_experiment import load_curves, pooled_success, steps_to_threshold
 
 
 @dataclass
@@ -53,31 +57,6 @@ def parse_args(argv: list[str] | None = None) -> Args:
     return Args(**vars(parser.parse_args(argv)))
 
 
-def load(path: Path) -> dict[str, np.ndarray]:
-    """``global_step``, ``episodes`` and ``success_rate`` columns of one run's CSV."""
-    with open(path) as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    return {
-        "step": np.array([int(r["global_step"]) for r in rows]),
-        "episodes": np.array([int(r["episodes"]) for r in rows]),
-        "success": np.array([float(r["success_rate"]) for r in rows]),
-    }
-
-
-def pooled(run: dict[str, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Success rate over the episodes that ended in the last ``k`` rollouts, and their count."""
-    wins = np.nan_to_num(run["success"]) * run["episodes"]
-    rate, count = np.full(len(wins), np.nan), np.zeros(len(wins))
-    for i in range(len(wins)):
-        lo = max(0, i - k + 1)
-        count[i] = run["episodes"][lo : i + 1].sum()
-        if count[i] > 0:
-            rate[i] = wins[lo : i + 1].sum() / count[i]
-    return rate, count
-
-
 def main(args: Args) -> str:
     import matplotlib
 
@@ -85,16 +64,17 @@ def main(args: Args) -> str:
     import matplotlib.pyplot as plt
 
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    runs = {s: load(Path(args.pattern.format(seed=s))) for s in seeds}
+    runs = load_curves(Path.cwd(), "", seeds, args.pattern)
+    if missing := [s for s in seeds if s not in runs]:
+        raise FileNotFoundError(f"no CSV for seeds {missing}: {args.pattern}")
     n = min(len(r["step"]) for r in runs.values())
     steps = runs[seeds[0]]["step"][:n]
     curves, reached, finals = [], {}, {}
     for s, run in runs.items():
-        rate, count = pooled(run, args.smooth)
+        rate, count = pooled_success(run, args.smooth)
         rate = np.where(count >= args.min_episodes, rate, np.nan)
         curves.append(rate[:n])
-        hit = np.flatnonzero(rate >= args.threshold)
-        reached[s] = int(run["step"][hit[0]]) if len(hit) else None
+        reached[s] = steps_to_threshold(run, args.threshold, args.smooth, args.min_episodes)
         finals[s] = float(rate[-1])
     ys = np.stack(curves)
     ok = np.isfinite(ys).all(0)
