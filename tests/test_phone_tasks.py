@@ -55,3 +55,16 @@ def test_random_rarely_solves_even_the_mock() -> None:
     envs = make_vec(64, scenario="mock")
     ended, succ, _ = run_policy(envs, "random", steps=120, seed=3)
     assert succ / ended < 0.05
+
+
+@pytest.mark.parametrize("difficulty", [0, 1, 2, 3, 4])
+def test_single_generated_scenario_sets_never_crash(difficulty: int) -> None:
+    """Regression: a set with more IVR menus than departments crashed ``enter_queue``, which
+    indexed the department tables with a menu id (``difficulty=3, generator_seed=7``). Each of
+    40 one-scenario sets is driven by the oracle in 4 worlds to success."""
+    for gen_seed in range(40):
+        envs = make_vec(
+            4, scenario="generated", difficulty=difficulty, num_generated=1, generator_seed=gen_seed
+        )
+        ended, succ, _ = run_policy(envs, "oracle", steps=120, seed=gen_seed)
+        assert ended >= 4 and succ == ended, f"d={difficulty} gen_seed={gen_seed}: {succ}/{ended}"

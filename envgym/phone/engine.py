@@ -387,7 +387,10 @@ class PhoneEngine:
             st["phase"] = torch.where(to_node, torch.full_like(st["phase"], IVR), st["phase"])
             st["node"] = torch.where(to_node, rid.clamp(min=0), st["node"])
             emit(to_node, t["m_ivr_prompt"][sc, st["node"]])
-            enter_queue(mask & (kind_ == 2), rid)
+            # Every world computes both branches: a menu id must never index the department
+            # tables (a set with more menus than departments would read out of bounds).
+            to_queue = mask & (kind_ == 2)
+            enter_queue(to_queue, torch.where(to_queue, rid, torch.zeros_like(rid)))
 
         def end_call(mask: torch.Tensor) -> None:
             st["phase"] = torch.where(mask, torch.full_like(st["phase"], OFF), st["phase"])
