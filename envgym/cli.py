@@ -1,4 +1,5 @@
-"""The ``envgym`` command line: list ids, validate scenarios, export schemas, play, bench, demo.
+"""The ``envgym`` command line: list ids, validate scenarios, export schemas, play, bench, demo,
+serve.
 
 Run ``envgym --help`` or ``envgym COMMAND --help`` for the options of each command.
 """
@@ -705,6 +706,32 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve an env id over OpenEnv's protocol until interrupted."""
+    try:
+        from envgym.serve import serve
+    except ImportError as e:
+        _err(str(e))
+        return 1
+    env_kwargs: dict[str, Any] = dict(args.env_kwarg or [])
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"envgym: serving on {args.host}: reachable beyond this machine", file=sys.stderr)
+    serve(
+        args.id,
+        env_kwargs,
+        host=args.host,
+        port=args.port,
+        max_sessions=args.max_sessions,
+        idle_timeout_s=args.idle_timeout,
+        step_timeout_s=args.step_timeout,
+        max_message_bytes=args.max_message_bytes,
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -863,6 +890,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--length", type=_positive, default=8, help="--continual: episodes each")
     ev.add_argument("--json", metavar="OUT", help="write the report as JSON")
 
+    sv = sub.add_parser(
+        "serve",
+        help="serve an env id over OpenEnv's WebSocket protocol (many sessions)",
+        description="Serve ID to OpenEnv clients (envgym.remote.RemoteEnv): one session per "
+        "WebSocket connection, each with its own env, seed and state. Needs envgym[serve].",
+    )
+    sv.add_argument("id", metavar="ID", help="env id, e.g. envgym/Phone-v0")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    sv.add_argument("--port", type=_non_negative, default=8000, help="port (default 8000)")
+    sv.add_argument("--max-sessions", type=_positive, default=64, help="concurrent sessions")
+    sv.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="close sessions idle this long (s)"
+    )
+    sv.add_argument("--step-timeout", type=float, default=60.0, help="per-step deadline (s)")
+    sv.add_argument(
+        "--max-message-bytes", type=_positive, default=1 << 20, help="largest request (bytes)"
+    )
+    sv.add_argument(
+        "--env-kwarg",
+        type=_env_kwarg,
+        action="append",
+        metavar="KEY=VALUE",
+        help="keyword argument for gym.make of every session (repeatable), e.g. scenario=all",
+    )
+
     r = sub.add_parser(
         "render",
         help="write a video of a robot env's oracle",
@@ -918,6 +970,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(args, command)
         if args.command == "render":
             return cmd_render(args)
+        if args.command == "serve":
+            return cmd_serve(args)
     except ScenarioError as e:
         _err(str(e))
         return 1

@@ -1,0 +1,263 @@
+"""The env server (``envgym serve``) and its client (``envgym.remote``), end to end on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import gymnasium as gym
+import httpx
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+import envgym  # noqa: F401  (registers the ids)
+from envgym.cli import main
+from envgym.phone.scenarios import shipped_names
+from envgym.remote import AsyncRemoteEnv, RemoteEnv, RemoteEnvError
+from envgym.serve import EnvServer
+
+PHONE = "envgym/Phone-v0"
+
+
+@pytest.fixture(scope="module")
+def phone_server() -> Iterator[EnvServer]:
+    with EnvServer(PHONE, max_sessions=32, idle_timeout_s=1.0, max_message_bytes=1 << 16) as s:
+        yield s
+
+
+def _ws_url(server: EnvServer) -> str:
+    return f"ws://{server.host}:{server.port}/ws"
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_binds_loopback_by_default(phone_server: EnvServer) -> None:
+    assert phone_server.host == "127.0.0.1"
+    with socket.create_connection(("127.0.0.1", phone_server.port), timeout=2):
+        pass
+
+
+def test_remote_env_matches_in_process_env(phone_server: EnvServer) -> None:
+    """Same seed and actions: the same observations, rewards and every info key."""
+    local = gym.make(PHONE, scenario="isp_bill_discount")
+    remote = RemoteEnv(phone_server.url, env_id=PHONE, oracle=True, scenario="isp_bill_discount")
+    try:
+        assert remote.action_space == local.action_space
+        assert remote.target_space == local.unwrapped.target_space
+        lo, linfo = local.reset(seed=3)
+        ro, rinfo = remote.reset(seed=3)
+        assert ro == lo and rinfo.keys() == linfo.keys()
+        done = False
+        while not done:
+            action = local.unwrapped.oracle_action()
+            assert remote.oracle_action() == action
+            lo, lr, lt, ltr, linfo = local.step(action)
+            ro, rr, rt, rtr, rinfo = remote.step(action)
+            assert (ro, rt, rtr) == (lo, lt, ltr)
+            assert rr == pytest.approx(lr)
+            assert rinfo.keys() == linfo.keys()  # every key, generically (action_mask too)
+            np.testing.assert_array_equal(rinfo["next_obs_target"], linfo["next_obs_target"])
+            assert rinfo["reward_terms"] == pytest.approx(linfo["reward_terms"])
+            assert sum(rinfo["reward_terms"].values()) == pytest.approx(rr, abs=1e-5)
+            done = lt or ltr
+        assert rinfo["success"] is True
+    finally:
+        remote.close()
+        local.close()
+
+
+def test_sixteen_concurrent_sessions_play_the_oracle(phone_server: EnvServer) -> None:
+    """The async face: 16 sessions at once, each its own scenario and seed, all succeed."""
+    names = sorted(shipped_names())
+
+    async def episode(i: int) -> tuple[bool, int, int]:
+        env = AsyncRemoteEnv(phone_server.url, PHONE, oracle=True, scenario=names[i % len(names)])
+        try:
+            obs, info = await env.reset(seed=100 + i)
+            done, steps = False, 0
+            while not done:
+                obs, r, term, trunc, info = await env.step(env.oracle_action())
+                done, steps = term or trunc, steps + 1
+            return bool(info["success"]), steps, phone_server.active_sessions()
+        finally:
+            await env.close()
+
+    async def run() -> list[tuple[bool, int, int]]:
+        return await asyncio.gather(*(episode(i) for i in range(16)))
+
+    results = asyncio.run(run())
+    assert all(ok for ok, _, _ in results), results
+    assert max(n for _, _, n in results) >= 2  # the sessions overlapped on the server
+    assert _wait_for(lambda: phone_server.active_sessions() == 0, 5)
+
+
+def test_seeds_reach_the_env(phone_server: EnvServer) -> None:
+    env = RemoteEnv(phone_server.url, env_id=PHONE, scenario="generated")
+    try:
+        a, _ = env.reset(seed=1)
+        b, _ = env.reset(seed=2)
+        c, _ = env.reset(seed=1)
+        assert a == c and a != b
+        assert a == gym.make(PHONE, scenario="generated").reset(seed=1)[0]
+    finally:
+        env.close()
+
+
+def test_disconnected_client_is_reaped(phone_server: EnvServer) -> None:
+    # A client that drops its connection mid-episode: its session closes at once.
+    with connect(_ws_url(phone_server)) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"seed": 0}}))
+        assert json.loads(ws.recv())["type"] == "observation"
+        ws.send(json.dumps({"type": "step", "data": {"action": "wait"}}))
+        assert json.loads(ws.recv())["type"] == "observation"
+        assert phone_server.active_sessions() == 1
+        ws.socket.close()  # no close handshake: the client vanished
+        assert _wait_for(lambda: phone_server.active_sessions() == 0, 5)
+
+    # A client that stays connected but goes silent mid-episode: the idle reaper closes it.
+    with connect(_ws_url(phone_server)) as silent:
+        silent.send(json.dumps({"type": "reset", "data": {"seed": 0}}))
+        silent.recv()
+        assert phone_server.active_sessions() == 1
+        assert _wait_for(lambda: phone_server.active_sessions() == 0, 12)
+
+
+def test_garbage_requests_get_clear_errors(phone_server: EnvServer) -> None:
+    with connect(_ws_url(phone_server), max_size=None) as ws:
+
+        def ask(raw: str) -> dict:
+            ws.send(raw)
+            return json.loads(ws.recv())
+
+        err = ask("{not json")
+        assert err["type"] == "error" and err["data"]["code"] == "INVALID_JSON"
+        err = ask(json.dumps({"type": "teleport"}))
+        assert err["data"]["code"] == "UNKNOWN_TYPE"
+        err = ask(json.dumps({"type": "step", "data": {"nope": 1}}))
+        assert err["data"]["code"] == "VALIDATION_ERROR"
+        err = ask(json.dumps({"type": "step", "data": {"action": "wait"}}))  # before any reset
+        assert err["data"]["code"] == "EXECUTION_ERROR" and "reset" in err["data"]["message"]
+        err = ask(json.dumps({"type": "reset", "data": {"env_id": "envgym/Nope-v0"}}))
+        assert "ValueError" in err["data"]["message"] and "Nope" in err["data"]["message"]
+        err = ask(json.dumps({"type": "reset", "data": {"seed": "zero"}}))
+        assert "seed must be an integer" in err["data"]["message"]
+        err = ask(json.dumps({"type": "reset", "data": {"env_kwargs": {"scenario": "nope"}}}))
+        assert err["data"]["code"] == "EXECUTION_ERROR" and "nope" in err["data"]["message"]
+        ok = ask(json.dumps({"type": "reset", "data": {"seed": 0}}))
+        assert ok["type"] == "observation"
+        # The session is still usable after all of that.
+        ok = ask(json.dumps({"type": "step", "data": {"action": "wait"}}))
+        assert ok["type"] == "observation"
+        with pytest.raises(ConnectionClosed) as closed:  # over max_message_bytes (64 KiB)
+            ask(json.dumps({"type": "step", "data": {"action": "x" * 200_000}}))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+    # Out-of-space actions get the env's documented in-band answer, as in process.
+    env = RemoteEnv(phone_server.url, env_id=PHONE, scenario="isp_bill_discount")
+    local = gym.make(PHONE, scenario="isp_bill_discount")
+    try:
+        env.reset(seed=0)
+        local.reset(seed=0)
+        for bad in (12345, [1, 2], None, '{"name": "fly"}', "x" * 2000):
+            _, r, _, _, info = env.step(bad)
+            _, lr, _, _, linfo = local.step(bad)
+            assert info["action_error"] == linfo["action_error"] and info["action_error"]
+            assert r == pytest.approx(lr) and r < 0
+        with pytest.raises(TypeError, match="cannot encode"):  # refused before sending
+            env.step(object())
+        _, _, _, _, info = env.step("wait")
+        assert info["action_error"] == ""
+    finally:
+        env.close()
+        local.close()
+
+    # Huge HTTP bodies get 413; the server keeps serving.
+    r = httpx.post(f"{phone_server.url}/step", content=b"x" * 200_000)
+    assert r.status_code == 413
+    assert httpx.get(f"{phone_server.url}/health").status_code == 200
+    env = RemoteEnv(phone_server.url, env_id=PHONE, oracle=True)
+    try:
+        env.reset(seed=5)
+        _, _, _, _, info = env.step(env.oracle_action())
+        assert "next_obs_target" in info
+    finally:
+        env.close()
+
+
+class _SlowEnv(gym.Env):
+    """Steps take ``action`` seconds (to hit the per-step deadline)."""
+
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Box(0.0, 10.0, (), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action):
+        time.sleep(float(action))
+        return 1, 0.0, False, False, {"slept": float(action)}
+
+
+def test_capacity_and_step_deadline() -> None:
+    gym.register("tests/Slow-v0", entry_point=_SlowEnv)
+    with EnvServer("tests/Slow-v0", max_sessions=1, step_timeout_s=0.5) as server:
+        first = RemoteEnv(server.url, env_id="tests/Slow-v0")
+        try:
+            with pytest.raises(RemoteEnvError) as e:
+                RemoteEnv(server.url, env_id="tests/Slow-v0")
+            assert e.value.code == "CAPACITY_REACHED"
+            first.reset(seed=0)
+            assert first.step(0.0)[4] == {"slept": 0.0}
+            with pytest.raises(RemoteEnvError, match="DEADLINE_EXCEEDED"):
+                first.step(3.0)
+            with pytest.raises(RemoteEnvError, match="reset"):
+                first.step(0.0)  # the stuck env was abandoned
+            first.reset(seed=1)  # a fresh env on a fresh thread
+            assert first.step(0.0)[4] == {"slept": 0.0}
+        finally:
+            first.close()
+
+
+def test_cli_serve_rejects_unknown_id(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "envgym/Nope-v0", "--port", "0"]) == 1
+    assert "Nope" in capsys.readouterr().err
+
+
+@pytest.mark.browser
+def test_sixteen_concurrent_browser_sessions() -> None:
+    """The sync face from 16 threads: each session's own Chromium page, oracle to success."""
+    env_id = "envgym/Browser-ClickButton-v0"
+    with EnvServer(env_id, max_sessions=16) as server:
+
+        def episode(i: int) -> bool:
+            env = RemoteEnv(server.url, env_id=env_id, oracle=True)
+            try:
+                env.reset(seed=i)
+                for _ in range(20):
+                    _, _, term, trunc, info = env.step(env.oracle_action())
+                    if term or trunc:
+                        break
+                return bool(info["success"]) and "next_obs_target" in info
+            finally:
+                env.close()
+
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(episode, range(16)))
+        assert all(results), results
+        assert _wait_for(lambda: server.active_sessions() == 0, 10)
+        assert threading.active_count() < 200
