@@ -21,6 +21,7 @@ of them runs their episodes concurrently on the server.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import gymnasium as gym
@@ -107,14 +108,15 @@ class AsyncRemoteEnv(EnvClient):
         from websockets.exceptions import ConnectionClosed
 
         try:
-            try:
+            # The server may have said why before closing (e.g. CAPACITY_REACHED): read it.
+            with contextlib.suppress(ConnectionClosed):
                 await self._send(message)
-            except ConnectionClosed:
-                pass  # the server may have said why before closing (e.g. CAPACITY_REACHED)
             response = await self._receive()
         except ConnectionClosed as e:
             self._ws = None
-            raise RemoteEnvError("CONNECTION_CLOSED", f"the server closed the session: {e}", {})
+            raise RemoteEnvError(
+                "CONNECTION_CLOSED", f"the server closed the session: {e}", {}
+            ) from e
         if response.get("type") == "error":
             data = response.get("data", {})
             raise RemoteEnvError(

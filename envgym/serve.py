@@ -31,6 +31,7 @@ What envgym adds to OpenEnv's server:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -240,10 +241,8 @@ class ServedEnv(Environment):
         env, self._env = self._env, None
         if env is not None:
             future = self._thread.submit(env.close)
-            try:
+            with contextlib.suppress(Exception):  # best effort: resources go with the process
                 future.result(timeout=self.step_timeout_s)
-            except Exception:
-                pass  # best effort: the env's resources go with the process
         self._thread.shutdown(wait=False)
 
     @property
@@ -264,10 +263,8 @@ class _BodyLimit:
         if scope["type"] == "websocket":
             from starlette.websockets import WebSocketDisconnect
 
-            try:
+            with contextlib.suppress(WebSocketDisconnect):  # the client left first
                 await self.app(scope, receive, send)
-            except WebSocketDisconnect:
-                pass  # the client left first; OpenEnv has already closed its session
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)

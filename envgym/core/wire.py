@@ -86,8 +86,9 @@ def space_to_wire(space: gym.Space | None) -> dict[str, Any] | None:
     if isinstance(space, spaces.MultiBinary):
         return {"type": "MultiBinary", "n": to_wire(np.asarray(space.n))}
     if isinstance(space, spaces.Text):
+        charset = "".join(space.character_set)
         return {"type": "Text", "min_length": int(space.min_length),
-                "max_length": int(space.max_length), "charset": "".join(space.character_set)}  # fmt: skip
+                "max_length": int(space.max_length), "charset": charset}  # fmt: skip
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {k: space_to_wire(s) for k, s in space.spaces.items()}}
     if isinstance(space, spaces.Tuple):
