@@ -22,7 +22,7 @@ import datetime as _dt
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -434,3 +434,155 @@ def format_row(row: dict[str, Any]) -> str:
 
         lines.append(format_browser_row(row))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- served envs
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _play_in_process(env_id: str, sessions: int, steps: int, seed: int, kwargs: dict) -> tuple:
+    """``sessions`` single envs in this process, stepped round-robin with the oracle."""
+    envs = [gym.make(env_id, **kwargs) for _ in range(sessions)]
+    try:
+        for i, env in enumerate(envs):
+            env.reset(seed=seed + i)
+        episodes = 0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            for i, env in enumerate(envs):
+                _, _, term, trunc, _ = env.step(env.unwrapped.oracle_action())
+                if term or trunc:
+                    episodes += 1
+                    env.reset(seed=seed + i + 1000 * episodes)
+        return time.perf_counter() - t0, episodes
+    finally:
+        for env in envs:
+            env.close()
+
+
+def _play_served(url: str, env_id: str, sessions: int, steps: int, seed: int, kwargs: dict):
+    """``sessions`` concurrent sessions of one server (the async client), oracle policy."""
+    import asyncio
+
+    from envgym.remote import AsyncRemoteEnv
+
+    async def session(i: int, clients: list, start: asyncio.Event) -> tuple[int, float]:
+        env = clients[i]
+        await env.reset(seed=seed + i)
+        await start.wait()
+        episodes, latency = 0, 0.0
+        for _ in range(steps):
+            t = time.perf_counter()
+            _, _, term, trunc, _ = await env.step(env.oracle_action())
+            latency += time.perf_counter() - t
+            if term or trunc:
+                episodes += 1
+                await env.reset(seed=seed + i + 1000 * episodes)
+        return episodes, latency
+
+    async def run() -> tuple[float, int, float]:
+        clients = [AsyncRemoteEnv(url, env_id, oracle=True, **kwargs) for _ in range(sessions)]
+        await asyncio.gather(*(c.connect() for c in clients))
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(session(i, clients, start)) for i in range(sessions)]
+        await asyncio.sleep(0.2)  # every session has reset
+        t0 = time.perf_counter()
+        start.set()
+        results = await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - t0
+        await asyncio.gather(*(c.close() for c in clients))
+        return elapsed, sum(e for e, _ in results), sum(lat for _, lat in results)
+
+    return asyncio.run(run())
+
+
+def bench_served(
+    env_id: str,
+    sessions: Sequence[int] = (1, 16),
+    steps: int = 200,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    command: str | None = None,
+) -> list[dict[str, Any]]:
+    """Steps/s and episodes/s through an ``envgym serve`` server against the in-process env.
+
+    For each session count S, the same run times (a) S single envs in this process stepped
+    round-robin by the oracle (resetting at each episode's end) and (b) S concurrent sessions of
+    one server started as a separate process on a loopback port, played by the async client with
+    the same oracle (computed on the server). Each session takes ``steps`` steps.
+
+    Returns:
+        One row per S: ``in_process_steps_per_s``, ``served_steps_per_s``, the same for
+        episodes, ``ratio`` (served / in-process steps/s), ``overhead_ms_per_step`` (wall time
+        per step through the server minus in process) and ``served_step_latency_ms`` (mean round
+        trip of one step as a session sees it).
+    """
+    import os
+    import subprocess
+
+    import httpx
+
+    import envgym  # noqa: F401  (registers the ids)
+
+    kwargs = dict(env_kwargs or {})
+    port = _free_port()
+    cmd = [sys.executable, "-m", "envgym.cli", "serve", env_id, "--port", str(port)]
+    cmd += ["--max-sessions", str(max(sessions) + 1)]
+    for k, v in kwargs.items():
+        cmd += ["--env-kwarg", f"{k}={v}"]
+    server = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"the server did not start: {' '.join(cmd)}")
+            time.sleep(0.2)
+        for n in sessions:
+            local_time, local_eps = _play_in_process(env_id, n, steps, seed, kwargs)
+            served_time, served_eps, latency = _play_served(url, env_id, n, steps, seed, kwargs)
+            total = n * steps
+            local_sps, served_sps = total / local_time, total / served_time
+            rows.append(
+                {
+                    "id": env_id,
+                    "family": family_of(env_id),
+                    "env_kwargs": {k: str(v) for k, v in kwargs.items()},
+                    "sessions": n,
+                    "steps_per_session": steps,
+                    "policy": "oracle",
+                    "in_process_time_s": local_time,
+                    "in_process_steps_per_s": local_sps,
+                    "in_process_episodes_per_s": local_eps / local_time,
+                    "served_time_s": served_time,
+                    "served_steps_per_s": served_sps,
+                    "served_episodes_per_s": served_eps / served_time,
+                    "ratio": served_sps / local_sps,
+                    "overhead_ms_per_step": 1000 * (1 / served_sps - 1 / local_sps),
+                    "served_step_latency_ms": 1000 * latency / total,
+                    "transport": "OpenEnv WebSocket /ws, loopback, server in its own process",
+                    "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "envgym": _envgym_version(),
+                    "command": command if command is not None else " ".join(sys.argv),
+                }
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return rows

@@ -502,6 +502,8 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
         torch.set_num_threads(args.threads)
     if args.three_party is not None:
         return _bench_three_party(args, command)
+    if args.served:
+        return _bench_served(args, command)
     env_kwargs: dict[str, Any] = dict(getattr(args, "env_kwarg", None) or [])
     if args.scenario is not None:
         env_kwargs["scenario"] = args.scenario
@@ -526,6 +528,31 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
             )
             print(format_row(row), flush=True)
             rows.append(row)
+    return _write_bench_rows(args, rows)
+
+
+def _bench_served(args: argparse.Namespace, command: str) -> int:
+    """``--served``: the env through an ``envgym serve`` server against in process."""
+    from envgym.bench import bench_served
+
+    env_kwargs: dict[str, Any] = dict(getattr(args, "env_kwarg", None) or [])
+    if args.scenario is not None:
+        env_kwargs["scenario"] = args.scenario
+    rows = bench_served(
+        args.id, args.num_envs, steps=args.steps, seed=args.seed, env_kwargs=env_kwargs,
+        command=command,
+    )  # fmt: skip
+    for row in rows:
+        print(
+            f"{row['id']}  sessions={row['sessions']}  steps/session={row['steps_per_session']}\n"
+            f"  in process: {row['in_process_steps_per_s']:,.0f} steps/s  "
+            f"{row['in_process_episodes_per_s']:,.2f} episodes/s\n"
+            f"  served:     {row['served_steps_per_s']:,.0f} steps/s  "
+            f"{row['served_episodes_per_s']:,.2f} episodes/s  (ratio {row['ratio']:.2f}, "
+            f"overhead {row['overhead_ms_per_step']:.2f} ms/step, "
+            f"latency {row['served_step_latency_ms']:.2f} ms/step)",
+            flush=True,
+        )
     return _write_bench_rows(args, rows)
 
 
@@ -823,6 +850,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="extra keyword argument for gym.make_vec (repeatable); VALUE is read as an "
         "int, float, true/false or else a string; it goes to every row, e.g. hints=false",
+    )
+    b.add_argument(
+        "--served",
+        action="store_true",
+        help="time the single env through an envgym serve server (its own process; "
+        "--num-envs = concurrent sessions) against the same env in process, same run",
     )
     b.add_argument("--json", metavar="OUT", help="write the result row(s) as JSON")
     b.add_argument(
