@@ -261,3 +261,34 @@ def test_sixteen_concurrent_browser_sessions() -> None:
         assert all(results), results
         assert _wait_for(lambda: server.active_sessions() == 0, 10)
         assert threading.active_count() < 200
+
+
+def test_wire_round_trips_values_and_spaces() -> None:
+    import torch
+    from gymnasium import spaces
+
+    from envgym.core.wire import from_wire, space_from_wire, space_to_wire, to_wire
+
+    value = {
+        "a": np.arange(6, dtype=np.int32).reshape(2, 3),
+        "t": torch.tensor([[True, False]]),
+        "s": np.float32(1.5),
+        "nested": ({"x": [np.int64(3), None, "text"]},),
+    }
+    back = from_wire(json.loads(json.dumps(to_wire(value))))
+    np.testing.assert_array_equal(back["a"], value["a"])
+    assert back["a"].dtype == np.int32 and back["t"].dtype == np.bool_
+    assert back["s"] == 1.5 and back["nested"] == [{"x": [3, None, "text"]}]
+    space = spaces.Dict(
+        {
+            "box": spaces.Box(-1.0, 1.0, (3,), np.float32),
+            "d": spaces.Discrete(5, start=1),
+            "md": spaces.MultiDiscrete([2, 3]),
+            "mb": spaces.MultiBinary(4),
+            "text": spaces.Text(12, min_length=1, charset="abc"),
+            "tup": spaces.Tuple([spaces.Discrete(2)]),
+        }
+    )
+    assert space_from_wire(json.loads(json.dumps(space_to_wire(space)))) == space
+    with pytest.raises(TypeError, match="cannot encode"):
+        to_wire(object())

@@ -84,7 +84,8 @@ def space_to_wire(space: gym.Space | None) -> dict[str, Any] | None:
         return {"type": "MultiDiscrete", "nvec": to_wire(space.nvec),
                 "dtype": np.dtype(space.dtype).str}  # fmt: skip
     if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": to_wire(np.asarray(space.n))}
+        n = space.n
+        return {"type": "MultiBinary", "n": [int(k) for k in n] if np.ndim(n) else int(n)}
     if isinstance(space, spaces.Text):
         charset = "".join(space.character_set)
         return {"type": "Text", "min_length": int(space.min_length),
@@ -111,8 +112,7 @@ def space_from_wire(data: dict[str, Any] | None) -> gym.Space | None:
     if kind == "MultiDiscrete":
         return spaces.MultiDiscrete(from_wire(data["nvec"]), dtype=np.dtype(data["dtype"]))
     if kind == "MultiBinary":
-        n = from_wire(data["n"])
-        return spaces.MultiBinary(n.tolist() if n.ndim else int(n))
+        return spaces.MultiBinary(data["n"])
     if kind == "Text":
         return spaces.Text(data["max_length"], min_length=data["min_length"],
                            charset=data["charset"])  # fmt: skip
