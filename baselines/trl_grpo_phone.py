@@ -239,6 +239,7 @@ def main(args: Args) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     summary["episode_tokens"] = episodes
     summary["tokenizer"] = tokenizer
+    summary["model"] = trainer.model
     return summary
 
 

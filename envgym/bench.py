@@ -510,13 +510,16 @@ def bench_served(
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     command: str | None = None,
+    repeats: int = 3,
 ) -> list[dict[str, Any]]:
     """Steps/s and episodes/s through an ``envgym serve`` server against the in-process env.
 
     For each session count S, the same run times (a) S single envs in this process stepped
     round-robin by the oracle (resetting at each episode's end) and (b) S concurrent sessions of
     one server started as a separate process on a loopback port, played by the async client with
-    the same oracle (computed on the server). Each session takes ``steps`` steps.
+    the same oracle (computed on the server). Each session takes ``steps`` steps. (a) and (b)
+    alternate ``repeats`` times and the figures are the medians, so a change in the machine's
+    load hits both sides.
 
     Returns:
         One row per S: ``in_process_steps_per_s``, ``served_steps_per_s``, the same for
@@ -552,8 +555,12 @@ def bench_served(
                 raise RuntimeError(f"the server did not start: {' '.join(cmd)}")
             time.sleep(0.2)
         for n in sessions:
-            local_time, local_eps = _play_in_process(env_id, n, steps, seed, kwargs)
-            served_time, served_eps, latency = _play_served(url, env_id, n, steps, seed, kwargs)
+            local_runs, served_runs = [], []
+            for _ in range(repeats):
+                local_runs.append(_play_in_process(env_id, n, steps, seed, kwargs))
+                served_runs.append(_play_served(url, env_id, n, steps, seed, kwargs))
+            local_time, local_eps = sorted(local_runs)[len(local_runs) // 2]
+            served_time, served_eps, latency = sorted(served_runs)[len(served_runs) // 2]
             total = n * steps
             local_sps, served_sps = total / local_time, total / served_time
             rows.append(
@@ -563,6 +570,9 @@ def bench_served(
                     "env_kwargs": {k: str(v) for k, v in kwargs.items()},
                     "sessions": n,
                     "steps_per_session": steps,
+                    "repeats": repeats,
+                    "in_process_times_s": [t for t, _ in local_runs],
+                    "served_times_s": [t for t, _, _ in served_runs],
                     "policy": "oracle",
                     "in_process_time_s": local_time,
                     "in_process_steps_per_s": local_sps,

@@ -61,6 +61,13 @@ def test_grpo_group_rollouts_through_the_server(tmp_path: Path) -> None:
     assert all(ep.rewards for ep in result["episode_tokens"])
     assert (tmp_path / "model" / "summary.json").exists()
 
+    # The world-model loss of docs/llm_agents.md runs on these episodes.
+    text = (ROOT / "docs" / "llm_agents.md").read_text()
+    block = next(b.split("```")[0] for b in text.split("```python\n")[1:] if "wm_loss" in b)
+    scope = {"model": result["model"], "ep": result["episode_tokens"][0]}
+    exec(compile(block, "llm_agents.md", "exec"), scope)
+    assert scope["wm_loss"].item() > 0 and scope["wm_loss"].requires_grad
+
     # The scripted oracle plays through the same token path: successful episodes.
     args = mod.parse_args(
         ["--output-dir", str(tmp_path / "oracle"), "--policy", "oracle", "--max-turns", "40"]
