@@ -256,7 +256,8 @@ def test_cli_serve_rejects_unknown_id(capsys: pytest.CaptureFixture[str]) -> Non
 def test_sixteen_concurrent_browser_sessions() -> None:
     """The sync face from 16 threads: each session's own Chromium page, oracle to success."""
     env_id = "envgym/Browser-ClickButton-v0"
-    with EnvServer(env_id, max_sessions=16) as server:
+    # 16 Chromium pages start at once on a small CI machine: a generous deadline.
+    with EnvServer(env_id, max_sessions=16, step_timeout_s=300) as server:
 
         def episode(i: int) -> bool:
             env = RemoteEnv(server.url, env_id=env_id, oracle=True)
@@ -306,3 +307,40 @@ def test_wire_round_trips_values_and_spaces() -> None:
     assert space_from_wire(json.loads(json.dumps(space_to_wire(space)))) == space
     with pytest.raises(TypeError, match="cannot encode"):
         to_wire(object())
+
+
+def test_cli_serve_serves_sessions() -> None:
+    """``envgym serve`` as users run it: its own process, loopback, a client plays an episode."""
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "envgym.cli", "serve", PHONE, "--port", str(port)]
+    proc = subprocess.Popen([*cmd, "--env-kwarg", "scenario=mock"], stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait_for(lambda: _healthy(url) or proc.poll() is not None, 120)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        env = RemoteEnv(url, env_id=PHONE, oracle=True)
+        try:
+            _, first = env.reset(seed=0)
+            assert first["scenario"] == "mock"  # the server's --env-kwarg reached gym.make
+            for _ in range(60):
+                _, _, term, trunc, info = env.step(env.oracle_action())
+                if term or trunc:
+                    break
+            assert info["success"]
+        finally:
+            env.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
