@@ -465,6 +465,13 @@ class RayVectorEnv(VectorEnv):
             raise WorkerLostError("no worker answered oracle_action()")
         return from_wire(concat(parts, self._sizes), self.device)
 
+    def target_from_obs(self, obs: Any) -> Any:
+        """The ``next_obs_target`` encoding of a batched observation (computed by worker 0's
+        env: the encoding is the family's, the same in every worker)."""
+        ray = self._ray
+        ref = self._workers[0].call.remote("target_from_obs", (to_wire(obs),), {})
+        return from_wire(ray.get(ref, timeout=self.restart_timeout_s), self.device)
+
     def _check_snapshots(self) -> None:
         if not self.supports_state_snapshots:
             raise NotImplementedError(

@@ -139,7 +139,9 @@ class EnvWorker:
         self.base.set_state(from_wire(state, self.base.device), worlds)
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Call any method of the hosted env; the result comes back in wire form."""
+        """Call any method of the hosted env (positional arguments in wire form); the result
+        comes back in wire form."""
+        args = tuple(from_wire(a, self.base.device) for a in args)
         return to_wire(getattr(self.base, name)(*args, **kwargs))
 
     def close(self) -> None:
