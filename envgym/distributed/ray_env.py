@@ -140,7 +140,20 @@ class RayVectorEnv(VectorEnv):
         actor_cls = ray.remote(**opts)(EnvWorker)
         kwargs = {**env_kwargs, "device": worker_device}
         self._workers = [actor_cls.remote(env_id, n, kwargs, threads) for n in sizes]
-        desc = ray.get(self._workers[0].describe.remote(), timeout=self.restart_timeout_s)
+        try:
+            descs = ray.get(
+                [w.describe.remote() for w in self._workers], timeout=self.restart_timeout_s
+            )
+        except ray.exceptions.GetTimeoutError as e:
+            for w in self._workers:
+                ray.kill(w, no_restart=True)
+            raise WorkerLostError(
+                f"not every one of {self.num_workers} workers started within "
+                f"{self.restart_timeout_s} s; the cluster has {ray.available_resources()} "
+                f"available and each worker asks for {opts.get('num_cpus')} CPU "
+                "(pass worker_options={'num_cpus': ...} to pack more workers per CPU)"
+            ) from e
+        desc = descs[0]
         self.single_observation_space = desc["single_observation_space"]
         self.single_action_space = desc["single_action_space"]
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
