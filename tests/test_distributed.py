@@ -48,6 +48,8 @@ def _np(x: Any) -> Any:
 
 
 def _rows(x: Any, rows: slice) -> Any:
+    if isinstance(x, tuple):
+        return tuple(_rows(v, rows) for v in x)
     return {k: _rows(v, rows) for k, v in x.items()} if isinstance(x, dict) else x[rows]
 
 
@@ -254,3 +256,41 @@ def test_browser_killed_and_hung_workers_keep_the_batch() -> None:
         assert dist.worker_losses == [(1, 1, "dead"), (3, 1, "hung")]
     finally:
         dist.close()
+
+
+def test_ready_mode_returns_finished_workers_while_a_slow_one_steps() -> None:
+    """send/recv: worker 1 is slow (sleeps 8 s, inside the 60 s deadline); worker 0's worlds
+    step twice meanwhile; each row equals a local run of the same world and actions."""
+    n = 8
+    dist = RayVectorEnv("envgym/Phone-v0", n, 2, step_timeout_s=60, scenario="mock")
+    once, twice = (
+        gym.make_vec("envgym/Phone-v0", n, vectorization_mode="vector_entry_point", scenario="mock")
+        for _ in range(2)
+    )
+    try:
+        dist.reset(seed=9)
+        once.reset(seed=9)
+        twice.reset(seed=9)
+        a1 = once.oracle_action()
+        once_out = once.step(a1)
+        twice.step(a1)
+        a2 = twice.oracle_action()
+        twice_out = twice.step(a2)
+        dist.inject_hang(1, 8)
+        dist.send(a1)
+        for k in range(2):
+            obs, rew, term, trunc, info = dist.recv(min_workers=1)
+            assert list(info["worker_id"]) == [0] and list(info["env_id"]) == [0, 1, 2, 3]
+            ref = once_out if k == 0 else twice_out
+            assert_step_equal((obs, rew, term, trunc), _rows(ref[:4], slice(0, 4)), f"w0 {k}")
+            if k == 0:
+                dist.send(a2[:4], workers=[0])
+        obs, rew, term, trunc, info = dist.recv(min_workers=1)
+        assert list(info["worker_id"]) == [1] and list(info["env_id"]) == [4, 5, 6, 7]
+        assert_step_equal((obs, rew, term, trunc), _rows(once_out[:4], slice(4, 8)), "w1")
+        assert list(info["truncation_reason"]) == [""] * 4
+        assert dist.worker_losses == []
+    finally:
+        dist.close()
+        once.close()
+        twice.close()

@@ -170,6 +170,7 @@ class RayVectorEnv(VectorEnv):
         self._steps = 0
         self._obs_parts: list[Any] = [MISSING] * self.num_workers
         self._pending: list[Any] | None = None
+        self._inflight: dict[int, tuple[Any, float]] = {}
         self._sent_at = 0.0
         self._template: Any = None
         self._fault_rng = np.random.default_rng()
@@ -238,7 +239,11 @@ class RayVectorEnv(VectorEnv):
         return [int(s) for s in self._fault_rng.integers(0, 2**31 - 1, self._sizes[w])]
 
     def _gather(
-        self, refs: Sequence[Any], timeout: float, record: bool = True
+        self,
+        refs: Sequence[Any],
+        timeout: float,
+        record: bool = True,
+        ids: Sequence[int] | None = None,
     ) -> tuple[list[Any], list[int], list[int]]:
         """Results of ``refs`` (one per worker) ready by ``timeout``; lost workers get
         :data:`MISSING`. Returns ``(parts, lost, hung)``."""
@@ -264,7 +269,8 @@ class RayVectorEnv(VectorEnv):
             else:
                 parts.append(part)
         for w in lost if record else ():
-            self.worker_losses.append((self._steps, w, "hung" if w in hung else "dead"))
+            wid = w if ids is None else int(ids[w])
+            self.worker_losses.append((self._steps, wid, "hung" if w in hung else "dead"))
         return parts, lost, hung
 
     # ------------------------------------------------------------------ Gymnasium API
@@ -297,7 +303,9 @@ class RayVectorEnv(VectorEnv):
                 continue
             opts = None if mask is None else {**options, "reset_mask": mask[s:e]}
             targets.append((w, self._workers[w].reset.remote(seeds[w], opts)))
-        parts, lost, hung = self._gather([r for _, r in targets], self.restart_timeout_s)
+        parts, lost, hung = self._gather(
+            [r for _, r in targets], self.restart_timeout_s, ids=[w for w, _ in targets]
+        )
         infos: list[Any] = [MISSING] * self.num_workers
         lost_workers = [targets[i][0] for i in lost]
         for (w, _), part in zip(targets, parts, strict=True):
@@ -344,6 +352,8 @@ class RayVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         if self._pending is not None:
             raise RuntimeError("step_async() called twice without step_wait()")
+        if self._inflight:
+            raise RuntimeError("steps sent with send() are in flight; recv() them first")
         slices = self._split(actions)
         self._sent_at = time.monotonic()
         self._pending = [w.step.remote(a) for w, a in zip(self._workers, slices, strict=True)]
@@ -365,8 +375,90 @@ class RayVectorEnv(VectorEnv):
         return self.step_wait()
 
     def _drain(self) -> None:
-        """Forget a step sent but never waited for (its results are dropped)."""
+        """Forget steps sent but never waited for (their results are dropped)."""
         self._pending = None
+        self._inflight = {}
+
+    # ------------------------------------------------------------------ ready mode
+    def send(self, actions: Any, workers: Sequence[int] | None = None) -> None:
+        """ "Return whatever is ready" mode, step 1: send actions to ``workers`` (default: every
+        idle worker), in world order of those workers (``sum`` of their world counts).
+
+        Each worker steps on its own; :meth:`recv` returns the ones that have finished, so a
+        slow worker delays only its own worlds. Mixing this with :meth:`step` / the
+        ``step_async`` pair between two resets is refused.
+        """
+        if self._pending is not None:
+            raise RuntimeError("a step_async() is pending; call step_wait() first")
+        if any(isinstance(p, Missing) for p in self._obs_parts):
+            raise RuntimeError("call reset() before send()")
+        inflight = self._inflight
+        ws = (
+            [w for w in range(self.num_workers) if w not in inflight]
+            if workers is None
+            else [int(w) for w in workers]
+        )
+        busy = [w for w in ws if w in inflight]
+        if busy:
+            raise RuntimeError(f"workers {busy} have a step in flight; recv() it first")
+        rows = np.concatenate([np.arange(*self.world_ranges[w]) for w in ws])
+        if torch.is_tensor(actions):
+            arr: Any = actions.detach().cpu().numpy()
+        elif isinstance(actions, np.ndarray):
+            arr = actions
+        else:
+            arr = list(actions)
+        if len(arr) != rows.size:
+            raise ValueError(f"expected {rows.size} actions for workers {ws}, got {len(arr)}")
+        now = time.monotonic()
+        start = 0
+        for w in ws:
+            n = self._sizes[w]
+            inflight[w] = (self._workers[w].step.remote(arr[start : start + n]), now)
+            start += n
+
+    def recv(
+        self, min_workers: int = 1, timeout: float | None = None
+    ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """ "Return whatever is ready" mode, step 2: the results of the workers whose step has
+        finished (at least ``min_workers`` of those in flight, waiting at most ``timeout``
+        seconds or until the first deadline), as one batch over their worlds.
+
+        ``info["env_id"]`` (int64, NumPy) holds the global world index of every row and
+        ``info["worker_id"]`` the workers, in row order. Workers past their step deadline are
+        lost, restarted and returned with their worlds truncated (``"worker_lost"``), as in
+        :meth:`step`.
+        """
+        inflight = self._inflight
+        if not inflight:
+            raise RuntimeError("recv() without send()")
+        ray = self._ray
+        now = time.monotonic()
+        deadline = min(t for _, t in inflight.values()) + self.step_timeout_s
+        wait_s = max(0.0, deadline - now)
+        if timeout is not None:
+            wait_s = min(wait_s, float(timeout))
+        refs = [ref for ref, _ in inflight.values()]
+        ray.wait(refs, num_returns=min(int(min_workers), len(refs)), timeout=wait_s)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        ready_ids = {r.hex() for r in ready}
+        now = time.monotonic()
+        ws = sorted(
+            w
+            for w, (ref, sent) in inflight.items()
+            if ref.hex() in ready_ids or now >= sent + self.step_timeout_s
+        )
+        if not ws:
+            raise TimeoutError(f"no worker finished within {timeout} s")
+        refs_ws = [inflight.pop(w)[0] for w in ws]
+        parts, lost_j, hung_j = self._gather(refs_ws, 0.0, ids=ws)
+        lost = [ws[j] for j in lost_j]
+        hung = [ws[j] for j in hung_j]
+        back = self._restart(lost, hung, {w: self._fresh_seeds(w) for w in lost}) if lost else {}
+        result = self._assemble(parts, back, ws)
+        result[4]["worker_id"] = np.asarray(ws, dtype=np.int64)
+        self._steps += 1
+        return result
 
     def _fallback_template(self) -> Any:
         """The result structure of a step when none has been seen yet (all workers lost on
@@ -388,31 +480,41 @@ class RayVectorEnv(VectorEnv):
             },
         )
 
-    def _assemble(self, parts: list[Any], back: dict[int, Any]) -> tuple[Any, ...]:
-        sizes = self._sizes
-        prev_obs = list(self._obs_parts)
+    def _assemble(
+        self, parts: list[Any], back: dict[int, Any], workers: Sequence[int] | None = None
+    ) -> tuple[Any, ...]:
+        """One batch from the workers ``workers`` (default: all, in order): ``parts[j]`` is
+        worker ``workers[j]``'s step result or :data:`MISSING` (then ``back`` holds its
+        restart)."""
+        ws = list(range(self.num_workers)) if workers is None else list(workers)
+        sizes = [self._sizes[w] for w in ws]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        n = int(offsets[-1])
+        glob = np.concatenate([np.arange(*self.world_ranges[w]) for w in ws])
+        prev_obs = {w: self._obs_parts[w] for w in ws}
         template = self._template if self._template is not None else self._fallback_template()
         results = [MISSING if isinstance(p, Missing) else p[0][1:] for p in parts]
         # The template (0 worlds) gives lost workers' rows their structure and dtypes.
         merged = concat([*results, template], [*sizes, 0])
         reward, terminated, truncated, info = merged
         self._template = take_rows(merged, np.zeros(0, dtype=np.int64))
-        for w, part in enumerate(parts):
+        for w, part in zip(ws, parts, strict=True):
             self._obs_parts[w] = back[w][0] if w in back else part[0][0]
-        obs_wire = concat(self._obs_parts, sizes)
-        final = take_rows(obs_wire, np.arange(self.num_envs))  # a copy, rows replaced below
+        obs_wire = concat([self._obs_parts[w] for w in ws], sizes)
         done = terminated.array | truncated.array
+        # final_obs: obs with the ended worlds' rows replaced (a copy only if any ended).
+        any_ended = bool(done.any()) or bool(back)
+        final = take_rows(obs_wire, np.arange(n)) if any_ended else obs_wire
         lost_rows: list[np.ndarray] = []
-        for w, part in enumerate(parts):
-            s, e = self.world_ranges[w]
+        for j, (w, part) in enumerate(zip(ws, parts, strict=True)):
+            s = int(offsets[j])
             if w in back:
-                rows = np.arange(s, e)
+                rows = np.arange(s, s + sizes[j])
                 lost_rows.append(rows)
-                last = prev_obs[w]
-                if not isinstance(last, Missing):
-                    final = put_rows(final, rows, last)
+                if not isinstance(prev_obs[w], Missing):
+                    final = put_rows(final, rows, prev_obs[w])
                 info[keys.NEXT_OBS_TARGET] = self._put_target(
-                    info.get(keys.NEXT_OBS_TARGET, MISSING), rows, back[w][2]
+                    info.get(keys.NEXT_OBS_TARGET, MISSING), rows, back[w][2], n
                 )
                 continue
             _, rows, final_rows = part
@@ -424,38 +526,43 @@ class RayVectorEnv(VectorEnv):
             done[lost_idx] = True
         reasons = info.get(TRUNCATION_REASON)
         if not isinstance(reasons, np.ndarray):
-            reasons = np.full(self.num_envs, "", dtype=object)
+            reasons = np.full(n, "", dtype=object)
         reasons[lost_idx] = WORKER_LOST
         info[TRUNCATION_REASON] = reasons
         # Episode statistics of lost worlds: what they had completed before the loss.
         rew = reward.array
         ep = info.get(keys.EPISODE)
         if isinstance(ep, dict) and lost_idx.size:
-            ep["r"].array[lost_idx] = self._ep_return[lost_idx]
-            ep["l"].array[lost_idx] = self._ep_length[lost_idx]
+            ep["r"].array[lost_idx] = self._ep_return[glob[lost_idx]]
+            ep["l"].array[lost_idx] = self._ep_length[glob[lost_idx]]
             info["_" + keys.EPISODE].array[lost_idx] = True
-        live = np.ones(self.num_envs, dtype=bool)
+        live = np.ones(n, dtype=bool)
         live[lost_idx] = False
-        self._ep_return[live] += rew[live]
-        self._ep_length[live] += 1
-        self._ep_return[done] = 0.0
-        self._ep_length[done] = 0
-        info[keys.FINAL_OBS] = final
+        self._ep_return[glob[live]] += rew[live]
+        self._ep_length[glob[live]] += 1
+        self._ep_return[glob[done]] = 0.0
+        self._ep_length[glob[done]] = 0
         info["_" + keys.FINAL_OBS] = TensorLeaf(done.copy())
+        if workers is not None:
+            info["env_id"] = glob
         dev = self.device
+        obs = from_wire(obs_wire, dev)
+        info = from_wire(info, dev)
+        # As in the local env: with no episode ended, final_obs *is* obs.
+        info[keys.FINAL_OBS] = from_wire(final, dev) if any_ended else obs
         return (
-            from_wire(obs_wire, dev),
+            obs,
             from_wire(reward, dev),
             from_wire(terminated, dev),
             from_wire(truncated, dev),
-            from_wire(info, dev),
+            info,
         )
 
-    def _put_target(self, current: Any, rows: np.ndarray, target: Any) -> Any:
+    def _put_target(self, current: Any, rows: np.ndarray, target: Any, n: int) -> Any:
         """Write a lost worker's target rows into the batch's ``next_obs_target``."""
         if isinstance(current, Missing):
             arr = target.array if isinstance(target, TensorLeaf) else np.asarray(target)
-            blank = np.zeros((self.num_envs, *arr.shape[1:]), dtype=arr.dtype)
+            blank = np.zeros((n, *arr.shape[1:]), dtype=arr.dtype)
             current = TensorLeaf(blank) if isinstance(target, TensorLeaf) else blank
         return put_rows(current, rows, target)
 
