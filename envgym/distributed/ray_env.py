@@ -26,7 +26,7 @@ from envgym.distributed.wire import (
 )
 from envgym.distributed.worker import RESTARTED, EnvWorker
 
-TRUNCATION_REASON = "truncation_reason"
+TRUNCATION_REASON = keys.TRUNCATION_REASON
 """Info key: why a world's episode was truncated (``""`` when it was not, or not for a fault)."""
 
 WORKER_LOST = "worker_lost"
