@@ -510,6 +510,8 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
     for key in ("backend", "num_threads"):
         if getattr(args, key, None) is not None:
             env_kwargs[key] = getattr(args, key)
+    if args.distributed is not None:
+        return _bench_distributed(args, command, env_kwargs)
     # --realtime: the real-time engine too, row after row in the same run.
     variants = [env_kwargs] + ([{**env_kwargs, "realtime": True}] if args.realtime else [])
     rows = []
@@ -553,6 +555,31 @@ def _bench_served(args: argparse.Namespace, command: str) -> int:
             f"latency {row['served_step_latency_ms']:.2f} ms/step)",
             flush=True,
         )
+    return _write_bench_rows(args, rows)
+
+
+def _bench_distributed(args: argparse.Namespace, command: str, env_kwargs: dict[str, Any]) -> int:
+    """``envgym bench ID --distributed 1,2``: the local vector env against RayVectorEnv with
+    each worker count, interleaved in the same run."""
+    from envgym.distributed.bench import bench_distributed, format_distributed_row
+
+    rows = []
+    for n in args.num_envs:
+        row = bench_distributed(
+            args.id,
+            n,
+            args.distributed,
+            steps=args.steps,
+            warmup=args.warmup,
+            rounds=args.rounds,
+            policy=args.policy,
+            seed=args.seed,
+            env_kwargs=env_kwargs,
+            address=args.ray_address,
+            command=command,
+        )
+        print(format_distributed_row(row), flush=True)
+        rows.append(row)
     return _write_bench_rows(args, rows)
 
 
@@ -856,6 +883,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="time the single env through an envgym serve server (its own process; "
         "--num-envs = concurrent sessions) against the same env in process, same run",
+    )
+    b.add_argument(
+        "--distributed",
+        type=_int_list,
+        default=None,
+        metavar="W[,W...]",
+        help="compare the local vector env with RayVectorEnv on W workers (each list entry), "
+        "interleaved in the same run (needs the distributed extra)",
+    )
+    b.add_argument("--rounds", type=_positive, default=3, help="--distributed: interleaved rounds")
+    b.add_argument(
+        "--ray-address", default=None, help="--distributed: Ray cluster address (default local)"
     )
     b.add_argument("--json", metavar="OUT", help="write the result row(s) as JSON")
     b.add_argument(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 
@@ -51,6 +52,33 @@ def entries() -> list[EnvEntry]:
     return out
 
 
+@dataclass(frozen=True)
+class VectorEntry:
+    """The ``vector_entry_point`` Gymnasium calls for an envgym id.
+
+    ``gym.make_vec(id, num_envs, vectorization_mode="vector_entry_point", **kwargs)`` builds
+    the family's native vector env (``target``, loaded only now); with ``distributed=`` it
+    builds :class:`envgym.distributed.RayVectorEnv` instead, whose workers each build the native
+    env. ``distributed`` is the number of workers or a dict of ``RayVectorEnv`` options
+    (``{"num_workers": 4, "step_timeout_s": 10}``).
+    """
+
+    env_id: str
+    target: str
+
+    def __call__(
+        self, num_envs: int = 1, distributed: int | dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        if distributed is not None:
+            from envgym.distributed import RayVectorEnv
+
+            opts = {"num_workers": distributed} if isinstance(distributed, int) else distributed
+            return RayVectorEnv(self.env_id, num_envs, **opts, **kwargs)
+        from gymnasium.envs.registration import load_env_creator
+
+        return load_env_creator(self.target)(num_envs=num_envs, **kwargs)
+
+
 def register_envs() -> None:
     """Register every envgym id with Gymnasium (idempotent)."""
     for e in entries():
@@ -59,7 +87,9 @@ def register_envs() -> None:
         gym.register(
             id=e.id,
             entry_point=e.entry_point,
-            vector_entry_point=e.vector_entry_point,
+            vector_entry_point=(
+                None if e.vector_entry_point is None else VectorEntry(e.id, e.vector_entry_point)
+            ),
             kwargs=dict(e.kwargs),
             disable_env_checker=False,
         )

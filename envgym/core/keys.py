@@ -21,3 +21,7 @@ EPISODE = "episode"
 """Vector envs: episode return ``r`` and length ``l`` of worlds that just ended."""
 
 REQUIRED_INFO_KEYS = (NEXT_OBS_TARGET, REWARD_TERMS, SUCCESS, ACTION_ERROR)
+
+TRUNCATION_REASON = "truncation_reason"
+"""Why a world's episode was truncated (``""`` if it was not): the browser's ``time_limit`` and
+faults, ``"worker_lost"`` from ``envgym.distributed.RayVectorEnv``."""

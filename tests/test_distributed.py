@@ -1,0 +1,296 @@
+"""envgym.distributed.RayVectorEnv: the local contract on Ray workers, and lost workers.
+
+Ray runs in local mode on this machine (2 CPUs, no dashboard, a small object store), started
+and stopped by a module fixture. Faults are real: a worker process killed with SIGKILL, and a
+worker whose step sleeps past the deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envgym  # noqa: F401
+from envgym.core import keys
+from envgym.testing import check_vector_env
+from envgym.wrappers import TransitionRecorder
+
+ray = pytest.importorskip("ray")
+
+from envgym.distributed import WORKER_LOST, RayVectorEnv  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_local() -> Any:
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 2**20,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    yield
+    ray.shutdown()
+
+
+def _np(x: Any) -> Any:
+    if torch.is_tensor(x):
+        return x.cpu().numpy()
+    if isinstance(x, dict):
+        return {k: _np(v) for k, v in x.items()}
+    return np.asarray(x)
+
+
+def _rows(x: Any, rows: slice) -> Any:
+    if isinstance(x, tuple):
+        return tuple(_rows(v, rows) for v in x)
+    return {k: _rows(v, rows) for k, v in x.items()} if isinstance(x, dict) else x[rows]
+
+
+def assert_same(a: Any, b: Any, where: str) -> None:
+    """Bit-for-bit equality of two (nested) results."""
+    a, b = _np(a), _np(b)
+    if isinstance(b, dict):
+        assert isinstance(a, dict), where
+        for k in b:
+            assert k in a, f"{where}: missing key {k!r}"
+            assert_same(a[k], b[k], f"{where}[{k!r}]")
+        return
+    assert a.shape == b.shape and a.dtype == b.dtype, f"{where}: {a.shape}/{a.dtype} vs {b.shape}"
+    assert np.array_equal(a, b), f"{where}: values differ"
+
+
+def assert_step_equal(dist: tuple, local: tuple, where: str) -> None:
+    """The distributed step equals the local one: obs, reward, flags and every local info key."""
+    for name, x, y in zip(("obs", "reward", "terminated", "truncated"), dist, local, strict=False):
+        assert_same(x, y, f"{where} {name}")
+    if len(local) < 5:
+        return
+    info_d, info_l = dist[4], local[4]
+    for k, v in info_l.items():
+        assert_same(info_d[k], v, f"{where} info")
+
+
+def phone_vec(n: int, **kwargs: Any) -> Any:
+    return gym.make_vec(
+        "envgym/Phone-v0", n, vectorization_mode="vector_entry_point", scenario="all", **kwargs
+    )
+
+
+# ------------------------------------------------------------------------ contract
+def test_phone_on_ray_equals_local_bit_for_bit() -> None:
+    # Through gym.make_vec(distributed=...): 2 workers, 16 worlds, the shipped scenarios.
+    dist = phone_vec(16, distributed={"num_workers": 2, "step_timeout_s": 60})
+    local = phone_vec(16)
+    try:
+        assert isinstance(dist, RayVectorEnv)
+        assert dist.world_ranges == [(0, 8), (8, 16)]
+        assert_same(dist.reset(seed=11)[0], local.reset(seed=11)[0], "reset")
+        gen = torch.Generator().manual_seed(0)
+        ended = 0
+        for t in range(50):
+            oracle = local.oracle_action()
+            assert_same(dist.oracle_action(), oracle, f"oracle {t}")
+            # Mix in random actions so errors and truncations happen too.
+            rnd = torch.randint(0, local.single_action_space.n, (16,), generator=gen)
+            act = torch.where(torch.rand(16, generator=gen) < 0.3, rnd, oracle)
+            if t % 2:
+                dist.step_async(act.numpy())  # NumPy actions, and the async pair
+                d = dist.step_wait()
+            else:
+                d = dist.step(act)
+            lo = local.step(act)
+            assert_step_equal(d, lo, f"step {t}")
+            assert list(d[4]["truncation_reason"]) == [""] * 16
+            ended += int((lo[2] | lo[3]).sum())
+        assert ended > 0, "no episode ended: auto-reset was not exercised"
+        # Snapshots are forwarded: branch world 11 (worker 1) into world 2 (worker 0) and back.
+        snap = dist.get_state()
+        assert_same(snap, local.get_state(), "get_state")
+        assert_same(dist.get_state([11, 2, 11]), local.get_state([11, 2, 11]), "get_state rows")
+        dist.set_state(dist.get_state([11]), [2])
+        local.set_state(local.get_state([11]), [2])
+        act = local.oracle_action()
+        assert_step_equal(dist.step(act), local.step(act), "after set_state")
+        dist.set_state(snap)
+        local.set_state(snap)
+        act = local.oracle_action()
+        assert_step_equal(dist.step(act), local.step(act), "after restoring the snapshot")
+    finally:
+        dist.close()
+        local.close()
+
+
+def test_phone_on_ray_passes_the_vector_contract_checks() -> None:
+    envs = RayVectorEnv("envgym/Phone-v0", 6, 2, step_timeout_s=60, scenario="mock")
+    try:
+        check_vector_env(envs, steps=30)
+    finally:
+        envs.close()
+
+
+@pytest.mark.mujoco
+def test_robot_on_ray_equals_local_bit_for_bit() -> None:
+    pytest.importorskip("mujoco")
+    kw: dict[str, Any] = {"episode_length": 12, "backend": "cpu"}
+    dist = RayVectorEnv("envgym/Robot-Push-v0", 5, 2, step_timeout_s=60, **kw)
+    local = gym.make_vec("envgym/Robot-Push-v0", 5, vectorization_mode="vector_entry_point", **kw)
+    try:
+        assert dist.world_ranges == [(0, 3), (3, 5)]
+        assert_same(dist.reset(seed=4)[0], local.reset(seed=4)[0], "reset")
+        gen = torch.Generator().manual_seed(1)
+        for t in range(30):
+            act = local.oracle_action() if t % 3 else torch.rand(5, 7, generator=gen) * 2 - 1
+            assert_step_equal(dist.step(act), local.step(act), f"step {t}")
+        assert_same(dist.get_state(), local.get_state(), "get_state")
+    finally:
+        dist.close()
+        local.close()
+
+
+# ------------------------------------------------------------------------ faults
+def test_phone_killed_and_hung_workers_are_restarted_and_their_worlds_truncated() -> None:
+    """16 phone worlds on 2 workers under a TransitionRecorder. Worker 1's process is killed
+    (SIGKILL) at step 4 and its step sleeps past the 3 s deadline at step 9. Worker 0's worlds
+    equal a local run throughout (recorded transitions included); worker 1's worlds end
+    truncated 'worker_lost' on each fault's step; shapes never change."""
+    n, steps, faults = 16, 14, {4: "kill", 9: "hang"}
+    dist = RayVectorEnv("envgym/Phone-v0", n, 2, step_timeout_s=3, scenario="mock")
+    rec = TransitionRecorder(dist, capacity=steps)
+    local = gym.make_vec(
+        "envgym/Phone-v0", n, vectorization_mode="vector_entry_point", scenario="mock"
+    )
+    try:
+        rec.reset(seed=5)
+        local.reset(seed=5)
+        pids = [dist.worker_pids()]
+        w0, w1 = slice(0, 8), slice(8, 16)
+        local_targets = []
+        for t in range(steps):
+            act = local.oracle_action()
+            if faults.get(t) == "kill":
+                os.kill(pids[-1][1], signal.SIGKILL)
+            elif faults.get(t) == "hang":
+                dist.inject_hang(1, 600)
+            obs, rew, term, trunc, info = rec.step(act)
+            lo = local.step(act)
+            local_targets.append(lo[4][keys.NEXT_OBS_TARGET])
+            assert tuple(rew.shape) == (n,) and tuple(obs["tokens"].shape[:1]) == (n,)
+            assert tuple(info[keys.NEXT_OBS_TARGET].shape[:1]) == (n,)
+            # Worker 0's worlds are untouched by worker 1's faults.
+            assert_step_equal(
+                (_rows(obs, w0), rew[w0], term[w0], trunc[w0]),
+                (_rows(lo[0], w0), lo[1][w0], lo[2][w0], lo[3][w0]),
+                f"step {t} worker 0",
+            )
+            reasons = list(info["truncation_reason"])
+            if t in faults:
+                pids.append(dist.worker_pids())
+                assert reasons == [""] * 8 + [WORKER_LOST] * 8
+                assert bool(trunc[w1].all()) and not bool(term[w1].any())
+                assert bool(info["_" + keys.FINAL_OBS][w1].all())
+                assert float(rew[w1].abs().sum()) == 0.0
+                # final_obs of the lost worlds: the last observation the learner saw (the one
+                # the recorder just stored as this step's obs); the target is its encoding.
+                last = {k: v[t][w1] for k, v in rec._buf["obs"].items()}
+                assert_same(_rows(info[keys.FINAL_OBS], w1), last, "lost final_obs")
+                assert_same(
+                    info[keys.NEXT_OBS_TARGET][w1],
+                    dist.target_from_obs(_rows(info[keys.FINAL_OBS], w1)),
+                    "lost target",
+                )
+            else:
+                assert reasons == [""] * n
+            if t < 4:
+                assert_step_equal((obs, rew, term, trunc), lo[:4], f"step {t} before the fault")
+        assert dist.worker_losses == [(4, 1, "dead"), (9, 1, "hung")]
+        assert len({p[0] for p in pids}) == 1, "worker 0 was restarted"
+        assert len({p[1] for p in pids}) == 3, "worker 1 was not restarted twice"
+        # The recorder kept every transition: all steps, worker 0's equal to the local run.
+        assert rec.size == steps
+        assert_same(rec._buf["target"][:, w0], torch.stack(local_targets)[:, w0], "recorded")
+        done = rec._buf["done"]
+        assert bool(done[4][w1].all()) and bool(done[9][w1].all())
+    finally:
+        dist.close()
+        local.close()
+
+
+@pytest.mark.browser
+def test_browser_killed_and_hung_workers_keep_the_batch() -> None:
+    pytest.importorskip("playwright")
+    from envgym.browser.launch import default_executable
+
+    if default_executable() is None:
+        pytest.skip("no Chromium")
+    n, steps, faults = 2, 6, {1: "kill", 3: "hang"}
+    kw: dict[str, Any] = {"task": "ClickButton", "max_tokens": 512}
+    # (No TransitionRecorder here: it records tensors, and browser actions are strings.)
+    dist = RayVectorEnv("envgym/Browser-ClickButton-v0", n, 2, step_timeout_s=8, **kw)
+    try:
+        obs, _ = dist.reset(seed=3)
+        pids = [dist.worker_pids()]
+        for t in range(steps):
+            act = dist.oracle_action()
+            if faults.get(t) == "kill":
+                os.kill(pids[-1][1], signal.SIGKILL)
+            elif faults.get(t) == "hang":
+                dist.inject_hang(1, 600)
+            obs, rew, term, trunc, info = dist.step(act)
+            assert tuple(obs["tokens"].shape) == (n, 512) and len(obs["tree"]) == n
+            expected = ["", WORKER_LOST] if t in faults else [""] * n
+            reasons = [r if r == WORKER_LOST else "" for r in info["truncation_reason"]]
+            assert reasons == expected, (t, list(info["truncation_reason"]))
+            if t in faults:
+                pids.append(dist.worker_pids())
+                assert bool(trunc[1]) and float(rew[1]) == 0.0
+                assert info[keys.FINAL_OBS]["tree"][1] != ""
+                assert obs["tree"][1] != ""  # the restarted worker's new page
+        assert len({p[0] for p in pids}) == 1 and len({p[1] for p in pids}) == 3
+        assert dist.worker_losses == [(1, 1, "dead"), (3, 1, "hung")]
+    finally:
+        dist.close()
+
+
+def test_ready_mode_returns_finished_workers_while_a_slow_one_steps() -> None:
+    """send/recv: worker 1 is slow (sleeps 8 s, inside the 60 s deadline); worker 0's worlds
+    step twice meanwhile; each row equals a local run of the same world and actions."""
+    n = 8
+    dist = RayVectorEnv("envgym/Phone-v0", n, 2, step_timeout_s=60, scenario="mock")
+    once, twice = (
+        gym.make_vec("envgym/Phone-v0", n, vectorization_mode="vector_entry_point", scenario="mock")
+        for _ in range(2)
+    )
+    try:
+        dist.reset(seed=9)
+        once.reset(seed=9)
+        twice.reset(seed=9)
+        a1 = once.oracle_action()
+        once_out = once.step(a1)
+        twice.step(a1)
+        a2 = twice.oracle_action()
+        twice_out = twice.step(a2)
+        dist.inject_hang(1, 8)
+        dist.send(a1)
+        for k in range(2):
+            obs, rew, term, trunc, info = dist.recv(min_workers=1)
+            assert list(info["worker_id"]) == [0] and list(info["env_id"]) == [0, 1, 2, 3]
+            ref = once_out if k == 0 else twice_out
+            assert_step_equal((obs, rew, term, trunc), _rows(ref[:4], slice(0, 4)), f"w0 {k}")
+            if k == 0:
+                dist.send(a2[:4], workers=[0])
+        obs, rew, term, trunc, info = dist.recv(min_workers=1)
+        assert list(info["worker_id"]) == [1] and list(info["env_id"]) == [4, 5, 6, 7]
+        assert_step_equal((obs, rew, term, trunc), _rows(once_out[:4], slice(4, 8)), "w1")
+        assert list(info["truncation_reason"]) == [""] * 4
+        assert dist.worker_losses == []
+    finally:
+        dist.close()
+        once.close()
+        twice.close()
