@@ -142,9 +142,9 @@ def _coordinate(op: str, name: str, val: Any) -> int:
         num: float = val
     else:
         try:
-            num = float(val) if len(str(val)) <= 32 else math.nan
-        except (ValueError, OverflowError):
-            num = math.nan
+            num = float(val) if len(str(val)) <= 32 else math.inf
+        except ValueError:
+            raise ParseError(f"{op}: {name} must be a number, got {brief(val)}") from None
         if not math.isfinite(num):
             raise ParseError(f"{op}: {name} must be a finite number, got {brief(val)}")
     if not -MAX_COORD <= num <= MAX_COORD:
