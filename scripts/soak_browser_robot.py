@@ -6,9 +6,9 @@ auto-resets included, and compares the resident memory after a warm-up (the firs
 steps) with the resident memory at the end. For the browser it counts this process and every
 Chromium process it started. Writes one JSON document; the issue's bar is growth <= 5%.
 
-    OMP_NUM_THREADS=1 nice -n 10 python scripts/soak.py robot --world-steps 100000 \\
+    OMP_NUM_THREADS=1 nice -n 10 python scripts/soak_browser_robot.py robot --world-steps 100000 \\
         --json docs/bench/soak-robot.json
-    OMP_NUM_THREADS=1 nice -n 10 python scripts/soak.py browser --world-steps 1000 \\
+    OMP_NUM_THREADS=1 nice -n 10 python scripts/soak_browser_robot.py browser --world-steps 1000 \\
         --json docs/bench/soak-browser.json
 """
 
