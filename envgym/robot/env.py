@@ -31,6 +31,11 @@ def compiled_scene(scene: SceneSpec) -> CompiledScene:
     return c
 
 
+MAX_STATE_ABS = 1e9
+"""The largest magnitude a snapshot's float may have (MuJoCo itself calls a state past 1e10
+unstable; a goal or return near the float64 limit would overflow the float32 observation)."""
+
+
 def action_tensor(
     actions: Any, num_envs: int, act_dim: int, device: torch.device, single: bool = False
 ) -> torch.Tensor:
@@ -244,8 +249,8 @@ class RobotVectorEnv(TorchVectorEnv):
         Everything is checked before anything is written (a refused snapshot leaves every
         world as it was): the keys, each value a real tensor of the field's dtype kind and
         shape (``[len(worlds), ...]`` with ``worlds``), ``worlds`` distinct indices in range,
-        every float finite, ``scales`` within ``[1e-3, 1e3]``, counters non-negative.
-        Refusals raise ``ValueError``.
+        every float finite and within ``±MAX_STATE_ABS``, ``scales`` within ``[1e-3, 1e3]``,
+        counters non-negative. Refusals raise ``ValueError``.
         """
         self._check_state(state, worlds)
         super().set_state(state, worlds)
@@ -296,8 +301,10 @@ class RobotVectorEnv(TorchVectorEnv):
             want = (rows, *ref.shape[1:])
             if tuple(v.shape) != want:
                 raise ValueError(f"state[{k!r}] has shape {tuple(v.shape)}, expected {want}")
-            if v.dtype.is_floating_point and not bool(torch.isfinite(v).all()):
-                raise ValueError(f"state[{k!r}] holds NaN or inf")
+            if v.dtype.is_floating_point and not bool((v.abs() <= MAX_STATE_ABS).all()):
+                raise ValueError(
+                    f"state[{k!r}] holds NaN, inf or a value beyond ±{MAX_STATE_ABS:g}"
+                )
             if k in ("t", "episode", "__episode_length") and bool((v < 0).any()):
                 raise ValueError(f"state[{k!r}] must be non-negative")
         sc = state["scales"]
