@@ -185,7 +185,7 @@ def test_fuzz_parse_action_long(action: Any) -> None:
 
 @pytest.mark.fuzz
 @pytest.mark.browser
-@long(300)
+@long(1_000)
 @given(st.lists(ACTIONS, min_size=4, max_size=4))
 def test_fuzz_live_actions_long(actions: list[Any]) -> None:
     _check_live(actions)
