@@ -7,9 +7,9 @@ steps) with the resident memory at the end. For the browser it counts this proce
 Chromium process it started. Writes one JSON document; the issue's bar is growth <= 5%.
 
     OMP_NUM_THREADS=1 nice -n 10 python scripts/soak_browser_robot.py robot --world-steps 100000 \\
-        --json docs/bench/soak-robot.json
+        --json docs/bench/2026-12-01-soak-robot.json
     OMP_NUM_THREADS=1 nice -n 10 python scripts/soak_browser_robot.py browser --world-steps 1000 \\
-        --json docs/bench/soak-browser.json
+        --json docs/bench/2026-12-01-soak-browser.json
 """
 
 from __future__ import annotations
