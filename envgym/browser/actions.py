@@ -13,11 +13,19 @@ An action is a :class:`BrowserAction`. Agents may give it as
 Element refs (``e12``) are the ``[ref=e12]`` marks of the current accessibility tree.
 Anything that does not parse gives a :class:`ParseError` whose message becomes the step's
 ``action_error`` (and the ``invalid_action`` penalty); nothing is ever executed from text.
+
+Parsing is bounded: a command string or JSON text of at most :data:`MAX_ACTION_CHARS`
+characters, JSON nested at most :data:`MAX_JSON_DEPTH` deep (checked by a linear scan before
+``json.loads``), at most :data:`MAX_DICT_KEYS` keys in a dict action, coordinates finite and
+within ``±MAX_COORD``, no regular expression that can backtrack; and every error message
+quotes the offending value cut short (:func:`brief`), so no input costs more than linear time
+or raises anything but :class:`ParseError`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -60,14 +68,88 @@ KEYS = frozenset(
 )
 """Keys ``press`` accepts."""
 
-_REF = re.compile(r"^e\d{1,6}$")
+_REF = re.compile(r"e[0-9]{1,6}")
 _INT_ARGS = frozenset({"dx", "dy", "x", "y", "x2", "y2"})
 MAX_ACTION_CHARS = 512
+"""The longest command string, JSON text, tool-call argument string or text argument."""
+MAX_JSON_DEPTH = 8
+"""The deepest JSON nesting an action may have (a tool call needs 3)."""
+MAX_DICT_KEYS = 16
+"""The most keys a dict action (or its arguments object) may have."""
+MAX_COORD = 100_000
+"""Coordinates and scroll offsets must lie in ``[-MAX_COORD, MAX_COORD]`` CSS pixels."""
 ACTION_CHARSET = frozenset(chr(c) for c in range(32, 127))
 
 
 class ParseError(ValueError):
     """An action that could not be parsed; its message is the step's ``action_error``."""
+
+
+def brief(value: Any, limit: int = 40) -> str:
+    """A short, cheap rendering of ``value`` for error messages (never a huge repr)."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+        return text if len(value) <= limit else text[:-1] + "...'"
+    if isinstance(value, bool | float) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if -(10**30) < value < 10**30 else "a huge int"
+    return f"a {type(value).__name__}"
+
+
+def json_depth(text: str, limit: int) -> int:
+    """Nesting depth of JSON ``text`` (brackets outside string literals), one linear scan that
+    stops once ``limit`` is passed."""
+    depth = best = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > best:
+                best = depth
+                if best > limit:
+                    return best
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def _loads(text: str, what: str) -> Any:
+    if len(text) > MAX_ACTION_CHARS:
+        raise ParseError(f"{what} longer than {MAX_ACTION_CHARS} characters")
+    if json_depth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ParseError(f"{what} nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except ValueError as e:  # JSONDecodeError, and the int-digits limit
+        raise ParseError(f"{what} is not valid JSON: {brief(str(e), 120)}") from None
+
+
+def _coordinate(op: str, name: str, val: Any) -> int:
+    """A finite number within ``±MAX_COORD`` (a number, or a string holding one)."""
+    if isinstance(val, bool) or not isinstance(val, int | float | str):
+        raise ParseError(f"{op}: {name} must be a number, got {brief(val)}")
+    if isinstance(val, int):
+        num: float = val
+    else:
+        try:
+            num = float(val) if len(str(val)) <= 32 else math.inf
+        except ValueError:
+            raise ParseError(f"{op}: {name} must be a number, got {brief(val)}") from None
+        if not math.isfinite(num):
+            raise ParseError(f"{op}: {name} must be a finite number, got {brief(val)}")
+    if not -MAX_COORD <= num <= MAX_COORD:
+        raise ParseError(f"{op}: {name}={brief(val)} is out of range (±{MAX_COORD})")
+    return int(num)
 
 
 @dataclass(frozen=True)
@@ -95,15 +177,16 @@ class BrowserAction:
         return " ".join([self.op, *args]).rstrip() if args else self.op
 
 
-def _build(op: str, args: dict[str, Any]) -> BrowserAction:
-    if op not in OPS:
-        raise ParseError(f"unknown action {op!r}; known: {', '.join(OPS)}")
+def _build(op: Any, args: dict[str, Any]) -> BrowserAction:
+    if not isinstance(op, str) or op not in OPS:
+        raise ParseError(f"unknown action {brief(op)}; known: {', '.join(OPS)}")
     want = OPS[op]
-    extra = set(args) - set(want)
+    if len(args) > MAX_DICT_KEYS:
+        raise ParseError(f"{op}: more than {MAX_DICT_KEYS} arguments")
+    extra = [k for k in args if k not in want]
     if extra:
-        raise ParseError(
-            f"{op} takes {list(want) or 'no arguments'}, got unexpected {sorted(extra)}"
-        )
+        names = sorted(brief(k) for k in extra)[:8]
+        raise ParseError(f"{op} takes {list(want) or 'no arguments'}, got unexpected {names}")
     missing = [a for a in want if a not in args]
     if missing:
         raise ParseError(f"{op} needs {missing}")
@@ -111,42 +194,41 @@ def _build(op: str, args: dict[str, Any]) -> BrowserAction:
     for name in want:
         val = args[name]
         if name == "ref":
-            if not isinstance(val, str) or not _REF.match(val.strip()):
-                raise ParseError(f"{op}: ref must look like 'e12', got {val!r}")
+            if not isinstance(val, str) or not _REF.fullmatch(val.strip()[:8]):
+                raise ParseError(f"{op}: ref must look like 'e12', got {brief(val)}")
             kw["ref"] = val.strip()
         elif name in _INT_ARGS:
-            try:
-                num = int(float(val))
-            except (TypeError, ValueError):
-                raise ParseError(f"{op}: {name} must be a number, got {val!r}") from None
-            if not -100_000 <= num <= 100_000:
-                raise ParseError(f"{op}: {name}={num} is out of range")
-            kw[{"dx": "x", "dy": "y"}.get(name, name)] = num
+            kw[{"dx": "x", "dy": "y"}.get(name, name)] = _coordinate(op, name, val)
         else:
             if not isinstance(val, str):
-                raise ParseError(f"{op}: {name} must be a string, got {type(val).__name__}")
+                raise ParseError(f"{op}: {name} must be a string, got {brief(val)}")
+            if len(val) > MAX_ACTION_CHARS:
+                raise ParseError(f"{op}: {name} longer than {MAX_ACTION_CHARS} characters")
+            if any("\ud800" <= c <= "\udfff" for c in val):
+                raise ParseError(f"{op}: {name} is not valid Unicode (a lone surrogate)")
             if name == "key" and val not in KEYS:
-                raise ParseError(f"press: unknown key {val!r}; known: {sorted(KEYS)}")
+                raise ParseError(f"press: unknown key {brief(val)}; known: {sorted(KEYS)}")
             kw["text"] = val
     return BrowserAction(**kw)
 
 
-def _from_dict(d: dict[str, Any]) -> BrowserAction:
+def _from_dict(d: dict[Any, Any]) -> BrowserAction:
+    if len(d) > MAX_DICT_KEYS:
+        raise ParseError(f"a dict action has at most {MAX_DICT_KEYS} keys")
     if "function" in d and isinstance(d["function"], dict):
         d = d["function"]
+        if len(d) > MAX_DICT_KEYS:
+            raise ParseError(f"a dict action has at most {MAX_DICT_KEYS} keys")
     if "op" in d:
         args = {k: v for k, v in d.items() if k != "op"}
-        return _build(str(d["op"]), args)
+        return _build(d["op"], args)
     if "name" in d:
         args = d.get("arguments", {})
         if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except json.JSONDecodeError as e:
-                raise ParseError(f"tool call arguments are not valid JSON: {e}") from None
+            args = _loads(args, "tool call arguments") if args.strip() else {}
         if not isinstance(args, dict):
             raise ParseError("tool call arguments must be an object")
-        return _build(str(d["name"]), args)
+        return _build(d["name"], args)
     raise ParseError("a dict action needs 'op' (structured) or 'name' (tool call)")
 
 
@@ -168,10 +250,7 @@ def parse_action(action: Any) -> BrowserAction:
     if len(text) > MAX_ACTION_CHARS:
         raise ParseError(f"action longer than {MAX_ACTION_CHARS} characters")
     if text.startswith("{"):
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ParseError(f"not valid JSON: {e}") from None
+        obj = _loads(text, "the action")
         if not isinstance(obj, dict):
             raise ParseError("a JSON action must be an object")
         return _from_dict(obj)
@@ -179,7 +258,7 @@ def parse_action(action: Any) -> BrowserAction:
         raise ParseError("empty action")
     op, _, rest = text.partition(" ")
     if op not in OPS:
-        raise ParseError(f"unknown action {op!r}; known: {', '.join(OPS)}")
+        raise ParseError(f"unknown action {brief(op)}; known: {', '.join(OPS)}")
     want = OPS[op]
     if not want:
         if rest.strip():

@@ -45,6 +45,10 @@ if (window.navigation && !window.__envgymWatch) {
 """Init script: flags a cross-document navigation the page started (a new document, and so
 a fresh flag, follows)."""
 
+BLANK_URL = ORIGIN + "/__envgym_blank__"
+"""A blank document of the origin (no script) that every reset passes through."""
+_BLANK = "<!doctype html><html><head></head><body></body></html>"
+
 ERROR_CODES = {"": 0, "parse": 1, "action": 2, "fault": 3}
 """``info["action_error"]`` codes of the vector env: 0 ok, 1 unparseable, 2 the browser could
 not carry it out, 3 a fault (timeout, crash) ended the episode."""
@@ -90,6 +94,8 @@ class _Slot:
     page: Any
     world: World | None = None
     crashed: bool = False
+    cdp: Any = None
+    """A DevTools session on the page (storage clearing at reset), opened on first use."""
 
 
 @dataclass
@@ -188,7 +194,10 @@ class BrowserEngine:
             w = slot.world
             req = route.request
             url = req.url
-            if w is not None and (url == ORIGIN or url.startswith(ORIGIN + "/")):
+            if url == BLANK_URL:
+                with contextlib.suppress(Exception):
+                    await route.fulfill(status=200, content_type="text/html", body=_BLANK)
+            elif w is not None and (url == ORIGIN or url.startswith(ORIGIN + "/")):
                 try:
                     body = req.post_data if req.method == "POST" else None
                 except Exception:  # binary bodies
@@ -276,16 +285,14 @@ class BrowserEngine:
                 if w.broken or w.page is None or w.crashed or w.page.is_closed():
                     await self._open(w)
                 url = ORIGIN + w.task.start_path
-                if w.page.url.startswith(ORIGIN + "/"):
-                    # A warm page: write the new episode's start page into it (no navigation,
-                    # so no new document for Playwright to instrument: ~5x faster than goto).
+                await self._wipe(w)
+                # Write the new episode's start page into the blank document (no second
+                # navigation, so no second new document for Playwright to instrument).
+                resp = w.task.handle(Request.from_parts("GET", url, None))
+                if resp.location is not None:  # a start page that redirects
+                    url = ORIGIN + resp.location
                     resp = w.task.handle(Request.from_parts("GET", url, None))
-                    if resp.location is not None:  # a start page that redirects
-                        url = ORIGIN + resp.location
-                        resp = w.task.handle(Request.from_parts("GET", url, None))
-                    await w.page.set_content(with_url(resp.body, url), wait_until="load")
-                else:
-                    await w.page.goto(url, wait_until="domcontentloaded")
+                await w.page.set_content(with_url(resp.body, url), wait_until="load")
                 await w.page.evaluate("() => window.scrollTo(0, 0)")
                 w.doc_requests = w.doc_loads = 0
                 w.navs = 1
@@ -295,6 +302,25 @@ class BrowserEngine:
                 w.broken = True
                 if attempt == 1:
                     raise
+
+    async def _wipe(self, w: World) -> None:
+        """End everything the last episode left in the page and clear the context's storage.
+
+        Navigating to a blank document of :data:`ORIGIN` (no script) destroys the old
+        document, and with it its timers, animation frames, workers and connections (the
+        back/forward cache is off, see ``launch.NETWORK_POLICY_ARGS``); then cookies, local and
+        session storage, IndexedDB and cache storage of the origin are cleared, before the next
+        episode's page exists.
+        """
+        page = w.page
+        await page.goto(BLANK_URL, wait_until="commit")
+        slot = w.slot
+        assert slot is not None
+        if slot.cdp is None:
+            slot.cdp = await w.context.new_cdp_session(page)
+        await slot.cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"})
+        await w.context.clear_cookies()
+        await page.evaluate("() => { sessionStorage.clear(); localStorage.clear(); }")
 
     def reset(self, worlds: Sequence[int], seeds: Sequence[int | None]) -> None:
         """Start the next episode in ``worlds`` (``seeds[j]=None``: continue the world's

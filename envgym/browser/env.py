@@ -43,6 +43,13 @@ def decode_tokens(tokens: Any) -> str:
     return bytes(arr.astype(np.uint8).tolist()).decode("utf-8", errors="replace")
 
 
+def unwrap_action(action: Any) -> Any:
+    """A 0-d NumPy array (what batching a ``Text`` space gives) as its item; else ``action``."""
+    if isinstance(action, np.ndarray) and action.shape == ():
+        return action.item()
+    return action
+
+
 class BrowserVectorEnv(TorchVectorEnv):
     """N browser pages stepped together: skill tasks or a company's self-service portal.
 
@@ -166,19 +173,27 @@ class BrowserVectorEnv(TorchVectorEnv):
         self.engine.reset(idx, s)
 
     def _convert_actions(self, actions: Any) -> list[Any]:  # type: ignore[override]
-        if isinstance(actions, str | dict) or torch.is_tensor(actions):
+        """Parse one action per world. The bad-input rule (``docs/browser.md``): a batch that
+        is not a sequence of ``num_envs`` strings/dicts raises ``ValueError`` before any world
+        steps; a string or dict that does not parse becomes that world's in-band
+        ``action_error`` (code 1) with the ``invalid_action`` penalty."""
+        if isinstance(actions, str | bytes | dict) or torch.is_tensor(actions):
             raise ValueError(
                 f"expected a sequence of {self.num_envs} actions (strings or dicts), got "
                 f"{type(actions).__name__}"
             )
-        items = list(actions)
-        if len(items) != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} actions, got {len(items)}")
-        bad = [
-            i
-            for i, a in enumerate(items)
-            if not isinstance(a, str | dict) and not (isinstance(a, np.ndarray) and a.shape == ())
-        ]
+        if isinstance(actions, np.ndarray) and actions.ndim != 1:
+            raise ValueError(f"expected {self.num_envs} actions, got an array {actions.shape}")
+        try:
+            n = len(actions)
+        except TypeError:
+            raise ValueError(
+                f"expected a sequence of {self.num_envs} actions, got {type(actions).__name__}"
+            ) from None
+        if n != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} actions, got {n}")
+        items = [unwrap_action(a) for a in actions]
+        bad = [i for i, a in enumerate(items) if not isinstance(a, str | dict)]
         if bad:
             raise ValueError(
                 f"actions must be strings or dicts; worlds {bad[:8]} got "
@@ -323,9 +338,7 @@ class BrowserEnv(gym.Env):
             raise RuntimeError("the episode has ended; call reset()")
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
-        if isinstance(action, np.ndarray) and action.shape == ():
-            action = action.item()
-        obs, rew, term, trunc, vinfo = self.vec.step([action])
+        obs, rew, term, trunc, vinfo = self.vec.step([unwrap_action(action)])
         ended = bool(term[0] or trunc[0])
         self._ended = ended
         final = vinfo[keys.FINAL_OBS] if ended else obs

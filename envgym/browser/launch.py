@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,24 @@ DEFAULT_ARGS = (
     "--disable-sync",
 )
 """Chromium flags every envgym browser gets: headless, no GPU, and no background traffic."""
+
+NETWORK_POLICY_ARGS = (
+    # WebRTC may not use UDP at all unless through a proxy (and the only proxy is a dead end).
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    # Loopback is not exempt from the proxy (Chromium's implicit bypass rule is removed).
+    "--proxy-bypass-list=<-loopback>",
+    # No name resolves (pages come from the routed fake origin, which is never resolved).
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    # A document navigated away from is destroyed, not kept frozen for going back to.
+    "--disable-back-forward-cache",
+)
+"""The network policy, always added after any other flags (so no launch setting undoes it),
+together with ``--proxy-server`` pointing at :meth:`BrowserPool`'s sink: a loopback port that
+the pool holds bound but never listens on, so any connection Chromium opens outside request
+routing (``<link rel=preconnect>``, WebRTC's TURN over TCP, ...) is refused on the spot. Every
+request the page makes still goes through ``context.route``, which answers the fake origin and
+aborts the rest before they reach the network stack."""
 
 INSTALL_HINT = (
     "the browser family needs Playwright and Chromium: pip install -e '.[browser]' and "
@@ -100,6 +119,8 @@ class BrowserPool:
         self.free_slots: dict[Any, list[Any]] = {}
         """Healthy pages of closed envs, by (browser index, viewport), for reuse."""
         self._launch_lock: asyncio.Lock | None = None
+        self._sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sink.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         self.closed = False
         try:
             self.run(self._start(), timeout=60)
@@ -115,6 +136,11 @@ class BrowserPool:
             if pool is None or pool.closed:
                 pool = cls._pools[config] = BrowserPool(config)
             return pool
+
+    def launch_args(self) -> list[str]:
+        """The flags Chromium is started with: the configured ones, then the network policy."""
+        sink = self._sink.getsockname()[1]
+        return [*self.config.args, *NETWORK_POLICY_ARGS, f"--proxy-server=http://127.0.0.1:{sink}"]
 
     async def _start(self) -> None:
         self._playwright = await _import_playwright()().start()
@@ -144,7 +170,7 @@ class BrowserPool:
                 try:
                     b = await self._playwright.chromium.launch(
                         executable_path=self.config.executable_path,
-                        args=list(self.config.args),
+                        args=self.launch_args(),
                         headless=True,
                     )
                 except Exception as e:
@@ -180,6 +206,7 @@ class BrowserPool:
             self.run(stop(), timeout=20)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+        self._sink.close()
 
     @classmethod
     def close_all(cls) -> None:

@@ -15,6 +15,7 @@ from gymnasium.vector.utils import batch_space
 from envgym.core import StepOutput, TorchVectorEnv, keys
 from envgym.robot.compiler import CompiledScene, compile_scene
 from envgym.robot.engine import RobotEngine
+from envgym.robot.errors import InvalidActionError
 from envgym.robot.scenes import SceneSpec, load_scene
 
 _COMPILED: dict[str, CompiledScene] = {}
@@ -28,6 +29,62 @@ def compiled_scene(scene: SceneSpec) -> CompiledScene:
     if isinstance(scene, str):
         _COMPILED[scene] = c
     return c
+
+
+MAX_STATE_ABS = 1e9
+"""The largest magnitude a snapshot's float may have (MuJoCo itself calls a state past 1e10
+unstable; a goal or return near the float64 limit would overflow the float32 observation)."""
+
+
+def action_tensor(
+    actions: Any, num_envs: int, act_dim: int, device: torch.device, single: bool = False
+) -> torch.Tensor:
+    """Validate a batch of Box actions and return it as float32 ``[num_envs, act_dim]``.
+
+    The bad-input rule of the robot family, one function for both faces: real numbers only
+    (any float or integer dtype; bool, complex, strings and objects raise), exactly the shape
+    ``[num_envs, act_dim]`` (``[act_dim]`` for the single env, or for a vector env of one
+    world), every entry finite (NaN/inf raise, naming the worlds); finite values outside
+    ``[-1, 1]`` are clipped, in the input's own precision, so ``1e300`` is ``1.0``, not an
+    overflow to ``inf``. Errors are :class:`InvalidActionError` and nothing has stepped.
+    """
+    want = (act_dim,) if single else (num_envs, act_dim)
+
+    def check_shape(shape: tuple[int, ...]) -> None:
+        if shape != want and not (num_envs == 1 and shape == (act_dim,)):
+            raise InvalidActionError(f"expected actions of shape {want}, got {shape}")
+
+    def non_finite(bad_rows: Any) -> InvalidActionError:
+        idx = [int(i) for i in np.flatnonzero(np.asarray(bad_rows))[:8]]
+        return InvalidActionError(f"non-finite actions (NaN or inf) in worlds {idx}")
+
+    if torch.is_tensor(actions):
+        t = actions.detach()
+        if t.dtype == torch.bool or t.dtype.is_complex:
+            raise InvalidActionError(f"actions must be real numbers, got dtype {t.dtype}")
+        check_shape(tuple(t.shape))
+        t = t.reshape(num_envs, act_dim)
+        if t.dtype.is_floating_point:
+            finite = torch.isfinite(t).all(dim=1)
+            if not bool(finite.all()):
+                raise non_finite((~finite).cpu().numpy())
+        else:
+            t = t.to(torch.float64)
+        return t.clamp(-1.0, 1.0).to(device=device, dtype=torch.float32)
+    try:
+        arr = np.asarray(actions)
+    except (ValueError, TypeError) as e:  # ragged nesting and the like
+        raise InvalidActionError(f"actions must be an array of numbers: {e}") from None
+    if arr.dtype.kind not in "fiu":
+        raise InvalidActionError(f"actions must be real numbers, got dtype {arr.dtype}")
+    check_shape(arr.shape)
+    arr = arr.reshape(num_envs, act_dim)
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr).all(axis=1)
+        if not finite.all():
+            raise non_finite(~finite)
+    clipped = np.clip(arr, -1, 1).astype(np.float32)  # clipped in the input's own precision
+    return torch.from_numpy(clipped).to(device)
 
 
 class RobotVectorEnv(TorchVectorEnv):
@@ -48,8 +105,10 @@ class RobotVectorEnv(TorchVectorEnv):
     ## Action
     ``Box(-1, 1, (7,), float32)``: six arm joints then the gripper (-1 closed, +1 open). With
     ``control: joint_position`` an arm action maps linearly onto the joint's range as a
-    position target; with ``joint_torque`` it scales the torque limit. Out-of-range values are
-    clipped; non-finite values raise ``ValueError``.
+    position target; with ``joint_torque`` it scales the torque limit. Finite out-of-range
+    values are clipped (in the input's precision: ``1e300`` is ``1.0``); NaN/inf, bool,
+    complex or non-numeric dtypes and wrong shapes raise :class:`InvalidActionError` (a
+    ``ValueError``) before any world steps, on the single env alike (:func:`action_tensor`).
 
     ## Reward (per term, in ``info["reward_terms"]``, weights per scene)
     ``grip_to_target`` (reach: -distance grip to goal), ``grip_to_object`` (-distance grip to
@@ -143,20 +202,7 @@ class RobotVectorEnv(TorchVectorEnv):
         self._obs = None
 
     def _convert_actions(self, actions: Any) -> torch.Tensor:
-        t = torch.as_tensor(actions if torch.is_tensor(actions) else np.asarray(actions))
-        if not (t.dtype.is_floating_point or t.dtype in (torch.int32, torch.int64)):
-            raise TypeError(f"actions must be real numbers, got dtype {t.dtype}")
-        t = t.to(device=self.device, dtype=torch.float32)
-        want = (self.num_envs, self.engine.act_dim)
-        if t.dim() == 1 and self.num_envs == 1:
-            t = t[None]
-        if tuple(t.shape) != want:
-            raise ValueError(f"expected actions of shape {want}, got {tuple(t.shape)}")
-        bad = ~torch.isfinite(t).all(dim=1)
-        if bool(bad.any()):
-            idx = torch.nonzero(bad).flatten()[:8].tolist()
-            raise ValueError(f"non-finite actions (NaN or inf) in worlds {idx}")
-        return t
+        return action_tensor(actions, self.num_envs, self.engine.act_dim, self.device)
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         out = self.engine.step(self.state, actions)
@@ -198,12 +244,72 @@ class RobotVectorEnv(TorchVectorEnv):
     ) -> None:
         """Write a snapshot back (see :meth:`TorchVectorEnv.set_state`), then re-apply the
         per-world model parameters (masses, friction, sizes) that the snapshot's ``scales``
-        imply to the physics backend."""
+        imply to the physics backend.
+
+        Everything is checked before anything is written (a refused snapshot leaves every
+        world as it was): the keys, each value a real tensor of the field's dtype kind and
+        shape (``[len(worlds), ...]`` with ``worlds``), ``worlds`` distinct indices in range,
+        every float finite and within ``±MAX_STATE_ABS``, ``scales`` within ``[1e-3, 1e3]``,
+        counters non-negative. Refusals raise ``ValueError``.
+        """
+        self._check_state(state, worlds)
         super().set_state(state, worlds)
         all_worlds = torch.arange(self.num_envs)
         self.engine.physics.set_object_params(all_worlds, self.state["scales"])
         self.engine.physics.after_set_state()
         self._obs = None
+
+    def _check_state(
+        self, state: Mapping[str, torch.Tensor], worlds: Sequence[int] | torch.Tensor | None
+    ) -> None:
+        if not isinstance(state, Mapping):
+            raise ValueError(f"a snapshot is a mapping of tensors, got {type(state).__name__}")
+        dst = dict(self.state)
+        dst["__episode_return"] = self._episode_return
+        dst["__episode_length"] = self._episode_length
+        if set(state) != set(dst):
+            missing = sorted(map(str, set(dst) - set(state)))
+            unexpected = sorted(map(str, set(state) - set(dst)))[:8]
+            raise ValueError(
+                f"state keys do not match this env: missing {missing}, unexpected {unexpected}"
+            )
+        rows = self.num_envs
+        if worlds is not None:
+            w = worlds.detach().cpu() if torch.is_tensor(worlds) else np.asarray(worlds)
+            w = np.asarray(w)
+            if w.ndim != 1 or (w.size and w.dtype.kind not in "iu"):
+                raise ValueError(
+                    f"worlds must be a 1-D sequence of indices, got {w.dtype} {w.shape}"
+                )
+            if w.size and (w.min() < 0 or w.max() >= self.num_envs):
+                raise ValueError(f"worlds must lie in 0..{self.num_envs - 1}")
+            if len(set(w.tolist())) != w.size:
+                raise ValueError("worlds must be distinct")
+            rows = int(w.size)
+        for k, ref in dst.items():
+            v = state[k]
+            if not torch.is_tensor(v):
+                raise ValueError(f"state[{k!r}] must be a tensor, got {type(v).__name__}")
+            kind_ok = (
+                v.dtype.is_floating_point
+                if ref.dtype.is_floating_point
+                else (not v.dtype.is_floating_point and not v.dtype.is_complex)
+                and v.dtype != torch.bool
+            )
+            if not kind_ok:
+                raise ValueError(f"state[{k!r}] has dtype {v.dtype}, expected {ref.dtype}")
+            want = (rows, *ref.shape[1:])
+            if tuple(v.shape) != want:
+                raise ValueError(f"state[{k!r}] has shape {tuple(v.shape)}, expected {want}")
+            if v.dtype.is_floating_point and not bool((v.abs() <= MAX_STATE_ABS).all()):
+                raise ValueError(
+                    f"state[{k!r}] holds NaN, inf or a value beyond ±{MAX_STATE_ABS:g}"
+                )
+            if k in ("t", "episode", "__episode_length") and bool((v < 0).any()):
+                raise ValueError(f"state[{k!r}] must be non-negative")
+        sc = state["scales"]
+        if bool(((sc < 1e-3) | (sc > 1e3)).any()):
+            raise ValueError("state['scales'] must lie in [1e-3, 1e3]")
 
     # ------------------------------------------------------------------ extras
     def oracle_action(self) -> torch.Tensor:
@@ -313,7 +419,7 @@ class RobotEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._ended:
             raise RuntimeError("the episode has ended; call reset()")
-        a = torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(1, -1)
+        a = action_tensor(action, 1, self.vec.engine.act_dim, self.vec.device, single=True)
         obs, rew, term, trunc, vinfo = self.vec.step(a)
         ended = bool(term[0] or trunc[0])
         self._ended = ended
