@@ -148,6 +148,58 @@ def load_policy(spec: str, seed: int = 0) -> BatchPolicy:
     return fn
 
 
+# --------------------------------------------------------------------------- DataCollector
+
+
+class StepDataCallback:
+    """A Minari ``step_data_callback`` for envgym single envs whose infos hold lists.
+
+    ``minari.DataCollector(env, record_infos=True)`` works on every envgym single env as it is
+    (reset and step infos have the same keys and structure, see :mod:`envgym.core.info`), with
+    one exception: the phone text face's ``info["messages"]`` is a list of chat messages whose
+    length changes from step to step, and Minari can only stack infos of one fixed structure.
+    This callback stores every list- or tuple-valued info entry as its JSON text (a string per
+    step; ``json.loads`` gives the list back) and passes everything else through::
+
+        env = minari.DataCollector(gym.make("envgym/Phone-v0"), record_infos=True,
+                                   step_data_callback=envgym.datasets.StepDataCallback)
+
+    It has the call signature of ``minari.StepDataCallback`` (Minari instantiates the class
+    and calls it on every reset and step).
+    """
+
+    def __call__(
+        self,
+        env: gym.Env,
+        obs: Any,
+        info: dict[str, Any],
+        action: Any = None,
+        rew: Any = None,
+        terminated: Any = None,
+        truncated: Any = None,
+    ) -> dict[str, Any]:
+        return {
+            "action": action,
+            "observation": obs,
+            "reward": rew,
+            "terminated": terminated,
+            "truncated": truncated,
+            "info": _json_lists(info),
+        }
+
+
+def _json_lists(info: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        if isinstance(v, Mapping):
+            out[k] = _json_lists(v)
+        elif isinstance(v, list | tuple):
+            out[k] = json.dumps(list(v))
+        else:
+            out[k] = v
+    return out
+
+
 # --------------------------------------------------------------------------- per-step rows
 
 
@@ -514,21 +566,32 @@ def record(
         )
         try:
             seen = 0  # episodes the rollout has produced, in the fixed order
+            per_world = np.zeros(num_envs, dtype=np.int64)  # episodes each world finished
             with _sigint_flag() as flag:
                 for finished in rollout_episodes(envs, load_policy(policy, seed), seed):
                     env_steps += envs.num_envs
-                    fresh = []
+                    fresh: list[tuple[Episode, int]] = []
                     for ep in finished:
                         if seen >= done and done + len(fresh) < episodes:
-                            fresh.append(ep)
+                            fresh.append((ep, int(per_world[ep.world])))
+                        per_world[ep.world] += 1
                         seen += 1
                     if fresh:
+                        ids = [done + i for i in range(len(fresh))]
                         storage.update_episodes(
-                            [_episode_buffer(ep, done + i) for i, ep in enumerate(fresh)]
+                            [_episode_buffer(ep, i) for (ep, _), i in zip(fresh, ids, strict=True)]
+                        )
+                        # Which world, and which of its episodes: the key to a direct rollout.
+                        storage.update_episode_metadata(
+                            [
+                                {"envgym_world": ep.world, "envgym_world_episode": k}
+                                for ep, k in fresh
+                            ],
+                            ids,
                         )
                         done += len(fresh)
                         written += len(fresh)
-                        steps_written += sum(len(ep) for ep in fresh)
+                        steps_written += sum(len(ep) for ep, _ in fresh)
                         if progress is not None:
                             progress(done, episodes)
                     if done >= episodes:
