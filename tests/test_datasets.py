@@ -306,3 +306,42 @@ def test_data_collector_robot() -> None:
 def test_data_collector_browser() -> None:
     ds = _collect(gym.make("envgym/Browser-ClickButton-v0"), 2)
     _check_collected(ds, 2, {"truncation_reason", "task"})
+
+
+# --------------------------------------------------------------------------- offline baseline
+
+
+def _load_baseline() -> Any:
+    import importlib.util as iu
+
+    root = Path(__file__).resolve().parents[1]
+    spec = iu.spec_from_file_location(
+        "offline_world_model", root / "baselines" / "offline_world_model.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = iu.module_from_spec(spec)
+    sys.modules["offline_world_model"] = module  # dataclasses resolve field types through it
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("env_id", "episodes"),
+    [("envgym/Phone-v0", 8), pytest.param("envgym/Robot-Reach-v0", 4, marks=[mujoco])],
+    ids=["phone", "robot"],
+)
+def test_offline_world_model_smoke(tmp_path: Path, env_id: str, episodes: int) -> None:
+    mod = _load_baseline()
+    out = tmp_path / "report.json"
+    report = mod.main(
+        ["--dataset", "envgym/wm-v0", "--record-id", env_id, "--record-episodes", str(episodes),
+         "--record-num-envs", "4", "--epochs", "1", "--hidden", "32", "--embed", "16",
+         "--json", str(out)]
+    )  # fmt: skip
+    assert json.loads(out.read_text())["world_model"] == report["world_model"]
+    assert report["train_episodes"] + report["holdout_episodes"] == episodes
+    assert report["gradient_steps"] >= 1 and np.isfinite(report["final_train_loss"])
+    for k in ("world_model", "copy_last", "marginal"):
+        assert np.isfinite(report[k]) and report[k] >= 0
+    if env_id.startswith("envgym/Phone"):
+        assert 0 <= report["copy_last"] <= 1 and 0 <= report["world_model"] <= 1
