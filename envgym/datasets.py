@@ -70,12 +70,9 @@ def _oracle(obs: Any, envs: Any) -> Any:
     return envs.unwrapped.oracle_action()
 
 
-def _random(seed: int) -> BatchPolicy:
-    def policy(obs: Any, envs: Any) -> Any:
-        return envs.action_space.sample()
-
-    policy.seed = seed  # type: ignore[attr-defined]
-    return policy
+def _random(obs: Any, envs: Any) -> Any:
+    # Seeded with the recording's seed by `rollout_episodes` (envs.action_space.seed).
+    return envs.action_space.sample()
 
 
 def _mixed(p_random: float, seed: int) -> BatchPolicy:
@@ -113,7 +110,7 @@ def load_policy(spec: str, seed: int = 0) -> BatchPolicy:
     if spec == "oracle":
         return _oracle
     if spec == "random":
-        return _random(seed)
+        return _random
     if spec == "mixed" or spec.startswith("mixed:"):
         _, _, p = spec.partition(":")
         try:
@@ -387,6 +384,7 @@ class RecordReport:
         steps_written: env-steps (transitions) this call wrote.
         env_steps: batched steps this call took, times ``num_envs`` (including replay).
         seconds: wall time of the recording loop.
+        cpu_seconds: CPU time of this process in that loop (robust to a shared machine).
         interrupted: whether SIGINT stopped it before ``episodes`` were reached.
         resumed_from: episodes already in the dataset when this call started.
     """
@@ -397,6 +395,7 @@ class RecordReport:
     steps_written: int
     env_steps: int
     seconds: float
+    cpu_seconds: float
     interrupted: bool
     resumed_from: int
 
@@ -555,7 +554,7 @@ def record(
     resumed_from = done
     written = steps_written = env_steps = 0
     interrupted = False
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if done < episodes:
         envs = gym.make_vec(
             env_id,
@@ -608,6 +607,7 @@ def record(
         steps_written=steps_written,
         env_steps=env_steps,
         seconds=time.perf_counter() - t0,
+        cpu_seconds=time.process_time() - c0,
         interrupted=interrupted,
         resumed_from=resumed_from,
     )
@@ -627,7 +627,8 @@ def time_rollout(
     vector env, policy and seed, nothing converted or written.
 
     Returns:
-        ``{"env_steps": ..., "seconds": ..., "env_steps_per_s": ...}``.
+        ``{"env_steps", "seconds", "cpu_seconds", "env_steps_per_s", "env_steps_per_cpu_s"}``
+        (CPU time of this process: robust to a shared machine).
     """
     envs = gym.make_vec(
         env_id,
@@ -642,13 +643,20 @@ def time_rollout(
         obs, _ = envs.reset(seed=seed)
         if envs.device.type == "cuda":
             torch.cuda.synchronize(envs.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(batched_steps):
             obs, *_ = envs.step(act(obs, envs))
         if envs.device.type == "cuda":
             torch.cuda.synchronize(envs.device)
         seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - c0
     finally:
         envs.close()
     n = batched_steps * num_envs
-    return {"env_steps": float(n), "seconds": seconds, "env_steps_per_s": n / seconds}
+    return {
+        "env_steps": float(n),
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "env_steps_per_s": n / seconds,
+        "env_steps_per_cpu_s": n / cpu_seconds,
+    }
