@@ -713,10 +713,13 @@ def cmd_record(args: argparse.Namespace, command: str) -> int:
     """Record a Minari dataset from the batched engine (resumable; Ctrl-C keeps every
     finished episode)."""
     import datetime as dt
+    import importlib.metadata
+    import os
     import platform
 
     import torch
 
+    from envgym.bench import device_name
     from envgym.datasets import dataset_path, record, time_rollout
 
     torch.set_num_threads(args.threads)
@@ -793,8 +796,13 @@ def cmd_record(args: argparse.Namespace, command: str) -> int:
             / plain["env_steps_per_cpu_s"],
             "dataset_mb": sum(f.stat().st_size for f in report.path.rglob("*")) / 1e6,
             "torch_threads": torch.get_num_threads(),
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-            "cpus": __import__("os").cpu_count(),
+            "machine": device_name(torch.device(args.device)),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "minari": importlib.metadata.version("minari"),
+            "h5py": importlib.metadata.version("h5py"),
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": command,
         }
