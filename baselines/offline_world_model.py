@@ -24,11 +24,13 @@ regresses the normalised change from copy-last. Both are small and train in minu
 Run (records the dataset first when it is missing; one command per family):
 
     python baselines/offline_world_model.py --dataset envgym/phone-mixed-v0 \\
-        --record-id envgym/Phone-v0 --record-policy mixed --record-episodes 2000 \\
+        --record-id envgym/Phone-v0 --record-policy mixed --record-episodes 1000 --epochs 4 \\
         --json baselines/results/offline_world_model/phone.json
     python baselines/offline_world_model.py --dataset envgym/robot-reach-mixed-v0 \\
-        --record-id envgym/Robot-Reach-v0 --record-policy mixed --record-episodes 400 \\
+        --record-id envgym/Robot-Reach-v0 --record-policy mixed --record-episodes 400 --epochs 8 \\
         --json baselines/results/offline_world_model/robot.json
+
+(figures: docs/results.md, "Offline world model from a recorded dataset")
 """
 
 from __future__ import annotations
