@@ -308,6 +308,18 @@ def test_data_collector_browser() -> None:
     _check_collected(ds, 2, {"truncation_reason", "task"})
 
 
+@pytest.mark.browser
+def test_browser_accepts_64_bit_seeds() -> None:
+    # Minari's DataCollector reseeds every reset with a random 64-bit seed.
+    env = gym.make("envgym/Browser-ClickButton-v0")
+    try:
+        a, _ = env.reset(seed=2**64 - 5)
+        b, _ = env.reset(seed=2**64 - 5)
+        assert a["tree"] == b["tree"]
+    finally:
+        env.close()
+
+
 # --------------------------------------------------------------------------- offline baseline
 
 
