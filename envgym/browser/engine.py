@@ -273,7 +273,10 @@ class BrowserEngine:
 
     async def _reset_world(self, w: World, seed: int | None) -> None:
         if seed is not None:
-            w.rng = np.random.default_rng(int(seed))
+            # Seeds travel as int64 tensors, so one of 2**63 or more (Minari's DataCollector
+            # draws 64-bit seeds) arrives wrapped negative; its unsigned 64-bit value is the
+            # seed the user gave.
+            w.rng = np.random.default_rng(int(seed) & (2**64 - 1))
         if w.rng is None:
             w.rng = np.random.default_rng()
         task_seed = int(w.rng.integers(2**31 - 1))

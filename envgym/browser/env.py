@@ -19,7 +19,7 @@ from envgym.browser.actions import BrowserActionSpace, ParseError, parse_action,
 from envgym.browser.engine import ERROR_CODES, BrowserEngine, Observation
 from envgym.browser.tasks import task_factory
 from envgym.browser.tasks.base import Task
-from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
 
 TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
 VOCAB_SIZE = 257
@@ -331,7 +331,14 @@ class BrowserEnv(gym.Env):
             obs, _ = self.vec.reset(seed=seed, options=options)
         self._ended = False
         self._obs = _single_obs(obs)
-        return self._obs, {"task": self.vec.task_name}
+        # The step info's keys at their reset values (envgym.core.info).
+        info = reset_info(
+            self.vec.target_from_obs(obs)[0].cpu().numpy(),
+            REWARD_WEIGHTS,
+            truncation_reason="",
+            task=self.vec.task_name,
+        )
+        return self._obs, info
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._ended:
@@ -349,6 +356,7 @@ class BrowserEnv(gym.Env):
             keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
             keys.ACTION_ERROR: str(vinfo["action_error_message"][0]),
             "truncation_reason": str(vinfo["truncation_reason"][0]),
+            "task": self.vec.task_name,
         }
         return self._obs, float(rew[0]), bool(term[0]), bool(trunc[0]), info
 

@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
 from envgym.phone.compiler import ACTION_ERRORS, PHASE_NAMES, CompiledPhone, compile_scenarios
 from envgym.phone.engine import PhoneEngine
@@ -336,6 +336,7 @@ class PhoneEnv(gym.Env):
             )
             self.action_space = spaces.Text(max_length=1024, min_length=1, charset=_TEXT_CHARSET)
         self.action_names = self.vec.action_names
+        self._episode_scenario = 0
         self._transcript: list[str] = []
         self._ended = False
 
@@ -430,11 +431,18 @@ class PhoneEnv(gym.Env):
         if pin is not None:
             obs = self._pin_scenario(pin)
         self._ended = False
+        self._episode_scenario = self.scenario_index
         self._transcript = [self._text()]
-        info = {
-            "messages": self._messages(),
-            "scenario": self.compiled.scenarios[self.scenario_index].name,
-        }
+        # The step info's keys at their reset values (envgym.core.info), so consumers that
+        # stack infos over an episode (Minari's DataCollector) see one structure.
+        info = reset_info(
+            self.vec.target_from_obs(obs)[0].cpu().numpy(),
+            self.vec.reward_term_names,
+            action_name="",
+            scenario=self.compiled.scenarios[self.scenario_index].name,
+        )
+        if self.obs_mode == "text":
+            info["messages"] = self._messages()
         return self._obs(obs), info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -474,6 +482,8 @@ class PhoneEnv(gym.Env):
             "action_name": self.action_names[int(a[0])]
             if int(a[0]) < len(self.action_names)
             else "garbled",
+            # The episode's scenario, as at reset (the world may already have auto-reset).
+            "scenario": self.compiled.scenarios[self._episode_scenario].name,
         }
         if self.obs_mode == "text":
             # From the step's own messages: the world may already have auto-reset.

@@ -26,7 +26,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
 from envgym.phone.compiler import (
     A_ASK_ABOUT,
     A_ASK_USER,
@@ -649,7 +649,9 @@ class PhoneRealtimeEnv(gym.Env):
     utterance is said. Text that can't be parsed is a silent tick with ``action_error``
     ``"not_understood: ..."`` (no penalty: nothing was said).
 
-    ``info`` has the contract keys and, on the episode's last tick, ``interaction`` (floats).
+    ``info`` has the contract keys, ``scenario`` and ``interaction`` (floats: the episode's
+    running metrics, its totals on the last tick; all zero in the reset info, which has the
+    step info's keys at their reset values, see :mod:`envgym.core.info`).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -681,6 +683,7 @@ class PhoneRealtimeEnv(gym.Env):
             printable = frozenset(chr(c) for c in range(32, 127))
             self.action_space = spaces.Text(max_length=1024, min_length=0, charset=printable)
         self._ended = False
+        self._episode_scenario = 0
 
     @property
     def scenario_index(self) -> int:
@@ -755,7 +758,20 @@ class PhoneRealtimeEnv(gym.Env):
             obs = self.vec.pin_scenarios(torch.tensor([int(pin)]))
         self._ended = False
         self.vec._stated_correct = None
-        return self._obs(obs), {"scenario": self.compiled.scenarios[self.scenario_index].name}
+        self._episode_scenario = self.scenario_index
+        # The step info's keys at their reset values (envgym.core.info); `interaction` holds
+        # the episode's running metrics, all zero at the start.
+        info = reset_info(
+            self.vec.target_from_obs(obs)[0].cpu().numpy(),
+            self.vec.reward_term_names,
+            scenario=self.compiled.scenarios[self._episode_scenario].name,
+            interaction=self._interaction(self.vec.interaction()),
+        )
+        return self._obs(obs), info
+
+    @staticmethod
+    def _interaction(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
+        return {k: float(v[0]) for k, v in metrics.items()}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._ended:
@@ -775,9 +791,11 @@ class PhoneRealtimeEnv(gym.Env):
             keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
             keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
             keys.ACTION_ERROR: error or RT_ACTION_ERRORS[int(vinfo[keys.ACTION_ERROR][0])],
+            "scenario": self.compiled.scenarios[self._episode_scenario].name,
+            # The episode's running metrics; on its last tick, the episode's totals.
+            "interaction": self._interaction(vinfo["interaction"]),
         }
         if ended:
-            info["interaction"] = {k: v[0].item() for k, v in vinfo["interaction"].items()}
             self.vec._stated_correct = None
         return self._obs(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
 

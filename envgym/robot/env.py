@@ -12,7 +12,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
 from envgym.robot.compiler import CompiledScene, compile_scene
 from envgym.robot.engine import RobotEngine
 from envgym.robot.errors import InvalidActionError
@@ -414,7 +414,13 @@ class RobotEnv(gym.Env):
         else:
             obs, _ = self.vec.reset(seed=seed, options=options)
         self._ended = False
-        return _single(obs), {}
+        # The step info's keys at their reset values (envgym.core.info).
+        info = reset_info(
+            self.vec.target_from_obs(obs)[0].cpu().numpy(),
+            self.vec.reward_term_names,
+            unstable=False,
+        )
+        return _single(obs), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._ended:

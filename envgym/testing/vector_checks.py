@@ -342,7 +342,8 @@ def check_batch_vs_single(
 
 
 def check_single_env(env: gym.Env, *, steps: int = 40, seed: int = 5) -> None:
-    """envgym's own contract on a single env, on top of Gymnasium's ``check_env``: info keys,
+    """envgym's own contract on a single env, on top of Gymnasium's ``check_env``: info keys
+    (the reset info has the step info's keys and reward terms, :mod:`envgym.core.info`),
     reward = sum of terms, targets in ``target_space``, seed determinism."""
     from gymnasium.utils.env_checker import check_env
 
@@ -352,13 +353,22 @@ def check_single_env(env: gym.Env, *, steps: int = 40, seed: int = 5) -> None:
 
     def run() -> list[Any]:
         env.action_space.seed(seed)
-        obs, _ = env.reset(seed=seed)
+        obs, reset_info = env.reset(seed=seed)
         out = [obs]
         for t in range(steps):
             act = env.action_space.sample()
             obs, rew, term, trunc, info = env.step(act)
             for k in keys.REQUIRED_INFO_KEYS:
                 assert k in info, f"step {t}: info lacks {k!r}"
+            # One info structure from reset on, so consumers can stack infos over an episode
+            # (Minari's DataCollector with record_infos=True).
+            assert set(info) == set(reset_info), (
+                f"step {t}: info keys {sorted(info)} differ from the reset info's "
+                f"{sorted(reset_info)}"
+            )
+            assert set(info[keys.REWARD_TERMS]) == set(reset_info[keys.REWARD_TERMS]), (
+                f"step {t}: reward terms differ from the reset info's"
+            )
             total = sum(info[keys.REWARD_TERMS].values())
             assert abs(total - rew) < 1e-5, f"step {t}: reward {rew} != sum of terms {total}"
             tgt = info[keys.NEXT_OBS_TARGET]
@@ -366,7 +376,7 @@ def check_single_env(env: gym.Env, *, steps: int = 40, seed: int = 5) -> None:
             assert space.contains(np.asarray(tgt)), f"step {t}: target not in target_space"
             out.append((obs, rew, term, trunc, np.asarray(tgt)))
             if term or trunc:
-                obs, _ = env.reset()
+                obs, reset_info = env.reset()
                 out.append(obs)
         return out
 
