@@ -69,7 +69,6 @@ from envgym.phone.compiler import (
     RE_NOTHING_STATED,
     REP,
     REP_REWARD_TERMS,
-    REWARD_MODES,
     REWARD_TERMS,
     SHAPED_TERMS,
     SLOT_ELIG,
@@ -983,7 +982,9 @@ class PhoneEngine:
         share = SUBGOAL_SHARE * w_goal
         return {
             name: share * new[g] * per[g]
-            for name, g in zip(SHAPED_TERMS, ("dept", "service", "verified", "fact", "records"))
+            for name, g in zip(
+                SHAPED_TERMS, ("dept", "service", "verified", "fact", "records"), strict=True
+            )
         }
 
     def subgoals(self, st: State) -> dict[str, torch.Tensor]:

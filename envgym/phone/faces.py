@@ -198,6 +198,7 @@ class PhoneVectorEnv(TorchVectorEnv):
                 torch.full((n,), num_generated, dtype=torch.int64),
             )
         self.reward_mode = reward_mode
+        self._ended_level = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self.publish_mask = action_mask
         self.structured_obs = structured_obs
         self.publish_target_mask = target_mask
@@ -246,6 +247,9 @@ class PhoneVectorEnv(TorchVectorEnv):
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        if self.levels is not None:
+            # The level of the episode that ends here (curricula score it).
+            self._ended_level = torch.where(mask, self.difficulty, self._ended_level)
         self.engine.reset(self.state, mask, seeds)
         self._tokens = None
 
@@ -350,8 +354,18 @@ class PhoneVectorEnv(TorchVectorEnv):
 
     @property
     def difficulty(self) -> torch.Tensor:
-        """int64 ``[B]``: each world's curriculum level index."""
-        return self.state["level"].clone()
+        """int64 ``[B]``: the curriculum level (index into ``levels``) of each world's current
+        episode (``set_difficulty`` changes the level of the next one)."""
+        if self.levels is None:
+            return torch.zeros_like(self.state["level"])
+        lo = self.engine._level_lo
+        return (self.state["scenario"][:, None] >= lo[None, :]).sum(dim=1) - 1
+
+    @property
+    def ended_difficulty(self) -> torch.Tensor:
+        """int64 ``[B]``: the level of the episode that last ended in each world (what a
+        curriculum scores after a step with ``terminated | truncated``)."""
+        return self._ended_level.clone()
 
     def _observe(self) -> dict[str, torch.Tensor]:
         return self._observation(self._heard_tokens())
@@ -391,7 +405,9 @@ class PhoneVectorEnv(TorchVectorEnv):
 def _single_obs(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
     """World 0 of a batched tokens observation as NumPy (Discrete entries as np.int64)."""
     out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
-    out["phase"] = np.int64(out["phase"])
+    for k in ("phase", "pending_fact", "department"):
+        if k in out:
+            out[k] = np.int64(out[k])
     return out
 
 
