@@ -3,6 +3,8 @@ structured observation fields, paired-task switches, curricula and per-term epis
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -283,3 +285,18 @@ def test_maskable_ppo_trains_on_the_mask() -> None:
     assert cb.steps >= 512 and cb.errors == 0
     assert venv.action_masks().shape == (16, envs.single_action_space.n)
     assert np.stack(venv.env_method("action_masks")).shape == (16, envs.single_action_space.n)
+
+
+def test_bench_aids_rows(tmp_path: Path) -> None:
+    """``envgym bench --aids`` times the aids off and on in the same run, row after row."""
+    import json
+
+    from envgym.cli import main
+
+    out = tmp_path / "aids.json"
+    args = ["bench", "envgym/Phone-v0", "--scenario", "mock", "--num-envs", "4"]
+    assert main([*args, "--steps", "2", "--warmup", "0", "--aids", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["env_kwargs"]["action_mask"] for r in rows] == ["False", "True"]
+    assert [r["env_kwargs"]["reward_mode"] for r in rows] == ["costs", "shaped"]
+    assert all(r["env_steps_per_s"] > 0 for r in rows)
