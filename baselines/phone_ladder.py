@@ -3,7 +3,8 @@
 Runs ``baselines/maskable_ppo_phone.py`` once per (task, arm, seed), at most ``--workers``
 processes at once (each with one torch thread), in priority order: the curriculum levels
 (mock, generated 0, 0.5, 1) x 3 seeds, then every shipped scenario (1 seed), then the
-hidden/revealed twins of ``isp_bill_discount`` and generated level 2 with shaped rewards.
+hidden/revealed twins of ``isp_bill_discount`` (1 seed) and generated level 2 (3 seeds) with
+shaped rewards.
 Results (CSV + JSON per run) land in ``baselines/results/phone_ladder/``; runs that already
 have a JSON there are skipped, so the queue can be resumed. ``--table`` prints the summary
 table of what is there (the one in docs/results.md).
@@ -49,9 +50,11 @@ def jobs() -> list[list[str]]:
     for name in SHIPPED:
         out.append(["--scenario", name, "--seed", "1", *short])
     out.append(["--scenario", "generated", "--difficulty", "1", "--seed", "1", *short])
-    for reveal in ([], ["--reveal-hidden"]):
+    for seed, reveal in [(s, r) for s in ("1", "2", "3") for r in ([], ["--reveal-hidden"])]:
         out.append(
             [
+                "--seed",
+                seed,
                 "--scenario",
                 "generated",
                 "--difficulty",

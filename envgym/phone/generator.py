@@ -31,6 +31,9 @@ call budget               3       3       3         2-3       1-2
 calls per number          3       3       3         2         1-2
 ========================  ======  ======  ========  ========  ==========
 
+A half level, ``difficulty=0.5`` (:data:`HALF_LEVELS`), sits between 0 and 1: level 0's knobs
+behind a one-option IVR menu, with a hold of up to 2 steps (the ladder is :data:`LEVELS`).
+
 Otherwise the listed number reaches the task's department itself (through the IVR, if any).
 "Transfer" means it reaches general customer service, which transfers to the task's department
 (a second hold). "Call another number" means every department has ``transfers: false``: the
