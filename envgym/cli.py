@@ -514,6 +514,16 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
         return _bench_distributed(args, command, env_kwargs)
     # --realtime: the real-time engine too, row after row in the same run.
     variants = [env_kwargs] + ([{**env_kwargs, "realtime": True}] if args.realtime else [])
+    if getattr(args, "aids", False):
+        # --aids: the phone learnability aids off, then on (mask + shaped terms), same run.
+        variants = [
+            {**kw, **aids}
+            for kw in variants
+            for aids in (
+                {"action_mask": False, "reward_mode": "costs"},
+                {"action_mask": True, "reward_mode": "shaped"},
+            )
+        ]
     rows = []
     for n in args.num_envs:
         for kwargs in variants:
@@ -980,6 +990,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also time the real-time (tick) mode, realtime=True, in the same run: one more "
         "row per batch size (its env-steps are 200 ms ticks)",
+    )
+    b.add_argument(
+        "--aids",
+        action="store_true",
+        help="phone: time each row with the learnability aids off (action_mask=false, "
+        "reward_mode=costs) and on (action_mask=true, reward_mode=shaped), in the same run",
     )
     b.add_argument(
         "--env-kwarg",

@@ -19,6 +19,19 @@ from envgym.testing import check_single_env, check_vector_env
 CASES = [(e.id, {}) for e in entries() if e.family not in ("robot", "browser")] + [
     ("envgym/Phone-v0", {"scenario": "all"}),
     ("envgym/Phone-v0", {"scenario": "generated", "difficulty": 3, "num_generated": 8}),
+    # the learnability aids together (docs/phone.md): mask, shaped terms, structured fields,
+    # revealed facts, no variation, noise mask
+    (
+        "envgym/Phone-v0",
+        {
+            "scenario": "all",
+            "reward_mode": "shaped",
+            "structured_obs": True,
+            "reveal_hidden": True,
+            "variation": "off",
+            "target_mask": True,
+        },
+    ),
 ]
 
 

@@ -33,6 +33,7 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 def trajectory(name: str) -> list[str]:
     """Per-step digests of a run mixing oracle (70%) and random actions, seeded."""
+    from envgym.phone.compiler import REWARD_TERMS
     from envgym.phone.faces import PhoneVectorEnv
 
     cfg = dict(RUNS[name])
@@ -47,7 +48,8 @@ def trajectory(name: str) -> list[str]:
         pick = torch.rand(envs.num_envs, generator=gen) < 0.7
         act = torch.where(pick, envs.oracle_action(), rand)
         obs, rew, term, trunc, info = envs.step(act)
-        terms = torch.stack([info["reward_terms"][k] for k in sorted(info["reward_terms"])])
+        # The recorded terms (the sub-goal terms added later are 0 in the default mode).
+        terms = torch.stack([info["reward_terms"][k] for k in sorted(REWARD_TERMS)])
         out.append(
             _digest(
                 *obs.values(),

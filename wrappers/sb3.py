@@ -128,6 +128,17 @@ def _sb3_class(base: type) -> type:
             self._actions: Any = None
             self._first_seed = seed
             self._is_dict = isinstance(obs_space, spaces.Dict)
+            self._mask: Any = None
+
+        # ---------------------------------------------------------------- action masks
+        def action_masks(self) -> np.ndarray:
+            """bool ``[B, A]``: the env's ``info["action_mask"]`` for the current observations
+            (sb3-contrib's ``MaskablePPO`` reads it through ``env_method("action_masks")``)."""
+            if self._mask is None:
+                raise AttributeError(
+                    "this env publishes no info['action_mask'] (or reset() was not called)"
+                )
+            return _to_numpy(self._mask).astype(bool)
 
         # ---------------------------------------------------------------- VecEnv API
         def reset(self) -> Any:
@@ -136,7 +147,8 @@ def _sb3_class(base: type) -> type:
             seeds = getattr(self, "_seeds", None) or []
             if seeds and seeds[0] is not None:
                 seed = int(seeds[0])
-            obs, _ = self.env.reset(seed=seed)
+            obs, info = self.env.reset(seed=seed)
+            self._mask = info.get(keys.ACTION_MASK)
             self._first_seed = None
             if hasattr(self, "_reset_seeds"):
                 self._reset_seeds()
@@ -151,6 +163,7 @@ def _sb3_class(base: type) -> type:
             if self._actions is None:
                 raise RuntimeError("step_async() must be called before step_wait()")
             obs, rew, term, trunc, info = self.env.step(self._actions)
+            self._mask = info.get(keys.ACTION_MASK)
             self._actions = None
             obs_np = _to_numpy(obs)
             term_np = _to_numpy(term).astype(bool)
@@ -209,6 +222,9 @@ def _sb3_class(base: type) -> type:
         def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
             """The vector env's attribute, once per requested world (all worlds share one
             engine, so every entry is the same object)."""
+            if attr_name == "action_masks":
+                # The masks are per world: each entry is that world's mask function.
+                return [(lambda i=i: self.action_masks()[i]) for i in self._indices(indices)]
             value = getattr(self.env, attr_name)
             return [value for _ in self._indices(indices)]
 
@@ -220,7 +236,11 @@ def _sb3_class(base: type) -> type:
         def env_method(
             self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any
         ) -> list[Any]:
-            """Call a method of the vector env once and report its result per world."""
+            """Call a method of the vector env once and report its result per world
+            (``action_masks``: each world's row of the current mask)."""
+            if method_name == "action_masks":
+                masks = self.action_masks()
+                return [masks[i] for i in self._indices(indices)]
             result = getattr(self.env, method_name)(*method_args, **method_kwargs)
             return [result for _ in self._indices(indices)]
 

@@ -20,6 +20,14 @@ FINAL_OBS = "final_obs"
 EPISODE = "episode"
 """Vector envs: episode return ``r`` and length ``l`` of worlds that just ended."""
 
+ACTION_MASK = "action_mask"
+"""Discrete-action envs that publish one: bool ``[B, A]`` (``[A]`` single) of the actions
+admissible in the current observation's state (at reset too, in the reset info)."""
+
+TARGET_MASK = "target_mask"
+"""Envs that publish one: bool, shaped like ``next_obs_target``: True where the target token is
+seeded noise (a phrasing variant, a rep name) that no model of the world can predict."""
+
 REQUIRED_INFO_KEYS = (NEXT_OBS_TARGET, REWARD_TERMS, SUCCESS, ACTION_ERROR)
 
 TRUNCATION_REASON = "truncation_reason"

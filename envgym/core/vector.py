@@ -40,6 +40,8 @@ class StepOutput:
         success: bool ``[B]``: whether the goal holds in the world's state after the step.
         action_error: int64 ``[B]`` error code, 0 when the action was carried out.
         extra: further per-world tensors to pass through in ``info``.
+        subgoals: named bool ``[B]``: sub-goals the episode has reached so far (before any
+            auto-reset); reported per ended episode under ``info[keys.EPISODE]["subgoals"]``.
     """
 
     reward: torch.Tensor
@@ -50,6 +52,7 @@ class StepOutput:
     success: torch.Tensor
     action_error: torch.Tensor
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    subgoals: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _clone_tree(x: Any) -> Any:
@@ -63,6 +66,7 @@ def _clone_tree(x: Any) -> Any:
             success=x.success.clone(),
             action_error=x.action_error.clone(),
             extra={k: v.clone() for k, v in x.extra.items()},
+            subgoals={k: v.clone() for k, v in x.subgoals.items()},
         )
     if isinstance(x, dict):
         return {k: _clone_tree(v) for k, v in x.items()}
@@ -106,6 +110,7 @@ class TorchVectorEnv(VectorEnv):
         self.state = {}
         self._episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
         self._episode_length = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._episode_terms: dict[str, torch.Tensor] = {}
         self._needs_reset = True
 
     # ------------------------------------------------------------------ engine hooks
@@ -184,6 +189,8 @@ class TorchVectorEnv(VectorEnv):
         self._reset_worlds(mask, seeds)
         self._episode_return[mask] = 0.0
         self._episode_length[mask] = 0
+        for v in self._episode_terms.values():
+            v[mask] = 0.0
         self._needs_reset = False
         return self._observe(), {}
 
@@ -221,12 +228,33 @@ class TorchVectorEnv(VectorEnv):
             **out.extra,
             keys.FINAL_OBS: final_obs,
             "_" + keys.FINAL_OBS: done,
-            keys.EPISODE: {"r": self._episode_return.clone(), "l": self._episode_length.clone()},
+            keys.EPISODE: {
+                "r": self._episode_return.clone(),
+                "l": self._episode_length.clone(),
+                # per reward term: the episode's return of that term; per sub-goal: reached
+                "terms": self._accumulate_terms(out.reward_terms, done),
+                "subgoals": dict(out.subgoals),
+            },
             "_" + keys.EPISODE: done,
         }
         self._episode_return.masked_fill_(done, 0.0)
         self._episode_length.masked_fill_(done, 0)
         return obs, out.reward, out.terminated, out.truncated, info
+
+    def _accumulate_terms(
+        self, terms: Mapping[str, torch.Tensor], done: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Add a step's reward terms to the episode's per-term returns; return them (copies)
+        and restart the ended worlds' sums."""
+        out = {}
+        for k, v in terms.items():
+            acc = self._episode_terms.get(k)
+            if acc is None:
+                acc = self._episode_terms[k] = torch.zeros_like(self._episode_return)
+            acc += v
+            out[k] = acc.clone()
+            acc.masked_fill_(done, 0.0)
+        return out
 
     # ------------------------------------------------------------------ fused / CUDA graph
     # A family may implement `_fused_step`: one transition *including* the SAME_STEP

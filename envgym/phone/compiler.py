@@ -157,6 +157,15 @@ ACTION_ERRORS = (
 ) = range(9)
 
 REWARD_TERMS = ("goal", "turn_cost", "privacy_violation", "over_call_budget", "invalid_action")
+SUBGOALS = ("right_department", "right_service", "verification", "user_fact", "goal_records")
+"""The sub-goals of a call, tracked in every world; ``reward_mode="shaped"`` pays each once."""
+SHAPED_TERMS = tuple(f"subgoal_{g}" for g in SUBGOALS)
+"""Reward terms of the sub-goals (0 unless ``reward_mode="shaped"``)."""
+ALL_REWARD_TERMS = REWARD_TERMS + SHAPED_TERMS
+"""Every reward term the single-agent env reports, in every reward mode."""
+SUBGOAL_SHARE = 0.1
+"""Each sub-goal group pays at most this share of the goal weight (five groups: half of it)."""
+REWARD_MODES = ("sparse", "costs", "shaped")
 MSG_SLOTS = 4
 
 

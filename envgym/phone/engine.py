@@ -29,6 +29,7 @@ from envgym.phone.compiler import (
     A_REQUEST,
     A_WAIT,
     A_YES,
+    ALL_REWARD_TERMS,
     E_GARBLED,
     E_HOLD,
     E_IVR_KEYS,
@@ -69,6 +70,7 @@ from envgym.phone.compiler import (
     REP,
     REP_REWARD_TERMS,
     REWARD_TERMS,
+    SHAPED_TERMS,
     SLOT_ELIG,
     SLOT_FEE,
     SLOT_GRANT,
@@ -81,6 +83,8 @@ from envgym.phone.compiler import (
     STIM_REQUEST,
     STIM_UNCLEAR,
     STIM_WAIT,
+    SUBGOAL_SHARE,
+    SUBGOALS,
     U_ANSWER,
     U_DONT_KNOW,
     U_REFUSE,
@@ -142,6 +146,105 @@ class PhoneEngine:
         self.rep_kind = torch.tensor([a.kind for a in self.rep_catalogue], device=device)
         self.rep_arg = torch.tensor([a.arg for a in self.rep_catalogue], device=device)
         self._rep_ask_base = next(i for i, a in enumerate(self.rep_catalogue) if a.kind == R_ASK)
+        self._level_lo = torch.zeros(1, dtype=torch.int64, device=device)
+        self._level_n = torch.full((1,), self.K, dtype=torch.int64, device=device)
+        self.reward_mode = "costs"
+        """``"sparse"`` (goal only), ``"costs"`` (goal and per-step costs: the default) or
+        ``"shaped"`` (costs plus the once-per-episode sub-goal terms)."""
+        self._init_mask_tables()
+        self._init_subgoal_tables()
+        self._init_noise_table()
+
+    def set_level_blocks(self, lo: torch.Tensor, n: torch.Tensor) -> None:
+        """Curriculum levels: level ``j`` draws its scenarios from ``lo[j] .. lo[j]+n[j]-1``."""
+        if bool(((lo < 0) | (n < 1) | (lo + n > self.K)).any()):
+            raise ValueError("level blocks must lie inside the compiled set")
+        self._level_lo, self._level_n = lo.to(self.device), n.to(self.device)
+
+    def structured(self, st: State) -> dict[str, torch.Tensor]:
+        """The structured observation fields: what the rep asks for now (``pending_fact``:
+        fact id + 1, 0 for nothing), the department of the rep on the line (id + 1, 0 when
+        not with a rep), the facts verified on this call, and whether a fee (column 0) or an
+        offer (column 1) question waits for a yes or no."""
+        rep = st["phase"] == REP
+        pc, active = st["pc"], st["service"] >= 0
+        return {
+            "pending_fact": self._pending_fact(st) + 1,
+            "department": torch.where(rep, st["dept"] + 1, torch.zeros_like(st["dept"])),
+            "verification": st["verified"].to(torch.int8),
+            "offer_pending": torch.stack(
+                [rep & active & (pc == self.V + k) for k in (SLOT_FEE, SLOT_OFFER)], dim=1
+            ).to(torch.int8),
+        }
+
+    def noise_mask(self, msgs: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """bool [B, L], aligned with :meth:`tokens` of the same messages: True on the tokens
+        of messages whose content is a seeded draw (a phrasing variant, a rep's name in a
+        greeting, whether a hold goes on or a rep picks up)."""
+        noisy = self._noisy_msg[msgs.clamp(min=0)] & (msgs >= 0)  # [B, S]
+        m = msgs.clamp(min=0)
+        ln = torch.where(msgs >= 0, self.c.msg_len[m, var], torch.zeros_like(msgs))
+        end = torch.cumsum(ln, dim=1)
+        slot = (self._positions[:, :, None] >= end[:, None, :]).sum(dim=2)  # [B, L]
+        padded = torch.cat([noisy, torch.zeros_like(noisy[:, :1])], dim=1)
+        return torch.gather(padded, 1, slot)
+
+    def _init_noise_table(self) -> None:
+        t = self.t
+        M = self.c.msg_nvar.shape[0]
+        noisy = self.c.msg_nvar > 1
+        extra = torch.zeros(M, dtype=torch.bool, device=self.device)
+        if bool((t["n_reps"] > 1).any()):
+            extra[t["m_greet"].flatten().clamp(min=0, max=M - 1)] = True
+            extra[t["m_greet_transfer"].flatten().clamp(min=0, max=M - 1)] = True
+        if bool((t["dept_hold_hi"] > t["dept_hold_lo"]).any()):
+            extra[t["m_still_hold"].flatten().clamp(min=0, max=M - 1)] = True
+            extra[t["m_greet"].flatten().clamp(min=0, max=M - 1)] = True
+        self._noisy_msg = noisy | extra
+
+    def _init_mask_tables(self) -> None:
+        """Column ranges of the catalogue per action kind (the catalogue is grouped by kind)."""
+        kinds = self.act_kind[: self.garbled_action].cpu()
+        args = self.act_arg[: self.garbled_action].cpu()
+
+        def cols(kind: int) -> tuple[slice, torch.Tensor]:
+            idx = torch.nonzero(kinds == kind).flatten()
+            lo, hi = (int(idx[0]), int(idx[-1]) + 1) if len(idx) else (0, 0)
+            assert hi - lo == len(idx), "the catalogue must group actions by kind"
+            return slice(lo, hi), args[lo:hi].to(self.device)
+
+        self._cols = {
+            k: cols(k)
+            for k in (
+                A_WAIT,
+                A_HANGUP,
+                A_YES,
+                A_NO,
+                A_REPORT,
+                A_DIAL,
+                A_PRESS,
+                A_REQUEST,
+                A_ASK_ABOUT,
+                A_PROVIDE,
+                A_ASK_USER,
+            )
+        }
+
+    def _init_subgoal_tables(self) -> None:
+        """Per scenario: the departments, services and facts its oracle plan goes through."""
+        t = self.t
+        K, S = t["svc_exists"].shape
+        plan = t["plan"]  # [K, 3]
+        ks = torch.arange(K, device=self.device)[:, None].expand_as(plan)
+        in_plan = torch.zeros(K, S + 1, dtype=torch.bool, device=self.device)
+        in_plan[ks, torch.where(plan >= 0, plan, torch.full_like(plan, S))] = True
+        self._plan_svc = in_plan[:, :S]
+        D = t["dept_transfers"].shape[1]
+        dept = t["svc_dept"].clamp(min=0)  # [K, S]
+        onehot = torch.zeros(K, S, D, dtype=torch.bool, device=self.device)
+        onehot.scatter_(2, dept[..., None], True)
+        self._plan_dept = (onehot & self._plan_svc[..., None]).any(dim=1)  # [K, D]
+        self._plan_facts = (t["needs_fact"] & self._plan_svc[..., None]).any(dim=1)  # [K, F]
 
     # ------------------------------------------------------------------ state
     def empty_state(self, B: int) -> State:
@@ -181,6 +284,13 @@ class PhoneEngine:
             "user_asked": z(B) - 1,
             "user_refused": z(B, self.F, dtype=torch.bool),
             "violations": z(B),
+            "level": z(B),  # curriculum level: which block of the set the world draws from
+            # sub-goals reached this episode (paid once each under reward_mode="shaped")
+            "sg_dept": z(B, dtype=torch.bool),
+            "sg_service": z(B, dtype=torch.bool),
+            "sg_verified": z(B, self.F, dtype=torch.bool),
+            "sg_fact": z(B, self.F, dtype=torch.bool),
+            "sg_records": z(B, self.R, dtype=torch.bool),
         }
 
     def reset(self, st: State, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
@@ -190,10 +300,12 @@ class PhoneEngine:
             st["episode"] = torch.where(mask, torch.zeros_like(st["episode"]), st["episode"])
         else:
             st["episode"] = torch.where(mask, st["episode"] + 1, st["episode"])
-        K = torch.full_like(st["seed"], self.K)
-        sc = torch.where(
-            mask, rng.randint(K, st["seed"], st["episode"], _S_SCENARIO), st["scenario"]
+        # Each world draws from its curriculum level's block of the set (one block: all K).
+        lv = st["level"]
+        draw = self._level_lo[lv] + rng.randint(
+            self._level_n[lv], st["seed"], st["episode"], _S_SCENARIO
         )
+        sc = torch.where(mask, draw, st["scenario"])
         st["scenario"] = sc
         self._reset_episode(st, mask)
 
@@ -233,6 +345,13 @@ class PhoneEngine:
         st["num_known"] = torch.where(m1, t["num_listed"][sc], st["num_known"])
         st["verified"] = torch.where(m1, torch.zeros_like(st["verified"]), st["verified"])
         st["records"] = torch.where(m1, t["rec_init"][sc], st["records"])
+        for key in ("sg_dept", "sg_service"):
+            st[key] = st[key] & ~mask
+        st["sg_verified"] = st["sg_verified"] & ~m1
+        # What the assistant knows, and records that already meet the goal, at the start are
+        # not sub-goals it reached.
+        st["sg_fact"] = torch.where(m1, st["known"], st["sg_fact"])
+        st["sg_records"] = torch.where(m1, self._goal_records(st), st["sg_records"])
         intro = torch.full_like(st["msgs"], -1)
         intro[:, 0] = t["m_intro"][sc]
         st["msgs"] = torch.where(m1, intro, st["msgs"])
@@ -284,6 +403,11 @@ class PhoneEngine:
         torch.eq(slot, MSG_SLOTS, out=cmp)
         src.masked_fill_(cmp, 0)
         return torch.take(self._flat_tokens, src)
+
+    def _goal_records(self, st: State) -> torch.Tensor:
+        """bool [B, R]: records the goal constrains that hold their goal value."""
+        t, sc = self.t, st["scenario"]
+        return (st["records"] == t["goal_val"][sc]) & t["goal_mask"][sc]
 
     def success(self, st: State) -> torch.Tensor:
         t, sc = self.t, st["scenario"]
@@ -771,6 +895,16 @@ class PhoneEngine:
             "invalid_action": -w[:, 4] * invalid_a,
         }
         assert tuple(terms) == REWARD_TERMS
+        # The per-step costs as the rep and the user see them (independent of reward_mode).
+        cost_terms = dict(terms)
+        shaped = self._subgoal_terms(st, w[:, 0])
+        if self.reward_mode == "sparse":
+            for k in REWARD_TERMS[1:]:
+                terms[k] = torch.zeros_like(terms[k])
+        if self.reward_mode != "shaped":
+            shaped = {k: torch.zeros_like(v) for k, v in shaped.items()}
+        terms.update(shaped)
+        assert tuple(terms) == ALL_REWARD_TERMS
         reward = (
             terms["goal"]
             + terms["turn_cost"]
@@ -778,6 +912,9 @@ class PhoneEngine:
             + terms["over_call_budget"]
             + terms["invalid_action"]
         )
+        if self.reward_mode == "shaped":
+            for k in SHAPED_TERMS:
+                reward = reward + terms[k]
         st["violations"] = st["violations"] + (forbidden + false_ver).long()
         rep_terms = {
             "resolved": terms["goal"],
@@ -785,10 +922,10 @@ class PhoneEngine:
             "false_verification": -self.REP_WEIGHTS["false_verification"] * false_ver,
             "wrongful_refusal": -self.REP_WEIGHTS["wrongful_refusal"] * wrongful,
             "invalid_action": -w[:, 4] * (rep_err != 0).float(),
-            "turn_cost": terms["turn_cost"],
+            "turn_cost": cost_terms["turn_cost"],
         }
         assert tuple(rep_terms) == REP_REWARD_TERMS
-        user_terms = {"goal": terms["goal"], "turn_cost": terms["turn_cost"]}
+        user_terms = {"goal": terms["goal"], "turn_cost": cost_terms["turn_cost"]}
         return {
             "reward": reward,
             "terminated": terminated,
@@ -802,7 +939,116 @@ class PhoneEngine:
             "rep_action_error": rep_err,
             "user_reward": user_terms["goal"] + user_terms["turn_cost"],
             "user_reward_terms": user_terms,
+            "subgoals": self.subgoals(st),
         }
+
+    # ------------------------------------------------------------------ sub-goals
+    def _subgoal_terms(self, st: State, w_goal: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mark the sub-goals reached this step; return each group's payment (once per episode).
+
+        Groups (of the scenario's oracle plan): a rep of a department the plan goes through
+        answered; a planned service became the active request; each fact the plan needs was
+        verified; each such fact the assistant didn't know at the start became known; each
+        goal record took its goal value. Each group pays at most ``SUBGOAL_SHARE`` of the goal
+        weight, split evenly over its items.
+        """
+        t, sc = self.t, st["scenario"]
+        pf = self._plan_facts[sc]
+        dept = (st["phase"] == REP) & self._plan_dept[sc, st["dept"].clamp(min=0)]
+        svc = (st["service"] >= 0) & self._plan_svc[sc, st["service"].clamp(min=0)]
+        ver = st["verified"] & pf
+        fact = st["known"] & pf
+        rec = self._goal_records(st)
+        new = {
+            "dept": (dept & ~st["sg_dept"]).float(),
+            "service": (svc & ~st["sg_service"]).float(),
+            "verified": (ver & ~st["sg_verified"]).sum(dim=1).float(),
+            "fact": ((fact & ~st["sg_fact"]).sum(dim=1)).float(),
+            "records": (rec & ~st["sg_records"]).sum(dim=1).float(),
+        }
+        n_fact = (pf & ~t["fact_known0"][sc]).sum(dim=1).clamp(min=1).float()
+        per = {
+            "dept": torch.ones_like(w_goal),
+            "service": torch.ones_like(w_goal),
+            "verified": 1.0 / pf.sum(dim=1).clamp(min=1).float(),
+            "fact": 1.0 / n_fact,
+            "records": 1.0 / t["goal_mask"][sc].sum(dim=1).clamp(min=1).float(),
+        }
+        st["sg_dept"] = st["sg_dept"] | dept
+        st["sg_service"] = st["sg_service"] | svc
+        st["sg_verified"] = st["sg_verified"] | ver
+        st["sg_fact"] = st["sg_fact"] | fact
+        st["sg_records"] = st["sg_records"] | rec
+        share = SUBGOAL_SHARE * w_goal
+        return {
+            name: share * new[g] * per[g]
+            for name, g in zip(
+                SHAPED_TERMS, ("dept", "service", "verified", "fact", "records"), strict=True
+            )
+        }
+
+    def subgoals(self, st: State) -> dict[str, torch.Tensor]:
+        """bool [B] per sub-goal: reached this episode (every item of the group, for the
+        per-item groups; a group with no items counts as reached)."""
+        t, sc = self.t, st["scenario"]
+        pf = self._plan_facts[sc]
+        hidden = pf & ~t["fact_known0"][sc]
+        goal = t["goal_mask"][sc]
+        reached = (
+            st["sg_dept"],
+            st["sg_service"],
+            (st["sg_verified"] | ~pf).all(dim=1),
+            (st["sg_fact"] | ~hidden).all(dim=1),
+            (st["sg_records"] | ~goal).all(dim=1),
+        )
+        return dict(zip(SUBGOALS, reached, strict=True))
+
+    # ------------------------------------------------------------------ admissible actions
+    def action_mask(self, st: State) -> torch.Tensor:
+        """bool [B, A]: the catalogue actions that change something in each world's state.
+
+        Computed from the state with a few gathers per action kind (no per-world loop):
+        ``wait`` and ``report`` always; ``dial:i`` off the call for listed / learned numbers;
+        ``press:k`` in an IVR menu for the keys the menu has; ``hang_up`` on a call;
+        ``request:s`` / ``ask_about:s`` with a rep, for the set's services; ``provide:f`` with
+        a rep that asks for ``f``; ``say_yes`` / ``say_no`` at a fee or offer question;
+        ``ask_user:f`` while the user is reachable, for facts the user has and the assistant
+        doesn't know. An admissible action never yields an ``action_error``; the oracle's
+        action is always admissible. In worlds where the assistant doesn't hold the floor
+        (three-party mode) only ``wait`` is admissible.
+        """
+        t, sc = self.t, st["scenario"]
+        B = sc.shape[0]
+        mask = torch.zeros(B, self.garbled_action, dtype=torch.bool, device=self.device)
+        ph = st["phase"][:, None]
+        off, ivr, rep = ph == OFF, ph == IVR, ph == REP
+        cols = self._cols
+        mask[:, cols[A_WAIT][0]] = True
+        mask[:, cols[A_REPORT][0]] = True
+        mask[:, cols[A_HANGUP][0]] = ~off
+        svc, pc = st["service"][:, None], st["pc"][:, None]
+        asked = rep & (svc >= 0) & ((pc == self.V + SLOT_FEE) | (pc == self.V + SLOT_OFFER))
+        mask[:, cols[A_YES][0]] = asked
+        mask[:, cols[A_NO][0]] = asked
+        c, a = cols[A_DIAL]
+        listed = (a[None, :] < t["n_numbers"][sc][:, None]) & st["num_known"][:, a]
+        mask[:, c] = off & listed
+        c, a = cols[A_PRESS]
+        mask[:, c] = ivr & (t["ivr_opt_kind"][sc, st["node"]][:, a] > 0)
+        for kind in (A_REQUEST, A_ASK_ABOUT):
+            c, a = cols[kind]
+            mask[:, c] = rep & t["svc_exists"][sc][:, a]
+        c, a = cols[A_PROVIDE]
+        mask[:, c] = rep & (self._pending_fact(st)[:, None] == a[None, :])
+        c, a = cols[A_ASK_USER]
+        reachable = off | t["user_on_call"][sc][:, None]
+        has = t["fact_exists"][sc][:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
+        mask[:, c] = reachable & has
+        # Three-party mode: where a learned rep or user holds the floor, the assistant waits.
+        theirs = st["floor"] != FLOOR_ASSISTANT
+        mask.masked_fill_(theirs[:, None], False)
+        mask[:, cols[A_WAIT][0]] |= theirs[:, None]
+        return mask
 
     # ------------------------------------------------------------------ the rep's program
     def _pending_fact(self, st: State) -> torch.Tensor:

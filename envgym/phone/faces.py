@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -12,7 +13,14 @@ from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
-from envgym.phone.compiler import ACTION_ERRORS, PHASE_NAMES, CompiledPhone, compile_scenarios
+from envgym.phone.compiler import (
+    ACTION_ERRORS,
+    ALL_REWARD_TERMS,
+    PHASE_NAMES,
+    REWARD_MODES,
+    CompiledPhone,
+    compile_scenarios,
+)
 from envgym.phone.engine import PhoneEngine
 from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
 
@@ -40,6 +48,26 @@ def _compile(
     return compile_scenarios(scenarios, max_tokens)
 
 
+def apply_switches(compiled: CompiledPhone, reveal_hidden: bool, variation: str) -> CompiledPhone:
+    """The paired-task switches, applied to a compiled set's tables (in place; returns it).
+
+    ``reveal_hidden=True``: every fact the user has is known to the assistant from the start
+    (the *revealed* twin of each scenario; ``ask_user`` is then never needed).
+    ``variation="off"``: one phrasing per message, one rep per department, a fixed hold length
+    (each department's longest), so nothing the world says depends on a seeded draw.
+    """
+    if variation not in ("on", "off"):
+        raise ValueError(f"variation must be 'on' or 'off', got {variation!r}")
+    t = compiled.tables
+    if reveal_hidden:
+        t["fact_known0"] = t["fact_exists"].clone()
+    if variation == "off":
+        compiled.msg_nvar = torch.ones_like(compiled.msg_nvar)
+        t["n_reps"] = torch.ones_like(t["n_reps"])
+        t["dept_hold_lo"] = t["dept_hold_hi"].clone()
+    return compiled
+
+
 def _step_output(out: dict[str, torch.Tensor], target: torch.Tensor) -> StepOutput:
     """The engine's transition dict as the core's StepOutput."""
     return StepOutput(
@@ -50,6 +78,7 @@ def _step_output(out: dict[str, torch.Tensor], target: torch.Tensor) -> StepOutp
         reward_terms=out["reward_terms"],
         success=out["success"],
         action_error=out["action_error"],
+        subgoals=out["subgoals"],
     )
 
 
@@ -100,7 +129,14 @@ class PhoneVectorEnv(TorchVectorEnv):
     ``num_envs``, ``scenario`` (shipped name, YAML path, list, ``"all"``, ``"generated"``),
     ``difficulty``, ``num_generated``, ``generator_seed`` (generated sets), ``obs_mode``
     (``"tokens"`` only for the vector env), ``device``, ``max_tokens``, ``hints`` (force the
-    scenarios' system hints on or off, e.g. to study their effect), ``cuda_graph``.
+    scenarios' system hints on or off, e.g. to study their effect), ``cuda_graph``; the
+    learnability aids (``docs/phone.md``): ``action_mask`` (publish ``info["action_mask"]``,
+    default on), ``reward_mode`` (``"sparse"``, ``"costs"`` default, ``"shaped"``),
+    ``structured_obs`` (add ``pending_fact``, ``department``, ``verification``,
+    ``offer_pending`` to the observation; default off), ``reveal_hidden``, ``variation``
+    (``"on"`` / ``"off"``), ``target_mask`` (publish ``info["target_mask"]``), ``levels``
+    (a curriculum: one generated set per difficulty level, chosen per world with
+    :meth:`set_difficulty`).
 
     ## Version history
     - v0: initial release.
@@ -121,8 +157,17 @@ class PhoneVectorEnv(TorchVectorEnv):
         compiled: CompiledPhone | None = None,
         max_episode_steps: int | None = None,
         cuda_graph: bool | None = None,
+        action_mask: bool = True,
+        reward_mode: str = "costs",
+        structured_obs: bool = False,
+        reveal_hidden: bool = False,
+        variation: str = "on",
+        target_mask: bool = False,
+        levels: Sequence[float] | None = None,
     ) -> None:
         super().__init__(num_envs, device)
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
         if obs_mode != "tokens":
             raise ValueError(
                 f"the vector phone env serves obs_mode='tokens' (got {obs_mode!r}); use "
@@ -130,22 +175,54 @@ class PhoneVectorEnv(TorchVectorEnv):
             )
         if max_episode_steps is not None:
             raise ValueError("episode length is set per scenario (constraints.max_turns)")
+        self.levels: tuple[float, ...] | None = None
+        if levels is not None and compiled is None:
+            # A curriculum: one generated set per level, compiled together; each world draws
+            # its scenarios from its own level's block (set_difficulty).
+            self.levels = tuple(levels)
+            sets = [
+                resolve_scenarios("generated", lv, num_generated, generator_seed)
+                for lv in self.levels
+            ]
+            compiled = _compile([sc for st in sets for sc in st], 0, 0, 0, max_tokens, hints)
         self.compiled = compiled or _compile(
             scenario, difficulty, num_generated, generator_seed, max_tokens, hints
         )
+        apply_switches(self.compiled, reveal_hidden, variation)
         self.engine = PhoneEngine(self.compiled, self.device)
+        self.engine.reward_mode = reward_mode
+        if self.levels is not None:
+            n = len(self.levels)
+            self.engine.set_level_blocks(
+                torch.arange(n, dtype=torch.int64) * num_generated,
+                torch.full((n,), num_generated, dtype=torch.int64),
+            )
+        self.reward_mode = reward_mode
+        self._ended_level = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self.publish_mask = action_mask
+        self.structured_obs = structured_obs
+        self.publish_target_mask = target_mask
         c = self.compiled
         L, Vocab, F, N = c.max_tokens, c.vocab_size, c.dims["F"], c.dims["N"]
         tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
-        self.single_observation_space = spaces.Dict(
-            {
-                "tokens": tok_space,
-                "phase": spaces.Discrete(4),
-                "known_facts": spaces.MultiBinary(F),
-                "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
-                "turn": spaces.Box(0, 10_000, (1,), np.int32),
-            }
-        )
+        obs_spaces: dict[str, spaces.Space] = {
+            "tokens": tok_space,
+            "phase": spaces.Discrete(4),
+            "known_facts": spaces.MultiBinary(F),
+            "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
+            "turn": spaces.Box(0, 10_000, (1,), np.int32),
+        }
+        if structured_obs:
+            D = int(self.compiled.tables["dept_transfers"].shape[1])
+            obs_spaces.update(
+                {
+                    "pending_fact": spaces.Discrete(F + 1),
+                    "department": spaces.Discrete(D + 1),
+                    "verification": spaces.MultiBinary(F),
+                    "offer_pending": spaces.MultiBinary(2),
+                }
+            )
+        self.single_observation_space = spaces.Dict(obs_spaces)
         self.single_action_space = spaces.Discrete(c.num_actions)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -154,13 +231,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.action_names = [a.name for a in c.catalogue]
         self.action_error_names = ACTION_ERRORS
         self.phase_names = PHASE_NAMES
-        self.reward_term_names = (
-            "goal",
-            "turn_cost",
-            "privacy_violation",
-            "over_call_budget",
-            "invalid_action",
-        )
+        self.reward_term_names = ALL_REWARD_TERMS
         self.state = self.engine.empty_state(self.num_envs)
         self._stated_correct: torch.Tensor | None = None
         self._allow_garbled = False
@@ -176,6 +247,9 @@ class PhoneVectorEnv(TorchVectorEnv):
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        if self.levels is not None:
+            # The level of the episode that ends here (curricula score it).
+            self._ended_level = torch.where(mask, self.difficulty, self._ended_level)
         self.engine.reset(self.state, mask, seeds)
         self._tokens = None
 
@@ -218,13 +292,87 @@ class PhoneVectorEnv(TorchVectorEnv):
 
     def _observation(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         st = self.state
-        return {
+        obs = {
             "tokens": tokens,
             "phase": st["phase"].clone(),
             "known_facts": st["known"].to(torch.int8),
             "calls": st["calls"].clamp(max=_MAX_CALL_COUNT).to(torch.int32),
             "turn": st["turn"].to(torch.int32)[:, None],
         }
+        if self.structured_obs:
+            obs.update(self.engine.structured(st))
+        return obs
+
+    # ------------------------------------------------------------------ masks and curriculum
+    def action_masks(self) -> torch.Tensor:
+        """bool ``[B, A]``: the actions admissible in every world's current state (the same
+        as the last ``info["action_mask"]``; see :meth:`PhoneEngine.action_mask`)."""
+        return self.engine.action_mask(self.state)
+
+    def _add_masks(self, info: dict[str, Any]) -> dict[str, Any]:
+        if self.publish_mask:
+            info[keys.ACTION_MASK] = self.engine.action_mask(self.state)
+        return info
+
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Reset (see :meth:`TorchVectorEnv.reset`); ``options["difficulty"]`` (a level index
+        per world, or one for all) sets the curriculum level first (``levels=`` envs)."""
+        options = dict(options or {})
+        level = options.pop("difficulty", None)
+        if level is not None:
+            mask = options.get("reset_mask")
+            worlds = (
+                torch.nonzero(torch.as_tensor(mask, dtype=torch.bool)).flatten()
+                if mask is not None
+                else torch.arange(self.num_envs)
+            )
+            self.set_difficulty(worlds, level)
+        obs, info = super().reset(seed=seed, options=options or None)
+        if self.publish_target_mask:
+            info[keys.TARGET_MASK] = self.reset_target_mask()
+        return obs, self._add_masks(info)
+
+    def reset_target_mask(self) -> torch.Tensor:
+        """bool ``[B, L]``: ``target_mask`` of the current observation (its seeded-noise
+        tokens), as the reset info carries it."""
+        return self.engine.noise_mask(self.state["msgs"], self.state["vars"])
+
+    def step(self, actions: Any) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        obs, rew, term, trunc, info = super().step(actions)
+        if self.publish_target_mask:
+            msgs, var = self._step_msgs
+            info[keys.TARGET_MASK] = self.engine.noise_mask(msgs, var)
+        return obs, rew, term, trunc, self._add_masks(info)
+
+    def set_difficulty(self, worlds: Any, level: Any) -> None:
+        """Put ``worlds`` (indices or a bool mask) on curriculum level ``level`` (an index into
+        ``levels``, one or one per world); it takes effect at each world's next episode."""
+        if self.levels is None:
+            raise ValueError("set_difficulty needs an env made with levels=[...]")
+        idx = torch.as_tensor(worlds, device=self.device)
+        if idx.dtype == torch.bool:
+            idx = torch.nonzero(idx).flatten()
+        lv = torch.as_tensor(level, dtype=torch.int64, device=self.device).expand(idx.shape)
+        if bool(((lv < 0) | (lv >= len(self.levels))).any()):
+            raise ValueError(f"levels are indices 0..{len(self.levels) - 1}, got {level!r}")
+        self.state["level"][idx.to(torch.int64)] = lv
+
+    @property
+    def difficulty(self) -> torch.Tensor:
+        """int64 ``[B]``: the curriculum level (index into ``levels``) of each world's current
+        episode (``set_difficulty`` changes the level of the next one)."""
+        if self.levels is None:
+            return torch.zeros_like(self.state["level"])
+        lo = self.engine._level_lo
+        return (self.state["scenario"][:, None] >= lo[None, :]).sum(dim=1) - 1
+
+    @property
+    def ended_difficulty(self) -> torch.Tensor:
+        """int64 ``[B]``: the level of the episode that last ended in each world (what a
+        curriculum scores after a step with ``terminated | truncated``)."""
+        return self._ended_level.clone()
 
     def _observe(self) -> dict[str, torch.Tensor]:
         return self._observation(self._heard_tokens())
@@ -264,7 +412,9 @@ class PhoneVectorEnv(TorchVectorEnv):
 def _single_obs(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
     """World 0 of a batched tokens observation as NumPy (Discrete entries as np.int64)."""
     out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
-    out["phase"] = np.int64(out["phase"])
+    for k in ("phase", "pending_fact", "department"):
+        if k in out:
+            out[k] = np.int64(out[k])
     return out
 
 
@@ -304,6 +454,8 @@ class PhoneEnv(gym.Env):
         max_tokens: int | None = None,
         hints: bool | None = None,
         render_mode: str | None = None,
+        show_admissible: bool = False,
+        **aids: Any,
     ) -> None:
         if obs_mode not in ("text", "tokens"):
             raise ValueError(f"obs_mode must be 'text' or 'tokens', got {obs_mode!r}")
@@ -321,7 +473,9 @@ class PhoneEnv(gym.Env):
             max_tokens=max_tokens,
             hints=hints,
             cuda_graph=False,  # one world: the text face reads step messages between steps
+            **aids,
         )
+        self.show_admissible = show_admissible
         self.compiled = self.vec.compiled
         self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
         self.single_target_space = self.target_space = self.vec.single_target_space
@@ -347,7 +501,19 @@ class PhoneEnv(gym.Env):
         return self._text()
 
     def _text(self, last_step: bool = False) -> str:
-        return "\n".join(f"{s}: {b}" for s, b in self.vec.render_heard(0, last_step))
+        text = "\n".join(f"{s}: {b}" for s, b in self.vec.render_heard(0, last_step))
+        if self.show_admissible:
+            text += "\n" + self.admissible_text()
+        return text
+
+    def admissible_actions(self) -> list[str]:
+        """Catalogue names of the actions admissible now (see ``info["action_mask"]``)."""
+        mask = self.vec.action_masks()[0].tolist()
+        return [n for n, ok in zip(self.action_names, mask, strict=True) if ok]
+
+    def admissible_text(self) -> str:
+        """The admissible tools as one observation line (``show_admissible=True``)."""
+        return "system: admissible: " + ", ".join(self.admissible_actions())
 
     def _messages(self, last_step: bool = False) -> list[dict[str, str]]:
         return [
@@ -443,6 +609,10 @@ class PhoneEnv(gym.Env):
         )
         if self.obs_mode == "text":
             info["messages"] = self._messages()
+        if self.vec.publish_mask:
+            info[keys.ACTION_MASK] = self.vec.action_masks()[0].cpu().numpy()
+        if self.vec.publish_target_mask:
+            info[keys.TARGET_MASK] = self.vec.reset_target_mask()[0].cpu().numpy()
         return self._obs(obs), info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -485,6 +655,9 @@ class PhoneEnv(gym.Env):
             # The episode's scenario, as at reset (the world may already have auto-reset).
             "scenario": self.compiled.scenarios[self._episode_scenario].name,
         }
+        for k in (keys.ACTION_MASK, keys.TARGET_MASK):
+            if k in vinfo:
+                info[k] = vinfo[k][0].cpu().numpy()
         if self.obs_mode == "text":
             # From the step's own messages: the world may already have auto-reset.
             text = self._text(last_step=True)

@@ -31,6 +31,9 @@ call budget               3       3       3         2-3       1-2
 calls per number          3       3       3         2         1-2
 ========================  ======  ======  ========  ========  ==========
 
+A half level, ``difficulty=0.5`` (:data:`HALF_LEVELS`), sits between 0 and 1: level 0's knobs
+behind a one-option IVR menu, with a hold of up to 2 steps (the ladder is :data:`LEVELS`).
+
 Otherwise the listed number reaches the task's department itself (through the IVR, if any).
 "Transfer" means it reaches general customer service, which transfers to the task's department
 (a second hold). "Call another number" means every department has ``transfers: false``: the
@@ -42,6 +45,7 @@ the task's effects if accepted.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import random
 from dataclasses import dataclass
@@ -1349,7 +1353,22 @@ def _hold(rng: random.Random, hold_max: int) -> tuple[int, int]:
     return (lo, hi)
 
 
-def generate_scenario(seed: int, difficulty: int) -> PhoneScenario:
+HALF_LEVELS = (0.5,)
+"""Levels between the integer difficulties (a gentler first step of the ladder):
+0.5 is level 0 (nothing to ask, no distractor department or number) behind a one-option IVR
+menu, with a short, varying hold (up to 2 steps)."""
+
+LEVELS = (0, 0.5, 1, 2, 3, 4)
+"""Every generator level, easiest first (the curriculum ladder)."""
+
+
+def _half_level_knobs(rng: random.Random, d: float) -> _Knobs:
+    """The knobs of a half level (see :data:`HALF_LEVELS`): level 0's, plus a menu and a hold."""
+    k = _knobs(rng, 0)
+    return dataclasses.replace(k, ivr_depth=1, options_per_menu=1, hold_max=2)
+
+
+def generate_scenario(seed: int, difficulty: float) -> PhoneScenario:
     """Generate one solvable phone scenario.
 
     The result depends only on ``(seed, difficulty)``: the same pair always gives the same
@@ -1368,8 +1387,10 @@ def generate_scenario(seed: int, difficulty: int) -> PhoneScenario:
         within ``constraints.max_turns`` (with at least 2x slack) and the call budget.
 
     Raises:
-        ValueError: if ``difficulty`` is not an integer in ``0..4``.
+        ValueError: if ``difficulty`` is not an integer in ``0..4`` or a half level (0.5).
     """
+    if isinstance(difficulty, float) and difficulty in HALF_LEVELS:
+        return _generate(operator.index(seed), difficulty)
     try:
         if isinstance(difficulty, bool):
             raise TypeError
@@ -1382,9 +1403,17 @@ def generate_scenario(seed: int, difficulty: int) -> PhoneScenario:
         ) from None
     if not 0 <= difficulty <= MAX_DIFFICULTY:
         raise ValueError(f"difficulty must be in 0..{MAX_DIFFICULTY}, got {difficulty}")
-    d = difficulty
-    rng = random.Random(seed * 7919 + d)
-    k = _knobs(rng, d)
+    return _generate(seed, difficulty)
+
+
+def _generate(seed: int, level: float) -> PhoneScenario:
+    """:func:`generate_scenario` for a checked level (an int, or one of HALF_LEVELS: drawn
+    with its own knobs and otherwise built as the integer level below it)."""
+    half = level in HALF_LEVELS
+    d = int(level)
+    rng = random.Random(seed * 7919 + (d if not half else 1000 + int(level * 100)))
+    k = _half_level_knobs(rng, level) if half else _knobs(rng, d)
+    level_name = f"{level:g}".replace(".", "_")  # 0.5 -> "0_5" (names are identifiers)
 
     dom = rng.choice(_DOMAINS)
     task = rng.choice(dom.tasks)
@@ -1771,14 +1800,17 @@ def generate_scenario(seed: int, difficulty: int) -> PhoneScenario:
         *(["trap"] if k.trap and task.trap else []),
     ]
     description = (
-        f"Generated ({dom.kind}, difficulty {d}): {fill(task.title)}. IVR depth {k.ivr_depth}; "
+        f"Generated ({dom.kind}, difficulty {level_name}): {fill(task.title)}. "
+        f"IVR depth {k.ivr_depth}; "
         f"{len(verify)} verification item(s), {asks} fact(s) to ask the user for; route: "
         f"{k.mode.replace('_', ' ')}; fee ${fee} (limit ${max_fees}); call budget "
         f"{k.call_budget}."
     )
     phrasing = Phrasing(greeting=list(rng.choice(_GREETINGS))) if rng.random() < 0.5 else Phrasing()
     return PhoneScenario(
-        name=f"generated_d{d}_s{seed}" if seed >= 0 else f"generated_d{d}_sm{-seed}",
+        name=f"generated_d{level_name}_s{seed}"
+        if seed >= 0
+        else f"generated_d{level_name}_sm{-seed}",
         title=f"{company}: {fill(task.title)}",
         description=description,
         company=Company(
@@ -1799,7 +1831,7 @@ def generate_scenario(seed: int, difficulty: int) -> PhoneScenario:
         constraints=Constraints(call_budget=k.call_budget, max_turns=max_turns, hints=k.hints),
         phrasing=phrasing,
         realtime=_realtime_behaviour(seed, d),
-        tags=["generated", dom.kind, f"difficulty_{d}", *features],
+        tags=["generated", dom.kind, f"difficulty_{level_name}", *features],
     )
 
 

@@ -34,6 +34,12 @@ def _np(x: Any) -> Any:
     return np.asarray(x)
 
 
+def _mask(info: dict[str, Any]) -> Any:
+    """The info's action mask as NumPy, or None when the env publishes none."""
+    m = info.get(keys.ACTION_MASK)
+    return None if m is None else _np(m)
+
+
 def _row(x: Any, i: int) -> Any:
     if isinstance(x, dict):
         return {k: _row(v, i) for k, v in x.items()}
@@ -116,10 +122,11 @@ def _expect_value_error(envs: Any, action: Any, what: str, mentions: str | None 
 def _rollout(
     envs: Any, seed: int, steps: int, action_seed: int, policy: str = "random"
 ) -> list[tuple[Any, ...]]:
-    """Reset with ``seed`` and step; return (obs, reward, term, trunc, target, actions) rows."""
+    """Reset with ``seed`` and step; return (obs, reward, term, trunc, target, actions, mask)
+    rows (mask: the info's action mask, or None); the first row is (obs, mask)."""
     gen = torch.Generator().manual_seed(action_seed)
-    obs, _ = envs.reset(seed=seed)
-    rows: list[tuple[Any, ...]] = [(_np(obs),)]
+    obs, info = envs.reset(seed=seed)
+    rows: list[tuple[Any, ...]] = [(_np(obs), _mask(info))]
     for _ in range(steps):
         if policy == "oracle" and hasattr(envs, "oracle_action"):
             act = envs.oracle_action()
@@ -131,7 +138,15 @@ def _rollout(
             act = sample_actions(envs, gen)
         obs, rew, term, trunc, info = envs.step(act)
         rows.append(
-            (_np(obs), _np(rew), _np(term), _np(trunc), _np(info[keys.NEXT_OBS_TARGET]), _np(act))
+            (
+                _np(obs),
+                _np(rew),
+                _np(term),
+                _np(trunc),
+                _np(info[keys.NEXT_OBS_TARGET]),
+                _np(act),
+                _mask(info),
+            )
         )
     return rows
 
@@ -299,11 +314,53 @@ def check_vector_env(
         for i in range(1, B):
             assert _equal(_row(o, i), _row(o, 0)), f"branched world {i} differs from world 0"
 
+    # --- admissible-action masks (envs that publish info["action_mask"])
+    check_action_mask(envs, steps=steps, seed=seed)
+
     # --- batch vs single
     if single_env_fn is not None:
         check_batch_vs_single(
             envs, single_env_fn, steps=steps, seed=seed, worlds=min(worlds_vs_single, B)
         )
+
+
+def check_action_mask(envs: Any, *, steps: int = 60, seed: int = 123) -> None:
+    """The mask contract, for envs whose reset info carries ``keys.ACTION_MASK``: a bool
+    ``[B, A]`` mask at reset and on every step; the oracle's action (if the env has one) is
+    always admissible; an admissible action never yields an ``action_error``."""
+    _, info = envs.reset(seed=seed)
+    if keys.ACTION_MASK not in info:
+        return
+    B, n = envs.num_envs, int(envs.single_action_space.n)
+    gen = torch.Generator().manual_seed(seed + 17)
+    rows = torch.arange(B)
+    mask = info[keys.ACTION_MASK]
+    for t in range(steps):
+        where = f"step {t}"
+        assert mask.dtype == torch.bool and tuple(mask.shape) == (B, n), (
+            f"{where}: action_mask must be bool [{B}, {n}], got {mask.dtype} {tuple(mask.shape)}"
+        )
+        m = mask.cpu()
+        assert bool(m.any(dim=1).all()), f"{where}: a world has no admissible action"
+        rand = torch.multinomial(m.float(), 1, generator=gen).squeeze(1)
+        act = rand
+        if hasattr(envs, "oracle_action"):
+            oracle = envs.oracle_action().cpu()
+            bad = ~m[rows, oracle]
+            assert not bool(bad.any()), (
+                f"{where}: the oracle's action is not admissible in worlds "
+                f"{torch.nonzero(bad).flatten().tolist()[:8]}"
+            )
+            act = torch.where(torch.rand(B, generator=gen) < 0.5, oracle, rand)
+        _, _, _, _, info = envs.step(act)
+        err = info[keys.ACTION_ERROR].cpu()
+        bad = err != 0
+        assert not bool(bad.any()), (
+            f"{where}: admissible actions gave action_error in worlds "
+            f"{torch.nonzero(bad).flatten().tolist()[:8]}"
+        )
+        assert keys.ACTION_MASK in info, f"{where}: info lacks {keys.ACTION_MASK!r}"
+        mask = info[keys.ACTION_MASK]
 
 
 def check_batch_vs_single(
@@ -320,18 +377,26 @@ def check_batch_vs_single(
     for i in range(worlds):
         env = single_env_fn()
         try:
-            obs, _ = env.reset(seed=seed + i)
+            obs, sinfo = env.reset(seed=seed + i)
             assert _equal(_row(rows[0][0], i), obs), (
                 f"world {i}: reset obs differs from single env seeded {seed + i}: "
                 f"{_diff(_row(rows[0][0], i), obs)}"
             )
+            if rows[0][1] is not None:
+                assert _equal(sinfo.get(keys.ACTION_MASK), rows[0][1][i]), (
+                    f"world {i}: reset action_mask differs from the single env's"
+                )
             for t in range(1, len(rows)):
-                vobs, vrew, vterm, vtrunc, vtgt, vact = rows[t]
+                vobs, vrew, vterm, vtrunc, vtgt, vact, vmask = rows[t]
                 obs, rew, term, trunc, info = env.step(_single_action(env.action_space, vact[i]))
                 where = f"world {i}, step {t - 1}"
                 assert np.isclose(rew, vrew[i]), f"{where}: reward {rew} != {vrew[i]}"
                 assert term == bool(vterm[i]) and trunc == bool(vtrunc[i]), f"{where}: flags differ"
                 assert _equal(info[keys.NEXT_OBS_TARGET], vtgt[i]), f"{where}: target differs"
+                if vmask is not None:
+                    assert _equal(info.get(keys.ACTION_MASK), vmask[i]), (
+                        f"{where}: action_mask differs from the single env's"
+                    )
                 if term or trunc:
                     obs, _ = env.reset()
                 assert _equal(obs, _row(vobs, i)), (
