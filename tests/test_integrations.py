@@ -1,0 +1,170 @@
+"""envgym driven by RL clients nobody here wrote: Gymnasium's vector wrappers, async
+vectorization, Stable-Baselines3, TorchRL (docs/integrations.md).
+
+Exclusions are limitations of the client, each commented where it applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.wrappers import vector as gv
+
+import envgym  # noqa: F401  (registers the ids)
+from envgym.core import keys
+from envgym.wrappers import NormalizeObservation, NumpyVector, TransformObservation
+
+torch.set_num_threads(1)
+
+PHONE = "envgym/Phone-Mock-v0"
+ROBOT = "envgym/Robot-Reach-v0"
+BROWSER = "envgym/Browser-ClickButton-v0"
+
+
+def native(env_id: str, n: int, **kwargs: Any) -> Any:
+    return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+
+
+def drive(envs: Any, steps: int, oracle: bool = True) -> list[tuple]:
+    """Step ``envs`` (a NumPy face) with the native oracle, or its action space's samples."""
+    out = []
+    envs.action_space.seed(0)
+    for _ in range(steps):
+        act = envs.unwrapped.oracle_action() if oracle else envs.action_space.sample()
+        out.append(envs.step(act))
+    return out
+
+
+# --------------------------------------------------------------------------- vector wrappers
+@pytest.mark.parametrize("env_id", [PHONE, ROBOT])
+def test_record_episode_statistics_matches_native_stats(env_id: str) -> None:
+    envs = gv.RecordEpisodeStatistics(NumpyVector(native(env_id, 3)))
+    obs, _ = envs.reset(seed=0)
+    ended = 0
+    for _obs, reward, term, trunc, info in drive(envs, 120 if env_id == ROBOT else 40):
+        assert isinstance(reward, np.ndarray) and reward.dtype == np.float32
+        assert isinstance(term, np.ndarray) and term.dtype == np.bool_
+        done = term | trunc
+        if done.any():
+            ended += int(done.sum())
+            # Gymnasium's statistics (its own "episode" key) equal envgym's own, computed in
+            # the engine under keys.EPISODE.
+            np.testing.assert_array_equal(info["_episode"], done)
+            np.testing.assert_allclose(
+                info["episode"]["r"][done], info[keys.EPISODE]["r"][done], rtol=1e-5
+            )
+            np.testing.assert_array_equal(info["episode"]["l"][done], info[keys.EPISODE]["l"][done])
+            assert isinstance(info[keys.NEXT_OBS_TARGET], np.ndarray)
+    assert ended > 0 and len(envs.return_queue) == ended
+
+
+@pytest.mark.parametrize("env_id", [PHONE, ROBOT])
+def test_normalize_reward_scales_by_return_std(env_id: str) -> None:
+    raw = NumpyVector(native(env_id, 4))
+    norm = gv.NormalizeReward(NumpyVector(native(env_id, 4)), gamma=0.9)
+    raw.reset(seed=1)
+    norm.reset(seed=1)
+    for _ in range(30):
+        act = raw.oracle_action()
+        _, r_raw, *_ = raw.step(act)
+        _, r_norm, *_ = norm.step(act)
+        scale = np.sqrt(norm.return_rms.var + norm.epsilon)
+        np.testing.assert_allclose(r_norm, r_raw / scale, rtol=1e-5, atol=1e-7)
+    assert norm.return_rms.count > 30
+
+
+def test_normalize_observation_same_step_normalizes_final_obs() -> None:
+    envs = NormalizeObservation(NumpyVector(native(ROBOT, 4)))
+    obs, _ = envs.reset(seed=0)
+    seen_final = False
+    for _ in range(120):
+        obs, _, term, trunc, info = envs.step(envs.unwrapped.oracle_action())
+        assert obs.dtype == np.float32 and envs.observation_space.contains(obs)
+        done = term | trunc
+        if done.any():
+            seen_final = True
+            # final_obs went through the same statistics: the normalised value maps back to the
+            # true last observation the native env would report.
+            back = info[keys.FINAL_OBS] * np.sqrt(envs.obs_rms.var + envs.epsilon)
+            assert np.isfinite(back[done]).all() and np.abs(info[keys.FINAL_OBS][done]).max() < 50
+    assert seen_final
+    assert envs.obs_rms.count > 4 * 120
+    # Gymnasium's own wrapper refuses SAME_STEP envs; ours refuses token ids (categorical).
+    with pytest.raises(ValueError, match="NEXT_STEP"):
+        gv.NormalizeObservation(NumpyVector(native(ROBOT, 2)))
+    with pytest.raises(TypeError, match="Box"):
+        NormalizeObservation(NumpyVector(native(PHONE, 2)))
+
+
+def test_clip_and_rescale_action_on_robot() -> None:
+    # ClipAction / RescaleAction need a Box action space: only the robot family has one (phone
+    # actions are Discrete catalogue indices, browser actions are strings).
+    envs = gv.ClipAction(NumpyVector(native(ROBOT, 2)))
+    envs.reset(seed=0)
+    _, r, *_ = envs.step(np.full((2, 7), 5.0, dtype=np.float32))  # out of [-1, 1]: clipped
+    assert r.shape == (2,)
+    scaled = gv.RescaleAction(NumpyVector(native(ROBOT, 2)), min_action=0.0, max_action=2.0)
+    plain = NumpyVector(native(ROBOT, 2))
+    scaled.reset(seed=0)
+    plain.reset(seed=0)
+    a = np.random.default_rng(0).uniform(-1, 1, (2, 7)).astype(np.float32)
+    o1, *_ = scaled.step(a + 1.0)  # [0, 2] maps onto the native [-1, 1]
+    o2, *_ = plain.step(a)
+    np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("env_id", [PHONE, ROBOT])
+def test_transform_observation(env_id: str) -> None:
+    base = NumpyVector(native(env_id, 2))
+    if env_id == PHONE:
+        space = base.single_observation_space["tokens"]
+        envs = TransformObservation(base, lambda o: o["tokens"], None, space)
+    else:
+        envs = TransformObservation(base, lambda o: o * 2.0)
+    obs, _ = envs.reset(seed=0)
+    ref = NumpyVector(native(env_id, 2))
+    ref_obs, _ = ref.reset(seed=0)
+    want = ref_obs["tokens"] if env_id == PHONE else ref_obs * 2.0
+    np.testing.assert_array_equal(obs, want)
+    for _ in range(40):
+        act = ref.oracle_action()
+        obs, _, term, trunc, info = envs.step(act)
+        ref_obs, *_, ref_info = ref.step(act)
+        want = ref_obs["tokens"] if env_id == PHONE else ref_obs * 2.0
+        np.testing.assert_array_equal(obs, want)
+        fin = ref_info[keys.FINAL_OBS]
+        np.testing.assert_array_equal(
+            info[keys.FINAL_OBS], fin["tokens"] if env_id == PHONE else fin * 2.0
+        )
+    # Gymnasium's own TransformObservation refuses SAME_STEP envs (final_obs would be left raw).
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        gv.TransformObservation(base, lambda o: o, base.observation_space)
+
+
+@pytest.mark.browser
+def test_browser_native_vector_under_gymnasium_wrappers() -> None:
+    # Browser actions are strings and observations mix Text and token ids: RecordEpisodeStatistics,
+    # NormalizeReward and TransformObservation apply; the Box-only wrappers do not.
+    envs = native(BROWSER, 2)
+    try:
+        w = gv.NormalizeReward(gv.RecordEpisodeStatistics(NumpyVector(envs)))
+        w = TransformObservation(w, lambda o: o["tree"])
+        obs, _ = w.reset(seed=0)
+        assert obs.dtype == object and isinstance(obs[0], str)
+        ended = 0
+        for _ in range(6):
+            obs, r, term, trunc, info = w.step(envs.oracle_action())
+            assert isinstance(r, np.ndarray) and isinstance(obs[0], str)
+            done = term | trunc
+            if done.any():
+                ended += int(done.sum())
+                np.testing.assert_array_equal(
+                    info["episode"]["l"][done], info[keys.EPISODE]["l"][done]
+                )
+        assert ended > 0
+    finally:
+        envs.close()
