@@ -168,3 +168,79 @@ def test_browser_native_vector_under_gymnasium_wrappers() -> None:
         assert ended > 0
     finally:
         envs.close()
+
+
+# ------------------------------------------------------------------ async / multiprocessing
+ASYNC = """
+import sys, gymnasium as gym, numpy as np, envgym
+env_id = sys.argv[1]
+envs = gym.make_vec(env_id, num_envs=2, vectorization_mode="async")  # default start method
+obs, info = envs.reset(seed=0)
+envs.action_space.seed(0)
+for _ in range(3):
+    obs, reward, term, trunc, info = envs.step(envs.action_space.sample())
+assert reward.shape == (2,) and "next_obs_target" in info, info.keys()
+envs.close()
+print("ASYNC_OK")
+"""
+
+MULTIPROCESSING = """
+import multiprocessing as mp, sys, gymnasium as gym, envgym
+
+def run(env_id, q):
+    env = gym.make(env_id)
+    env.reset(seed=1)
+    env.action_space.seed(1)
+    *_, info = env.step(env.action_space.sample())
+    q.put(sorted(info))
+
+if __name__ == "__main__":
+    env_id = sys.argv[1]
+    parent = gym.make(env_id)  # the parent runs torch ops before it starts the workers
+    parent.reset(seed=0)
+    parent.step(parent.action_space.sample())
+    q = mp.Queue()
+    procs = [mp.Process(target=run, args=(env_id, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [q.get(timeout=90) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0, p.exitcode
+    assert all("next_obs_target" in keys for keys in got), got
+    print("MP_OK")
+"""
+
+
+def run_script(code: str, env_id: str, token: str, timeout: float = 150) -> None:
+    """Run ``code`` in a fresh interpreter; a hang fails the test at ``timeout`` instead of
+    blocking the run."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}  # >1: the torch thread pool that broke forks
+    res = subprocess.run(
+        [sys.executable, "-c", code, env_id],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert res.returncode == 0 and token in res.stdout, res.stderr[-3000:]
+
+
+@pytest.mark.parametrize("env_id", [PHONE, ROBOT])
+def test_async_vector_env_under_default_start_method(env_id: str) -> None:
+    run_script(ASYNC, env_id, "ASYNC_OK")
+
+
+@pytest.mark.parametrize("env_id", [PHONE, ROBOT])
+def test_multiprocessing_workers_of_single_env(env_id: str) -> None:
+    run_script(MULTIPROCESSING, env_id, "MP_OK")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("script,token", [(ASYNC, "ASYNC_OK"), (MULTIPROCESSING, "MP_OK")])
+def test_browser_async_and_multiprocessing(script: str, token: str) -> None:
+    run_script(script, BROWSER, token)
