@@ -302,3 +302,59 @@ def test_sb3_make_vec_env_and_ppo(env_id: str, kwargs: dict) -> None:
         assert venv.get_images()[0].shape[-1] == 3  # render_mode="rgb_array" frames
     finally:
         venv.close()
+
+
+# --------------------------------------------------------------------------- TorchRL
+# TorchRL's specs are tensors: the browser family's string observations are out of its reach.
+TORCHRL_IDS = [(PHONE, {"obs_mode": "tokens"}), (ROBOT, {})]
+
+
+@pytest.mark.parametrize("env_id,kwargs", TORCHRL_IDS, ids=["phone", "robot"])
+def test_torchrl_gym_env_single_with_targets(env_id: str, kwargs: dict) -> None:
+    pytest.importorskip("torchrl")
+    from torchrl.envs import GymEnv
+    from torchrl.envs.utils import check_env_specs
+
+    from envgym.wrappers import target_info_reader
+
+    env = GymEnv(env_id, **kwargs)
+    space = env._env.unwrapped.single_target_space
+    env = env.auto_register_info_dict(info_dict_reader=target_info_reader(space))
+    check_env_specs(env)
+    td = env.rollout(8, break_when_any_done=False)
+    assert td["next", keys.NEXT_OBS_TARGET].shape == (8, *space.shape)
+    assert td["next", keys.NEXT_OBS_TARGET].abs().sum() > 0
+
+
+@pytest.mark.parametrize("env_id", [PHONE, ROBOT])
+def test_torchrl_env_over_native_engine(env_id: str) -> None:
+    pytest.importorskip("torchrl")
+    from torchrl.envs.utils import check_env_specs
+
+    from envgym.wrappers import TorchRLEnv
+
+    envs = native(env_id, 3)
+    env = TorchRLEnv(envs)
+    env.set_seed(0)
+    check_env_specs(env)
+    td = env.rollout(80, break_when_any_done=False)  # TorchRL resets ended worlds itself
+    assert td.batch_size == (3, 80)
+    nxt = td["next"]
+    assert bool(nxt["done"].any()), "no episode ended: auto-reset not exercised"
+    # Every target is the engine's encoding of the reported next observation, at episode ends
+    # too: the next observation of an ending step is the true last one (final_obs), not the
+    # reset one, and the reset one appears as the following step's observation.
+    flat = nxt.reshape(-1)
+    obs = (
+        {k: flat[k] for k in envs.single_observation_space}
+        if env_id == PHONE
+        else flat["observation"]
+    )
+    torch.testing.assert_close(envs.target_from_obs(obs), flat[keys.NEXT_OBS_TARGET])
+    ends = nxt["done"].squeeze(-1)
+    w, t = torch.nonzero(ends[:, :-1], as_tuple=True)
+    key = "turn" if env_id == PHONE else "observation"
+    assert not torch.equal(td[key][w, t + 1], nxt[key][w, t])  # a new episode began
+    terms = sum(nxt[keys.REWARD_TERMS][k] for k in envs.reward_term_names)
+    torch.testing.assert_close(terms, nxt["reward"].squeeze(-1), rtol=1e-4, atol=1e-5)
+    env.close()
