@@ -282,6 +282,25 @@ def test_browser_renders_page_screenshot() -> None:
         env.close()
 
 
+@pytest.mark.parametrize(
+    "env_id,kwargs", [(PHONE, {"obs_mode": "tokens"}), (ROBOT, {})], ids=["phone", "robot"]
+)
+def test_record_video(env_id: str, kwargs: dict, tmp_path: Any) -> None:
+    pytest.importorskip("moviepy")
+    env = gym.wrappers.RecordVideo(
+        gym.make(env_id, render_mode="rgb_array", **kwargs), str(tmp_path), video_length=6
+    )
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(6):
+        *_, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            env.reset()
+    env.close()
+    videos = list(tmp_path.glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
+
 # --------------------------------------------------------------------------- Stable-Baselines3
 @pytest.mark.parametrize(
     "env_id,kwargs", [(PHONE, {"obs_mode": "tokens"}), (ROBOT, {})], ids=["phone", "robot"]
