@@ -41,6 +41,14 @@ def drive(envs: Any, steps: int, oracle: bool = True) -> list[tuple]:
 
 # --------------------------------------------------------------------------- vector wrappers
 @pytest.mark.parametrize("env_id", [PHONE, ROBOT])
+def test_autoreset_mode_declared_like_gymnasium(env_id: str) -> None:
+    envs = native(env_id, 2)
+    assert envs.metadata["autoreset_mode"] is gym.vector.AutoresetMode.SAME_STEP
+    assert envs.unwrapped.autoreset_mode is gym.vector.AutoresetMode.SAME_STEP
+    assert NumpyVector(envs).metadata["autoreset_mode"] is gym.vector.AutoresetMode.SAME_STEP
+
+
+@pytest.mark.parametrize("env_id", [PHONE, ROBOT])
 def test_record_episode_statistics_matches_native_stats(env_id: str) -> None:
     envs = gv.RecordEpisodeStatistics(NumpyVector(native(env_id, 3)))
     obs, _ = envs.reset(seed=0)
