@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from envgym.core import keys
+
 
 @dataclass
 class Args:
@@ -360,8 +362,8 @@ def train(args: Args) -> dict[str, Any]:
                 buf["done"].append(done.float())
                 buf["target"].append(info["next_obs_target"])
                 ended_success.append(info["success"][done])
-                ended_return.append(info["episode"]["r"][done])
-                ended_len.append(info["episode"]["l"][done].float())
+                ended_return.append(info[keys.EPISODE]["r"][done])
+                ended_len.append(info[keys.EPISODE]["l"][done].float())
                 obs = next_obs
                 global_step += B
         stacked = {k: torch.stack(v) for k, v in buf.items() if k != "x"}

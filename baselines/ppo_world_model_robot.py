@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from envgym.core import keys
+
 
 @dataclass
 class Args:
@@ -317,8 +319,8 @@ def train(args: Args) -> dict[str, Any]:
                 buf["done"].append(done.float())
                 buf["target"].append(target)
                 ended["success"].append(info["success"][done].float())
-                ended["return"].append(info["episode"]["r"][done])
-                ended["length"].append(info["episode"]["l"][done].float())
+                ended["return"].append(info[keys.EPISODE]["r"][done])
+                ended["length"].append(info[keys.EPISODE]["l"][done].float())
                 obs = next_obs
                 global_step += B
         data: dict[str, Any] = {k: torch.stack(v) for k, v in buf.items()}

@@ -31,6 +31,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from envgym.core import keys
+
 
 @dataclass
 class Args:
@@ -129,8 +131,8 @@ def evaluate(envs: Any, policy: Any, episodes: int, seed: int) -> dict[str, floa
         obs, _, term, trunc, info = envs.step(policy(obs))
         for i in np.flatnonzero((term | trunc).cpu().numpy()):
             successes.append(bool(info["success"][i]))
-            returns.append(float(info["episode"]["r"][i]))
-            lengths.append(int(info["episode"]["l"][i]))
+            returns.append(float(info[keys.EPISODE]["r"][i]))
+            lengths.append(int(info[keys.EPISODE]["l"][i]))
     n = episodes
     return {
         "episodes": n,

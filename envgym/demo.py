@@ -3,8 +3,8 @@
 For each demo task (a registered id plus keyword arguments) the vector env runs the oracle
 policy for ``steps`` steps, then (after a fresh reset with the same seed) a uniformly random
 policy for ``steps`` steps. Episodes are counted where ``terminated | truncated``; success is
-``info["success"]`` at that step and the return is ``info["episode"]["r"]`` masked by
-``info["_episode"]``.
+``info["success"]`` at that step and the return is ``info[keys.EPISODE]["r"]`` masked by
+``info["_" + keys.EPISODE]``.
 
 Families plug in through :data:`FAMILIES`: a family whose module is importable contributes its
 tasks. The phone family's tasks are every shipped scenario plus a generated set; a future
@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from envgym.bench import random_actions, sync
+from envgym.core import keys
 
 DEMO_POLICIES = ("oracle", "random")
 
@@ -184,8 +185,8 @@ def run_policy(
         done = term | trunc
         episodes += done.sum()
         successes += (info["success"] & done).sum()
-        ended = info["_episode"]
-        ret_sum += torch.where(ended, info["episode"]["r"], 0.0).sum().to(torch.float64)
+        ended = info["_" + keys.EPISODE]
+        ret_sum += torch.where(ended, info[keys.EPISODE]["r"], 0.0).sum().to(torch.float64)
         if progress is not None:
             progress.update(1)
     eps = int(episodes)

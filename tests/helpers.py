@@ -8,6 +8,7 @@ import gymnasium as gym
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.core import keys
 
 
 def make_vec(num_envs: int = 8, device: str = "cpu", **kwargs: Any) -> Any:
@@ -40,5 +41,5 @@ def run_policy(envs: Any, policy: str, steps: int, seed: int = 0) -> tuple[int, 
         done = term | trunc
         ended += int(done.sum())
         succ += int((info["success"] & done).sum())
-        returns += info["episode"]["r"][done].tolist()
+        returns += info[keys.EPISODE]["r"][done].tolist()
     return ended, succ, sum(returns) / max(len(returns), 1)

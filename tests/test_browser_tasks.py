@@ -13,6 +13,7 @@ import envgym  # noqa: F401  (registers the ids)
 from envgym.browser.actions import BrowserAction, ParseError, parse_action, tool_schemas
 from envgym.browser.ids import SKILL_NAMES, entries
 from envgym.browser.tasks.base import parse_tree
+from envgym.core import keys
 
 BROWSER_IDS = [e.id for e in entries()]
 
@@ -115,7 +116,7 @@ def _episodes(
             _, _, term, trunc, info = envs.step(act)
             for i in np.flatnonzero((term | trunc).numpy()):
                 if out[i] is None:
-                    out[i] = (bool(info["success"][i]), float(info["episode"]["r"][i]))
+                    out[i] = (bool(info["success"][i]), float(info[keys.EPISODE]["r"][i]))
             if all(o is not None for o in out):
                 break
         assert all(o is not None for o in out), f"{env_id}: some episode never ended"

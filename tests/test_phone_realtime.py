@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.core import keys
 from envgym.phone.realtime import (
     CH_BACKCHANNEL,
     CH_MUSIC,
@@ -61,7 +62,7 @@ def run_episode(
         _, _, term, trunc, info = envs.step(policy(envs))
         end = (term | trunc) & ~done
         succ |= end & info["success"]
-        ret = torch.where(end, info["episode"]["r"], ret)
+        ret = torch.where(end, info[keys.EPISODE]["r"], ret)
         for k, v in info["interaction"].items():
             metrics[k] = torch.where(end, v.to(metrics.get(k, v).dtype), metrics.get(k, v * 0))
         assert info["_interaction"].equal(term | trunc)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from envgym.core import keys
 from tests.helpers import make_vec
 
 
@@ -25,7 +26,7 @@ def test_targets_at_episode_ends_are_the_true_last_observation() -> None:
             # ...and the target is the report confirmation, not the next intro.
             text = envs.decode(tgt[done][0])
             assert "report" in text and "numbers" not in text
-            assert info["_final_obs"].equal(done) and info["_episode"].equal(done)
+            assert info["_final_obs"].equal(done) and info["_" + keys.EPISODE].equal(done)
     assert ends > 0
 
 
@@ -139,7 +140,7 @@ def _trajectory(envs, steps: int = 80) -> list:
             te.cpu(),
             tr.cpu(),
             info["next_obs_target"].cpu(),
-            info["episode"]["r"].cpu(),
+            info[keys.EPISODE]["r"].cpu(),
             info["success"].cpu(),
         ]
     return out

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from gymnasium import spaces
 
 from envgym.core import keys
+from envgym.wrappers.numpy_vector import to_numpy as _to_numpy
 
 _INSTALL_HINT = "pip install -e '.[baselines]'"
 
@@ -33,15 +33,6 @@ def _import_vec_env_base() -> type:
             f"SB3VecEnv needs Stable-Baselines3, which is not installed; run {_INSTALL_HINT}"
         ) from exc
     return VecEnv
-
-
-def _to_numpy(x: Any) -> Any:
-    """A torch tensor (or a dict of them) as NumPy on the host."""
-    if isinstance(x, dict):
-        return {k: _to_numpy(v) for k, v in x.items()}
-    if torch.is_tensor(x):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _row(x: Any, i: int) -> Any:

@@ -355,6 +355,15 @@ class BrowserEngine:
             screenshot=shot,
         )
 
+    def page_screenshot(self, world: int = 0) -> np.ndarray:
+        """uint8 ``[H, W, 3]`` screenshot of world ``world``'s page as it is now (the blank
+        frame when the page is gone)."""
+        w = self.worlds[world]
+        if w.page is None or w.page.is_closed():
+            return self.blank_screenshot()
+        data = self.pool.run(w.page.screenshot(type="png"), timeout=self.step_timeout_s + 10)
+        return _decode_png(data)
+
     def blank_screenshot(self) -> np.ndarray:
         return np.zeros((self.viewport[1], self.viewport[0], 3), np.uint8)
 

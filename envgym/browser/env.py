@@ -306,7 +306,7 @@ class BrowserEnv(gym.Env):
     message, ``""`` when the action was carried out) and ``truncation_reason``.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -368,10 +368,15 @@ class BrowserEnv(gym.Env):
         """The actions as OpenAI-style function tool schemas."""
         return tool_schemas()
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the observation as text (instruction, URL, error line, page tree);
+        ``"rgb_array"``: a screenshot of the page (after an episode's last step, the next
+        episode's first page: the world resets on the step that ends it)."""
         if self.render_mode == "ansi" and self._obs is not None:
             o = self._obs
             return f"{o['instruction']}\n{o['url']}\n{o['error']}\n{o['tree']}"
+        if self.render_mode == "rgb_array":
+            return self.vec.engine.page_screenshot(0)
         return None
 
     def close(self) -> None:

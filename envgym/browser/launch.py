@@ -209,6 +209,14 @@ class BrowserPool:
         self._sink.close()
 
     @classmethod
+    def _forget_inherited(cls) -> None:
+        """In a forked child: the parent's pools (their loop thread did not survive the fork;
+        their browsers are the parent's) are dropped, not closed, so that the child's envs
+        start their own pool and the child's exit leaves the parent's browsers alone."""
+        cls._pools = {}
+        cls._lock = threading.Lock()
+
+    @classmethod
     def close_all(cls) -> None:
         """Close every pool of the process (registered with ``atexit``)."""
         with cls._lock:
@@ -219,6 +227,8 @@ class BrowserPool:
 
 
 atexit.register(BrowserPool.close_all)
+if hasattr(os, "register_at_fork"):  # async vector envs and multiprocessing fork workers
+    os.register_at_fork(after_in_child=BrowserPool._forget_inherited)
 
 
 def _children(pid: int) -> list[int]:

@@ -17,7 +17,7 @@ ACTION_ERROR = "action_error"
 FINAL_OBS = "final_obs"
 """Vector envs, SAME_STEP auto-reset: the true last observation of worlds that just ended."""
 
-EPISODE = "episode"
+EPISODE = "episode_stats"
 """Vector envs: episode return ``r`` and length ``l`` of worlds that just ended."""
 
 ACTION_MASK = "action_mask"

@@ -98,6 +98,8 @@ class TorchVectorEnv(VectorEnv):
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP
+    """Also an attribute, as Gymnasium's own vector envs have it (TorchRL reads it there)."""
 
     state: dict[str, torch.Tensor]
     single_target_space: Any

@@ -440,7 +440,7 @@ class PhoneEnv(gym.Env):
     else a reason such as ``"not_on_call"`` or ``"not_understood"``).
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -658,12 +658,14 @@ class PhoneEnv(gym.Env):
         for k in (keys.ACTION_MASK, keys.TARGET_MASK):
             if k in vinfo:
                 info[k] = vinfo[k][0].cpu().numpy()
-        if self.obs_mode == "text":
+        if self.obs_mode == "text" or self.render_mode is not None:
             # From the step's own messages: the world may already have auto-reset.
             text = self._text(last_step=True)
-            info["messages"] = self._messages(last_step=True)
-            self._transcript.append(f"assistant: {action}")
+            said = action if self.obs_mode == "text" else info["action_name"]
+            self._transcript.append(f"assistant: {said}")
             self._transcript.append(text)
+        if self.obs_mode == "text":
+            info["messages"] = self._messages(last_step=True)
             out_obs: Any = text
         else:
             out_obs = _single_obs(final)
@@ -671,9 +673,23 @@ class PhoneEnv(gym.Env):
             print(self.render())
         return out_obs, float(rew[0]), bool(term[0]), bool(trunc[0]), info
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"`` / ``"human"``: the last step's lines of the transcript (``"human"`` prints
+        them on every step); ``"rgb_array"``: a picture of the call (its state and the newest
+        lines of the transcript, :func:`envgym.phone.picture.call_frame`)."""
         if self.render_mode in ("ansi", "human"):
             return "\n".join(self._transcript[-3:]) if self._transcript else ""
+        if self.render_mode == "rgb_array":
+            from envgym.phone.picture import call_frame
+
+            st = self.vec.state
+            known = [f for k, f in enumerate(self.compiled.facts) if bool(st["known"][0, k])]
+            header = [
+                f"envgym phone: {self.compiled.scenarios[self.scenario_index].name}",
+                f"turn {int(st['turn'][0])}   phase {int(self.vec._observe()['phase'][0])}   "
+                f"known: {', '.join(known) or '-'}",
+            ]
+            return call_frame(header, self._transcript)
         return None
 
     def close(self) -> None:
