@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import gymnasium as gym
@@ -11,6 +12,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core.vector import one_world_action
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
 from envgym.phone.compiler import ACTION_ERRORS, PHASE_NAMES, CompiledPhone, compile_scenarios
 from envgym.phone.engine import PhoneEngine
@@ -261,6 +263,12 @@ class PhoneVectorEnv(TorchVectorEnv):
         return out
 
 
+def _shown(action: Any) -> str:
+    """An action as transcript text, bounded (a depth- and length-limited repr for objects)."""
+    text = action if isinstance(action, str) else reprlib.repr(action)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _single_obs(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
     """World 0 of a batched tokens observation as NumPy (Discrete entries as np.int64)."""
     out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
@@ -442,7 +450,7 @@ class PhoneEnv(gym.Env):
             raise RuntimeError("the episode has ended; call reset()")
         parsed: ParsedAction | None = None
         if self.obs_mode == "tokens":
-            a = torch.as_tensor(np.asarray(action)).reshape(1)
+            a = one_world_action(action)
             self.vec._stated_correct = None
         else:
             parsed = self.parser.parse(action, self.scenario_index)
@@ -462,6 +470,7 @@ class PhoneEnv(gym.Env):
         ended = bool(term[0] or trunc[0])
         self._ended = ended
         final = vinfo[keys.FINAL_OBS] if ended else obs
+        aid = int(torch.as_tensor(a).reshape(-1)[0])
         code = int(vinfo[keys.ACTION_ERROR][0])
         error = ACTION_ERRORS[code]
         if parsed is not None and parsed.error:
@@ -471,15 +480,13 @@ class PhoneEnv(gym.Env):
             keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
             keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
             keys.ACTION_ERROR: error,
-            "action_name": self.action_names[int(a[0])]
-            if int(a[0]) < len(self.action_names)
-            else "garbled",
+            "action_name": self.action_names[aid] if aid < len(self.action_names) else "garbled",
         }
         if self.obs_mode == "text":
             # From the step's own messages: the world may already have auto-reset.
             text = self._text(last_step=True)
             info["messages"] = self._messages(last_step=True)
-            self._transcript.append(f"assistant: {action}")
+            self._transcript.append(f"assistant: {_shown(action)}")
             self._transcript.append(text)
             out_obs: Any = text
         else:
