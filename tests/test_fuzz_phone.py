@@ -117,10 +117,10 @@ test_text_actions_realtime = quick(25)(
     given(st.lists(ACTION, min_size=1, max_size=3))(_bad_text_realtime)
 )
 test_text_actions_long = pytest.mark.fuzz(
-    long(4000)(given(st.lists(ACTION, min_size=1, max_size=4))(_bad_text_is_in_band))
+    long(3000)(given(st.lists(ACTION, min_size=1, max_size=4))(_bad_text_is_in_band))
 )
 test_text_actions_realtime_long = pytest.mark.fuzz(
-    long(2000)(given(st.lists(ACTION, min_size=1, max_size=3))(_bad_text_realtime))
+    long(3000)(given(st.lists(ACTION, min_size=1, max_size=3))(_bad_text_realtime))
 )
 
 

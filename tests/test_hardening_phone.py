@@ -313,3 +313,25 @@ def test_more_services_than_the_bound_are_rejected(tmp_path: Path) -> None:
     svc = d["policies"]["services"][0]
     d["policies"]["services"] = [{**svc, "id": f"s{i}"} for i in range(600)]
     assert "policies.services" in _problems(_write(tmp_path, d))
+
+
+def test_three_party_faces_use_the_same_action_rule() -> None:
+    import envgym.phone as phone
+    from envgym.phone.multiagent import PhoneParallelVectorEnv
+
+    env = phone.parallel_env("mock")
+    env.reset(seed=0)
+    good = {a: 0 for a in env.agents}
+    for bad in (1.7, True, 1 + 2j, [0, 1], "0", 10**6):
+        with pytest.raises(InvalidActionError):
+            env.step({**good, env.agents[0]: bad})
+    with pytest.raises(InvalidActionError):
+        env.step([0, 0, 0])
+    env.step(good)
+    vec = PhoneParallelVectorEnv(4, "mock", ("assistant", "rep"))
+    vec.reset(seed=0)
+    with pytest.raises(InvalidActionError):
+        vec.step({"assistant": np.zeros(4, dtype=np.int64)})  # the rep's actions missing
+    with pytest.raises(InvalidActionError):
+        vec.step({"assistant": np.zeros((2, 2), dtype=np.int64), "rep": np.zeros(4, np.int64)})
+    vec.step(vec.oracle_actions())
