@@ -22,7 +22,11 @@ MAX_DEPTH = 64
 """Deepest nesting of mappings and lists in a scenario document."""
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (10x faster; the same safe constructors).
+_SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeBase):  # type: ignore[misc, valid-type]
     """PyYAML's safe loader, refusing duplicate mapping keys (PyYAML keeps the last)."""
 
 

@@ -468,6 +468,13 @@ class PhoneScenario(_Model):
     )
 
 
+def _known(names: set[str] | dict[str, str]) -> str:
+    """The known names for an error message, at most 20 of them (messages stay small)."""
+    ordered = sorted(names)
+    more = f" and {len(ordered) - 20} more" if len(ordered) > 20 else ""
+    return f"{ordered[:20]}{more}"
+
+
 def check_references(sc: PhoneScenario) -> list[Problem]:
     """Cross-reference checks pydantic can't express; each problem names its field path."""
     problems: list[Problem] = []
@@ -495,12 +502,12 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{path}.department",
-                    f"unknown department {r.department!r}; known: {sorted(depts)}",
+                    f"unknown department {r.department!r}; known: {_known(depts)}",
                 )
             )
         if r.node is not None and r.node not in nodes:
             problems.append(
-                Problem(f"{path}.node", f"unknown IVR node {r.node!r}; known: {sorted(nodes)}")
+                Problem(f"{path}.node", f"unknown IVR node {r.node!r}; known: {_known(nodes)}")
             )
 
     for i, num in enumerate(sc.company.numbers):
@@ -516,7 +523,7 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{path}.{field}",
-                        f"unknown record field {field!r}; known: {sorted(sc.records)}",
+                        f"unknown record field {field!r}; known: {_known(sc.records)}",
                     )
                 )
 
@@ -526,19 +533,19 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{p}.department",
-                    f"unknown department {s.department!r}; known: {sorted(depts)}",
+                    f"unknown department {s.department!r}; known: {_known(depts)}",
                 )
             )
         for j, f in enumerate(s.verify):
             if f not in facts:
                 problems.append(
-                    Problem(f"{p}.verify[{j}]", f"unknown user fact {f!r}; known: {sorted(facts)}")
+                    Problem(f"{p}.verify[{j}]", f"unknown user fact {f!r}; known: {_known(facts)}")
                 )
         if s.eligibility is not None and s.eligibility.fact not in facts:
             problems.append(
                 Problem(
                     f"{p}.eligibility.fact",
-                    f"unknown user fact {s.eligibility.fact!r}; known: {sorted(facts)}",
+                    f"unknown user fact {s.eligibility.fact!r}; known: {_known(facts)}",
                 )
             )
         record_values(s.effects, f"{p}.effects")
