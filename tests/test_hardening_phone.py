@@ -335,3 +335,26 @@ def test_three_party_faces_use_the_same_action_rule() -> None:
     with pytest.raises(InvalidActionError):
         vec.step({"assistant": np.zeros((2, 2), dtype=np.int64), "rep": np.zeros(4, np.int64)})
     vec.step(vec.oracle_actions())
+
+
+def test_chat_adapter_answers_malformed_replies_in_band() -> None:
+    from envgym.phone.chat import ChatAdapter
+
+    deep: object = "x"
+    for _ in range(5000):
+        deep = {"a": deep}
+    chat = ChatAdapter(gym.make("envgym/Phone-v0", scenario="mock"))
+    chat.reset(seed=0)
+    for reply in (
+        {"tool_calls": [5]},
+        {"tool_calls": ["wait"]},
+        {"tool_calls": [{"function": 3}]},
+        {"tool_calls": 7},
+        {"tool_calls": [{"function": {"name": "dial", "arguments": deep}}]},
+        {"content": deep},
+        "my" + " " * 5000 + "x",
+    ):
+        new, _r, term, trunc, _info = chat.step(reply)
+        assert "not_understood" in new[-1]["content"], (str(reply)[:40], new[-1])
+        if term or trunc:
+            chat.reset(seed=0)
