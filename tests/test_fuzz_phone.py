@@ -347,4 +347,4 @@ def _scenario_test(profile: Any) -> Any:
 
 
 test_scenario_mutation = _scenario_test(quick(20))
-test_scenario_mutation_long = pytest.mark.fuzz(_scenario_test(long(400)))
+test_scenario_mutation_long = pytest.mark.fuzz(_scenario_test(long(1000)))
