@@ -102,7 +102,7 @@ def validate_file(path: Path) -> tuple[bool, str]:
     """
     from envgym.dsl.errors import Problem
     from envgym.phone.compiler import compile_scenarios
-    from envgym.phone.engine import oracle_success_rate
+    from envgym.phone.engine import oracle_success_rate, random_action_smoke
     from envgym.phone.scenarios import load_scenario_file
 
     try:
@@ -122,13 +122,18 @@ def validate_file(path: Path) -> tuple[bool, str]:
                         )
                     ],
                 )
+            # What the engine runs beyond the oracle's path: random actions on every path.
+            random_action_smoke(compiled)
         except ScenarioError as e:
             # The compiler names the scenario; name the file instead.
             raise ScenarioError(str(path), e.problems) from None
     except ScenarioError as e:
         return False, f"FAIL  {path}\n{e}"
-    except Exception as e:  # a compiler bug, not the author's fault: still no traceback
-        return False, f"FAIL  {path}\ninternal error while compiling: {type(e).__name__}: {e}"
+    except Exception as e:  # a compiler or engine bug, not the author's fault: a verdict still
+        return (
+            False,
+            f"FAIL  {path}\ninternal error while compiling: {type(e).__name__}: {e!s:.300}",
+        )
     return True, f"OK  {path}  ({sc.name}: {sc.title})"
 
 
@@ -172,7 +177,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"FAIL  {msg}")
     for f in files:
         ok, msg = validate_robot_file(f) if _is_robot_scene(f) else validate_file(f)
-        print(msg)
+        # A verdict always prints, whatever text the file or error holds.
+        print(msg.encode("utf-8", "backslashreplace").decode("utf-8"))
         failed += not ok
     n = len(files)
     print(

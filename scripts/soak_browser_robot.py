@@ -44,8 +44,8 @@ def rss_bytes(with_children: bool) -> int:
 
 
 def soak_robot(world_steps: int, num_envs: int, scene: str) -> dict[str, Any]:
+    from envgym.core.errors import InvalidActionError
     from envgym.robot.env import RobotVectorEnv
-    from envgym.robot.errors import InvalidActionError
 
     env = RobotVectorEnv(num_envs, scene, num_threads=1)
     env.reset(seed=0)

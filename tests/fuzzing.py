@@ -50,7 +50,11 @@ def case_timeout(seconds: float) -> Iterator[None]:
         yield
         return
 
+    fired = False
+
     def on_alarm(signum: int, frame: object) -> None:
+        nonlocal fired
+        fired = True
         raise Hang(f"fuzz case ran past {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -60,3 +64,7 @@ def case_timeout(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    # The alarm may have fired inside code that swallows exceptions (a garbage-collector
+    # callback, a bare except): the case still counts as a hang.
+    if fired:
+        raise Hang(f"fuzz case ran past {seconds} s")

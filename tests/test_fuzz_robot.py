@@ -19,8 +19,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from envgym.core.errors import InvalidActionError
 from envgym.robot.env import RobotEnv, RobotVectorEnv
-from envgym.robot.errors import InvalidActionError
 from tests.fuzzing import case_timeout, long, quick
 
 pytestmark = pytest.mark.mujoco

@@ -23,6 +23,12 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from envgym.core import keys
+from envgym.core.errors import (
+    SEED_MAX,
+    InvalidActionError,
+    InvalidResetError,
+    InvalidStateError,
+)
 
 Obs = dict[str, torch.Tensor] | torch.Tensor
 
@@ -139,29 +145,28 @@ class TorchVectorEnv(VectorEnv):
     def _convert_actions(self, actions: Any) -> torch.Tensor:
         """Turn user actions into a validated tensor on ``self.device``.
 
-        The default handles ``Discrete`` single action spaces; families with other spaces
-        override it. Out-of-space actions raise ``ValueError`` naming the worlds.
+        The default handles ``Discrete`` single action spaces: actions must be integers (any
+        signed or unsigned integer dtype; not bool, float or complex) of shape ``[num_envs]``
+        or ``[num_envs, 1]``, each inside the space. Anything else raises
+        :class:`~envgym.core.errors.InvalidActionError` naming the problem (and the worlds, for
+        out-of-space values); nothing in the env changes. Families with other spaces override
+        it.
         """
         from gymnasium import spaces
 
         space = self.single_action_space
         if not isinstance(space, spaces.Discrete):
             raise NotImplementedError("override _convert_actions for non-Discrete action spaces")
-        t = torch.as_tensor(np.asarray(actions) if not torch.is_tensor(actions) else actions)
-        if t.dtype.is_floating_point or t.dtype == torch.bool:
-            raise TypeError(f"actions must be integers for a Discrete space, got dtype {t.dtype}")
-        t = t.to(device=self.device, dtype=torch.int64).reshape(-1)
-        if t.shape[0] != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} actions, got shape {tuple(t.shape)}")
+        t = integer_actions(actions, self.num_envs)
         lo, hi = int(space.start), int(space.start + space.n)
         bad = (t < lo) | (t >= hi)
         if bool(bad.any()):
             idx = torch.nonzero(bad).flatten()[:8].tolist()
             vals = t[bad][:8].tolist()
-            raise ValueError(
+            raise InvalidActionError(
                 f"actions out of the action space Discrete({space.n}) in worlds {idx}: {vals}"
             )
-        return t - lo
+        return (t - lo).to(self.device)
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(
@@ -172,9 +177,10 @@ class TorchVectorEnv(VectorEnv):
 
         ``options={"reset_mask": mask}`` resets only the masked worlds (partial reset).
         """
+        # Everything is validated before any world changes (docs/reliability.md).
         mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         if options and "reset_mask" in options:
-            mask = torch.as_tensor(options["reset_mask"], dtype=torch.bool, device=self.device)
+            mask = reset_mask(options["reset_mask"], self.num_envs).to(self.device)
         seeds: torch.Tensor | None
         if seed is None:
             if self._needs_reset:
@@ -182,12 +188,8 @@ class TorchVectorEnv(VectorEnv):
                 seeds = base + torch.arange(self.num_envs, dtype=torch.int64, device=self.device)
             else:
                 seeds = None
-        elif isinstance(seed, int | np.integer):
-            seeds = int(seed) + torch.arange(self.num_envs, dtype=torch.int64, device=self.device)
         else:
-            seeds = torch.as_tensor(list(seed), dtype=torch.int64, device=self.device)
-            if seeds.shape[0] != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {seeds.shape[0]}")
+            seeds = world_seeds(seed, self.num_envs).to(self.device)
         self._reset_worlds(mask, seeds)
         self._episode_return[mask] = 0.0
         self._episode_length[mask] = 0
@@ -365,24 +367,177 @@ class TorchVectorEnv(VectorEnv):
         self, state: Mapping[str, torch.Tensor], worlds: Sequence[int] | torch.Tensor | None = None
     ) -> None:
         """Write a snapshot back: into every world, or into the rows ``worlds``."""
-        expected = set(self.state) | {"__episode_return", "__episode_length"}
-        if set(state) != expected:
-            raise ValueError(
-                f"state keys do not match this env: missing {sorted(expected - set(state))}, "
-                f"unexpected {sorted(set(state) - expected)}"
-            )
         targets: dict[str, torch.Tensor] = dict(self.state)
         targets["__episode_return"] = self._episode_return
         targets["__episode_length"] = self._episode_length
-        for k, v in state.items():
+        # Validate every field first, then write: a rejected snapshot changes nothing.
+        idx = None if worlds is None else world_indices(worlds, self.num_envs)
+        checked = check_snapshot(state, targets, idx)
+        self._check_state_values(checked, idx)
+        for k, v in checked.items():
             dst = targets[k]
-            if worlds is None:
-                if v.shape != dst.shape:
-                    raise ValueError(
-                        f"state[{k!r}] has shape {tuple(v.shape)}, expected {tuple(dst.shape)}"
-                    )
-                dst.copy_(v.to(dst.device))
+            if idx is None:
+                dst.copy_(v)
             else:
-                idx = torch.as_tensor(worlds, dtype=torch.int64, device=dst.device)
-                dst[idx] = v.to(dst.device)
+                dst[idx.to(dst.device)] = v
         self._needs_reset = False
+
+    def _check_state_values(
+        self, state: dict[str, torch.Tensor], worlds: torch.Tensor | None
+    ) -> None:
+        """Family hook: reject snapshot *values* the engine can't run (e.g. an index past a
+        table) with :class:`~envgym.core.errors.InvalidStateError`. ``state`` holds every key
+        already on the right device, shape and dtype. The default accepts any values."""
+
+
+_INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def one_world_action(action: Any) -> Any:
+    """A single env's action as a batch of one world (a leading axis of 1), for the vector
+    env's own validation to accept or reject: never raises, never reshapes a wrong shape into
+    a right one."""
+    if torch.is_tensor(action):
+        return action.unsqueeze(0)
+    try:
+        return np.asarray(action)[None]
+    except (ValueError, TypeError, OverflowError):
+        return action
+
+
+def integer_actions(actions: Any, num_envs: int) -> torch.Tensor:
+    """Integer actions of shape ``[num_envs]`` or ``[num_envs, 1]`` as an int64 ``[num_envs]``
+    tensor (on the input's device), or :class:`InvalidActionError`."""
+    if torch.is_tensor(actions):
+        t = actions
+        if t.dtype not in _INT_DTYPES:
+            raise InvalidActionError(
+                f"actions must be integers for a Discrete space, got dtype {t.dtype}"
+            )
+    else:
+        try:
+            a = np.asarray(actions)
+        except (ValueError, TypeError, OverflowError) as e:  # ragged lists, odd objects
+            raise InvalidActionError(f"actions are not an integer array: {e}") from None
+        if a.dtype.kind not in "iu":
+            raise InvalidActionError(
+                f"actions must be integers for a Discrete space, got dtype {a.dtype}"
+            )
+        if a.dtype.kind == "u" and a.size and int(a.max()) > torch.iinfo(torch.int64).max:
+            raise InvalidActionError("actions out of the action space: values past int64")
+        t = torch.from_numpy(np.ascontiguousarray(a.astype(np.int64, copy=False)))
+    if tuple(t.shape) not in ((num_envs,), (num_envs, 1)):
+        raise InvalidActionError(
+            f"expected {num_envs} actions (shape [{num_envs}] or [{num_envs}, 1]), "
+            f"got shape {tuple(t.shape)}"
+        )
+    return t.to(torch.int64).reshape(num_envs)
+
+
+def reset_mask(mask: Any, num_envs: int) -> torch.Tensor:
+    """``options["reset_mask"]`` as a bool ``[num_envs]`` tensor, or :class:`InvalidResetError`:
+    it must be booleans (a tensor, array or list) of exactly that shape."""
+    if torch.is_tensor(mask):
+        m = mask
+        ok = m.dtype == torch.bool
+    else:
+        try:
+            a = np.asarray(mask)
+        except (ValueError, TypeError) as e:
+            raise InvalidResetError(f"reset_mask is not a bool array: {e}") from None
+        ok = a.dtype == np.bool_
+        m = torch.from_numpy(np.ascontiguousarray(a)) if ok else None
+    if not ok or m is None:
+        raise InvalidResetError(
+            f"reset_mask must be bools, got {getattr(mask, 'dtype', type(mask).__name__)}"
+        )
+    if tuple(m.shape) != (num_envs,):
+        raise InvalidResetError(f"reset_mask must have shape [{num_envs}], got {tuple(m.shape)}")
+    return m
+
+
+def _seed_int(x: Any) -> int:
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer):
+        if torch.is_tensor(x) and x.numel() == 1 and x.dtype in _INT_DTYPES:
+            return int(x.item())
+        raise InvalidResetError(f"a seed must be an int, got {type(x).__name__}")
+    return int(x)
+
+
+def world_seeds(seed: Any, num_envs: int) -> torch.Tensor:
+    """The int64 seed of each world: ``seed + i`` for an int, or one int per world from a
+    sequence; every seed in ``[0, SEED_MAX]``, else :class:`InvalidResetError`."""
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_):
+        base = int(seed)
+        if base < 0 or base + num_envs - 1 > SEED_MAX:
+            raise InvalidResetError(
+                f"seed must be in [0, {SEED_MAX - num_envs + 1}] for {num_envs} worlds "
+                f"(world i uses seed + i, an int64), got {base}"
+            )
+        return base + torch.arange(num_envs, dtype=torch.int64)
+    if isinstance(seed, str | bytes | Mapping) or not isinstance(
+        seed, Sequence | np.ndarray | torch.Tensor
+    ):
+        raise InvalidResetError(
+            f"seed must be an int or one int per world, got {type(seed).__name__}"
+        )
+    values = [_seed_int(x) for x in (seed.tolist() if hasattr(seed, "tolist") else seed)]
+    if len(values) != num_envs:
+        raise InvalidResetError(f"expected {num_envs} seeds, got {len(values)}")
+    bad = [v for v in values if not 0 <= v <= SEED_MAX]
+    if bad:
+        raise InvalidResetError(f"seeds must be in [0, {SEED_MAX}], got {bad[:4]}")
+    return torch.tensor(values, dtype=torch.int64)
+
+
+def world_indices(worlds: Any, num_envs: int) -> torch.Tensor:
+    """``worlds`` of ``set_state`` as distinct int64 indices in ``[0, num_envs)``, or
+    :class:`InvalidStateError`."""
+    try:
+        if torch.is_tensor(worlds):
+            if worlds.dtype not in _INT_DTYPES:
+                raise InvalidStateError(f"worlds must be integers, got dtype {worlds.dtype}")
+            idx = worlds.detach().to("cpu", torch.int64)
+        else:
+            a = np.asarray(worlds)
+            if a.dtype.kind not in "iu" and a.size:
+                raise InvalidStateError(f"worlds must be integers, got dtype {a.dtype}")
+            idx = torch.from_numpy(np.ascontiguousarray(a.astype(np.int64)))
+    except (ValueError, TypeError, OverflowError) as e:
+        if isinstance(e, InvalidStateError):
+            raise
+        raise InvalidStateError(f"worlds is not an index list: {e}") from None
+    if idx.dim() != 1:
+        raise InvalidStateError(f"worlds must be a 1-D index list, got shape {tuple(idx.shape)}")
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= num_envs):
+        raise InvalidStateError(f"worlds must be in [0, {num_envs}), got {idx.tolist()[:8]}")
+    if idx.unique().numel() != idx.numel():
+        raise InvalidStateError("worlds must not repeat (each row is written once)")
+    return idx
+
+
+def check_snapshot(
+    state: Any, targets: Mapping[str, torch.Tensor], worlds: torch.Tensor | None
+) -> dict[str, torch.Tensor]:
+    """Every field of a snapshot checked against the env's tensors (keys, tensor type, dtype,
+    shape) and moved to each field's device; :class:`InvalidStateError` on the first problem."""
+    if not isinstance(state, Mapping):
+        raise InvalidStateError(f"a snapshot is a mapping of tensors, got {type(state).__name__}")
+    expected = set(targets)
+    if set(state) != expected:
+        raise InvalidStateError(
+            f"state keys do not match this env: missing {sorted(map(str, expected - set(state)))}"
+            f", unexpected {sorted(map(str, set(state) - expected))}"
+        )
+    out: dict[str, torch.Tensor] = {}
+    for k, dst in targets.items():
+        v = state[k]
+        if not torch.is_tensor(v):
+            raise InvalidStateError(f"state[{k!r}] must be a tensor, got {type(v).__name__}")
+        if v.dtype != dst.dtype:
+            raise InvalidStateError(f"state[{k!r}] has dtype {v.dtype}, expected {dst.dtype}")
+        shape = tuple(dst.shape) if worlds is None else (worlds.numel(), *dst.shape[1:])
+        if tuple(v.shape) != shape:
+            raise InvalidStateError(f"state[{k!r}] has shape {tuple(v.shape)}, expected {shape}")
+        out[k] = v.detach().to(dst.device)
+    return out

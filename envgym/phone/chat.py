@@ -38,18 +38,24 @@ IVR menus, hold music, the rep, your user, or system notes.
 - When the request is done (or can't be done), call report. It ends the task."""
 
 
-def _plain(obj: Any) -> Any:
-    """An SDK object (pydantic model, namespace) or dict as plain JSON-ready data."""
+_MAX_DEPTH = 32
+
+
+def _plain(obj: Any, depth: int = 0) -> Any:
+    """An SDK object (pydantic model, namespace) or dict as plain JSON-ready data; structure
+    nested deeper than 32 levels becomes the text ``"<too deep>"`` (never a RecursionError)."""
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
+    if depth >= _MAX_DEPTH:
+        return "<too deep>"
     if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items() if v is not None}
+        return {str(k): _plain(v, depth + 1) for k, v in obj.items() if v is not None}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [_plain(v, depth + 1) for v in obj]
     if hasattr(obj, "model_dump"):  # openai-python's pydantic models
-        return _plain(obj.model_dump(exclude_none=True))
+        return _plain(obj.model_dump(exclude_none=True), depth + 1)
     if hasattr(obj, "__dict__"):
-        return {k: _plain(v) for k, v in vars(obj).items() if not k.startswith("_")}
+        return {k: _plain(v, depth + 1) for k, v in vars(obj).items() if not k.startswith("_")}
     return str(obj)
 
 
@@ -64,10 +70,17 @@ def assistant_message(message: Any) -> dict[str, Any]:
     msg = _plain(message)
     if not isinstance(msg, dict):
         raise TypeError(f"expected a chat message, got {type(message).__name__}")
-    out: dict[str, Any] = {"role": "assistant", "content": msg.get("content")}
+    content = msg.get("content")
+    out: dict[str, Any] = {
+        "role": "assistant",
+        "content": content if content is None or isinstance(content, str) else str(content),
+    }
     calls = []
-    for i, call in enumerate(msg.get("tool_calls") or []):
-        fn = call.get("function", {})
+    raw_calls = msg.get("tool_calls") or []
+    for i, call in enumerate(raw_calls if isinstance(raw_calls, list) else [raw_calls]):
+        # A malformed call still becomes a call: the env answers it "not_understood".
+        call = call if isinstance(call, dict) else {}
+        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
         args = fn.get("arguments", "{}")
         calls.append(
             {
@@ -75,7 +88,7 @@ def assistant_message(message: Any) -> dict[str, Any]:
                 "type": "function",
                 "function": {
                     "name": str(fn.get("name", "")),
-                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                    "arguments": args if isinstance(args, str) else json.dumps(args, default=str),
                 },
             }
         )

@@ -24,7 +24,13 @@ import torch
 
 from envgym.dsl.errors import Problem, ScenarioError
 from envgym.phone.models import IVR_KEYS, PhoneScenario, Service, check_references
-from envgym.phone.text import DEFAULT_PHRASING, MessageBook, normalize_value, ordinal
+from envgym.phone.text import (
+    DEFAULT_PHRASING,
+    MessageBook,
+    fill_template,
+    normalize_value,
+    ordinal,
+)
 
 # Phases of a world.
 OFF, IVR, HOLD, REP = 0, 1, 2, 3
@@ -276,16 +282,25 @@ def plan_scenario(sc: PhoneScenario) -> Plan | None:
             if not any(k in goal and goal[k] == v for k, v in eff.items()):
                 continue
             options.append((svc, eff, fee, accepts))
+    # Options never set a goal field to a wrong value, so a combination reaches the goal iff
+    # the fields it sets right, with those right from the start, cover the goal: one bitmask
+    # OR per combination. The search is the first combination in itertools order (as before);
+    # the schema's bounds on services keep its cube small.
+    bit = {k: 1 << i for i, k in enumerate(goal)}
+    full = (1 << len(goal)) - 1
+    start = sum(bit[k] for k, v in goal.items() if sc.records.get(k) == v)
+    cover = [sum(bit[k] for k, v in eff.items() if goal.get(k) == v) for _s, eff, _f, _a in options]
     for size in (1, 2, 3):
-        for combo in itertools.combinations(options, size):
-            if len({c[0].id for c in combo}) != size:
-                continue
-            rec = dict(sc.records)
+        for ix in itertools.combinations(range(len(options)), size):
+            mask = start
             fees = 0
-            for _svc, eff, fee, _ in combo:
-                rec.update(eff)
-                fees += fee
-            if fees <= sc.goal.max_fees and all(rec[k] == v for k, v in goal.items()):
+            for i in ix:
+                mask |= cover[i]
+                fees += options[i][2]
+            if mask != full or fees > sc.goal.max_fees:
+                continue
+            combo = [options[i] for i in ix]
+            if len({c[0].id for c in combo}) == size:
                 return Plan(
                     services=[c[0].id for c in combo],
                     accept_offer={c[0].id: c[3] for c in combo},
@@ -302,13 +317,8 @@ def _phr(sc: PhoneScenario, kind: str) -> list[str]:
 
 
 def _fmt(templates: list[str], **slots: Any) -> list[str]:
-    out = []
-    for t in templates:
-        try:
-            out.append(t.format(**slots))
-        except (KeyError, IndexError):
-            out.append(t)
-    return out
+    """Fill each template's placeholders (checked when the scenario loaded)."""
+    return [fill_template(t, {k: str(v) for k, v in slots.items()}) for t in templates]
 
 
 def compile_scenarios(
@@ -515,7 +525,13 @@ def compile_scenarios(
                 t["ivr_opt_kind"][k, i, ki], t["ivr_opt_id"][k, i, ki] = kind, rid
             kind, rid = route_code(node.timeout)
             t["ivr_to_kind"][k, i], t["ivr_to_id"][k, i] = kind, rid
-        # Shortest key path from every node toward every department (BFS backwards).
+        # Shortest key path from every node toward every department (BFS backwards over the
+        # reversed option edges, built once: linear in the IVR's size per department).
+        into: list[list[tuple[int, str]]] = [[] for _ in co.ivr]
+        for i, node in enumerate(co.ivr):
+            for key, r in node.options.items():
+                if r.node is not None:
+                    into[node_ix[r.node]].append((i, key))
         for d in range(len(co.departments)):
             dist = {}
             q: deque[int] = deque()
@@ -527,15 +543,12 @@ def compile_scenarios(
                         q.append(i)
             while q:
                 j = q.popleft()
-                for i, node in enumerate(co.ivr):
-                    if i in dist:
-                        continue
-                    for key, r in node.options.items():
-                        if r.node is not None and node_ix[r.node] == j:
-                            dist[i] = dist[j] + 1
-                            t["ivr_key_toward"][k, i, d] = IVR_KEYS.index(key)
-                            q.append(i)
-                            break
+                # Nodes in order, each by its first key leading to j (as a forward scan would).
+                for i, key in into[j]:
+                    if i not in dist:
+                        dist[i] = dist[j] + 1
+                        t["ivr_key_toward"][k, i, d] = IVR_KEYS.index(key)
+                        q.append(i)
 
         def reaches(num_i: int, d: int) -> bool:
             kind = int(t["num_route_kind"][k, num_i])

@@ -1280,3 +1280,29 @@ def oracle_success_rate(compiled: CompiledPhone, seeds: int = 8) -> list[float]:
         if bool(done.all()):
             break
     return [float(won[k::K].float().mean()) for k in range(K)]
+
+
+def random_action_smoke(compiled: CompiledPhone, worlds: int = 8, seed: int = 0) -> None:
+    """Run every scenario of ``compiled`` under uniformly random actions (the garbled action
+    included) for its whole turn limit, resetting worlds that end; observations included.
+
+    The oracle takes one path through a scenario; random actions press every IVR key, dial
+    every number and ask for every service, so this exercises the tables a scenario's other
+    paths read. ``envgym validate`` runs it, so a scenario that validates can't crash the
+    engine on those paths. Raises whatever the engine raises (a bug to report).
+    """
+    K = compiled.dims["K"]
+    B = K * worlds
+    eng = PhoneEngine(compiled, torch.device("cpu"))
+    st = eng.empty_state(B)
+    eng.reset(st, torch.ones(B, dtype=torch.bool), torch.arange(B, dtype=torch.int64) + seed)
+    st["scenario"] = torch.arange(B) % K
+    eng.reset_scenario_fields(st)
+    gen = torch.Generator().manual_seed(seed)
+    horizon = int(compiled.tables["max_turns"].max()) + 2
+    for _ in range(horizon):
+        acts = torch.randint(0, eng.garbled_action + 1, (B,), generator=gen)
+        out = eng.step(st, acts)
+        eng.tokens(st)
+        done = out["terminated"] | out["truncated"]
+        eng.reset(st, done, None)  # the next episode draws its scenario, as in a batch

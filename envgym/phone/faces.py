@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core.vector import one_world_action
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
 from envgym.phone.compiler import (
     ACTION_ERRORS,
@@ -409,6 +411,12 @@ class PhoneVectorEnv(TorchVectorEnv):
         return out
 
 
+def _shown(action: Any) -> str:
+    """An action as transcript text, bounded (a depth- and length-limited repr for objects)."""
+    text = action if isinstance(action, str) else reprlib.repr(action)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _single_obs(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
     """World 0 of a batched tokens observation as NumPy (Discrete entries as np.int64)."""
     out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
@@ -620,7 +628,7 @@ class PhoneEnv(gym.Env):
             raise RuntimeError("the episode has ended; call reset()")
         parsed: ParsedAction | None = None
         if self.obs_mode == "tokens":
-            a = torch.as_tensor(np.asarray(action)).reshape(1)
+            a = one_world_action(action)
             self.vec._stated_correct = None
         else:
             parsed = self.parser.parse(action, self.scenario_index)
@@ -640,6 +648,7 @@ class PhoneEnv(gym.Env):
         ended = bool(term[0] or trunc[0])
         self._ended = ended
         final = vinfo[keys.FINAL_OBS] if ended else obs
+        aid = int(torch.as_tensor(a).reshape(-1)[0])
         code = int(vinfo[keys.ACTION_ERROR][0])
         error = ACTION_ERRORS[code]
         if parsed is not None and parsed.error:
@@ -649,9 +658,7 @@ class PhoneEnv(gym.Env):
             keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
             keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
             keys.ACTION_ERROR: error,
-            "action_name": self.action_names[int(a[0])]
-            if int(a[0]) < len(self.action_names)
-            else "garbled",
+            "action_name": self.action_names[aid] if aid < len(self.action_names) else "garbled",
             # The episode's scenario, as at reset (the world may already have auto-reset).
             "scenario": self.compiled.scenarios[self._episode_scenario].name,
         }
@@ -661,7 +668,7 @@ class PhoneEnv(gym.Env):
         if self.obs_mode == "text" or self.render_mode is not None:
             # From the step's own messages: the world may already have auto-reset.
             text = self._text(last_step=True)
-            said = action if self.obs_mode == "text" else info["action_name"]
+            said = _shown(action) if self.obs_mode == "text" else info["action_name"]
             self._transcript.append(f"assistant: {said}")
             self._transcript.append(text)
         if self.obs_mode == "text":

@@ -14,16 +14,39 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from envgym.dsl.errors import Problem
+from envgym.phone.text import template_problems
 
 Ident = Annotated[
     str,
-    Field(pattern=r"^[a-z][a-z0-9_]*$", description="identifier: lowercase, digits, underscores"),
+    Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=64,
+        description="identifier: lowercase, digits, underscores (at most 64 characters)",
+    ),
 ]
 IVR_KEYS = "0123456789*#"
 
+# Bounds of the DSL (docs/reliability.md, "Scenario DSL"): every number and collection has one,
+# so compile time and memory stay linear in a scenario's size and no value overflows the
+# engine's int64 tables.
+MAX_TEXT = 2_000
+"""Longest text field (characters)."""
+MAX_ITEMS = 64
+"""Most entries of a scenario's lists and maps (numbers, departments, services, facts, ...)."""
+MAX_IVR_NODES = 10_000
+"""Most IVR menu nodes."""
+MAX_VARIANTS = 16
+"""Most phrasing variants per message kind (and rep names)."""
+MAX_DOLLARS = 1_000_000
+"""Largest fee / fee budget."""
+MAX_WEIGHT = 1_000.0
+"""Largest magnitude of a reward weight."""
+
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_max_length=MAX_TEXT, allow_inf_nan=False
+    )
 
 
 class Route(_Model):
@@ -84,7 +107,9 @@ class IvrNode(_Model):
 
     id: Ident = Field(description="identifier")
     prompt: str = Field(description="what the menu says, e.g. 'For billing, press 1.'")
-    options: dict[str, Route] = Field(description="key pressed -> where it leads (keys 0-9 * #)")
+    options: dict[str, Route] = Field(
+        max_length=len(IVR_KEYS), description="key pressed -> where it leads (keys 0-9 * #)"
+    )
     timeout: Route | None = Field(
         None, description="where waiting without pressing a key leads (default: the prompt repeats)"
     )
@@ -106,18 +131,27 @@ class Company(_Model):
     rep_names: list[str] = Field(
         default_factory=lambda: ["Sam", "Priya", "Marco", "Dana"],
         min_length=1,
+        max_length=MAX_VARIANTS,
         description="names reps introduce themselves with (seeded per call)",
     )
-    numbers: list[PhoneNumber] = Field(min_length=1, description="the company's phone numbers")
-    departments: list[Department] = Field(min_length=1, description="its departments")
-    ivr: list[IvrNode] = Field(default_factory=list, description="the IVR menu nodes")
+    numbers: list[PhoneNumber] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="the company's phone numbers"
+    )
+    departments: list[Department] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="its departments"
+    )
+    ivr: list[IvrNode] = Field(
+        default_factory=list, max_length=MAX_IVR_NODES, description="the IVR menu nodes"
+    )
 
 
 class Eligibility(_Model):
     """A rule such as 'discount only for veterans and doctors'."""
 
     fact: Ident = Field(description="the user fact the rule reads, e.g. occupation")
-    allowed: list[str] = Field(min_length=1, description="values that qualify")
+    allowed: list[str] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="values that qualify"
+    )
     refusal: str | None = Field(None, description="what the rep says when the user doesn't qualify")
 
 
@@ -126,7 +160,8 @@ class Offer(_Model):
 
     text: str = Field(description="the rep's proposal, a yes/no question")
     effects_if_accepted: dict[Ident, str] = Field(
-        description="record changes when the caller says yes (the service then ends)"
+        max_length=MAX_ITEMS,
+        description="record changes when the caller says yes (the service then ends)",
     )
     accepted_reply: str = Field(
         "Great, I've set that up for you.", description="what the rep says after a yes"
@@ -140,12 +175,18 @@ class Service(_Model):
     label: str = Field(description="how the caller asks for it, e.g. 'a discount on my bill'")
     department: Ident = Field(description="the department whose reps grant it")
     verify: list[Ident] = Field(
-        default_factory=list, description="user facts the rep verifies before acting, in order"
+        default_factory=list,
+        max_length=16,
+        description="user facts the rep verifies before acting, in order",
     )
     eligibility: Eligibility | None = Field(None, description="who may have it")
     offer: Offer | None = Field(None, description="a proposal made before granting")
-    fee: int = Field(0, ge=0, description="dollars charged when granted; the rep asks first")
-    effects: dict[Ident, str] = Field(description="record changes when granted")
+    fee: int = Field(
+        0, ge=0, le=MAX_DOLLARS, description="dollars charged when granted; the rep asks first"
+    )
+    effects: dict[Ident, str] = Field(
+        max_length=MAX_ITEMS, description="record changes when granted"
+    )
     done: str = Field(
         "Okay, that's all taken care of.", description="what the rep says after granting"
     )
@@ -159,7 +200,9 @@ class Service(_Model):
 class Policies(_Model):
     """Company rules that apply to every call."""
 
-    services: list[Service] = Field(min_length=1, description="what callers can ask for")
+    services: list[Service] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="what callers can ask for"
+    )
     max_calls_per_number: int = Field(
         3,
         ge=1,
@@ -190,14 +233,20 @@ class User(_Model):
 
     name: str = Field("the user", description="the user's name")
     request: str = Field(description="what the user asks the assistant to do")
-    facts: list[Fact] = Field(min_length=1, description="facts about the user")
+    facts: list[Fact] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="facts about the user"
+    )
 
 
 class Goal(_Model):
     """The required end state of the company's account records."""
 
-    records: dict[Ident, str] = Field(min_length=1, description="record field -> required value")
-    max_fees: int = Field(0, ge=0, description="most dollars of fees the user accepts")
+    records: dict[Ident, str] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="record field -> required value"
+    )
+    max_fees: int = Field(
+        0, ge=0, le=MAX_DOLLARS, description="most dollars of fees the user accepts"
+    )
 
 
 class Constraints(_Model):
@@ -218,12 +267,21 @@ class Constraints(_Model):
 class Rewards(_Model):
     """Weights of the named reward terms (penalties are given as positive magnitudes)."""
 
-    goal: float = Field(1.0, description="paid at episode end if the goal holds")
-    turn_cost: float = Field(0.01, ge=0, description="charged every turn")
-    privacy_violation: float = Field(0.2, ge=0, description="per sensitive fact shared unasked")
-    over_call_budget: float = Field(0.25, ge=0, description="per call beyond the call budget")
+    goal: float = Field(
+        1.0, ge=-MAX_WEIGHT, le=MAX_WEIGHT, description="paid at episode end if the goal holds"
+    )
+    turn_cost: float = Field(0.01, ge=0, le=MAX_WEIGHT, description="charged every turn")
+    privacy_violation: float = Field(
+        0.2, ge=0, le=MAX_WEIGHT, description="per sensitive fact shared unasked"
+    )
+    over_call_budget: float = Field(
+        0.25, ge=0, le=MAX_WEIGHT, description="per call beyond the call budget"
+    )
     invalid_action: float = Field(
-        0.05, ge=0, description="per action that can't be carried out or can't be parsed"
+        0.05,
+        ge=0,
+        le=MAX_WEIGHT,
+        description="per action that can't be carried out or can't be parsed",
     )
 
 
@@ -263,13 +321,22 @@ class Realtime(_Model):
         description="call-time limit of an episode (truncation); default: 10 s per max_turns",
     )
     response_latency: float = Field(
-        0.005, ge=0, description="reward weight: per tick of response latency, charged at the reply"
+        0.005,
+        ge=0,
+        le=MAX_WEIGHT,
+        description="reward weight: per tick of response latency, charged at the reply",
     )
     talk_over: float = Field(
-        0.01, ge=0, description="reward weight: per tick the caller talks over the other party"
+        0.01,
+        ge=0,
+        le=MAX_WEIGHT,
+        description="reward weight: per tick the caller talks over the other party",
     )
     dead_air: float = Field(
-        0.002, ge=0, description="reward weight: per tick of silence on the caller's floor (rep)"
+        0.002,
+        ge=0,
+        le=MAX_WEIGHT,
+        description="reward weight: per tick of silence on the caller's floor (rep)",
     )
 
 
@@ -316,24 +383,60 @@ class Phrasing(_Model):
     ``{service}``. Kinds left out use envgym's defaults.
     """
 
-    greeting: list[str] | None = Field(None, description="rep answers the call")
-    ask_fact: list[str] | None = Field(None, description="rep asks for a fact ({fact})")
-    verified: list[str] | None = Field(None, description="a verification item matched")
-    mismatch: list[str] | None = Field(None, description="a stated value doesn't match records")
-    security_hangup: list[str] | None = Field(None, description="too many mismatches; call ends")
-    anything_else: list[str] | None = Field(None, description="after a request is handled")
-    transfer: list[str] | None = Field(None, description="rep transfers ({department})")
-    hold: list[str] | None = Field(None, description="caller is put on hold")
-    still_hold: list[str] | None = Field(None, description="hold continues")
-    cannot_help: list[str] | None = Field(None, description="request unknown to the company")
-    call_other_number: list[str] | None = Field(None, description="rep gives another {number}")
-    unrequested_fact: list[str] | None = Field(None, description="caller volunteers a fact")
-    not_understood: list[str] | None = Field(None, description="'sorry, I didn't catch that'")
-    still_there: list[str] | None = Field(None, description="caller silent on a live call")
-    fee_question: list[str] | None = Field(None, description="rep asks to accept a {fee}")
-    offer_declined: list[str] | None = Field(None, description="after the caller says no")
-    eligible: list[str] | None = Field(None, description="eligibility confirmed")
-    ineligible: list[str] | None = Field(None, description="default refusal for eligibility")
+    greeting: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="rep answers the call"
+    )
+    ask_fact: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="rep asks for a fact ({fact})"
+    )
+    verified: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="a verification item matched"
+    )
+    mismatch: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="a stated value doesn't match records"
+    )
+    security_hangup: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="too many mismatches; call ends"
+    )
+    anything_else: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="after a request is handled"
+    )
+    transfer: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="rep transfers ({department})"
+    )
+    hold: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="caller is put on hold"
+    )
+    still_hold: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="hold continues"
+    )
+    cannot_help: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="request unknown to the company"
+    )
+    call_other_number: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="rep gives another {number}"
+    )
+    unrequested_fact: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="caller volunteers a fact"
+    )
+    not_understood: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="'sorry, I didn't catch that'"
+    )
+    still_there: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="caller silent on a live call"
+    )
+    fee_question: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="rep asks to accept a {fee}"
+    )
+    offer_declined: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="after the caller says no"
+    )
+    eligible: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="eligibility confirmed"
+    )
+    ineligible: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        None, max_length=MAX_VARIANTS, description="default refusal for eligibility"
+    )
 
 
 class PhoneScenario(_Model):
@@ -349,7 +452,9 @@ class PhoneScenario(_Model):
     policies: Policies = Field(description="the company's rules")
     user: User = Field(description="the user the assistant works for")
     records: dict[Ident, str] = Field(
-        min_length=1, description="the account's record fields and their initial values"
+        min_length=1,
+        max_length=MAX_ITEMS,
+        description="the account's record fields and their initial values",
     )
     goal: Goal = Field(description="the required end state")
     constraints: Constraints = Field(default_factory=Constraints, description="user's limits")
@@ -358,7 +463,16 @@ class PhoneScenario(_Model):
     realtime: Realtime = Field(
         default_factory=Realtime, description="behaviour in real-time (full-duplex) mode"
     )
-    tags: list[str] = Field(default_factory=list, description="free labels for filtering")
+    tags: list[str] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="free labels for filtering"
+    )
+
+
+def _known(names: set[str] | dict[str, str]) -> str:
+    """The known names for an error message, at most 20 of them (messages stay small)."""
+    ordered = sorted(names)
+    more = f" and {len(ordered) - 20} more" if len(ordered) > 20 else ""
+    return f"{ordered[:20]}{more}"
 
 
 def check_references(sc: PhoneScenario) -> list[Problem]:
@@ -388,12 +502,12 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{path}.department",
-                    f"unknown department {r.department!r}; known: {sorted(depts)}",
+                    f"unknown department {r.department!r}; known: {_known(depts)}",
                 )
             )
         if r.node is not None and r.node not in nodes:
             problems.append(
-                Problem(f"{path}.node", f"unknown IVR node {r.node!r}; known: {sorted(nodes)}")
+                Problem(f"{path}.node", f"unknown IVR node {r.node!r}; known: {_known(nodes)}")
             )
 
     for i, num in enumerate(sc.company.numbers):
@@ -409,7 +523,7 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{path}.{field}",
-                        f"unknown record field {field!r}; known: {sorted(sc.records)}",
+                        f"unknown record field {field!r}; known: {_known(sc.records)}",
                     )
                 )
 
@@ -419,19 +533,19 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{p}.department",
-                    f"unknown department {s.department!r}; known: {sorted(depts)}",
+                    f"unknown department {s.department!r}; known: {_known(depts)}",
                 )
             )
         for j, f in enumerate(s.verify):
             if f not in facts:
                 problems.append(
-                    Problem(f"{p}.verify[{j}]", f"unknown user fact {f!r}; known: {sorted(facts)}")
+                    Problem(f"{p}.verify[{j}]", f"unknown user fact {f!r}; known: {_known(facts)}")
                 )
         if s.eligibility is not None and s.eligibility.fact not in facts:
             problems.append(
                 Problem(
                     f"{p}.eligibility.fact",
-                    f"unknown user fact {s.eligibility.fact!r}; known: {sorted(facts)}",
+                    f"unknown user fact {s.eligibility.fact!r}; known: {_known(facts)}",
                 )
             )
         record_values(s.effects, f"{p}.effects")
@@ -443,15 +557,8 @@ def check_references(sc: PhoneScenario) -> list[Problem]:
     for kind in PHRASE_KINDS:
         allowed = PLACEHOLDERS.get(kind, set())
         for j, t in enumerate(getattr(sc.phrasing, kind) or []):
-            for name in re.findall(r"{(\w+)}", t):
-                if name not in allowed:
-                    problems.append(
-                        Problem(
-                            f"phrasing.{kind}[{j}]",
-                            f"placeholder {{{name}}} is not filled in {kind!r} messages; "
-                            f"allowed here: {sorted(allowed) or 'none'}",
-                        )
-                    )
+            for why in template_problems(t, allowed, f"{kind!r} messages"):
+                problems.append(Problem(f"phrasing.{kind}[{j}]", why))
     # Texts spoken verbatim: a placeholder there would be read out with its braces.
     verbatim = [
         (f"policies.services[{i}].{f}", getattr(s, f))

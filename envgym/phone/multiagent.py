@@ -17,6 +17,7 @@ with only the assistant learned a step is exactly a single-agent ``PhoneEnv`` st
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envgym.core import StepOutput, keys
+from envgym.core.errors import InvalidActionError
+from envgym.core.vector import integer_actions, one_world_action
 from envgym.phone.compiler import (
     FLOOR_ASSISTANT,
     FLOOR_REP,
@@ -303,20 +306,19 @@ class PhoneParallelVectorEnv:
 
     # ------------------------------------------------------------------ helpers
     def _convert(self, agent: str, action: Any) -> torch.Tensor:
-        a = torch.as_tensor(np.asarray(action) if not torch.is_tensor(action) else action)
-        if a.dtype.is_floating_point or a.dtype == torch.bool:
-            raise TypeError(f"{agent} actions must be integers, got dtype {a.dtype}")
-        a = a.to(self.device, torch.int64).reshape(-1)
-        if a.shape[0] != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} {agent} actions, got {tuple(a.shape)}")
+        """One party's actions, validated by the vector base's rule (``InvalidActionError``)."""
+        try:
+            a = integer_actions(action, self.num_envs)
+        except InvalidActionError as e:
+            raise InvalidActionError(f"{agent} actions: {e}") from None
         n = int(self.single_action_spaces[agent].n)
         bad = (a < 0) | (a >= n)
         if bool(bad.any()):
             idx = torch.nonzero(bad).flatten()[:8].tolist()
-            raise ValueError(
+            raise InvalidActionError(
                 f"{agent} actions out of Discrete({n}) in worlds {idx}: {a[bad][:8].tolist()}"
             )
-        return a
+        return a.to(self.device)
 
     def oracle_actions(self) -> dict[str, torch.Tensor]:
         """Each learned party's scripted decision per world (its oracle): the assistant's
@@ -347,9 +349,15 @@ class PhoneParallelVectorEnv:
         ``stated_correct`` (bool ``[B]``, optional): for the assistant's ``provide`` actions,
         whether the value stated is the true one (default: true iff the assistant knows it).
         """
+        if not isinstance(actions, dict):
+            raise InvalidActionError(
+                f"actions must be a dict agent -> [B] actions, got {reprlib.repr(actions)}"
+            )
         missing = [a for a in self.learners if a not in actions]
         if missing:
-            raise ValueError(f"missing actions for agents {missing} (learners: {self.learners})")
+            raise InvalidActionError(
+                f"missing actions for agents {missing} (learners: {self.learners})"
+            )
         act = {a: self._convert(a, actions[a]) for a in self.learners}
         core = self.core
         # A scripted assistant is the oracle.
@@ -490,8 +498,12 @@ class PhoneParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
         if not self.agents:
             raise RuntimeError("the episode has ended; call reset()")
+        if not isinstance(actions, dict):
+            raise InvalidActionError(
+                f"actions must be a dict agent -> action, got {reprlib.repr(actions)}"
+            )
         obs, rew, term, trunc, info = self.vec.step(
-            {a: np.asarray([int(actions[a])]) for a in self.agents}
+            {a: one_world_action(actions[a]) for a in self.agents if a in actions}
         )
         done = bool(term[self.agents[0]][0] or trunc[self.agents[0]][0])
         names = self.vec.action_error_names

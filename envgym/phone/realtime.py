@@ -27,6 +27,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core.vector import one_world_action
 from envgym.phone.compiler import (
     A_ASK_ABOUT,
     A_ASK_USER,
@@ -781,7 +782,7 @@ class PhoneRealtimeEnv(gym.Env):
             tick_action, error = self._parse(action)
             a = torch.tensor([tick_action])
         else:
-            a = torch.as_tensor(np.asarray(action)).reshape(1)
+            a = one_world_action(action)
         obs, rew, term, trunc, vinfo = self.vec.step(a)
         ended = bool(term[0] or trunc[0])
         self._ended = ended

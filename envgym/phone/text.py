@@ -26,6 +26,78 @@ def normalize_value(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
+def _template_parts(template: str) -> tuple[list[tuple[bool, str]], str]:
+    """A phrasing template as (is_placeholder, text) parts, or an error message.
+
+    The template language is plain text with ``{name}`` placeholders (``name``: lowercase
+    letters and underscores) and ``{{`` / ``}}`` for literal braces. Nothing else: no
+    attribute access, indexing, conversion (``!r``) or format spec (``:>20``). One linear scan.
+    """
+    parts: list[tuple[bool, str]] = []
+    buf: list[str] = []
+    i, n = 0, len(template)
+    while i < n:
+        ch = template[i]
+        if ch in "{}" and i + 1 < n and template[i + 1] == ch:
+            buf.append(ch)
+            i += 2
+            continue
+        if ch == "}":
+            return [], f"unmatched '}}' at character {i}; write '}}}}' for a literal brace"
+        if ch == "{":
+            end = template.find("}", i + 1)
+            name = template[i + 1 : end] if end > 0 else ""
+            if end < 0:
+                return [], f"unclosed '{{' at character {i}; write '{{{{' for a literal brace"
+            if not name or not all((c.islower() and c.isascii()) or c == "_" for c in name):
+                shown = name if len(name) <= 40 else name[:40] + "..."
+                return [], (
+                    f"{{{shown}}} is not a placeholder: only {{name}} is allowed (no attribute "
+                    "access, indexing, conversion or format spec)"
+                )
+            if buf:
+                parts.append((False, "".join(buf)))
+                buf = []
+            parts.append((True, name))
+            i = end + 1
+            continue
+        buf.append(ch)
+        i += 1
+    if buf:
+        parts.append((False, "".join(buf)))
+    return parts, ""
+
+
+def template_problems(template: str, allowed: set[str], where: str = "here") -> list[str]:
+    """What is wrong with a phrasing template whose kind (``where``, e.g. ``"'greeting'
+    messages"``) fills ``allowed`` placeholders."""
+    parts, err = _template_parts(template)
+    if err:
+        return [err]
+    return [
+        f"placeholder {{{name}}} is not filled in {where}; allowed here: "
+        f"{sorted(allowed) or 'none'}"
+        for is_ph, name in parts
+        if is_ph and name not in allowed
+    ]
+
+
+def fill_template(template: str, slots: dict[str, str]) -> str:
+    """Substitute ``{name}`` placeholders from ``slots`` (the only operation templates have).
+
+    Raises:
+        ValueError: the template is malformed or names a slot not given (templates are checked
+            by :func:`template_problems` when a scenario loads, so this means a bug).
+    """
+    parts, err = _template_parts(template)
+    if err:
+        raise ValueError(err)
+    try:
+        return "".join(slots[text] if is_ph else text for is_ph, text in parts)
+    except KeyError as e:
+        raise ValueError(f"template placeholder {{{e.args[0]}}} has no value") from None
+
+
 DEFAULT_PHRASING: dict[str, list[str]] = {
     "greeting": [
         "Thank you for calling {company} {department}, this is {rep}. How can I help you today?",

@@ -13,9 +13,9 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core.errors import InvalidActionError, InvalidStateError
 from envgym.robot.compiler import CompiledScene, compile_scene
 from envgym.robot.engine import RobotEngine
-from envgym.robot.errors import InvalidActionError
 from envgym.robot.scenes import SceneSpec, load_scene
 
 _COMPILED: dict[str, CompiledScene] = {}
@@ -247,69 +247,31 @@ class RobotVectorEnv(TorchVectorEnv):
         imply to the physics backend.
 
         Everything is checked before anything is written (a refused snapshot leaves every
-        world as it was): the keys, each value a real tensor of the field's dtype kind and
-        shape (``[len(worlds), ...]`` with ``worlds``), ``worlds`` distinct indices in range,
-        every float finite and within ``±MAX_STATE_ABS``, ``scales`` within ``[1e-3, 1e3]``,
-        counters non-negative. Refusals raise ``ValueError``.
+        world as it was): the vector base checks the keys, each value's dtype and shape and
+        ``worlds``; :meth:`_check_state_values` adds the robot's value rules (every float
+        finite and within ``±MAX_STATE_ABS``, ``scales`` within ``[1e-3, 1e3]``, counters
+        non-negative). Refusals raise :class:`~envgym.core.errors.InvalidStateError`, a
+        ``ValueError``.
         """
-        self._check_state(state, worlds)
         super().set_state(state, worlds)
         all_worlds = torch.arange(self.num_envs)
         self.engine.physics.set_object_params(all_worlds, self.state["scales"])
         self.engine.physics.after_set_state()
         self._obs = None
 
-    def _check_state(
-        self, state: Mapping[str, torch.Tensor], worlds: Sequence[int] | torch.Tensor | None
+    def _check_state_values(
+        self, state: dict[str, torch.Tensor], worlds: torch.Tensor | None
     ) -> None:
-        if not isinstance(state, Mapping):
-            raise ValueError(f"a snapshot is a mapping of tensors, got {type(state).__name__}")
-        dst = dict(self.state)
-        dst["__episode_return"] = self._episode_return
-        dst["__episode_length"] = self._episode_length
-        if set(state) != set(dst):
-            missing = sorted(map(str, set(dst) - set(state)))
-            unexpected = sorted(map(str, set(state) - set(dst)))[:8]
-            raise ValueError(
-                f"state keys do not match this env: missing {missing}, unexpected {unexpected}"
-            )
-        rows = self.num_envs
-        if worlds is not None:
-            w = worlds.detach().cpu() if torch.is_tensor(worlds) else np.asarray(worlds)
-            w = np.asarray(w)
-            if w.ndim != 1 or (w.size and w.dtype.kind not in "iu"):
-                raise ValueError(
-                    f"worlds must be a 1-D sequence of indices, got {w.dtype} {w.shape}"
-                )
-            if w.size and (w.min() < 0 or w.max() >= self.num_envs):
-                raise ValueError(f"worlds must lie in 0..{self.num_envs - 1}")
-            if len(set(w.tolist())) != w.size:
-                raise ValueError("worlds must be distinct")
-            rows = int(w.size)
-        for k, ref in dst.items():
-            v = state[k]
-            if not torch.is_tensor(v):
-                raise ValueError(f"state[{k!r}] must be a tensor, got {type(v).__name__}")
-            kind_ok = (
-                v.dtype.is_floating_point
-                if ref.dtype.is_floating_point
-                else (not v.dtype.is_floating_point and not v.dtype.is_complex)
-                and v.dtype != torch.bool
-            )
-            if not kind_ok:
-                raise ValueError(f"state[{k!r}] has dtype {v.dtype}, expected {ref.dtype}")
-            want = (rows, *ref.shape[1:])
-            if tuple(v.shape) != want:
-                raise ValueError(f"state[{k!r}] has shape {tuple(v.shape)}, expected {want}")
+        for k, v in state.items():
             if v.dtype.is_floating_point and not bool((v.abs() <= MAX_STATE_ABS).all()):
-                raise ValueError(
+                raise InvalidStateError(
                     f"state[{k!r}] holds NaN, inf or a value beyond ±{MAX_STATE_ABS:g}"
                 )
             if k in ("t", "episode", "__episode_length") and bool((v < 0).any()):
-                raise ValueError(f"state[{k!r}] must be non-negative")
+                raise InvalidStateError(f"state[{k!r}] must be non-negative")
         sc = state["scales"]
         if bool(((sc < 1e-3) | (sc > 1e3)).any()):
-            raise ValueError("state['scales'] must lie in [1e-3, 1e3]")
+            raise InvalidStateError("state['scales'] must lie in [1e-3, 1e3]")
 
     # ------------------------------------------------------------------ extras
     def oracle_action(self) -> torch.Tensor:
