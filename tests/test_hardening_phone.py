@@ -83,7 +83,7 @@ def test_vector_reset_rejects_bad_masks_and_seeds_without_changing_worlds() -> N
         {"options": {"reset_mask": "yes"}},
         {"seed": 2**70},
         {"seed": -1},
-        {"seed": 2**63 - 10},
+        {"seed": 2**64 - 10},
         {"seed": [1] * 3},
         {"seed": [2**64] * 64},
         {"seed": "7"},
@@ -93,7 +93,7 @@ def test_vector_reset_rejects_bad_masks_and_seeds_without_changing_worlds() -> N
             envs.reset(**kwargs)
         after = envs.get_state()
         assert all(torch.equal(before[k], after[k]) for k in before), kwargs
-    envs.reset(seed=2**63 - 64)  # the top of the documented range works
+    envs.reset(seed=2**64 - 64)  # the top of the documented range works (unsigned 64-bit)
     envs.step(envs.oracle_action())
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from envgym.browser.actions import BrowserAction, ParseError
 from envgym.browser.launch import BrowserPool, LaunchConfig
 from envgym.browser.tasks.base import ORIGIN, PageView, Request, Response, Task
+from envgym.core.vector import unsigned_seed
 
 TaskFactory = Callable[[int, int], Task]
 
@@ -273,10 +274,8 @@ class BrowserEngine:
 
     async def _reset_world(self, w: World, seed: int | None) -> None:
         if seed is not None:
-            # Seeds travel as int64 tensors, so one of 2**63 or more (Minari's DataCollector
-            # draws 64-bit seeds) arrives wrapped negative; its unsigned 64-bit value is the
-            # seed the user gave.
-            w.rng = np.random.default_rng(int(seed) & (2**64 - 1))
+            # Seeds travel as int64 tensors holding unsigned 64-bit seeds (world_seeds).
+            w.rng = np.random.default_rng(unsigned_seed(seed))
         if w.rng is None:
             w.rng = np.random.default_rng()
         task_seed = int(w.rng.integers(2**31 - 1))

@@ -26,6 +26,9 @@ class InvalidStateError(EnvInputError):
     """A snapshot given to ``set_state`` (or its ``worlds``) doesn't fit this env."""
 
 
-SEED_MAX = 2**63 - 1
-"""Seeds are int64: world ``i`` of ``num_envs`` uses ``seed + i``, so a base seed must satisfy
-``0 <= seed`` and ``seed + num_envs - 1 <= SEED_MAX``."""
+SEED_MAX = 2**64 - 1
+"""Seeds are unsigned 64-bit integers, the range Gymnasium and NumPy seed with (Minari's
+``DataCollector`` draws from all of it): world ``i`` of ``num_envs`` uses ``seed + i``, so a
+base seed must satisfy ``0 <= seed`` and ``seed + num_envs - 1 <= SEED_MAX``. Engines keep
+seeds in int64 tensors holding the same 64 bits (two's complement), see
+:func:`envgym.core.vector.world_seeds`."""

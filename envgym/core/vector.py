@@ -465,16 +465,19 @@ def _seed_int(x: Any) -> int:
 
 
 def world_seeds(seed: Any, num_envs: int) -> torch.Tensor:
-    """The int64 seed of each world: ``seed + i`` for an int, or one int per world from a
-    sequence; every seed in ``[0, SEED_MAX]``, else :class:`InvalidResetError`."""
+    """The seed of each world: ``seed + i`` for an int, or one int per world from a
+    sequence; every seed in ``[0, SEED_MAX]`` (unsigned 64-bit), else
+    :class:`InvalidResetError`. Returned as int64 holding the same 64 bits (two's complement:
+    seeds of ``2**63`` or more come out negative), which the engines' hashes and
+    :func:`unsigned_seed` read back exactly."""
     if isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_):
         base = int(seed)
         if base < 0 or base + num_envs - 1 > SEED_MAX:
             raise InvalidResetError(
                 f"seed must be in [0, {SEED_MAX - num_envs + 1}] for {num_envs} worlds "
-                f"(world i uses seed + i, an int64), got {base}"
+                f"(world i uses seed + i, an unsigned 64-bit int), got {base}"
             )
-        return base + torch.arange(num_envs, dtype=torch.int64)
+        return _as_int64([base + i for i in range(num_envs)])
     if isinstance(seed, str | bytes | Mapping) or not isinstance(
         seed, Sequence | np.ndarray | torch.Tensor
     ):
@@ -487,7 +490,17 @@ def world_seeds(seed: Any, num_envs: int) -> torch.Tensor:
     bad = [v for v in values if not 0 <= v <= SEED_MAX]
     if bad:
         raise InvalidResetError(f"seeds must be in [0, {SEED_MAX}], got {bad[:4]}")
-    return torch.tensor(values, dtype=torch.int64)
+    return _as_int64(values)
+
+
+def _as_int64(values: list[int]) -> torch.Tensor:
+    """Unsigned 64-bit seeds as an int64 tensor of the same bits."""
+    return torch.tensor([v - 2**64 if v >= 2**63 else v for v in values], dtype=torch.int64)
+
+
+def unsigned_seed(seed: int) -> int:
+    """A world's seed as the user gave it (``[0, 2**64)``), from its int64 form."""
+    return int(seed) & SEED_MAX
 
 
 def world_indices(worlds: Any, num_envs: int) -> torch.Tensor:

@@ -52,6 +52,15 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
+class _PyStrictLoader(yaml.SafeLoader):
+    """The same strict loader on PyYAML's pure-Python parser. libyaml refuses some escapes
+    the pure parser reads (``"\\ud800"``, a lone surrogate); the pure parser's result then
+    goes through :func:`plain_data_problems`, which names the field instead of a line."""
+
+
+_PyStrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def _depth_problem(text: str) -> str:
     """Why the text nests too deeply for the YAML parser (a linear pre-scan), or ''."""
     # Flow collections ([ {) nest without indentation; block nesting needs indentation, and
@@ -96,7 +105,12 @@ def read_yaml(path: str | Path) -> Any:
     if deep:
         raise ScenarioError(str(p), [Problem("", deep)])
     try:
-        data = yaml.load(text, Loader=_StrictLoader)
+        try:
+            data = yaml.load(text, Loader=_StrictLoader)
+        except yaml.YAMLError:
+            if _SafeBase is yaml.SafeLoader:  # no libyaml: the pure parser already refused
+                raise
+            data = yaml.load(text, Loader=_PyStrictLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
