@@ -31,7 +31,7 @@ def pinned(learners: Any, seeds: int = 3, **kw: Any) -> Any:
     st = env.core.state
     st["scenario"] = torch.arange(env.num_envs) % env.compiled.dims["K"]
     env.engine.reset_scenario_fields(st)
-    env.core._tokens = None
+    env.core._state_changed()
     return env
 
 

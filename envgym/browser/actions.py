@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from envgym.core.jsontext import json_depth
+
 OPS: dict[str, tuple[str, ...]] = {
     "noop": (),
     "click": ("ref",),
@@ -95,32 +97,6 @@ def brief(value: Any, limit: int = 40) -> str:
     if isinstance(value, int):
         return repr(value) if -(10**30) < value < 10**30 else "a huge int"
     return f"a {type(value).__name__}"
-
-
-def json_depth(text: str, limit: int) -> int:
-    """Nesting depth of JSON ``text`` (brackets outside string literals), one linear scan that
-    stops once ``limit`` is passed."""
-    depth = best = 0
-    in_str = escaped = False
-    for ch in text:
-        if in_str:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            if depth > best:
-                best = depth
-                if best > limit:
-                    return best
-        elif ch in "]}":
-            depth -= 1
-    return best
 
 
 def _loads(text: str, what: str) -> Any:

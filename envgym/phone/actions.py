@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from envgym.core.jsontext import json_depth
 from envgym.phone.compiler import IVR_KEYS, CompiledPhone
 from envgym.phone.text import normalize_value
 
@@ -30,31 +31,9 @@ MAX_JSON_DEPTH = 16
 """Deepest JSON nesting parsed (a tool call needs 4); deeper JSON is not understood."""
 
 
-def json_depth(text: str) -> int:
-    """The deepest ``[``/``{`` nesting of JSON text (strings skipped), in one linear scan."""
-    depth = deepest = 0
-    in_str = escaped = False
-    for ch in text:
-        if in_str:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
 def _loads(text: str) -> tuple[Any, str]:
     """JSON text as (value, error): depth-limited, never raises."""
-    if json_depth(text) > MAX_JSON_DEPTH:
+    if json_depth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     try:
         return json.loads(text), ""

@@ -213,22 +213,8 @@ class PhoneEngine:
             assert hi - lo == len(idx), "the catalogue must group actions by kind"
             return slice(lo, hi), args[lo:hi].to(self.device)
 
-        self._cols = {
-            k: cols(k)
-            for k in (
-                A_WAIT,
-                A_HANGUP,
-                A_YES,
-                A_NO,
-                A_REPORT,
-                A_DIAL,
-                A_PRESS,
-                A_REQUEST,
-                A_ASK_ABOUT,
-                A_PROVIDE,
-                A_ASK_USER,
-            )
-        }
+        # Every kind the catalogue holds: all but the garbled action, the last kind.
+        self._cols = {k: cols(k) for k in range(A_GARBLED)}
 
     def _init_subgoal_tables(self) -> None:
         """Per scenario: the departments, services and facts its oracle plan goes through."""

@@ -239,6 +239,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._allow_garbled = False
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._tokens: torch.Tensor | None = None
+        self._mask: torch.Tensor | None = None
         # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
         # CUDA graph and replayed: one launch instead of hundreds of small kernels.
         if cuda_graph is None:
@@ -253,11 +254,16 @@ class PhoneVectorEnv(TorchVectorEnv):
             # The level of the episode that ends here (curricula score it).
             self._ended_level = torch.where(mask, self.difficulty, self._ended_level)
         self.engine.reset(self.state, mask, seeds)
-        self._tokens = None
+        self._state_changed()
 
     def set_state(self, state: Any, worlds: Any = None) -> None:
         super().set_state(state, worlds)
+        self._state_changed()
+
+    def _state_changed(self) -> None:
+        """Forget what was derived from the state (its tokens, its action mask)."""
         self._tokens = None
+        self._mask = None
 
     def _heard_tokens(self) -> torch.Tensor:
         # The token expansion is the engine's widest op: compute it once per state change.
@@ -275,7 +281,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         out = self.engine.step(self.state, actions, self._stated_correct)
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
-        self._tokens = None
+        self._state_changed()
         return _step_output(out, self._heard_tokens())
 
     def _fused_step(
@@ -288,7 +294,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         final = self._observation(target)
         done = out["terminated"] | out["truncated"]
         self.engine.reset(st, done, None)
-        self._tokens = None
+        self._state_changed()
         obs = self._observation(self.engine.tokens(st))
         return _step_output(out, target), final, obs
 
@@ -308,12 +314,15 @@ class PhoneVectorEnv(TorchVectorEnv):
     # ------------------------------------------------------------------ masks and curriculum
     def action_masks(self) -> torch.Tensor:
         """bool ``[B, A]``: the actions admissible in every world's current state (the same
-        as the last ``info["action_mask"]``; see :meth:`PhoneEngine.action_mask`)."""
-        return self.engine.action_mask(self.state)
+        as the last ``info["action_mask"]``; see :meth:`PhoneEngine.action_mask`). Computed
+        once per state: the step's info and a masked learner's call share it."""
+        if self._mask is None:
+            self._mask = self.engine.action_mask(self.state)
+        return self._mask
 
     def _add_masks(self, info: dict[str, Any]) -> dict[str, Any]:
         if self.publish_mask:
-            info[keys.ACTION_MASK] = self.engine.action_mask(self.state)
+            info[keys.ACTION_MASK] = self.action_masks()
         return info
 
     def reset(
@@ -586,7 +595,7 @@ class PhoneEnv(gym.Env):
             )
         self.vec.state["scenario"][0] = int(index)
         self.vec.engine.reset_scenario_fields(self.vec.state)
-        self.vec._tokens = None
+        self.vec._state_changed()
         return self.vec._observe()
 
     # ------------------------------------------------------------------ Gymnasium API

@@ -139,7 +139,7 @@ class _ThreePartyCore(PhoneVectorEnv):
         )
         self.last_out = out
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
-        self._tokens = None
+        self._state_changed()
         return StepOutput(
             reward=out["reward"],
             terminated=out["terminated"],
