@@ -535,7 +535,8 @@ def test_torchrl_gym_env_num_envs_limitations() -> None:
     # rollout and can't take a nested info dict (reward_terms, which Gymnasium batches with
     # "_name" masks inside). The "envgym:" prefix (Gymnasium's module:id form) makes the
     # spawned workers import envgym.
-    with pytest.raises(RuntimeError) as err:
-        GymEnv(f"envgym:{ROBOT}", num_envs=2)
-    assert "The keys of the specs and data do not match" in str(err.value.__context__)
-    assert "reward_terms" in str(err.value.__context__)
+    for env_id, kwargs in TORCHRL_IDS:
+        with pytest.raises(RuntimeError) as err:
+            GymEnv(f"envgym:{env_id}", num_envs=2, **kwargs)
+        assert "The keys of the specs and data do not match" in str(err.value.__context__)
+        assert "reward_terms" in str(err.value.__context__)
