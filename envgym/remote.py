@@ -42,7 +42,8 @@ class RemoteEnvError(RuntimeError):
 
     Attributes:
         code: OpenEnv's error code (``EXECUTION_ERROR`` for an error of the env, whose message
-            starts with the env's own error type, e.g. ``"ValueError: ..."``;
+            starts with the env's own error type, e.g. ``"ValueError: ..."``, or with
+            ``DEADLINE_EXCEEDED`` / ``SESSION_EXPIRED`` (the idle reaper closed the session);
             ``VALIDATION_ERROR``, ``INVALID_JSON``, ``CAPACITY_REACHED``, ...).
         data: the whole error payload.
     """

@@ -25,7 +25,10 @@ What envgym adds to OpenEnv's server:
   env rejects gets ``EXECUTION_ERROR`` with the env's own error type and message
   (``"ValueError: ..."``); the session and the server keep serving.
 - Idle sessions are reaped after ``idle_timeout_s`` (OpenEnv's reaper), and a dropped connection
-  closes its session at once.
+  closes its session at once. A session with a call running is never reaped (the reaper looks
+  again later), and an env is never closed under a running call: a close that arrives during
+  one takes effect when it returns. Every call on a session the reaper closed is answered with
+  ``EXECUTION_ERROR``, message ``SESSION_EXPIRED: ...``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ DEFAULT_IDLE_TIMEOUT_S = 300.0
 
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 """Error message prefix of a reset or step that ran past the per-step deadline."""
+
+SESSION_EXPIRED = "SESSION_EXPIRED"
+"""Error message prefix of a call on a session the server closed (the idle reaper)."""
 
 
 class EnvgymAction(Action):
@@ -109,7 +115,12 @@ class ServedEnv(Environment):
         self._kwargs: dict[str, Any] | None = None
         self._oracle = False
         self._state = State(episode_id=None, step_count=0)
-        self._closed = threading.Event()
+        # _lock guards _calls (calls running) and _closing (no new calls): a close that finds
+        # calls running leaves releasing the env to the last of them.
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._closing = False
+        self._released = False
 
     # ------------------------------------------------------------------ env thread
 
@@ -178,11 +189,63 @@ class ServedEnv(Environment):
             oracle_action=None if done else self._oracle_action(),
         )
 
+    # ------------------------------------------------------------------ session lifetime
+
+    def _begin(self) -> None:
+        """Count a call in, or refuse it if the session was closed."""
+        with self._lock:
+            if self._closing:
+                raise ServedEnvError(
+                    f"{SESSION_EXPIRED}: the server closed this session (idle past its "
+                    "timeout); open a new session"
+                )
+            self._calls += 1
+
+    def _end(self) -> None:
+        """Count a call out; the last call of a closing session releases the env."""
+        with self._lock:
+            self._calls -= 1
+            release = self._closing and self._calls == 0
+        if release:
+            self._release(wait=False)
+
+    def expire_if_idle(self) -> bool:
+        """Close the session unless a call on it is running (the idle reaper asks this).
+
+        Returns:
+            ``True`` if the session is now closing (its env is released by :meth:`close`);
+            ``False`` if a call is running, and the session stays open.
+        """
+        with self._lock:
+            if self._calls:
+                return False
+            self._closing = True
+            return True
+
+    def _release(self, wait: bool) -> None:
+        """Close the env on its own thread, once; ``wait`` for it at most the deadline."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+            env, self._env = self._env, None
+        if env is not None:
+            future = self._thread.submit(env.close)
+            if wait:
+                with contextlib.suppress(Exception):  # best effort: resources go with the process
+                    future.result(timeout=self.step_timeout_s)
+        self._thread.shutdown(wait=False)
+
     # ------------------------------------------------------------------ event loop
 
     async def _call(self, fn: Any, *args: Any) -> EnvgymObservation:
-        if self._closed.is_set():
-            raise ServedEnvError("the session is closed")
+        self._begin()
+        try:
+            return await self._run(fn, *args)
+        finally:
+            self._end()
+
+    async def _run(self, fn: Any, *args: Any) -> EnvgymObservation:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._thread, fn, *args)
         try:
@@ -218,15 +281,20 @@ class ServedEnv(Environment):
         self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any
     ) -> EnvgymObservation:
         """Synchronous reset (OpenEnv's stateless HTTP ``/reset``)."""
-        return self._thread.submit(
-            self._reset, {"seed": seed, "episode_id": episode_id, **kwargs}
-        ).result(self.step_timeout_s)
+        return self._call_sync(self._reset, {"seed": seed, "episode_id": episode_id, **kwargs})
 
     def step(
         self, action: EnvgymAction, timeout_s: float | None = None, **kwargs: Any
     ) -> EnvgymObservation:
         """Synchronous step (OpenEnv's stateless HTTP ``/step``)."""
-        return self._thread.submit(self._step, action.action).result(self.step_timeout_s)
+        return self._call_sync(self._step, action.action)
+
+    def _call_sync(self, fn: Any, *args: Any) -> EnvgymObservation:
+        self._begin()
+        try:
+            return self._thread.submit(fn, *args).result(self.step_timeout_s)
+        finally:
+            self._end()
 
     @property
     def state(self) -> State:
@@ -234,21 +302,18 @@ class ServedEnv(Environment):
         return self._state
 
     def close(self) -> None:
-        """Close the env on its own thread; a stuck thread is not waited for."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        env, self._env = self._env, None
-        if env is not None:
-            future = self._thread.submit(env.close)
-            with contextlib.suppress(Exception):  # best effort: resources go with the process
-                future.result(timeout=self.step_timeout_s)
-        self._thread.shutdown(wait=False)
+        """Refuse further calls and close the env on its own thread (a stuck thread is not
+        waited for); with a call running, the env is closed when that call returns."""
+        with self._lock:
+            self._closing = True
+            if self._calls:
+                return
+        self._release(wait=True)
 
     @property
     def is_open(self) -> bool:
-        """Whether :meth:`close` has not been called."""
-        return not self._closed.is_set()
+        """Whether the session still takes calls (neither closed nor expired)."""
+        return not self._closing
 
 
 class _BodyLimit:
@@ -341,7 +406,7 @@ def create_app(
         return ServedEnv(env_id, env_kwargs, step_timeout_s)
 
     app = FastAPI(title=f"envgym: {env_id}", description="OpenEnv server of an envgym env")
-    server = HTTPEnvServer(
+    server = _server_class(HTTPEnvServer)(
         factory,
         EnvgymAction,
         EnvgymObservation,
@@ -351,6 +416,26 @@ def create_app(
     )
     server.register_routes(app)
     return _BodyLimit(app, max_message_bytes), server
+
+
+def _server_class(base: type) -> type:
+    """OpenEnv's ``HTTPEnvServer`` whose session teardown spares a session with a call running.
+
+    OpenEnv's idle reaper measures idleness from the end of a session's last call, so a long
+    call can outlast the timeout; it tears a session down through ``_destroy_session`` (as does
+    a dropped connection, which can't happen mid-call: a connection's messages run one at a
+    time). A session that :meth:`ServedEnv.expire_if_idle` refuses stays open; the reaper's next
+    look, after the call refreshed its activity, finds it active.
+    """
+
+    class EnvgymHTTPServer(base):
+        async def _destroy_session(self, session_id: str) -> None:
+            env = self._sessions.get(session_id)
+            if isinstance(env, ServedEnv) and not env.expire_if_idle():
+                return
+            await super()._destroy_session(session_id)
+
+    return EnvgymHTTPServer
 
 
 class EnvServer:
@@ -442,6 +527,7 @@ def serve(
 
 __all__ = [
     "DEADLINE_EXCEEDED",
+    "SESSION_EXPIRED",
     "EnvServer",
     "EnvgymAction",
     "EnvgymObservation",

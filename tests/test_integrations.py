@@ -6,6 +6,7 @@ Exclusions are limitations of the client, each commented where it applies.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -254,6 +255,74 @@ def test_browser_async_and_multiprocessing(script: str, token: str) -> None:
     run_script(script, BROWSER, token)
 
 
+def _world(x: Any, i: int) -> Any:
+    """World ``i`` of a batched value (a dict of arrays or an array)."""
+    return {k: _world(v, i) for k, v in x.items()} if isinstance(x, dict) else x[i]
+
+
+def _assert_same_transition(got: Any, want: Any) -> None:
+    if isinstance(want, dict):
+        assert set(got) == set(want)
+        for k in want:
+            _assert_same_transition(got[k], want[k])
+    elif np.asarray(want).dtype.kind in "UO":  # text (the browser's page)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    else:
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+
+
+def check_sync_equals_singles(env_id: str, kwargs: dict, steps: int, oracle: bool = False) -> None:
+    """Gymnasium's SyncVectorEnv over an id steps exactly like the id's single envs stepped side
+    by side (Gymnasium's NEXT_STEP autoreset: the step after an episode end is a reset).
+    Actions are random, or with ``oracle`` each world's ``oracle_action()``."""
+    envs = gym.make_vec(env_id, num_envs=2, vectorization_mode="sync", **kwargs)
+    singles = [gym.make(env_id, **kwargs) for _ in range(2)]
+    try:
+        obs, info = envs.reset(seed=0)
+        firsts = [e.reset(seed=i) for i, e in enumerate(singles)]  # Gymnasium seeds seed + i
+        for i, (o, inf) in enumerate(firsts):
+            _assert_same_transition(_world(obs, i), o)
+            _assert_same_transition(info[keys.NEXT_OBS_TARGET][i], inf[keys.NEXT_OBS_TARGET])
+        envs.action_space.seed(0)
+        ended, pending = 0, [False, False]
+        for _ in range(steps):
+            action = tuple(envs.call("oracle_action")) if oracle else envs.action_space.sample()
+            obs, reward, term, trunc, info = envs.step(action)
+            for i, e in enumerate(singles):
+                if pending[i]:  # Gymnasium's reset step: reward 0, the action ignored
+                    o, inf = e.reset()
+                    r, te, tr = 0.0, False, False
+                else:
+                    o, r, te, tr, inf = e.step(_world(action, i))
+                _assert_same_transition(_world(obs, i), o)
+                assert (reward[i], term[i], trunc[i]) == pytest.approx((r, te, tr))
+                _assert_same_transition(info[keys.NEXT_OBS_TARGET][i], inf[keys.NEXT_OBS_TARGET])
+                for name, value in inf[keys.REWARD_TERMS].items():
+                    assert info[keys.REWARD_TERMS][name][i] == pytest.approx(value)
+                pending[i] = bool(te or tr)
+                ended += pending[i]
+        assert ended > 0, "no episode ended: the autoreset was not exercised"
+    finally:
+        envs.close()
+        for e in singles:
+            e.close()
+
+
+@pytest.mark.parametrize(
+    "env_id,kwargs,steps",
+    [(PHONE, {"obs_mode": "tokens"}, 40), (ROBOT, {}, 120)],
+    ids=["phone", "robot"],
+)
+def test_sync_vector_env_equals_its_single_envs(env_id: str, kwargs: dict, steps: int) -> None:
+    check_sync_equals_singles(env_id, kwargs, steps)
+
+
+@pytest.mark.browser
+def test_browser_sync_vector_env_equals_its_single_envs() -> None:
+    # Oracle actions: random strings would never end an episode.
+    check_sync_equals_singles(BROWSER, {}, 8, oracle=True)
+
+
 # --------------------------------------------------------------------------- rendering
 @pytest.mark.parametrize("obs_mode", ["text", "tokens"])
 def test_phone_renders_rgb_array_and_ansi(obs_mode: str) -> None:
@@ -291,7 +360,13 @@ def test_browser_renders_page_screenshot() -> None:
 
 
 @pytest.mark.parametrize(
-    "env_id,kwargs", [(PHONE, {"obs_mode": "tokens"}), (ROBOT, {})], ids=["phone", "robot"]
+    "env_id,kwargs",
+    [
+        (PHONE, {"obs_mode": "tokens"}),
+        (ROBOT, {}),
+        pytest.param(BROWSER, {}, marks=pytest.mark.browser),
+    ],
+    ids=["phone", "robot", "browser"],
 )
 def test_record_video(env_id: str, kwargs: dict, tmp_path: Any) -> None:
     pytest.importorskip("moviepy")
@@ -306,7 +381,8 @@ def test_record_video(env_id: str, kwargs: dict, tmp_path: Any) -> None:
             env.reset()
     env.close()
     videos = list(tmp_path.glob("*.mp4"))
-    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+    # One video per recorded episode (a browser episode can end within the six steps).
+    assert videos and all(v.stat().st_size > 1000 for v in videos)
 
 
 # --------------------------------------------------------------------------- Stable-Baselines3
@@ -385,3 +461,82 @@ def test_torchrl_env_over_native_engine(env_id: str) -> None:
     terms = sum(nxt[keys.REWARD_TERMS][k] for k in envs.reward_term_names)
     torch.testing.assert_close(terms, nxt["reward"].squeeze(-1), rtol=1e-4, atol=1e-5)
     env.close()
+
+
+def _torchrl_worker_env(env_id: str, kwargs: dict) -> Any:
+    """One worker's env of TorchRL's ``ParallelEnv``. Module level: TorchRL spawns its workers,
+    which unpickle this and so import this module, whose ``import envgym`` registers the ids."""
+    from torchrl.envs import GymEnv
+
+    from envgym.wrappers import target_info_reader
+
+    env = GymEnv(env_id, **kwargs)
+    space = env._env.unwrapped.single_target_space
+    return env.auto_register_info_dict(info_dict_reader=target_info_reader(space))
+
+
+@pytest.mark.parametrize("env_id,kwargs", TORCHRL_IDS, ids=["phone", "robot"])
+def test_torchrl_parallel_env_of_gym_envs_with_targets(env_id: str, kwargs: dict) -> None:
+    # TorchRL's own batching of single GymEnvs over worker processes: each worker resets its
+    # env when TorchRL asks, so every transition, episode ends included, is the env's own.
+    pytest.importorskip("torchrl")
+    from torchrl.envs import ParallelEnv
+    from torchrl.envs.utils import check_env_specs
+
+    envs = ParallelEnv(2, partial(_torchrl_worker_env, env_id, kwargs))
+    try:
+        check_env_specs(envs)
+        envs.set_seed(0)
+        td = envs.rollout(80, break_when_any_done=False)
+    finally:
+        envs.close()
+    ref = native(env_id, 1)
+    assert td.batch_size == (2, 80)
+    nxt = td["next"]
+    assert bool(nxt["done"].any()), "no episode ended: TorchRL's resets not exercised"
+    flat = nxt.reshape(-1)
+    obs = (
+        {k: flat[k] for k in ref.single_observation_space}
+        if env_id == PHONE
+        else flat["observation"]
+    )
+    # Every target is the encoding of the reported next observation, at episode ends too.
+    torch.testing.assert_close(ref.target_from_obs(obs), flat[keys.NEXT_OBS_TARGET])
+    assert flat[keys.NEXT_OBS_TARGET].abs().sum() > 0
+
+
+def test_torchrl_gym_env_num_envs_limitations() -> None:
+    """``torchrl.envs.GymEnv(id, num_envs=N)``: two limitations of TorchRL (0.14, with
+    Gymnasium >= 1.1), pinned here so that a TorchRL that lifts them fails this test and
+    docs/integrations.md gets revisited."""
+    pytest.importorskip("torchrl")
+    from torchrl.envs import GymEnv
+
+    # 1. On any env (CartPole here): TorchRL builds Gymnasium's AsyncVectorEnv in its default
+    # NEXT_STEP autoreset mode but reads the ended worlds' last observations from
+    # info["final_obs"] (SAME_STEP). Each episode end then reports zeros as the next
+    # observation, and the following transition is Gymnasium's reset step (reward 0, the
+    # action ignored, starting from the lost last observation).
+    env = GymEnv("CartPole-v1", num_envs=2)
+    try:
+        assert env.base_env._env.autoreset_mode is gym.vector.AutoresetMode.NEXT_STEP
+        env.set_seed(0)
+        td = env.rollout(80, break_when_any_done=False)
+    finally:
+        env.close()
+    nxt = td["next"]
+    w, t = torch.nonzero(nxt["done"].squeeze(-1)[:, :-1], as_tuple=True)
+    assert len(w) > 0
+    assert bool((nxt["observation"][w, t] == 0).all())
+    assert bool((nxt["reward"][w, t + 1] == 0).all())  # CartPole rewards 1 on every real step
+    assert bool((td["observation"][w, t + 1].abs().sum(-1) > 0).all())
+
+    # 2. On envgym ids it stops earlier: its info reader guesses the info specs from a dummy
+    # rollout and can't take a nested info dict (reward_terms, which Gymnasium batches with
+    # "_name" masks inside). The "envgym:" prefix (Gymnasium's module:id form) makes the
+    # spawned workers import envgym.
+    for env_id, kwargs in TORCHRL_IDS:
+        with pytest.raises(RuntimeError) as err:
+            GymEnv(f"envgym:{env_id}", num_envs=2, **kwargs)
+        assert "The keys of the specs and data do not match" in str(err.value.__context__)
+        assert "reward_terms" in str(err.value.__context__)

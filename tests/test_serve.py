@@ -21,7 +21,7 @@ import envgym  # noqa: F401  (registers the ids)
 from envgym.cli import main
 from envgym.phone.scenarios import shipped_names
 from envgym.remote import AsyncRemoteEnv, RemoteEnv, RemoteEnvError
-from envgym.serve import EnvServer
+from envgym.serve import SESSION_EXPIRED, EnvgymAction, EnvServer, ServedEnv, ServedEnvError
 
 PHONE = "envgym/Phone-v0"
 
@@ -246,6 +246,124 @@ def test_capacity_and_step_deadline() -> None:
             assert first.step(0.0)[4] == {"slept": 0.0}
         finally:
             first.close()
+
+
+class _GateEnv(gym.Env):
+    """Steps block until the test opens the gate; records whether ``close`` came mid-step."""
+
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Discrete(2)
+    made: list[_GateEnv] = []  # every instance, so the test reaches the server's envs
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()  # a step is running
+        self.gate = threading.Event()  # the test lets the step return
+        self.closed = threading.Event()
+        self.stepping = False
+        self.closed_mid_step = False
+        _GateEnv.made.append(self)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action):
+        self.stepping = True
+        self.entered.set()
+        assert self.gate.wait(60), "the test never opened the gate"
+        self.stepping = False
+        return 1, 1.0, False, False, {"stepped": True}
+
+    def oracle_action(self) -> int:
+        return 1
+
+    def close(self) -> None:
+        self.closed_mid_step |= self.stepping
+        self.closed.set()
+
+
+GATE = "tests/Gate-v0"
+
+
+@pytest.fixture()
+def gate_id() -> Iterator[str]:
+    if GATE not in gym.registry:
+        gym.register(GATE, entry_point=_GateEnv, disable_env_checker=True)
+    _GateEnv.made.clear()
+    yield GATE
+    for env in _GateEnv.made:
+        env.gate.set()  # never leave a session thread blocked
+
+
+def test_close_during_a_call_waits_for_it(gate_id: str) -> None:
+    """A close (the reaper's, a server's) that arrives mid-call: the call finishes and answers
+    (oracle action included), then the env is closed; the next call says the session expired."""
+    served = ServedEnv(gate_id)
+
+    async def run() -> None:
+        await served.reset_async(seed=0, oracle=True)
+        gate = _GateEnv.made[-1]
+        step = asyncio.create_task(served.step_async(EnvgymAction(action=0)))
+        assert await asyncio.to_thread(gate.entered.wait, 30)
+        await asyncio.to_thread(served.close)  # OpenEnv closes on its own thread: returns now
+        assert not served.is_open and not gate.closed.is_set()
+        gate.gate.set()
+        reply = await step
+        assert reply.obs == 1 and reply.info == {"stepped": True} and reply.oracle_action == 1
+        assert await asyncio.to_thread(gate.closed.wait, 30)  # released after the call
+        assert not gate.closed_mid_step
+        with pytest.raises(ServedEnvError, match=f"^{SESSION_EXPIRED}: "):
+            await served.step_async(EnvgymAction(action=0))
+        with pytest.raises(ServedEnvError, match=f"^{SESSION_EXPIRED}: "):
+            await served.reset_async(seed=1)
+
+    asyncio.run(run())
+    with pytest.raises(ServedEnvError, match=f"^{SESSION_EXPIRED}: "):
+        served.step(EnvgymAction(action=0))  # the synchronous (HTTP) face too
+
+
+def test_reaper_spares_a_running_call_then_expires_the_idle_session(
+    gate_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idle reaper (idle timeout far below the call's length) looks at a session while its
+    step runs and leaves it; once idle it closes it, and the client's next call gets
+    ``EXECUTION_ERROR`` / ``SESSION_EXPIRED``. Synchronised on events, not on sleeps."""
+    spared = threading.Event()
+    expire = ServedEnv.expire_if_idle
+
+    def watched(self: ServedEnv) -> bool:
+        gate = _GateEnv.made[-1] if _GateEnv.made else None
+        if gate is None or not gate.entered.is_set():
+            return False  # the test's own hold: no reaping before the step is in flight
+        closing = expire(self)
+        if not closing:
+            spared.set()  # the reaper looked during the step and left the session open
+        return closing
+
+    monkeypatch.setattr(ServedEnv, "expire_if_idle", watched)
+    with (
+        EnvServer(gate_id, idle_timeout_s=0.01, step_timeout_s=120) as server,
+        connect(_ws_url(server)) as ws,
+    ):
+        ws.send(json.dumps({"type": "reset", "data": {"seed": 0}}))
+        assert json.loads(ws.recv())["type"] == "observation"
+        ws.send(json.dumps({"type": "step", "data": {"action": 0}}))
+        gate = _GateEnv.made[-1]
+        assert gate.entered.wait(30)
+        assert spared.wait(30), "the reaper never looked at the running session"
+        assert server.active_sessions() == 1 and not gate.closed.is_set()
+        gate.gate.set()
+        reply = json.loads(ws.recv())
+        assert reply["type"] == "observation", reply
+        assert reply["data"]["observation"]["info"] == {"stepped": True}
+        # Idle now: the reaper's next look closes the session.
+        assert _wait_for(lambda: server.active_sessions() == 0, 30)
+        assert gate.closed.wait(30) and not gate.closed_mid_step
+        ws.send(json.dumps({"type": "step", "data": {"action": 0}}))
+        error = json.loads(ws.recv())
+        assert error["type"] == "error", error
+        assert error["data"]["code"] == "EXECUTION_ERROR"
+        assert error["data"]["message"].startswith(f"{SESSION_EXPIRED}: ")
 
 
 def test_cli_serve_rejects_unknown_id(capsys: pytest.CaptureFixture[str]) -> None:
