@@ -286,7 +286,7 @@ def compile_scenarios(
     s_index = {s: i for i, s in enumerate(services)}
     f_index = {f: i for i, f in enumerate(facts)}
     plans = [
-        _lower_scenario(_Scope(k, sc, t, book, s_index, f_index, dims["V"]))
+        _lower_scenario(_Scope(k, sc, t, book, s_index, f_index, dims))
         for k, sc in enumerate(scenarios)
     ]
     _lower_three_party_messages(t, book, dims["K"])
@@ -471,9 +471,9 @@ class _Scope:
         book: MessageBook,
         s_index: dict[str, int],
         f_index: dict[str, int],
-        V: int,
+        dims: dict[str, int],
     ) -> None:
-        self.k, self.sc, self.t, self.book, self.V = k, sc, t, book, V
+        self.k, self.sc, self.t, self.book, self.dims = k, sc, t, book, dims
         self.s_index, self.f_index = s_index, f_index
         co = sc.company
         self.dept_ix = {d.id: i for i, d in enumerate(co.departments)}
@@ -618,7 +618,6 @@ def _lower_departments(cx: _Scope) -> None:
     """Hold ranges, transfers, and the hold, transfer and greeting lines."""
     k, t, sc = cx.k, cx.t, cx.sc
     co = sc.company
-    reps = t["m_greet"].shape[2]
     for i, dep in enumerate(co.departments):
         t["dept_hold_lo"][k, i], t["dept_hold_hi"][k, i] = dep.hold
         t["dept_transfers"][k, i] = dep.transfers
@@ -628,7 +627,7 @@ def _lower_departments(cx: _Scope) -> None:
             t["m_greet"][k, i, r] = cx.add(
                 "rep", _fmt(_phr(sc, "greeting"), company=co.name, department=dep.label, rep=rep)
             )
-        for r in range(len(co.rep_names), reps):
+        for r in range(len(co.rep_names), cx.dims["REPS"]):
             t["m_greet"][k, i, r] = t["m_greet"][k, i, 0]
 
 
@@ -667,7 +666,7 @@ def _lower_service_policy(cx: _Scope, svc: Service) -> None:
         t["prog_fact"][k, si, j] = cx.f_index[fid]
     el = policy.eligibility_fact(svc)
     if el is not None:
-        t["prog_fact"][k, si, cx.V + SLOT_ELIG] = cx.f_index[el]
+        t["prog_fact"][k, si, cx.dims["V"] + SLOT_ELIG] = cx.f_index[el]
     for fid in policy.checklist(svc):
         t["needs_fact"][k, si, cx.f_index[fid]] = True
     t["elig_pass"][k, si] = policy.eligible(cx.sc, svc)
@@ -700,7 +699,7 @@ def _lower_service_messages(cx: _Scope, svc: Service) -> None:
             "rep", [f"{svc.offer.accepted_reply} {a}" for a in anything]
         )
     reps = sc.company.rep_names
-    for r in range(t["m_greet_transfer"].shape[2]):
+    for r in range(cx.dims["REPS"]):
         t["m_greet_transfer"][k, d, r, si] = cx.add(
             "rep",
             _fmt(
