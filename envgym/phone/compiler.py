@@ -7,10 +7,11 @@ a message book with token ids, and per-scenario integer tables padded to common 
 The engine indexes these tables by each world's scenario id, so a heterogeneous batch runs
 without a per-world Python loop.
 
-Compilation also proves every scenario solvable: a planner over service effects and offers
-finds the services whose grants produce the goal records (within the fee limit and the user's
-eligibility), and routes through numbers, IVR menus and transfers reach their departments.
-The oracle follows that plan.
+The company's rules are not written here: the policy tables are values of the functions of
+:mod:`envgym.phone.policy` (verification, eligibility, fees, offers, lockout, success), computed
+per scenario and service. Compilation also proves every scenario solvable: the policy's planner
+finds the services whose outcomes produce the goal records, and routes through numbers, IVR
+menus and transfers reach their departments. The oracle follows that plan.
 """
 
 from __future__ import annotations
