@@ -246,10 +246,8 @@ class PortalTask(Task):
             f = self.facts.get(rv.fact or "")
             self.notice = f"The {f.label if f else rv.fact} doesn't match our records."
         elif rv.verdict is V.INELIGIBLE:
-            el = svc.eligibility
-            self.notice = (
-                el.refusal if el else None
-            ) or f"Sorry, you're not eligible for {svc.label}."
+            refusal = svc.eligibility.refusal if svc.eligibility else None
+            self.notice = refusal or f"Sorry, you're not eligible for {svc.label}."
         elif rv.verdict is V.FEE_DECLINED:
             self.notice = f"This request has a ${policy.fee(svc)} fee; tick the box to accept it."
         elif rv.verdict is V.OFFER:
