@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from envgym.core.jsontext import json_depth
+from envgym.phone import policy
 from envgym.phone.compiler import IVR_KEYS, CompiledPhone
 from envgym.phone.text import normalize_value
 
@@ -302,6 +303,4 @@ class ActionParser:
             return False
         name = self.c.catalogue[parsed.action].name
         fid = name.split(":", 1)[1]
-        sc = self.c.scenarios[scenario_index]
-        truth = next((f.value for f in sc.user.facts if f.id == fid), None)
-        return truth is not None and normalize_value(parsed.value) == normalize_value(truth)
+        return policy.stated_correct(self.c.scenarios[scenario_index], fid, parsed.value)

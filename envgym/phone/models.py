@@ -477,107 +477,126 @@ def _known(names: set[str] | dict[str, str]) -> str:
 
 def check_references(sc: PhoneScenario) -> list[Problem]:
     """Cross-reference checks pydantic can't express; each problem names its field path."""
-    problems: list[Problem] = []
-    depts = {d.id for d in sc.company.departments}
-    nodes = {n.id for n in sc.company.ivr}
-    facts = {f.id for f in sc.user.facts}
+    return [
+        *_duplicate_ids(sc),
+        *_route_problems(sc),
+        *_service_problems(sc),
+        *_record_problems(sc.goal.records, sc, "goal.records"),
+        *([] if any(n.listed for n in sc.company.numbers) else [_NO_LISTED]),
+        *_template_problems(sc),
+        *_verbatim_problems(sc),
+    ]
 
-    def dup(kind: str, path: str, ids: list[str]) -> None:
+
+_NO_LISTED = Problem("company.numbers", "at least one number must be listed")
+
+
+def _duplicate_ids(sc: PhoneScenario) -> list[Problem]:
+    """Ids that appear twice in one list (departments, IVR nodes, numbers, facts, services)."""
+    problems: list[Problem] = []
+    for kind, path, ids in (
+        ("department", "company.departments", [d.id for d in sc.company.departments]),
+        ("IVR node", "company.ivr", [n.id for n in sc.company.ivr]),
+        ("number", "company.numbers", [n.id for n in sc.company.numbers]),
+        ("fact", "user.facts", [f.id for f in sc.user.facts]),
+        ("service", "policies.services", [s.id for s in sc.policies.services]),
+    ):
         seen: set[str] = set()
         for i, x in enumerate(ids):
             if x in seen:
                 problems.append(Problem(f"{path}[{i}].id", f"duplicate {kind} id {x!r}"))
             seen.add(x)
+    return problems
 
-    dup("department", "company.departments", [d.id for d in sc.company.departments])
-    dup("IVR node", "company.ivr", [n.id for n in sc.company.ivr])
-    dup("number", "company.numbers", [n.id for n in sc.company.numbers])
-    dup("fact", "user.facts", [f.id for f in sc.user.facts])
-    dup("service", "policies.services", [s.id for s in sc.policies.services])
 
-    def route(r: Route | None, path: str) -> None:
-        if r is None:
-            return
-        if r.department is not None and r.department not in depts:
-            problems.append(
-                Problem(
-                    f"{path}.department",
-                    f"unknown department {r.department!r}; known: {_known(depts)}",
-                )
-            )
-        if r.node is not None and r.node not in nodes:
-            problems.append(
-                Problem(f"{path}.node", f"unknown IVR node {r.node!r}; known: {_known(nodes)}")
-            )
-
-    for i, num in enumerate(sc.company.numbers):
-        route(num.routes_to, f"company.numbers[{i}].routes_to")
+def _route_problems(sc: PhoneScenario) -> list[Problem]:
+    """Routes of numbers and IVR options / timeouts that name no department or node."""
+    depts = {d.id for d in sc.company.departments}
+    nodes = {n.id for n in sc.company.ivr}
+    routes: list[tuple[Route | None, str]] = [
+        (num.routes_to, f"company.numbers[{i}].routes_to")
+        for i, num in enumerate(sc.company.numbers)
+    ]
     for i, node in enumerate(sc.company.ivr):
-        for key, r in node.options.items():
-            route(r, f"company.ivr[{i}].options.{key}")
-        route(node.timeout, f"company.ivr[{i}].timeout")
+        routes += [(r, f"company.ivr[{i}].options.{key}") for key, r in node.options.items()]
+        routes.append((node.timeout, f"company.ivr[{i}].timeout"))
+    problems: list[Problem] = []
+    for r, path in routes:
+        if r is None:
+            continue
+        if r.department is not None and r.department not in depts:
+            why = f"unknown department {r.department!r}; known: {_known(depts)}"
+            problems.append(Problem(f"{path}.department", why))
+        if r.node is not None and r.node not in nodes:
+            why = f"unknown IVR node {r.node!r}; known: {_known(nodes)}"
+            problems.append(Problem(f"{path}.node", why))
+    return problems
 
-    def record_values(eff: dict[str, str], path: str) -> None:
-        for field in eff:
-            if field not in sc.records:
-                problems.append(
-                    Problem(
-                        f"{path}.{field}",
-                        f"unknown record field {field!r}; known: {_known(sc.records)}",
-                    )
-                )
 
+def _record_problems(eff: dict[str, str], sc: PhoneScenario, path: str) -> list[Problem]:
+    """Record fields of ``eff`` the scenario's records don't have."""
+    return [
+        Problem(f"{path}.{field}", f"unknown record field {field!r}; known: {_known(sc.records)}")
+        for field in eff
+        if field not in sc.records
+    ]
+
+
+def _service_problems(sc: PhoneScenario) -> list[Problem]:
+    """Services naming an unknown department, fact or record field."""
+    depts = {d.id for d in sc.company.departments}
+    facts = {f.id for f in sc.user.facts}
+    problems: list[Problem] = []
     for i, s in enumerate(sc.policies.services):
         p = f"policies.services[{i}]"
         if s.department not in depts:
-            problems.append(
-                Problem(
-                    f"{p}.department",
-                    f"unknown department {s.department!r}; known: {_known(depts)}",
-                )
-            )
+            why = f"unknown department {s.department!r}; known: {_known(depts)}"
+            problems.append(Problem(f"{p}.department", why))
         for j, f in enumerate(s.verify):
             if f not in facts:
-                problems.append(
-                    Problem(f"{p}.verify[{j}]", f"unknown user fact {f!r}; known: {_known(facts)}")
-                )
+                why = f"unknown user fact {f!r}; known: {_known(facts)}"
+                problems.append(Problem(f"{p}.verify[{j}]", why))
         if s.eligibility is not None and s.eligibility.fact not in facts:
-            problems.append(
-                Problem(
-                    f"{p}.eligibility.fact",
-                    f"unknown user fact {s.eligibility.fact!r}; known: {_known(facts)}",
-                )
-            )
-        record_values(s.effects, f"{p}.effects")
+            why = f"unknown user fact {s.eligibility.fact!r}; known: {_known(facts)}"
+            problems.append(Problem(f"{p}.eligibility.fact", why))
+        problems += _record_problems(s.effects, sc, f"{p}.effects")
         if s.offer is not None:
-            record_values(s.offer.effects_if_accepted, f"{p}.offer.effects_if_accepted")
-    record_values(sc.goal.records, "goal.records")
-    if not any(n.listed for n in sc.company.numbers):
-        problems.append(Problem("company.numbers", "at least one number must be listed"))
+            eff = s.offer.effects_if_accepted
+            problems += _record_problems(eff, sc, f"{p}.offer.effects_if_accepted")
+    return problems
+
+
+def _template_problems(sc: PhoneScenario) -> list[Problem]:
+    """Phrasing templates with placeholders their kind doesn't fill (or malformed ones)."""
+    problems: list[Problem] = []
     for kind in PHRASE_KINDS:
         allowed = PLACEHOLDERS.get(kind, set())
         for j, t in enumerate(getattr(sc.phrasing, kind) or []):
             for why in template_problems(t, allowed, f"{kind!r} messages"):
                 problems.append(Problem(f"phrasing.{kind}[{j}]", why))
-    # Texts spoken verbatim: a placeholder there would be read out with its braces.
+    return problems
+
+
+def _verbatim_problems(sc: PhoneScenario) -> list[Problem]:
+    """Texts spoken verbatim: a placeholder there would be read out with its braces."""
+    services = sc.policies.services
     verbatim = [
         (f"policies.services[{i}].{f}", getattr(s, f))
-        for i, s in enumerate(sc.policies.services)
+        for i, s in enumerate(services)
         for f in ("done", "explanation")
     ]
     verbatim += [
         (f"policies.services[{i}].offer.text", s.offer.text)
-        for i, s in enumerate(sc.policies.services)
+        for i, s in enumerate(services)
         if s.offer is not None
     ]
     verbatim += [
         (f"policies.services[{i}].eligibility.refusal", s.eligibility.refusal)
-        for i, s in enumerate(sc.policies.services)
+        for i, s in enumerate(services)
         if s.eligibility is not None
     ]
-    for path, text in verbatim:
-        if text and re.search(r"{\w+}", text):
-            problems.append(
-                Problem(path, "placeholders are not filled in this field; write the text out")
-            )
-    return problems
+    return [
+        Problem(path, "placeholders are not filled in this field; write the text out")
+        for path, text in verbatim
+        if text and re.search(r"{\w+}", text)
+    ]

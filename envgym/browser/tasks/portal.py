@@ -3,14 +3,14 @@
 The same :class:`~envgym.phone.models.PhoneScenario` that drives a phone call describes the
 company's website: sign in, account overview (the account records), bills, plans and
 services (one request form per service of the scenario's policies: discounts, plan changes,
-address changes, cancellation), payment card, a support chat, sign out. A request is granted
-under the same policies as on the phone: the service's ``verify`` facts must match, the
-``eligibility`` rule must pass, a ``fee`` must be accepted, an ``offer`` is proposed first and
-its effects apply if accepted, and ``max_verification_failures`` wrong answers lock the
-account. Success is the phone family's: the goal records hold and fees stay within
-``goal.max_fees``. The oracle follows the phone compiler's own plan
-(:func:`envgym.phone.compiler.plan_scenario`), and values are compared with the phone's
-:func:`envgym.phone.text.normalize_value`.
+address changes, cancellation), payment card, a support chat, sign out. A request is judged by
+the phone family's policy module, :mod:`envgym.phone.policy`, the same functions the phone
+compiler lowers to the engine's tables: the checklist facts (``verify``, then the eligibility
+fact) must match, the ``eligibility`` rule must pass on the user's true facts, a ``fee`` must be
+accepted, an ``offer`` is proposed and its effects apply if accepted, and
+``max_verification_failures`` mismatches in one sign-in session end the session (as they end a
+call; the next sign-in starts the count from zero). Success is :func:`~envgym.phone.policy.success`
+and the oracle follows :func:`~envgym.phone.policy.plan_scenario`.
 
 ``(seed, difficulty)``: the seed orders the services and the navigation; difficulty >= 2 asks
 for a second fact at sign-in. With ``scenario="generated"`` every episode is a new company from
@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from envgym.browser.tasks.base import Judgement, PageView, Request, Response, Task, esc, layout
-from envgym.phone.compiler import plan_scenario
+from envgym.phone import policy
 from envgym.phone.models import Fact, PhoneScenario, Service
 from envgym.phone.text import normalize_value
 
@@ -60,8 +60,7 @@ class PortalTask(Task):
         rng = np.random.default_rng(seed)
         self.records: dict[str, str] = dict(sc.records)
         self.fees = 0
-        self.failures = 0
-        self.locked = False
+        self.failures = 0  # mismatches in this sign-in session (policy.locks_out)
         self.logged_in = False
         self.handled: list[str] = []
         self.chat: list[tuple[str, str]] = []
@@ -71,7 +70,7 @@ class PortalTask(Task):
         order = rng.permutation(len(sc.policies.services))
         self.services: list[Service] = [sc.policies.services[i] for i in order]
         self.login_facts = self._login_facts(difficulty)
-        plan = plan_scenario(sc)
+        plan = policy.plan_scenario(sc)
         if plan is None:
             raise ValueError(f"scenario {sc.name!r} has no plan that reaches its goal")
         self.plan = plan
@@ -131,15 +130,13 @@ class PortalTask(Task):
             if req.method == "POST" and path == "/login":
                 return self._login(req)
             if path == "/logout":
-                self.logged_in = False
+                self._end_session()
             if self.logged_in:
                 return Response.redirect("/account")
             fields = [(f.id, _label(f.label)) for f in self.login_facts]
-            if self.locked:
-                return self._page("Sign in", "<p>This account is locked. Please call us.</p>")
             return self._page("Sign in", self._form("/login", fields, "Sign in"))
         if path == "/logout":
-            self.logged_in = False
+            self._end_session()
             return Response.redirect("/login")
         if path == "/account":
             rows = "".join(
@@ -164,13 +161,10 @@ class PortalTask(Task):
         return Response(layout("Not found", "<h1>Page not found</h1>"), status=404)
 
     def _login(self, req: Request) -> Response:
-        if self.locked:
-            return Response.redirect("/login")
-        ok = all(
-            normalize_value(req.get(f.id)) == normalize_value(f.value) for f in self.login_facts
-        )
+        ok = all(policy.stated_correct(self.sc, f.id, req.get(f.id)) for f in self.login_facts)
         if ok:
-            self.logged_in = True
+            # A new contact: the mismatch count starts from zero (policy.locks_out).
+            self.logged_in, self.failures = True, 0
             return Response.redirect("/account")
         self.notice = "Those details don't match our records."
         return Response.redirect("/login")
@@ -198,10 +192,13 @@ class PortalTask(Task):
             out.append(f"<h2>{esc(_label(deps.get(dep_id, dep_id)))}</h2><ul>{links}</ul>")
         return "".join(out)
 
+    def _end_session(self) -> None:
+        """Sign out; an offer still open is dropped (as hanging up ends a request)."""
+        self.logged_in = False
+        self.pending_offer = None
+
     def _service_fields(self, svc: Service) -> list[tuple[str, str]]:
-        ids = list(svc.verify)
-        if svc.eligibility is not None and svc.eligibility.fact not in ids:
-            ids.append(svc.eligibility.fact)
+        ids = policy.checklist(svc)
         return [(i, _label(self.facts[i].label)) for i in ids if i in self.facts]
 
     def _service(self, req: Request, path: str) -> Response:
@@ -213,12 +210,7 @@ class PortalTask(Task):
         if sub == "offer" and self.pending_offer == svc.id and svc.offer is not None:
             if req.method == "POST":
                 self.pending_offer = None
-                if req.get("answer") == "yes":
-                    self.records.update(svc.offer.effects_if_accepted)
-                    self.notice = svc.offer.accepted_reply
-                else:
-                    self._grant(svc)
-                self.handled.append(svc.id)
+                self._apply(svc, policy.outcome(svc, accept_offer=req.get("answer") == "yes"))
                 return Response.redirect("/account")
             return self._page(
                 _label(svc.label),
@@ -239,38 +231,39 @@ class PortalTask(Task):
         return self._page(_label(svc.label), expl + form)
 
     def _request(self, req: Request, svc: Service) -> Response:
+        """A submitted request form, judged by :func:`envgym.phone.policy.review`."""
         here = f"/service/{svc.id}"
-        if self.locked:
-            return Response.redirect("/login")
-        for fid in svc.verify:
-            f = self.facts.get(fid)
-            if f is None or normalize_value(req.get(fid)) != normalize_value(f.value):
-                self.failures += 1
-                if self.failures >= self.sc.policies.max_verification_failures:
-                    self.locked, self.logged_in = True, False
-                    return Response.redirect("/login")
-                self.notice = f"The {f.label if f else fid} doesn't match our records."
-                return Response.redirect(here)
-        el = svc.eligibility
-        if el is not None:
-            allowed = {normalize_value(a) for a in el.allowed}
-            if normalize_value(req.get(el.fact)) not in allowed:
-                self.notice = el.refusal or f"Sorry, you're not eligible for {svc.label}."
-                return Response.redirect(here)
-        if svc.fee and req.get("accept_fee") != "yes":
-            self.notice = f"This request has a ${svc.fee} fee; tick the box to accept it."
-            return Response.redirect(here)
-        if svc.offer is not None:
+        stated = {fid: req.get(fid) for fid in policy.checklist(svc)}
+        fee_agreed = req.get("accept_fee") == "yes"
+        rv = policy.review(self.sc, svc, stated, self.failures, fee_agreed)
+        V = policy.Verdict
+        if rv.verdict in (V.MISMATCH, V.LOCKED_OUT):
+            self.failures += 1
+            if rv.verdict is V.LOCKED_OUT:
+                self._end_session()
+                self.notice = "Too many details didn't match; for your security you're signed out."
+                return Response.redirect("/login")
+            f = self.facts.get(rv.fact or "")
+            self.notice = f"The {f.label if f else rv.fact} doesn't match our records."
+        elif rv.verdict is V.INELIGIBLE:
+            refusal = svc.eligibility.refusal if svc.eligibility else None
+            self.notice = refusal or f"Sorry, you're not eligible for {svc.label}."
+        elif rv.verdict is V.FEE_DECLINED:
+            self.notice = f"This request has a ${policy.fee(svc)} fee; tick the box to accept it."
+        elif rv.verdict is V.OFFER:
             self.pending_offer = svc.id
             return Response.redirect(f"{here}/offer")
-        self._grant(svc)
-        self.handled.append(svc.id)
-        return Response.redirect("/account")
+        else:
+            self._apply(svc, policy.outcome(svc, accept_offer=False))
+            return Response.redirect("/account")
+        return Response.redirect(here)
 
-    def _grant(self, svc: Service) -> None:
-        self.records.update(svc.effects)
-        self.fees += svc.fee
-        self.notice = svc.done
+    def _apply(self, svc: Service, out: policy.Outcome) -> None:
+        """A request that went through: its outcome's records and fee."""
+        self.records.update(out.effects)
+        self.fees += out.fee
+        self.notice = svc.offer.accepted_reply if out.via_offer and svc.offer else svc.done
+        self.handled.append(svc.id)
 
     def _card(self, req: Request) -> Response:
         if req.method == "POST":
@@ -314,13 +307,10 @@ class PortalTask(Task):
 
     # ------------------------------------------------------------------ judge and oracle
     def judge(self) -> Judgement:
-        ok = all(self.records.get(k) == v for k, v in self.sc.goal.records.items())
-        ok = ok and self.fees <= self.sc.goal.max_fees
+        ok = policy.success(self.sc, self.records, self.fees)
         return Judgement(ok, ok)
 
     def oracle(self, view: PageView) -> str:
-        if self.locked:
-            return "noop"
         if not self.logged_in:
             return self._fill_and_submit(view, self.login_facts, "Sign in")
         todo = next((s for s in self.plan.services if s not in self.handled), None)
@@ -374,7 +364,7 @@ def portal_factory(
     from envgym.phone.scenarios import load_scenario
 
     sc = load_scenario(scenario)
-    if plan_scenario(sc) is None:
+    if policy.plan_scenario(sc) is None:
         raise ValueError(f"phone scenario {sc.name!r} has no plan that reaches its goal")
 
     def make(seed: int, difficulty: int) -> Task:
