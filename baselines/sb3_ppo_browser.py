@@ -101,10 +101,11 @@ def parse_args(argv: list[str] | None = None) -> Args:
 def make_browser_env(args: Args) -> Any:
     """The browser vector env (N pages) with slot actions and feature observations."""
     import envgym  # noqa: F401  (registers the envgym/... ids)
+    from envgym.browser.ids import browser_id
     from envgym.wrappers import BrowserSlotActions
 
     envs = gym.make_vec(
-        f"envgym/Browser-{args.task}-v0",
+        browser_id(args.task),
         num_envs=args.num_envs,
         vectorization_mode="vector_entry_point",
         difficulty=args.difficulty,

@@ -100,10 +100,11 @@ def parse_args(argv: list[str] | None = None) -> Args:
 def make_env(args: Args, task: str) -> Any:
     """The browser vector env of ``task`` with slot actions (for the random policy)."""
     import envgym  # noqa: F401  (registers the envgym/... ids)
+    from envgym.browser.ids import browser_id
     from envgym.wrappers import BrowserSlotActions
 
     envs = gym.make_vec(
-        f"envgym/Browser-{task}-v0",
+        browser_id(task),
         num_envs=args.num_envs,
         vectorization_mode="vector_entry_point",
         difficulty=args.difficulty,

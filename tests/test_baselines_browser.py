@@ -18,6 +18,7 @@ import torch
 
 import envgym  # noqa: F401  (registers the ids)
 from envgym.browser.env import decode_tokens
+from envgym.browser.ids import browser_id
 from envgym.wrappers import BrowserSlotActions
 from envgym.wrappers.browser import (
     FEATURES,
@@ -51,7 +52,7 @@ def _load(name: str) -> ModuleType:
 
 def _make(task: str, n: int, max_slots: int = 16, **kwargs: Any) -> BrowserSlotActions:
     envs = gym.make_vec(
-        f"envgym/Browser-{task}-v0", num_envs=n, vectorization_mode="vector_entry_point", **kwargs
+        browser_id(task), num_envs=n, vectorization_mode="vector_entry_point", **kwargs
     )
     return BrowserSlotActions(envs, max_slots=max_slots)
 

@@ -11,7 +11,7 @@ import pytest
 
 import envgym  # noqa: F401  (registers the ids)
 from envgym.browser.actions import BrowserAction, ParseError, parse_action, tool_schemas
-from envgym.browser.ids import SKILL_NAMES, entries
+from envgym.browser.ids import SKILL_NAMES, browser_id, entries
 from envgym.browser.tasks.base import parse_tree
 from envgym.core import keys
 
@@ -148,7 +148,7 @@ def test_noop_and_random_do_not_score(env_id: str) -> None:
 @pytest.mark.parametrize("difficulty", [0, 4])
 @pytest.mark.parametrize("task", SKILL_NAMES)
 def test_skill_generators_span_difficulty(task: str, difficulty: int) -> None:
-    env = gym.make(f"envgym/Browser-{task}-v0", difficulty=difficulty)
+    env = gym.make(browser_id(task), difficulty=difficulty)
     try:
         obs, _ = env.reset(seed=difficulty)
         for _ in range(20):
@@ -163,7 +163,7 @@ def test_skill_generators_span_difficulty(task: str, difficulty: int) -> None:
 @pytest.mark.browser
 def test_generated_portal_companies() -> None:
     results = []
-    env = gym.make("envgym/Browser-PortalIspBillDiscount-v0", scenario="generated", difficulty=2)
+    env = gym.make("envgym/Browser-PortalIspBillDiscount-v1", scenario="generated", difficulty=2)
     try:
         for seed in range(3):
             obs, _ = env.reset(seed=seed)

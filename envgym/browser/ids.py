@@ -30,9 +30,17 @@ def portal_task_name(scenario: str) -> str:
     return f"Portal{camel(scenario)}"
 
 
+PORTAL_VERSION = 1
+"""The portal tasks' id version. v1: the portal applies the phone family's policy module
+(``envgym/phone/policy.py``): a verification lockout ends the sign-in session (the next one starts
+from zero, as a new call does on the phone) instead of locking the account for good, and
+eligibility is judged on the user's true value, so a false claim is a mismatch."""
+
+
 def browser_id(task: str) -> str:
-    """``envgym/Browser-<task>-v0``."""
-    return f"envgym/Browser-{task}-v0"
+    """``envgym/Browser-<task>-v0`` for a skill task, ``-v<PORTAL_VERSION>`` for a portal task."""
+    version = PORTAL_VERSION if task.startswith("Portal") else 0
+    return f"envgym/Browser-{task}-v{version}"
 
 
 def entries() -> list[EnvEntry]:
