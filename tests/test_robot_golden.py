@@ -5,9 +5,10 @@ engine as it was before the per-step bookkeeping moved into one NumPy pass (bran
 from main at c1f3da9). Every scene runs worlds 0-2 on the oracle and worlds 3-5 on a 50/50
 mix of oracle and random actions with a short episode length, and one world is driven
 unstable, so successes, terminations, truncations, a roll-back and auto-resets all occur;
-each step's
-observation, reward, flags, target, reward terms, ``final_obs`` and episode statistics are
-hashed. Regenerate only for an intended behaviour change (and bump the env ids):
+each step's observation, reward, flags, target, reward terms, ``final_obs`` and episode
+statistics are hashed. Recorded with MuJoCo 4.0.0 on this project's x86-64 machine (MuJoCo's
+float64 results can differ in the last bits on another CPU or MuJoCo version). Regenerate only
+for an intended behaviour change (and bump the env ids):
 ``python tests/test_robot_golden.py --write``.
 """
 

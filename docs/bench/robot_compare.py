@@ -10,9 +10,11 @@ other processes on a shared machine hits both alike, and medians over the steps 
 - ``gymnasium``: ``gym.make_vec("Pusher-v5", vectorization_mode="sync")`` (Gymnasium's own
   7-DoF arm pushing task, ``SyncVectorEnv``), as a user would run MuJoCo envs in Gymnasium.
 
-Each row also gives the medians in microseconds and the load average (``os.getloadavg``)
-before and after it: on a shared machine the ratio is the figure to compare, and the load
-says how far to trust it.
+Each row also gives the medians in microseconds, the same overhead from the fastest decile of
+each (``..._p10``: under heavy outside load the medians of a 1 ms step swing by 2x, while the
+fast decile is the step's own cost with the least interference), the time ``env.step`` spends
+outside its rollout, and the load average (``os.getloadavg``) before and after the row: on a
+shared machine the ratios are the figures to compare, and the load says how far to trust them.
 
 Usage::
 
@@ -41,6 +43,10 @@ import envgym  # noqa: F401  (registers the ids)
 ROUNDS = 7
 STEPS = 20
 PAIRED_STEPS = ROUNDS * STEPS
+
+
+def _p10(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=10)[0]
 
 
 def _time_env(envs, acts) -> float:
@@ -128,8 +134,11 @@ def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dic
         "env_overhead_vs_own_rollout": statistics.median(
             [e / i - 1.0 for e, i in zip(env_t, inside_t, strict=True)]
         ),
+        "env_overhead_vs_raw_p10": _p10(env_t) / _p10(raw_t) - 1.0,
         "env_step_us": 1e6 * statistics.median(env_t),
         "raw_rollout_us": 1e6 * statistics.median(raw_t),
+        "env_outside_rollout_us": 1e6
+        * statistics.median([e - i for e, i in zip(env_t, inside_t, strict=True)]),
         "load_avg_1min": [load_before, os.getloadavg()[0]],
         "gymnasium_pusher_sync_steps_per_s": num_envs / statistics.median(gym_t),
         "pusher_frame_skip": 5,
