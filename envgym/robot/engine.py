@@ -387,7 +387,7 @@ class RobotEngine:
         (weighted, float32), ``success``, ``terminated``, ``truncated``, ``unstable`` (bool)
         and ``obs`` (float32 ``[B, obs_size]``), all new tensors on ``device``.
         """
-        if self._np_state is not None and self.device.type == "cpu" and not actions.is_cuda:
+        if self._np_state is not None and self.device.type == actions.device.type == "cpu":
             return self._step_np(st, actions.detach().numpy())
         return self._step_torch(st, actions)
 
