@@ -95,6 +95,64 @@ def test_unstable_world_is_reset_and_flagged() -> None:
     envs.close()
 
 
+@pytest.mark.parametrize("scene", ["reach", "push", "pick_place", "stack"])
+@pytest.mark.parametrize("control", ["joint_position", "joint_torque"])
+def test_numpy_step_matches_the_torch_step(scene: str, control: str) -> None:
+    """The CPU backend's NumPy step and the torch step (the Warp backend's) apply the same
+    rules: from the same state under the same actions they give the same transition."""
+    from envgym.robot.env import RobotVectorEnv
+    from envgym.robot.scenes import load_scene
+
+    sc = load_scene(scene)
+    robot = sc.robot.model_copy(update={"control": control})
+    sc = sc.model_copy(update={"name": f"{scene}_{control}", "robot": robot})
+    a, b = (RobotVectorEnv(5, sc, num_threads=1, episode_length=30) for _ in range(2))
+    b.engine.step = b.engine._step_torch  # the torch path on the same CPU physics
+    for e in (a, b):
+        e.reset(seed=77)
+    gen = torch.Generator().manual_seed(5)
+    ended = torch.zeros(5, dtype=torch.long)
+    for i in range(45):
+        if i == 7:  # one world blows up: the roll-back and zero reward on both paths
+            for e in (a, b):
+                e.engine.physics.qvel[3, 0] = 1e6
+        act = torch.where(
+            torch.rand(5, 1, generator=gen) < 0.6,
+            a.oracle_action(),
+            torch.rand(5, 7, generator=gen) * 2 - 1,
+        )
+        oa, ra, ta, ua, ia = a.step(act)
+        ob, rb, tb, ub, ib = b.step(act)
+        torch.testing.assert_close(oa, ob, rtol=0, atol=1e-6)
+        torch.testing.assert_close(ra, rb, rtol=0, atol=1e-6)
+        for k, v in ia["reward_terms"].items():
+            torch.testing.assert_close(v, ib["reward_terms"][k], rtol=0, atol=1e-6)
+        for k in ("success", "unstable"):
+            assert torch.equal(ia[k], ib[k]), (i, k)
+        assert torch.equal(ta, tb) and torch.equal(ua, ub), i
+        assert oa.dtype == ra.dtype == torch.float32 and ta.dtype == ua.dtype == torch.bool
+        assert bool(ia["unstable"][3]) == (i == 7), i  # only the injected blow-up
+        if i == 7:
+            assert float(ra[3]) == 0.0
+        ended += ta | ua
+    assert int(ended.sum()) >= 5  # resets happened (time limit, the unstable world, success)
+    a.close()
+    b.close()
+
+
+def test_numpy_forward_kinematics_matches_torch() -> None:
+    from envgym.robot.env import compiled_scene
+    from envgym.robot.kinematics import ArmKinematics
+
+    c = compiled_scene("pick_place")
+    kin = ArmKinematics(c, torch.device("cpu"))
+    q = torch.rand(257, c.model.nq, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    grip, R, _ = kin.forward(q * 6 - 3)
+    grip_np, R_np = kin.forward_np((q * 6 - 3).numpy())
+    np.testing.assert_allclose(grip_np, grip.numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(R_np, R.numpy(), rtol=0, atol=1e-14)
+
+
 def test_bad_scene_names_file_and_field(tmp_path) -> None:
     from envgym.dsl import ScenarioError
     from envgym.robot.scenes import load_scene

@@ -10,15 +10,24 @@ other processes on a shared machine hits both alike, and medians over the steps 
 - ``gymnasium``: ``gym.make_vec("Pusher-v5", vectorization_mode="sync")`` (Gymnasium's own
   7-DoF arm pushing task, ``SyncVectorEnv``), as a user would run MuJoCo envs in Gymnasium.
 
+Each row also gives the medians in microseconds, the same overhead from the fastest decile of
+each (``..._p10``: under heavy outside load the medians of a 1 ms step swing by 2x, while the
+fast decile is the step's own cost with the least interference), the time ``env.step`` spends
+outside its rollout, and the load average (``os.getloadavg``) before and after the row: on a
+shared machine the ratios are the figures to compare, and the load says how far to trust them.
+
 Usage::
 
-    python docs/bench/robot_compare.py OUT.json [ID] [N,N,...]
+    python docs/bench/robot_compare.py OUT.json [ID] [N,N,...] [STEPS]
+
+``STEPS`` (default 140) is the number of paired steps per batch size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import time
@@ -33,6 +42,11 @@ import envgym  # noqa: F401  (registers the ids)
 
 ROUNDS = 7
 STEPS = 20
+PAIRED_STEPS = ROUNDS * STEPS
+
+
+def _p10(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=10)[0]
 
 
 def _time_env(envs, acts) -> float:
@@ -56,22 +70,23 @@ class _RolloutTimer:
         return out
 
 
-def compare(env_id: str, num_envs: int) -> dict:
+def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dict:
     """Paired timing: before every env step, the raw rollout does the same physics work (the
     env's current state, the env's controls for this step's action) on the env's own models
     with its own thread count; medians over all steps. Then Gymnasium's Pusher, same N."""
     torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
     base = envs.unwrapped
     ph = base.engine.physics
     m = base.compiled.model
     envs.reset(seed=0)
     gen = torch.Generator().manual_seed(0)
-    acts = [torch.rand(num_envs, 7, generator=gen) * 2 - 1 for _ in range(ROUNDS * STEPS)]
+    acts = [torch.rand(num_envs, 7, generator=gen) * 2 - 1 for _ in range(paired_steps)]
     pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
     datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
     out, ctrl = np.zeros_like(ph._out), np.zeros_like(ph._ctrl)
-    for a in acts[:STEPS]:  # warm-up
+    for a in acts[:STEPS]:  # warm-up (the paired steps then start from this state)
         envs.step(a)
     env_t, raw_t, inside_t = [], [], []
     timer = _RolloutTimer(ph.pool)
@@ -119,6 +134,12 @@ def compare(env_id: str, num_envs: int) -> dict:
         "env_overhead_vs_own_rollout": statistics.median(
             [e / i - 1.0 for e, i in zip(env_t, inside_t, strict=True)]
         ),
+        "env_overhead_vs_raw_p10": _p10(env_t) / _p10(raw_t) - 1.0,
+        "env_step_us": 1e6 * statistics.median(env_t),
+        "raw_rollout_us": 1e6 * statistics.median(raw_t),
+        "env_outside_rollout_us": 1e6
+        * statistics.median([e - i for e, i in zip(env_t, inside_t, strict=True)]),
+        "load_avg_1min": [load_before, os.getloadavg()[0]],
         "gymnasium_pusher_sync_steps_per_s": num_envs / statistics.median(gym_t),
         "pusher_frame_skip": 5,
         "pusher_timestep": 0.01,
@@ -130,9 +151,10 @@ def main() -> None:
     out_path = sys.argv[1]
     env_id = sys.argv[2] if len(sys.argv) > 2 else "envgym/Robot-PickPlace-v0"
     sizes = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "16,128,512").split(",")]
+    paired = int(sys.argv[4]) if len(sys.argv) > 4 else PAIRED_STEPS
     rows = []
     for n in sizes:
-        row = compare(env_id, n)
+        row = compare(env_id, n, paired)
         print(json.dumps(row), flush=True)
         rows.append(row)
     meta = {

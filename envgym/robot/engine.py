@@ -1,11 +1,16 @@
 """The batched robot engine: resets, actions, observations, rewards and the oracle.
 
 One implementation for every batch size and backend: the physics backend steps B worlds and
-exposes ``qpos``/``qvel`` as torch tensors; everything else here is torch over the world
-dimension, so the single env (B=1) and the vector env cannot drift apart. On the CPU backend
-two per-step hot spots run in NumPy on the physics' own float64 arrays instead (torch's per-op
-dispatch dominated small batches): the grip site's forward kinematics (agrees with the torch
-FK to float64 rounding) and the action-to-control map (bit-identical elementwise operations).
+exposes ``qpos``/``qvel`` as torch tensors; everything else here is array code over the world
+dimension, so the single env (B=1) and the vector env cannot drift apart.
+
+The task's rules (:meth:`RobotEngine.place_point`, :meth:`RobotEngine.success_and_terms`) are
+written once for torch tensors and NumPy arrays alike. On the CPU backend (with a CPU
+``device``) a whole step runs as one NumPy pass over the physics' own float64 state array
+(:meth:`RobotEngine._step_np`: controls, rollout, stability, forward kinematics, rules, reward,
+flags, observation), because torch's per-op dispatch cost more than the rollout itself at
+small batch sizes; the results are handed out as torch tensors without a copy. Other
+configurations (MuJoCo Warp) run the same rules in torch (:meth:`RobotEngine._step_torch`).
 
 Randomness is counter-based (:mod:`envgym.core.rng`): world ``i`` draws from
 ``(seed_i, episode_i, stream)`` alone, whatever the batch size.
@@ -129,16 +134,14 @@ class RobotEngine:
         lo = torch.as_tensor(c.arm_range[:, 0], dtype=F64, device=self.pdev)
         hi = torch.as_tensor(c.arm_range[:, 1], dtype=F64, device=self.pdev)
         self.arm_lo, self.arm_hi = lo, hi
-        self._arm_lo_np = lo.cpu().numpy()
-        self._arm_span_np = (hi - lo).cpu().numpy()
         self.fin_lo, self.fin_hi = float(c.finger_range[0]), float(c.finger_range[1])
         self.home = torch.as_tensor(sc.robot.home, dtype=F64, device=self.pdev)
-        self.half_h = torch.as_tensor(c.object_half_height, dtype=F64, device=self.pdev)
-        self.radius = torch.as_tensor(c.object_radius, dtype=F64, device=self.pdev)
+        # Per-object constants as Python floats (they combine with tensors and arrays alike).
+        self.half_h = [float(h) for h in c.object_half_height]
+        self.radius = [float(r) for r in c.object_radius]
         self.layout = self._layout()
-        self._arm_q = _index(c.arm_qpos)
-        self._arm_v = _index(c.arm_dof)
-        self._fin_q = _index(c.finger_qpos)
+        self._qspec = self._quantity_spec()
+        self._np = _NumpyPlan.build(self) if self._np_state is not None else None
         q0 = torch.zeros(1, c.model.nq, dtype=F64, device=self.pdev)
         q0[0, c.arm_qpos] = self.home
         self.home_grip = self.kin.forward(q0)[0][0]
@@ -258,7 +261,6 @@ class RobotEngine:
     # ------------------------------------------------------------------ quantities
     def quantities(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Named float64 quantities of every world (on the physics device)."""
-        c = self.c
         qpos, qvel = self.physics.qpos.to(F64), self.physics.qvel.to(F64)
         if self._np_state is not None:
             # CPU backend: the state is a NumPy array; FK in NumPy (zero-copy views back).
@@ -266,20 +268,27 @@ class RobotEngine:
             grip, R = torch.from_numpy(g), torch.from_numpy(r)
         else:
             grip, R, _ = self.kin.forward(qpos)
-        q: dict[str, torch.Tensor] = {
-            "arm_qpos": qpos[:, self._arm_q],
-            "arm_qvel": qvel[:, self._arm_v],
-            "finger_qpos": qpos[:, self._fin_q],
-            "grip_pos": grip,
-            "hand_rot": R,
-            "goal": st["goal"],
-            "goal_pos": st["goal"],
+        return self._named(qpos, qvel, grip, R, st["goal"])
+
+    def _quantity_spec(self) -> dict[str, tuple[bool, slice | list[int]]]:
+        """Each quantity read straight off the physical state: (is a velocity, its index)."""
+        c = self.c
+        spec: dict[str, tuple[bool, slice | list[int]]] = {
+            "arm_qpos": (False, _index(c.arm_qpos)),
+            "arm_qvel": (True, _index(c.arm_dof)),
+            "finger_qpos": (False, _index(c.finger_qpos)),
         }
         for k, o in enumerate(c.scene.objects):
             a, v = int(c.object_qpos[k]), int(c.object_dof[k])
-            q[f"{o.name}_pos"] = qpos[:, a : a + 3]
-            q[f"{o.name}_quat"] = qpos[:, a + 3 : a + 7]
-            q[f"{o.name}_linvel"] = qvel[:, v : v + 3]
+            spec[f"{o.name}_pos"] = (False, slice(a, a + 3))
+            spec[f"{o.name}_quat"] = (False, slice(a + 3, a + 7))
+            spec[f"{o.name}_linvel"] = (True, slice(v, v + 3))
+        return spec
+
+    def _named(self, qpos: Any, qvel: Any, grip: Any, R: Any, goal: Any) -> dict[str, Any]:
+        """The named quantities as views of ``qpos``/``qvel`` (torch tensors or NumPy arrays)."""
+        q = {name: (qvel if vel else qpos)[:, i] for name, (vel, i) in self._qspec.items()}
+        q.update(grip_pos=grip, hand_rot=R, goal=goal, goal_pos=goal)
         return q
 
     def observe(
@@ -291,45 +300,47 @@ class RobotEngine:
         parts = [q[name] for name, _, _ in self.layout.names]
         return torch.cat(parts, dim=-1).to(device=self.device, dtype=torch.float32)
 
-    def place_point(self, st: dict[str, torch.Tensor], q: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Where the task wants the object (or, for reach, the grip) to be."""
+    def place_point(self, st: dict[str, Any], q: dict[str, Any]) -> Any:
+        """Where the task wants the object (or, for reach, the grip) to be (torch or NumPy)."""
         if self.task.kind == "stack":
             sc = st["scales"]
             sup = self.c.scene.objects[self.k_sup].name
             h = self.half_h[self.k_obj] * sc[:, self.k_obj, 2]
             hs = self.half_h[self.k_sup] * sc[:, self.k_sup, 2]
-            out = q[f"{sup}_pos"].clone()
+            out = _copy(q[f"{sup}_pos"])
             out[:, 2] = out[:, 2] + h + hs
             return out
         return st["goal"]
 
     def success_and_terms(
-        self, st: dict[str, torch.Tensor], q: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Success ``[B]`` and the unweighted reward terms of the current state."""
+        self, st: dict[str, Any], q: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """Success ``[B]`` and the unweighted reward terms of the current state.
+
+        The task's rules, one home for both array kinds: ``st`` and ``q`` hold torch tensors
+        (any device) or NumPy arrays, and so do the results.
+        """
         kind, tol = self.task.kind, self.task.tolerance
         grip = q["grip_pos"]
-        terms: dict[str, torch.Tensor] = {
-            "joint_velocity": -(q["arm_qvel"] ** 2).sum(-1),
-        }
+        terms: dict[str, Any] = {"joint_velocity": -(q["arm_qvel"] ** 2).sum(-1)}
         place = self.place_point(st, q)
         if kind == "reach":
-            d = (grip - place).norm(dim=-1)
+            d = _norm(grip - place)
             terms["grip_to_target"] = -d
             success = d < tol
         else:
             obj = q[f"{self.c.scene.objects[self.k_obj].name}_pos"]
-            terms["grip_to_object"] = -(grip - obj).norm(dim=-1)
+            terms["grip_to_object"] = -_norm(grip - obj)
             if kind == "push":
-                d = (obj[:, :2] - place[:, :2]).norm(dim=-1)
+                d = _norm(obj[:, :2] - place[:, :2])
                 success = d < tol
             elif kind == "pick_place":
-                d = (obj - place).norm(dim=-1)
+                d = _norm(obj - place)
                 success = d < tol
             else:  # stack: on the support, released
-                d = (obj - place).norm(dim=-1)
-                dxy = (obj[:, :2] - place[:, :2]).norm(dim=-1)
-                dz = (obj[:, 2] - place[:, 2]).abs()
+                d = _norm(obj - place)
+                dxy = _norm(obj[:, :2] - place[:, :2])
+                dz = abs(obj[:, 2] - place[:, 2])
                 w = self.radius[self.k_obj] * st["scales"][:, self.k_obj, 2]
                 released = q["finger_qpos"].mean(-1) > w + 0.004
                 success = (dxy < tol) & (dz < 0.01) & released
@@ -339,17 +350,9 @@ class RobotEngine:
     # ------------------------------------------------------------------ actions
     def controls(self, actions: torch.Tensor) -> torch.Tensor:
         """Actions ``[B, n_arm + 1]`` in [-1, 1] -> MuJoCo controls ``[B, nu]`` (float64)."""
-        r = self.c.scene.robot
         if self._np_state is not None and actions.device.type == "cpu":
-            # The same elementwise float64 operations in NumPy (bit-identical results, far
-            # fewer dispatch costs at small batch sizes).
-            x = np.clip(actions.detach().numpy().astype(np.float64), -1.0, 1.0)
-            if r.control == "joint_position":
-                arm_np = self._arm_lo_np + (x[:, :-1] + 1) * 0.5 * self._arm_span_np
-            else:
-                arm_np = x[:, :-1] * r.torque_limit
-            fin_np = self.fin_lo + (x[:, -1:] + 1) * 0.5 * (self.fin_hi - self.fin_lo)
-            return torch.from_numpy(np.concatenate([arm_np, fin_np, fin_np], axis=-1))
+            return torch.from_numpy(self._controls_np(actions.detach().numpy()))
+        r = self.c.scene.robot
         a = actions.to(device=self.pdev, dtype=F64).clamp(-1.0, 1.0)
         if r.control == "joint_position":
             arm = self.arm_lo + (a[:, :-1] + 1) * 0.5 * (self.arm_hi - self.arm_lo)
@@ -358,9 +361,77 @@ class RobotEngine:
         fin = self.fin_lo + (a[:, -1:] + 1) * 0.5 * (self.fin_hi - self.fin_lo)
         return torch.cat([arm, fin, fin], dim=-1)
 
+    def _controls_np(self, actions: np.ndarray) -> np.ndarray:
+        """:meth:`controls` in NumPy: the same elementwise float64 operations (bit-identical
+        results, far fewer dispatch costs at small batch sizes)."""
+        plan = self._np
+        assert plan is not None
+        x = actions.astype(np.float64)
+        np.minimum(np.maximum(x, -1.0, out=x), 1.0, out=x)
+        # Every control is lo + (a + 1) / 2 * span of its action column (the gripper's drives
+        # both fingers; halving is exact, so (a + 1) * (span / 2) rounds alike); in torque
+        # mode the arm's are a * torque_limit instead.
+        ctrl = x[:, plan.ctrl_cols]
+        ctrl += 1
+        ctrl *= plan.ctrl_half_span
+        ctrl += plan.ctrl_lo
+        if self.c.scene.robot.control != "joint_position":
+            ctrl[:, : self.c.n_arm] = x[:, :-1] * self.c.scene.robot.torque_limit
+        return ctrl
+
     # ------------------------------------------------------------------ step
     def step(self, st: dict[str, torch.Tensor], actions: torch.Tensor) -> dict[str, Any]:
-        """One transition of every world (no auto-reset)."""
+        """One transition of every world (no auto-reset).
+
+        Returns ``reward`` (float32 ``[B]``, the sum of ``reward_terms``), ``reward_terms``
+        (weighted, float32), ``success``, ``terminated``, ``truncated``, ``unstable`` (bool)
+        and ``obs`` (float32 ``[B, obs_size]``), all new tensors on ``device``.
+        """
+        if self._np_state is not None and self.device.type == actions.device.type == "cpu":
+            return self._step_np(st, actions.detach().numpy())
+        return self._step_torch(st, actions)
+
+    def _step_np(self, st: dict[str, torch.Tensor], actions: np.ndarray) -> dict[str, Any]:
+        """The CPU backend's step as one NumPy pass (see the module docstring)."""
+        ph, plan = self.physics, self._np
+        assert plan is not None
+        unstable = ph.step_np(self._controls_np(actions))
+        S = ph.state
+        grip, R = self.kin.forward_np(S[:, ph.qpos_slice])
+        goal = st["goal"].numpy()
+        q = _StateView(S, plan.state_cols, grip_pos=grip, hand_rot=R, goal=goal, goal_pos=goal)
+        success, terms = self.success_and_terms({"goal": goal, "scales": st["scales"].numpy()}, q)
+        any_unstable = bool(unstable.any())
+        if any_unstable:
+            success = success & ~unstable
+        terms["success"] = success
+        # All weighted terms in one [T, B] array: one multiply, one cast; rows are the terms.
+        rows = plan.terms
+        for i, k in enumerate(self.task.reward):
+            rows[i] = terms[k]
+        weighted = (rows * plan.weights).astype(np.float32)
+        if any_unstable:  # a rolled-back world earns nothing for the failed step
+            weighted[:, unstable] = 0.0
+        t = st["t"].numpy()
+        t += 1
+        terminated = success & self.task.terminate_on_success
+        truncated = t >= self.c.scene.episode_length
+        truncated &= ~terminated
+        truncated |= unstable
+        obs = np.concatenate((S, grip, goal), axis=1)[:, plan.obs_cols].astype(np.float32)
+        terms_out = zip(self.task.reward, weighted, strict=True)
+        return {
+            "reward": torch.from_numpy(weighted.sum(0)),
+            "reward_terms": {k: torch.from_numpy(w) for k, w in terms_out},
+            "success": torch.from_numpy(success),
+            "terminated": torch.from_numpy(terminated),
+            "truncated": torch.from_numpy(truncated),
+            "unstable": torch.from_numpy(unstable),
+            "obs": torch.from_numpy(obs),
+        }
+
+    def _step_torch(self, st: dict[str, torch.Tensor], actions: torch.Tensor) -> dict[str, Any]:
+        """The step in torch (MuJoCo Warp, or results on a CUDA ``device``)."""
         unstable = self.physics.step(self.controls(actions)).to(self.device)
         any_unstable = bool(unstable.any())
         q = self.quantities(st)
@@ -369,8 +440,6 @@ class RobotEngine:
         if any_unstable:
             success = success & ~unstable
         terms["success"] = success.to(F64)
-        # All weighted terms in one [T, B] tensor (one multiply, one cast instead of one per
-        # term); the per-term tensors handed out are its rows.
         weights = self.task.reward
         if self._reward_w is None:
             self._reward_w = torch.tensor(list(weights.values()), dtype=F64, device=self.pdev)
@@ -378,14 +447,12 @@ class RobotEngine:
         weighted = (self._reward_w[:, None] * stacked).to(self.device, torch.float32)
         if any_unstable:  # a rolled-back world earns nothing for the failed step
             weighted = torch.where(unstable, 0.0, weighted)
-        reward_terms = dict(zip(weights, weighted.unbind(0), strict=True))
-        reward = weighted.sum(0)
         st["t"] += 1
         terminated = success & self.task.terminate_on_success
         truncated = ((st["t"] >= self.c.scene.episode_length) & ~terminated) | unstable
         return {
-            "reward": reward,
-            "reward_terms": reward_terms,
+            "reward": weighted.sum(0),
+            "reward_terms": dict(zip(weights, weighted.unbind(0), strict=True)),
             "success": success,
             "terminated": terminated,
             "truncated": truncated,
@@ -511,6 +578,74 @@ def _index(idx: Any) -> slice | list[int]:
     if ids and ids == list(range(ids[0], ids[0] + len(ids))):
         return slice(ids[0], ids[0] + len(ids))
     return ids
+
+
+@dataclass
+class _NumpyPlan:
+    """Index tables and scratch of the CPU backend's NumPy step, built once per engine."""
+
+    ctrl_cols: np.ndarray
+    """The action column behind each control ``[nu]`` (the gripper's drives both fingers)."""
+    ctrl_lo: np.ndarray
+    ctrl_half_span: np.ndarray
+    state_cols: dict[str, slice | np.ndarray]
+    """Each state-derived quantity's columns in the physics state array."""
+    obs_cols: np.ndarray
+    """The observation's columns in ``[state | grip_pos | goal]`` (``[B, nstate + 6]``)."""
+    weights: np.ndarray
+    """Reward weights ``[T, 1]`` in the scene's term order."""
+    terms: np.ndarray
+    """Scratch ``[T, B]`` float64 for the unweighted terms."""
+
+    @staticmethod
+    def build(eng: RobotEngine) -> _NumpyPlan:
+        ph, c = eng.physics, eng.c
+        n_arm = c.n_arm
+        lo, span = eng.arm_lo.cpu().numpy(), (eng.arm_hi - eng.arm_lo).cpu().numpy()
+        fin_span = eng.fin_hi - eng.fin_lo
+        base = {False: ph.qpos_slice.start, True: ph.qvel_slice.start}
+        state_cols: dict[str, slice | np.ndarray] = {}
+        for name, (vel, i) in eng._qspec.items():
+            cols = np.arange(ph.nstate)[base[vel] :][i]
+            state_cols[name] = _index(cols)
+        extra = {"grip_pos": ph.nstate + np.arange(3), "goal_pos": ph.nstate + 3 + np.arange(3)}
+        obs = [
+            np.arange(ph.nstate)[state_cols[n]] if n in state_cols else extra[n]
+            for n, _, _ in eng.layout.names
+        ]
+        weights = np.array(list(eng.task.reward.values()), dtype=np.float64)
+        return _NumpyPlan(
+            ctrl_cols=np.array([*range(n_arm), n_arm, n_arm]),
+            ctrl_lo=np.concatenate([lo, [eng.fin_lo, eng.fin_lo]]),
+            ctrl_half_span=0.5 * np.concatenate([span, [fin_span, fin_span]]),
+            state_cols=state_cols,
+            obs_cols=np.concatenate(obs),
+            weights=weights[:, None],
+            terms=np.zeros((len(weights), eng.B)),
+        )
+
+
+class _StateView(dict):
+    """Named quantities of the NumPy step: views of the state array's columns, sliced on
+    first use (the rules read only a few), plus the given computed ones."""
+
+    def __init__(self, state: np.ndarray, cols: dict[str, Any], **computed: np.ndarray) -> None:
+        super().__init__(computed)
+        self._state, self._cols = state, cols
+
+    def __missing__(self, name: str) -> np.ndarray:
+        v = self[name] = self._state[:, self._cols[name]]
+        return v
+
+
+def _norm(v: Any) -> Any:
+    """Euclidean norm over the last dimension (torch tensor or NumPy array)."""
+    return (v * v).sum(-1) ** 0.5
+
+
+def _copy(x: Any) -> Any:
+    """A copy of a torch tensor or NumPy array."""
+    return x.clone() if isinstance(x, torch.Tensor) else x.copy()
 
 
 def _first_true(ok: torch.Tensor) -> torch.Tensor:

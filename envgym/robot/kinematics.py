@@ -70,46 +70,25 @@ class ArmKinematics:
         self._identity_rot = [bool(torch.equal(link[1], self._eye)) for link in self.links]
         self._has_anchor = [bool(link[4].abs().max() > 0) for link in self.links]
         self.arm_qpos = [int(a) for a in c.arm_qpos]
-        # The same chain as NumPy constants, for :meth:`forward_np`.
-        self._np_links = [
-            (pos.cpu().numpy(), rot.cpu().numpy(), jq, anchor.cpu().numpy())
-            for pos, rot, jq, _, anchor in self.links
-        ]
-        self._np_K = self._K.cpu().numpy()
-        self._np_K2 = self._K2.cpu().numpy()
-        self._np_eye = np.eye(3)
-        self._np_grip_offset = self.grip_offset.cpu().numpy()
+        self._np_T = _homogeneous_terms(c)
 
     def forward_np(self, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`forward` without the Jacobian, in NumPy (float64): grip position ``[B, 3]``
-        and hand orientation ``[B, 3, 3]``.
+        and hand orientation ``[B, 3, 3]`` (views of one result array).
 
-        The same chain as the torch version (results agree to float64 rounding, ~1e-16); at
-        small batch sizes NumPy calls cost far less than torch's per-op dispatch, and this runs
-        on every step (and reset observation) of the CPU backend.
+        The same chain as the torch version, as a product of per-link 4x4 transforms (results
+        agree to float64 rounding, ~1e-16). Each link's transform is affine in the sine and
+        cosine of its joint angle (Rodrigues), so all of them are built in a few whole-batch
+        operations, then multiplied pairwise in a tree (the link count padded to a power of
+        two): about ten NumPy calls whatever the chain length, which matters at small batch
+        sizes (this runs on every CPU-backend step).
         """
-        B = qpos.shape[0]
-        R: np.ndarray | None = None  # None: identity
-        p = np.zeros((B, 3))
-        q = qpos[:, self._joint_qpos, None, None]
-        rots = self._np_eye + np.sin(q) * self._np_K + (1 - np.cos(q)) * self._np_K2
-        j = 0
-        for (pos, rot, jq, anchor), identity, has_anchor in zip(
-            self._np_links, self._identity_rot, self._has_anchor, strict=True
-        ):
-            p = p + (pos if R is None else _mv_np(R, pos))
-            if not identity:
-                R = rot if R is None else R @ rot
-            if jq >= 0:
-                if R is None:
-                    R = self._np_eye
-                Rj = rots[:, j]
-                j += 1
-                if has_anchor:
-                    p = p + _mv_np(R, anchor - _mv_np(Rj, anchor))
-                R = R @ Rj
-        assert R is not None
-        return p + _mv_np(R, self._np_grip_offset), R
+        base, by_sin, by_cos, cols = self._np_T
+        q = qpos[:, cols, None, None]
+        T = base + np.sin(q) * by_sin - np.cos(q) * by_cos  # [B, L, 4, 4]
+        while T.shape[1] > 1:  # T0 T1 T2 ... in order, neighbours two at a time
+            T = T[:, 0::2] @ T[:, 1::2]
+        return T[:, 0, :3, 3], T[:, 0, :3, :3]
 
     def forward(
         self, qpos: torch.Tensor, with_jacobian: bool = False
@@ -156,6 +135,45 @@ class ArmKinematics:
                 cols.append(torch.cat([lin, a_world], dim=-1))
             J = torch.stack(cols, dim=-1)
         return grip, R, J
+
+
+def _homogeneous_terms(c: CompiledScene) -> tuple[np.ndarray, ...]:
+    """Each chain link's 4x4 transform as ``T_k(q) = C_k + K_k + sin(q) S_k - cos(q) K_k``.
+
+    A link moves by its offset ``pos`` and fixed rotation ``rot``, then turns by its joint
+    (``Rj = I + sin(q) K + (1 - cos(q)) K^2`` about the axis through ``anchor``), so its
+    rotation is ``rot Rj`` and its translation ``pos + rot (anchor - Rj anchor)``: ``C_k`` is
+    ``[rot, pos]``, ``S_k`` and ``K_k`` the parts that go with ``sin(q)`` and ``1 - cos(q)``
+    (zero for links without a joint). The grip offset is folded into the last link, and
+    identity links pad the chain to a power of two. Returns ``(C + K, S, K)`` ``[L, 4, 4]``
+    and each link's qpos column ``[L]`` (0 without a joint: its angle meets only zeros).
+    """
+    n = len(c.chain)
+    L = 1 << max(n - 1, 0).bit_length()
+    const, by_sin, by_cos = np.zeros((3, L, 4, 4))
+    const[:] = np.eye(4)
+    cols = np.zeros(L, dtype=np.int64)
+    for k, link in enumerate(c.chain):
+        rot = _quat_to_mat_np(np.asarray(link.quat, dtype=np.float64))
+        const[k, :3, :3], const[k, :3, 3] = rot, link.pos
+        if link.joint_qpos < 0:
+            continue
+        x, y, z = (float(v) for v in link.axis)
+        K = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+        anchor = np.asarray(link.anchor, dtype=np.float64)
+        for out, M in ((by_sin, rot @ K), (by_cos, rot @ K @ K)):
+            out[k, :3, :3], out[k, :3, 3] = M, -(M @ anchor)
+        cols[k] = link.joint_qpos
+    grip = np.eye(4)
+    grip[:3, 3] = c.grip_offset
+    for terms in (const, by_sin, by_cos):
+        terms[n - 1] = terms[n - 1] @ grip
+    return const + by_cos, by_sin, by_cos, cols
+
+
+def _quat_to_mat_np(q: np.ndarray) -> np.ndarray:
+    """NumPy :func:`quat_to_mat` of one quaternion."""
+    return quat_to_mat(torch.from_numpy(q)).numpy()
 
 
 def down_orientation(yaw: torch.Tensor) -> torch.Tensor:

@@ -95,7 +95,11 @@ class CpuPhysics:
             bool ``[B]``: worlds whose new state was unstable (NaN or a velocity above the
             scene's limit); their state is left at its value before the step.
         """
-        self._ctrl[:] = ctrl.detach().cpu().numpy()[:, None, :]
+        return torch.from_numpy(self.step_np(ctrl.detach().cpu().numpy()))
+
+    def step_np(self, ctrl: np.ndarray) -> np.ndarray:
+        """:meth:`step` on a NumPy ``[B, nu]`` float64 control array (no torch calls)."""
+        self._ctrl[:] = ctrl[:, None, :]
         self.pool.rollout(
             self.models,
             self.datas,
@@ -115,7 +119,7 @@ class CpuPhysics:
             self.state[:] = new
         else:
             np.copyto(self.state, new, where=stable[:, None])
-        return torch.from_numpy(~stable)
+        return ~stable
 
     def write(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
         """Set the masked worlds' physical state (time 0, given qpos/qvel, no activations)."""

@@ -1,0 +1,85 @@
+"""Regression: the robot vector env's trajectories are bit-identical to the recorded ones.
+
+The digests in ``tests/data/robot_golden.json`` were recorded on the CPU backend with the
+engine as it was before the per-step bookkeeping moved into one NumPy pass (branch ``robot``,
+from main at c1f3da9). Every scene runs worlds 0-2 on the oracle and worlds 3-5 on a 50/50
+mix of oracle and random actions with a short episode length, and one world is driven
+unstable, so successes, terminations, truncations, a roll-back and auto-resets all occur;
+each step's observation, reward, flags, target, reward terms, ``final_obs`` and episode
+statistics are hashed. Recorded with MuJoCo 4.0.0 on this project's x86-64 machine (MuJoCo's
+float64 results can differ in the last bits on another CPU or MuJoCo version). Regenerate only
+for an intended behaviour change (and bump the env ids):
+``python tests/test_robot_golden.py --write``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+GOLDEN = Path(__file__).parent / "data" / "robot_golden.json"
+SCENES = ("reach", "push", "pick_place", "stack")
+NUM_ENVS, STEPS, EPISODE_LENGTH = 6, 150, 70
+UNSTABLE_AT = (10, 4)  # (step, world): a runaway velocity injected there
+
+
+def _digest(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def trajectory(scene: str) -> list[str]:
+    """Per-step digests of a seeded run of ``scene`` (see the module docstring)."""
+    from envgym.core import keys
+    from envgym.robot.env import RobotVectorEnv
+
+    envs = RobotVectorEnv(NUM_ENVS, scene, num_threads=1, episode_length=EPISODE_LENGTH)
+    gen = torch.Generator().manual_seed(11)
+    obs, _ = envs.reset(seed=321)
+    out = [_digest(obs)]
+    oracle_only = torch.arange(NUM_ENVS)[:, None] < 3
+    for i in range(STEPS):
+        if i == UNSTABLE_AT[0]:
+            envs.engine.physics.qvel[UNSTABLE_AT[1], 0] = 1e6
+        rand = torch.rand(NUM_ENVS, envs.engine.act_dim, generator=gen) * 2 - 1
+        pick = (torch.rand(NUM_ENVS, 1, generator=gen) < 0.5) | oracle_only
+        act = torch.where(pick, envs.oracle_action(), rand)
+        obs, rew, term, trunc, info = envs.step(act)
+        ep = info[keys.EPISODE]
+        out.append(
+            _digest(
+                obs,
+                rew,
+                term,
+                trunc,
+                info["next_obs_target"],
+                info["success"],
+                info["unstable"],
+                info["final_obs"],
+                *(info["reward_terms"][k] for k in envs.reward_term_names),
+                ep["r"],
+                ep["l"],
+                *(ep["terms"][k] for k in envs.reward_term_names),
+            )
+        )
+    envs.close()
+    return out
+
+
+def test_robot_trajectories_match_the_recorded_ones() -> None:
+    golden = json.loads(GOLDEN.read_text())
+    for scene in SCENES:
+        got, want = trajectory(scene), golden[scene]
+        assert len(got) == len(want)
+        first_bad = next((i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b), -1)
+        assert first_bad < 0, f"scene {scene!r} diverges from the recording at step {first_bad}"
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    GOLDEN.write_text(json.dumps({s: trajectory(s) for s in SCENES}, indent=0) + "\n")
