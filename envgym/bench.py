@@ -11,9 +11,12 @@ and from the command line as ``envgym bench``.
 The env figure counts ``env.step`` only: random actions are drawn on the device before the
 timed loop, and the oracle policy's time (``envs.oracle_action()``) is measured separately. The
 raw baseline is the family's backend with none of envgym around it, same batch size, same
-device, same process: for the phone family a bare tabular state machine stepped by a plain torch
-loop (``state = table[state, action]`` plus a reward gather), so ``ratio`` says what fraction of
-a minimal torch loop's speed the env keeps.
+device, same process. An env that knows its backend times it itself (``raw_baseline``): the
+robot env runs raw MuJoCo on its models; the phone vector env runs the phone *ceiling*
+(:mod:`envgym.phone.ceiling`: a minimal table-driven dialogue step with message ids, a
+verification bitmask, reward, auto-reset and the token gather, at the env's own shapes), so
+``ratio`` is ``env / ceiling``. Other phone envs (real-time) fall back to a bare tabular state
+machine stepped by a plain torch loop (``state = table[state, action]`` plus a reward gather).
 """
 
 from __future__ import annotations

@@ -91,6 +91,7 @@ from envgym.phone.compiler import (
     CompiledPhone,
     build_rep_catalogue,
 )
+from envgym.phone.packing import MessagePacker
 
 # RNG streams (any distinct constants).
 _S_SCENARIO, _S_REP, _S_HOLD, _S_VARIANT = 11, 23, 37, 53
@@ -121,22 +122,9 @@ class PhoneEngine:
         self.garbled_action = len(cat)
         self.L = compiled.max_tokens
         self.sync_free = False
-        # Flat token table: index 0 is a pad; each (message, variant) is a contiguous run.
-        tok, ln = compiled.msg_tokens, compiled.msg_len
-        M, NV, _ = tok.shape
-        flat = [torch.zeros(1, dtype=torch.int32)]
-        starts = torch.zeros(M, NV, dtype=torch.int64)
-        pos = 1
-        for mi in range(M):
-            for v in range(NV):
-                n = int(ln[mi, v])
-                starts[mi, v] = pos
-                flat.append(tok[mi, v, :n].cpu())
-                pos += n
-        self._flat_tokens = torch.cat(flat).to(device)
-        self._flat_start = starts.to(device)
+        self.packer = MessagePacker(compiled.msg_tokens.to(device), compiled.msg_len, self.L)
+        """The message-id gather table and the token packing (:mod:`envgym.phone.packing`)."""
         self._positions = torch.arange(self.L, dtype=torch.int64, device=device)[None, :]
-        self._scratch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._first = {k: i for i, a in reversed(list(enumerate(cat))) for k in [a.name]}
         self._kind_base = {}
         for i, a in enumerate(cat):
@@ -177,11 +165,15 @@ class PhoneEngine:
             ).to(torch.int8),
         }
 
+    def noisy_slots(self, msgs: torch.Tensor) -> torch.Tensor:
+        """bool [B, S]: which message slots hold a message whose content is a seeded draw."""
+        return self._noisy_msg[msgs.clamp(min=0)] & (msgs >= 0)
+
     def noise_mask(self, msgs: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         """bool [B, L], aligned with :meth:`tokens` of the same messages: True on the tokens
         of messages whose content is a seeded draw (a phrasing variant, a rep's name in a
         greeting, whether a hold goes on or a rep picks up)."""
-        noisy = self._noisy_msg[msgs.clamp(min=0)] & (msgs >= 0)  # [B, S]
+        noisy = self.noisy_slots(msgs)  # [B, S]
         m = msgs.clamp(min=0)
         ln = torch.where(msgs >= 0, self.c.msg_len[m, var], torch.zeros_like(msgs))
         end = torch.cumsum(ln, dim=1)
@@ -355,40 +347,15 @@ class PhoneEngine:
             slot + _S_VARIANT,
         )
 
-    def tokens(self, st: State) -> torch.Tensor:
-        """Token ids of what the assistant heard this step, packed and padded: int32 [B, L].
+    def message_ids(self, st: State) -> torch.Tensor:
+        """int32 [B, MSG_SLOTS]: the message ids of what the assistant heard this step (rows of
+        ``self.packer.table``; 0: empty slot)."""
+        return self.packer.ids(st["msgs"], st["vars"])
 
-        Cost is O(B * L): each output position finds its message slot by comparing with the
-        slots' cumulative ends, then reads one token from the flat token table. The [B, L]
-        intermediates live in reused scratch buffers (fresh multi-MB allocations page-fault on
-        every step); only the returned tensor is new.
-        """
-        msgs, var = st["msgs"], st["vars"]
-        B = msgs.shape[0]
-        m = msgs.clamp(min=0)
-        ln = torch.where(msgs >= 0, self.c.msg_len[m, var], torch.zeros_like(msgs))
-        start = self._flat_start[m, var]
-        end = torch.cumsum(ln, dim=1)  # [B, S]
-        # Per slot: where its tokens start in the flat table, relative to the output position;
-        # the extra last slot (past every message) points at the table's leading pad.
-        base = torch.cat([start - (end - ln), torch.zeros_like(start[:, :1])], dim=1)
-        if self._scratch is None or self._scratch[0].shape[0] != B:
-            self._scratch = (
-                torch.empty((B, self.L), dtype=torch.int64, device=self.device),
-                torch.empty((B, self.L), dtype=torch.int64, device=self.device),
-                torch.empty((B, self.L), dtype=torch.bool, device=self.device),
-            )
-        slot, src, cmp = self._scratch
-        p = self._positions  # [1, L] int64
-        slot.zero_()
-        for j in range(MSG_SLOTS):
-            torch.ge(p, end[:, j : j + 1], out=cmp)
-            slot.add_(cmp)
-        torch.gather(base, 1, slot, out=src)
-        src.add_(p)
-        torch.eq(slot, MSG_SLOTS, out=cmp)
-        src.masked_fill_(cmp, 0)
-        return torch.take(self._flat_tokens, src)
+    def tokens(self, st: State) -> torch.Tensor:
+        """Token ids of what the assistant heard this step, packed and padded: int32 [B, L]
+        (:meth:`MessagePacker.pack` of :meth:`message_ids`)."""
+        return self.packer.pack(self.message_ids(st), self.sync_free)
 
     def _goal_records(self, st: State) -> torch.Tensor:
         """bool [B, R]: records the goal constrains that hold their goal value."""

@@ -18,6 +18,7 @@ from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
 from envgym.phone.compiler import (
     ACTION_ERRORS,
     ALL_REWARD_TERMS,
+    MSG_SLOTS,
     PHASE_NAMES,
     REWARD_MODES,
     CompiledPhone,
@@ -28,6 +29,7 @@ from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
 
 _TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n", "’"}
 _MAX_CALL_COUNT = 255
+OBS_MODES = ("tokens", "ids")
 
 
 def _compile(
@@ -170,11 +172,12 @@ class PhoneVectorEnv(TorchVectorEnv):
         super().__init__(num_envs, device)
         if reward_mode not in REWARD_MODES:
             raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
-        if obs_mode != "tokens":
+        if obs_mode not in OBS_MODES:
             raise ValueError(
-                f"the vector phone env serves obs_mode='tokens' (got {obs_mode!r}); use "
+                f"the vector phone env serves obs_mode in {OBS_MODES} (got {obs_mode!r}); use "
                 "gym.make('envgym/Phone-v0', obs_mode='text') for the text face"
             )
+        self.obs_mode = obs_mode
         if max_episode_steps is not None:
             raise ValueError("episode length is set per scenario (constraints.max_turns)")
         self.levels: tuple[float, ...] | None = None
@@ -200,15 +203,20 @@ class PhoneVectorEnv(TorchVectorEnv):
                 torch.full((n,), num_generated, dtype=torch.int64),
             )
         self.reward_mode = reward_mode
+        self._heard_key = "tokens" if obs_mode == "tokens" else "msg_ids"
         self._ended_level = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self.publish_mask = action_mask
         self.structured_obs = structured_obs
         self.publish_target_mask = target_mask
         c = self.compiled
         L, Vocab, F, N = c.max_tokens, c.vocab_size, c.dims["F"], c.dims["N"]
-        tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
+        if obs_mode == "tokens":
+            tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
+        else:
+            num_ids = int(self.engine.packer.table.shape[0])
+            tok_space = spaces.Box(0, num_ids - 1, (MSG_SLOTS,), np.int32)
         obs_spaces: dict[str, spaces.Space] = {
-            "tokens": tok_space,
+            self._heard_key: tok_space,
             "phase": spaces.Discrete(4),
             "known_facts": spaces.MultiBinary(F),
             "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
@@ -238,7 +246,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._stated_correct: torch.Tensor | None = None
         self._allow_garbled = False
         self._step_msgs = (self.state["msgs"], self.state["vars"])
-        self._tokens: torch.Tensor | None = None
+        self._heard: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
         # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
         # CUDA graph and replayed: one launch instead of hundreds of small kernels.
@@ -253,23 +261,43 @@ class PhoneVectorEnv(TorchVectorEnv):
         if self.levels is not None:
             # The level of the episode that ends here (curricula score it).
             self._ended_level = torch.where(mask, self.difficulty, self._ended_level)
+        heard = self._heard
         self.engine.reset(self.state, mask, seeds)
         self._state_changed()
+        if heard is not None:
+            self._heard = self._reheard(heard, mask)
+
+    def _reheard(self, heard: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """What the worlds hear after a partial reset: ``heard`` (before it) with the reset
+        worlds' rows rebuilt, so a step packs the tokens of the worlds that reset only (a new
+        tensor: ``heard`` was handed out as the final observation)."""
+        rows = torch.nonzero(mask).flatten()
+        if len(rows) == 0:
+            return heard
+        if 2 * len(rows) > self.num_envs:
+            return None  # most worlds reset: rebuild all of it
+        ids = self.engine.packer.ids(self.state["msgs"][rows], self.state["vars"][rows])
+        new = heard.clone()
+        new.index_copy_(0, rows, ids if self.obs_mode == "ids" else self.engine.packer.pack(ids))
+        return new
 
     def set_state(self, state: Any, worlds: Any = None) -> None:
         super().set_state(state, worlds)
         self._state_changed()
 
     def _state_changed(self) -> None:
-        """Forget what was derived from the state (its tokens, its action mask)."""
-        self._tokens = None
+        """Forget what was derived from the state (what was heard, its action mask)."""
+        self._heard = None
         self._mask = None
 
-    def _heard_tokens(self) -> torch.Tensor:
-        # The token expansion is the engine's widest op: compute it once per state change.
-        if self._tokens is None:
-            self._tokens = self.engine.tokens(self.state)
-        return self._tokens
+    def _heard_obs(self) -> torch.Tensor:
+        """What the worlds heard this step in the observation's form: int32 ``[B, L]`` tokens,
+        or (``obs_mode="ids"``) int32 ``[B, MSG_SLOTS]`` message ids. The token expansion is
+        the widest op of a step: it is computed once per state change."""
+        if self._heard is None:
+            ids = self.engine.message_ids(self.state)
+            self._heard = ids if self.obs_mode == "ids" else self.engine.tokens(self.state)
+        return self._heard
 
     def _convert_actions(self, actions: Any) -> torch.Tensor:
         if self._allow_garbled:
@@ -282,7 +310,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
         self._state_changed()
-        return _step_output(out, self._heard_tokens())
+        return _step_output(out, self._heard_obs())
 
     def _fused_step(
         self, actions: torch.Tensor
@@ -290,18 +318,19 @@ class PhoneVectorEnv(TorchVectorEnv):
         st = self.state
         out = self.engine.step(st, actions, self._stated_correct)
         self._step_msgs = (st["msgs"].clone(), st["vars"].clone())
-        target = self.engine.tokens(st)
+        self._state_changed()
+        target = self._heard_obs()
         final = self._observation(target)
         done = out["terminated"] | out["truncated"]
         self.engine.reset(st, done, None)
         self._state_changed()
-        obs = self._observation(self.engine.tokens(st))
+        obs = self._observation(self._heard_obs())
         return _step_output(out, target), final, obs
 
     def _observation(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         st = self.state
         obs = {
-            "tokens": tokens,
+            self._heard_key: tokens,
             "phase": st["phase"].clone(),
             "known_facts": st["known"].to(torch.int8),
             "calls": st["calls"].clamp(max=_MAX_CALL_COUNT).to(torch.int32),
@@ -348,13 +377,20 @@ class PhoneVectorEnv(TorchVectorEnv):
     def reset_target_mask(self) -> torch.Tensor:
         """bool ``[B, L]``: ``target_mask`` of the current observation (its seeded-noise
         tokens), as the reset info carries it."""
-        return self.engine.noise_mask(self.state["msgs"], self.state["vars"])
+        return self._target_mask(self.state["msgs"], self.state["vars"])
+
+    def _target_mask(self, msgs: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """The seeded-noise mask aligned with the target: per token, or per message slot
+        (``obs_mode="ids"``)."""
+        if self.obs_mode == "ids":
+            return self.engine.noisy_slots(msgs)
+        return self.engine.noise_mask(msgs, var)
 
     def step(self, actions: Any) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         obs, rew, term, trunc, info = super().step(actions)
         if self.publish_target_mask:
             msgs, var = self._step_msgs
-            info[keys.TARGET_MASK] = self.engine.noise_mask(msgs, var)
+            info[keys.TARGET_MASK] = self._target_mask(msgs, var)
         return obs, rew, term, trunc, self._add_masks(info)
 
     def set_difficulty(self, worlds: Any, level: Any) -> None:
@@ -386,13 +422,40 @@ class PhoneVectorEnv(TorchVectorEnv):
         return self._ended_level.clone()
 
     def _observe(self) -> dict[str, torch.Tensor]:
-        return self._observation(self._heard_tokens())
+        return self._observation(self._heard_obs())
 
     def target_from_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The phone target is the heard-token part of the observation."""
-        return obs["tokens"]
+        """The phone target is the heard part of the observation (``tokens`` or ``msg_ids``)."""
+        return obs[self._heard_key]
+
+    @property
+    def message_tokens(self) -> torch.Tensor:
+        """int32 ``[num_ids, W]``: the gather table of ``obs_mode="ids"``: row ``i`` holds the
+        tokens of message id ``i``, 0-padded (row 0: no message). See
+        :mod:`envgym.phone.packing`."""
+        return self.engine.packer.table
+
+    def tokens_from_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """int32 ``[B, L]``: the token observation of ``[B, MSG_SLOTS]`` message ids (the
+        ``msg_ids`` of an ``obs_mode="ids"`` observation or target), gathered from
+        :attr:`message_tokens` and laid end to end."""
+        return self.engine.packer.pack(torch.as_tensor(ids, device=self.device))
 
     # ------------------------------------------------------------------ extras
+    def raw_baseline(self, steps: int, warmup: int, seed: int) -> tuple[str, float, float]:
+        """The phone family's raw baseline for ``envgym bench``: the ceiling step
+        (:mod:`envgym.phone.ceiling`) at this env's batch size, action count, token length and
+        observation mode, on its device: (description, steps/s, seconds)."""
+        from envgym.phone.ceiling import ceiling_steps_per_s
+
+        ids_only = self.obs_mode == "ids"
+        n = int(self.single_action_space.n)
+        sps, dt = ceiling_steps_per_s(
+            self.num_envs, n, self.engine.L, self.device, steps, warmup, seed, ids_only
+        )
+        what = "message ids" if ids_only else f"a [B, {self.engine.L}] token gather"
+        return f"phone ceiling: minimal table-driven dialogue step, {what}", sps, dt
+
     def oracle_action(self) -> torch.Tensor:
         """One catalogue action per world that makes progress toward the goal (a scripted
         planner over the compiled tables; robust to phrasing, rep and hold variation)."""
