@@ -280,8 +280,8 @@ class PhoneEngine:
             st["episode"] = torch.where(mask, st["episode"] + 1, st["episode"])
         # Each world draws from its curriculum level's block of the set (one block: all K).
         lv = st["level"]
-        draw = self._level_lo[lv] + rng.randint(
-            self._level_n[lv], st["seed"], st["episode"], _S_SCENARIO
+        draw = self._level_lo[lv] + self._draw(
+            mask, self._level_n[lv], st["seed"], st["episode"], _S_SCENARIO
         )
         sc = torch.where(mask, draw, st["scenario"])
         st["scenario"] = sc
@@ -336,16 +336,39 @@ class PhoneEngine:
         st["vars"] = torch.where(m1, self._variants(st, intro), st["vars"])
 
     # ------------------------------------------------------------------ helpers
+    def _draw(
+        self, mask: torch.Tensor, high: torch.Tensor, *keys: torch.Tensor | int
+    ) -> torch.Tensor:
+        """``rng.randint(high, *keys)`` where ``mask`` (int64 [B]; 0 elsewhere): on CPU only the
+        masked worlds are hashed (the hash is most of a step's ops); sync-free (CUDA graphs),
+        every world is, with no host sync. Either way the masked values are the same bits."""
+        if self.sync_free:
+            return torch.where(mask, rng.randint(high, *keys), torch.zeros_like(high))
+        out = torch.zeros(mask.shape, dtype=torch.int64, device=self.device)
+        rows = torch.nonzero(mask).flatten()
+        if len(rows):
+            sub = [k[rows] if isinstance(k, torch.Tensor) else k for k in keys]
+            out[rows] = rng.randint(high[rows], *sub)
+        return out
+
     def _variants(self, st: State, msgs: torch.Tensor) -> torch.Tensor:
+        """Each message slot's phrasing variant (0 where the message has one phrasing)."""
         nvar = self.c.msg_nvar[msgs.clamp(min=0)]
         slot = torch.arange(MSG_SLOTS, device=self.device)[None, :]
-        return rng.randint(
-            nvar,
-            st["seed"][:, None],
-            st["episode"][:, None],
-            st["turn"][:, None],
-            slot + _S_VARIANT,
-        )
+        if self.sync_free:
+            return rng.randint(
+                nvar,
+                st["seed"][:, None],
+                st["episode"][:, None],
+                st["turn"][:, None],
+                slot + _S_VARIANT,
+            )
+        out = torch.zeros_like(msgs)
+        b, j = torch.nonzero(nvar > 1, as_tuple=True)
+        if len(b):
+            keys = (st["seed"][b], st["episode"][b], st["turn"][b], j + _S_VARIANT)
+            out[b, j] = rng.randint(nvar[b, j], *keys)
+        return out
 
     def message_ids(self, st: State) -> torch.Tensor:
         """int32 [B, MSG_SLOTS]: the message ids of what the assistant heard this step (rows of
@@ -448,10 +471,11 @@ class PhoneEngine:
             d = dept.clamp(min=0)
             st["dept"] = torch.where(mask, d, st["dept"])
             lo, hi = t["dept_hold_lo"][sc, d], t["dept_hold_hi"][sc, d]
-            draw = lo + rng.randint(hi - lo + 1, st["seed"], st["episode"], st["turn"], _S_HOLD)
+            keys = (st["seed"], st["episode"], st["turn"])
+            draw = lo + self._draw(mask, hi - lo + 1, *keys, _S_HOLD)
             st["hold_left"] = torch.where(mask, draw, st["hold_left"])
             # A new queue, a new rep (a transfer reaches someone else).
-            rep_draw = rng.randint(t["n_reps"][sc], st["seed"], st["episode"], st["turn"], _S_REP)
+            rep_draw = self._draw(mask, t["n_reps"][sc], *keys, _S_REP)
             st["rep"] = torch.where(mask, rep_draw, st["rep"])
             st["phase"] = torch.where(mask, torch.full_like(st["phase"], HOLD), st["phase"])
             waits = mask & (draw > 0)
