@@ -92,6 +92,7 @@ from envgym.phone.compiler import (
     build_rep_catalogue,
 )
 from envgym.phone.packing import MessagePacker
+from envgym.phone.tables import PhoneTables
 
 # RNG streams (any distinct constants).
 _S_SCENARIO, _S_REP, _S_HOLD, _S_VARIANT = 11, 23, 37, 53
@@ -110,7 +111,8 @@ class PhoneEngine:
 
     def __init__(self, compiled: CompiledPhone, device: torch.device) -> None:
         self.c = compiled.to(device)
-        self.t = self.c.tables
+        self.t = PhoneTables.from_dict(self.c.tables)
+        """The compiled tables, typed (:class:`envgym.phone.tables.PhoneTables`)."""
         self.device = device
         d = compiled.dims
         self.V, self.P, self.F, self.N, self.R = d["V"], d["P"], d["F"], d["N"], d["R"]
@@ -186,12 +188,12 @@ class PhoneEngine:
         M = self.c.msg_nvar.shape[0]
         noisy = self.c.msg_nvar > 1
         extra = torch.zeros(M, dtype=torch.bool, device=self.device)
-        if bool((t["n_reps"] > 1).any()):
-            extra[t["m_greet"].flatten().clamp(min=0, max=M - 1)] = True
-            extra[t["m_greet_transfer"].flatten().clamp(min=0, max=M - 1)] = True
-        if bool((t["dept_hold_hi"] > t["dept_hold_lo"]).any()):
-            extra[t["m_still_hold"].flatten().clamp(min=0, max=M - 1)] = True
-            extra[t["m_greet"].flatten().clamp(min=0, max=M - 1)] = True
+        if bool((t.n_reps > 1).any()):
+            extra[t.m_greet.flatten().clamp(min=0, max=M - 1)] = True
+            extra[t.m_greet_transfer.flatten().clamp(min=0, max=M - 1)] = True
+        if bool((t.dept_hold_hi > t.dept_hold_lo).any()):
+            extra[t.m_still_hold.flatten().clamp(min=0, max=M - 1)] = True
+            extra[t.m_greet.flatten().clamp(min=0, max=M - 1)] = True
         self._noisy_msg = noisy | extra
 
     def _init_mask_tables(self) -> None:
@@ -211,18 +213,18 @@ class PhoneEngine:
     def _init_subgoal_tables(self) -> None:
         """Per scenario: the departments, services and facts its oracle plan goes through."""
         t = self.t
-        K, S = t["svc_exists"].shape
-        plan = t["plan"]  # [K, 3]
+        K, S = t.svc_exists.shape
+        plan = t.plan  # [K, 3]
         ks = torch.arange(K, device=self.device)[:, None].expand_as(plan)
         in_plan = torch.zeros(K, S + 1, dtype=torch.bool, device=self.device)
         in_plan[ks, torch.where(plan >= 0, plan, torch.full_like(plan, S))] = True
         self._plan_svc = in_plan[:, :S]
-        D = t["dept_transfers"].shape[1]
-        dept = t["svc_dept"].clamp(min=0)  # [K, S]
+        D = t.dept_transfers.shape[1]
+        dept = t.svc_dept.clamp(min=0)  # [K, S]
         onehot = torch.zeros(K, S, D, dtype=torch.bool, device=self.device)
         onehot.scatter_(2, dept[..., None], True)
         self._plan_dept = (onehot & self._plan_svc[..., None]).any(dim=1)  # [K, D]
-        self._plan_facts = (t["needs_fact"] & self._plan_svc[..., None]).any(dim=1)  # [K, F]
+        self._plan_facts = (t.needs_fact & self._plan_svc[..., None]).any(dim=1)  # [K, F]
 
     # ------------------------------------------------------------------ state
     def empty_state(self, B: int) -> State:
@@ -319,10 +321,10 @@ class PhoneEngine:
         for key in ("number", "service", "stim_arg", "user_asked"):
             st[key] = torch.where(mask, zero - 1, st[key])
         st["calls"] = torch.where(m1, torch.zeros_like(st["calls"]), st["calls"])
-        st["known"] = torch.where(m1, t["fact_known0"][sc], st["known"])
-        st["num_known"] = torch.where(m1, t["num_listed"][sc], st["num_known"])
+        st["known"] = torch.where(m1, t.fact_known0[sc], st["known"])
+        st["num_known"] = torch.where(m1, t.num_listed[sc], st["num_known"])
         st["verified"] = torch.where(m1, torch.zeros_like(st["verified"]), st["verified"])
-        st["records"] = torch.where(m1, t["rec_init"][sc], st["records"])
+        st["records"] = torch.where(m1, t.rec_init[sc], st["records"])
         for key in ("sg_dept", "sg_service"):
             st[key] = st[key] & ~mask
         st["sg_verified"] = st["sg_verified"] & ~m1
@@ -331,7 +333,7 @@ class PhoneEngine:
         st["sg_fact"] = torch.where(m1, st["known"], st["sg_fact"])
         st["sg_records"] = torch.where(m1, self._goal_records(st), st["sg_records"])
         intro = torch.full_like(st["msgs"], -1)
-        intro[:, 0] = t["m_intro"][sc]
+        intro[:, 0] = t.m_intro[sc]
         st["msgs"] = torch.where(m1, intro, st["msgs"])
         st["vars"] = torch.where(m1, self._variants(st, intro), st["vars"])
 
@@ -383,12 +385,12 @@ class PhoneEngine:
     def _goal_records(self, st: State) -> torch.Tensor:
         """bool [B, R]: records the goal constrains that hold their goal value."""
         t, sc = self.t, st["scenario"]
-        return (st["records"] == t["goal_val"][sc]) & t["goal_mask"][sc]
+        return (st["records"] == t.goal_val[sc]) & t.goal_mask[sc]
 
     def success(self, st: State) -> torch.Tensor:
         t, sc = self.t, st["scenario"]
-        ok = (st["records"] == t["goal_val"][sc]) | ~t["goal_mask"][sc]
-        return ok.all(dim=1) & (st["fees"] <= t["max_fees"][sc])
+        ok = (st["records"] == t.goal_val[sc]) | ~t.goal_mask[sc]
+        return ok.all(dim=1) & (st["fees"] <= t.max_fees[sc])
 
     # ------------------------------------------------------------------ step
     def step(
@@ -470,16 +472,16 @@ class PhoneEngine:
         def enter_queue(mask: torch.Tensor, dept: torch.Tensor) -> None:
             d = dept.clamp(min=0)
             st["dept"] = torch.where(mask, d, st["dept"])
-            lo, hi = t["dept_hold_lo"][sc, d], t["dept_hold_hi"][sc, d]
+            lo, hi = t.dept_hold_lo[sc, d], t.dept_hold_hi[sc, d]
             keys = (st["seed"], st["episode"], st["turn"])
             draw = lo + self._draw(mask, hi - lo + 1, *keys, _S_HOLD)
             st["hold_left"] = torch.where(mask, draw, st["hold_left"])
             # A new queue, a new rep (a transfer reaches someone else).
-            rep_draw = self._draw(mask, t["n_reps"][sc], *keys, _S_REP)
+            rep_draw = self._draw(mask, t.n_reps[sc], *keys, _S_REP)
             st["rep"] = torch.where(mask, rep_draw, st["rep"])
             st["phase"] = torch.where(mask, torch.full_like(st["phase"], HOLD), st["phase"])
             waits = mask & (draw > 0)
-            emit(waits, t["m_hold"][sc, d])
+            emit(waits, t.m_hold[sc, d])
             connect(mask & (draw == 0))
 
         def follow(mask: torch.Tensor, kind_: torch.Tensor, rid: torch.Tensor) -> None:
@@ -487,7 +489,7 @@ class PhoneEngine:
             to_node = mask & (kind_ == 1)
             st["phase"] = torch.where(to_node, torch.full_like(st["phase"], IVR), st["phase"])
             st["node"] = torch.where(to_node, rid.clamp(min=0), st["node"])
-            emit(to_node, t["m_ivr_prompt"][sc, st["node"]])
+            emit(to_node, t.m_ivr_prompt[sc, st["node"]])
             # Every world computes both branches: a menu id must never index the department
             # tables (a set with more menus than departments would read out of bounds).
             to_queue = mask & (kind_ == 2)
@@ -510,13 +512,13 @@ class PhoneEngine:
         # ============================================================ the assistant's turn
         # --- report: the episode ends
         terminated = kind == A_REPORT
-        emit(terminated, t["m_sys_report"][sc])
+        emit(terminated, t.m_sys_report[sc])
 
         # --- ask the user for a fact (in every phase: the user is beside us; with
         # constraints.user_reachable == "off_call", only between calls): the user answers
         asked = kind == A_ASK_USER
-        m = asked & (off | t["user_on_call"][sc])
-        emit(asked & ~m, t["m_sys_user_away"][sc])
+        m = asked & (off | t.user_on_call[sc])
+        emit(asked & ~m, t.m_sys_user_away[sc])
         st["floor"] = torch.where(m, torch.full_like(st["floor"], FLOOR_USER), st["floor"])
         st["user_asked"] = torch.where(m, arg.clamp(max=self.F - 1), st["user_asked"])
 
@@ -524,25 +526,25 @@ class PhoneEngine:
         m = kind == A_GARBLED
         err.masked_fill_(m, E_GARBLED)
         to_rep(m & on_rep, STIM_UNCLEAR)
-        emit(m & on_ivr, t["m_ivr_no_speech"][sc])
-        emit(m & on_hold, t["m_sys_nobody"][sc])
-        emit(m & off, t["m_user_unknown"][sc])
+        emit(m & on_ivr, t.m_ivr_no_speech[sc])
+        emit(m & on_hold, t.m_sys_nobody[sc])
+        emit(m & off, t.m_user_unknown[sc])
 
         # --- dial
         m = kind == A_DIAL
-        fail(m & ~off, E_ON_CALL, t["m_sys_on_call"][sc])
+        fail(m & ~off, E_ON_CALL, t.m_sys_on_call[sc])
         num = arg.clamp(max=self.N - 1)
-        listed = (arg < t["n_numbers"][sc]) & st["num_known"][bi, num]
-        fail(m & off & ~listed, E_UNKNOWN_NUMBER, t["m_sys_unknown_number"][sc])
+        listed = (arg < t.n_numbers[sc]) & st["num_known"][bi, num]
+        fail(m & off & ~listed, E_UNKNOWN_NUMBER, t.m_sys_unknown_number[sc])
         dial = m & off & listed
         st["calls"][bi, num] += dial.long()
         st["total_calls"] = st["total_calls"] + dial.long()
-        over = (dial & (st["total_calls"] > t["call_budget"][sc])).float()
+        over = (dial & (st["total_calls"] > t.call_budget[sc])).float()
         ncalls = st["calls"][bi, num]
-        refused = dial & (ncalls > t["max_calls_per_number"][sc])
-        emit(refused, t["m_sys_call_refused"][sc])
+        refused = dial & (ncalls > t.max_calls_per_number[sc])
+        emit(refused, t.m_sys_call_refused[sc])
         connects = dial & ~refused
-        emit(connects & t["hints"][sc], t["m_sys_hint"][sc, (ncalls - 1).clamp(0, 9)])
+        emit(connects & t.hints[sc], t.m_sys_hint[sc, (ncalls - 1).clamp(0, 9)])
         st["number"] = torch.where(connects, num, st["number"])
         st["verified"] = torch.where(
             connects[:, None], torch.zeros_like(st["verified"]), st["verified"]
@@ -551,56 +553,56 @@ class PhoneEngine:
             connects, torch.zeros_like(st["mismatches"]), st["mismatches"]
         )
         end_service(connects)
-        follow(connects, t["num_route_kind"][sc, num], t["num_route_id"][sc, num])
+        follow(connects, t.num_route_kind[sc, num], t.num_route_id[sc, num])
 
         # --- press a key
         m = kind == A_PRESS
-        fail(m & off, E_NOT_ON_CALL, t["m_sys_not_on_call"][sc])
-        fail(m & on_hold, E_NO_MENU, t["m_sys_nobody"][sc])
+        fail(m & off, E_NOT_ON_CALL, t.m_sys_not_on_call[sc])
+        fail(m & on_hold, E_NO_MENU, t.m_sys_nobody[sc])
         err.masked_fill_(m & on_rep, E_NO_MENU)
         to_rep(m & on_rep, STIM_UNCLEAR)
         press = m & on_ivr
         node = st["node"]
         key = arg.clamp(max=11)
-        ok_kind = t["ivr_opt_kind"][sc, node, key]
+        ok_kind = t.ivr_opt_kind[sc, node, key]
         bad_key = press & (ok_kind == 0)
-        emit(bad_key, t["m_invalid_key"][sc])
-        emit(bad_key, t["m_ivr_prompt"][sc, node])
-        follow(press & (ok_kind > 0), ok_kind, t["ivr_opt_id"][sc, node, key])
+        emit(bad_key, t.m_invalid_key[sc])
+        emit(bad_key, t.m_ivr_prompt[sc, node])
+        follow(press & (ok_kind > 0), ok_kind, t.ivr_opt_id[sc, node, key])
 
         # --- wait
         m = kind == A_WAIT
-        emit(m & off, t["m_sys_idle"][sc])
+        emit(m & off, t.m_sys_idle[sc])
         w_ivr = m & on_ivr
-        to_kind = t["ivr_to_kind"][sc, node]
-        emit(w_ivr & (to_kind == 0), t["m_ivr_prompt"][sc, node])
-        follow(w_ivr & (to_kind > 0), to_kind, t["ivr_to_id"][sc, node])
+        to_kind = t.ivr_to_kind[sc, node]
+        emit(w_ivr & (to_kind == 0), t.m_ivr_prompt[sc, node])
+        follow(w_ivr & (to_kind > 0), to_kind, t.ivr_to_id[sc, node])
         w_hold = m & on_hold
         st["hold_left"] = torch.where(w_hold, (st["hold_left"] - 1).clamp(min=0), st["hold_left"])
         picked = w_hold & (st["hold_left"] == 0)
-        emit(w_hold & ~picked, t["m_still_hold"][sc])
+        emit(w_hold & ~picked, t.m_still_hold[sc])
         connect(picked)
         to_rep(m & on_rep, STIM_WAIT)
 
         # --- hang up
         m = kind == A_HANGUP
-        fail(m & off, E_NOT_ON_CALL, t["m_sys_not_on_call"][sc])
+        fail(m & off, E_NOT_ON_CALL, t.m_sys_not_on_call[sc])
         hang = m & ~off
         end_call(hang)
-        emit(hang, t["m_sys_call_ended"][sc])
+        emit(hang, t.m_sys_call_ended[sc])
 
         # --- speech when nobody (or only a machine) listens
-        fail(speech & off, E_NOT_ON_CALL, t["m_sys_not_on_call"][sc])
-        fail(speech & on_ivr, E_IVR_KEYS, t["m_ivr_no_speech"][sc])
-        emit(speech & on_ivr, t["m_ivr_prompt"][sc, node])
-        fail(speech & on_hold, E_HOLD, t["m_sys_nobody"][sc])
+        fail(speech & off, E_NOT_ON_CALL, t.m_sys_not_on_call[sc])
+        fail(speech & on_ivr, E_IVR_KEYS, t.m_ivr_no_speech[sc])
+        emit(speech & on_ivr, t.m_ivr_prompt[sc, node])
+        fail(speech & on_hold, E_HOLD, t.m_sys_nobody[sc])
         talk = speech & on_rep
         svc_arg = arg.clamp(max=max(len(self.c.services) - 1, 0))
 
         # request a service: one this department handles becomes the active request; the rep
         # answers (works on it, transfers, refers to another number or can't help)
         m = talk & (kind == A_REQUEST)
-        here = m & t["svc_exists"][sc, svc_arg] & (t["svc_dept"][sc, svc_arg] == st["dept"])
+        here = m & t.svc_exists[sc, svc_arg] & (t.svc_dept[sc, svc_arg] == st["dept"])
         st["service"] = torch.where(here, svc_arg, st["service"])
         st["pc"] = torch.where(here, torch.zeros_like(st["pc"]), st["pc"])
         to_rep(m, STIM_REQUEST, svc_arg)
@@ -611,14 +613,14 @@ class PhoneEngine:
         # provide a fact: the rep checks the stated value against the account
         m = talk & (kind == A_PROVIDE)
         f = arg.clamp(max=self.F - 1)
-        correct_default = st["known"][bi, f] & t["fact_exists"][sc, f]
+        correct_default = st["known"][bi, f] & t.fact_exists[sc, f]
         correct = (
             correct_default
             if stated_correct is None
-            else (stated_correct.to(dev) & t["fact_exists"][sc, f])
+            else (stated_correct.to(dev) & t.fact_exists[sc, f])
         )
         unasked = m & (self._pending_fact(st) != f)
-        privacy = privacy + (unasked & correct & t["fact_sensitive"][sc, f]).float()
+        privacy = privacy + (unasked & correct & t.fact_sensitive[sc, f]).float()
         to_rep(m, STIM_PROVIDE, f)
         st["stim_ok"] = torch.where(m, correct, st["stim_ok"])
 
@@ -633,15 +635,15 @@ class PhoneEngine:
         to_rep(nothing, STIM_UNCLEAR)
         st["pc"] = torch.where(at_fee & yes, st["pc"] + 1, st["pc"])
         declined_fee = at_fee & ~yes
-        emit(declined_fee, t["m_offer_declined"][sc])
+        emit(declined_fee, t.m_offer_declined[sc])
         end_service(declined_fee)
         took_offer = at_offer & yes
-        ov = t["offer_val"][sc, s0]
+        ov = t.offer_val[sc, s0]
         st["records"] = torch.where(took_offer[:, None] & (ov >= 0), ov, st["records"])
-        emit(took_offer, t["m_offer_accepted"][sc, s0])
+        emit(took_offer, t.m_offer_accepted[sc, s0])
         end_service(took_offer)
         declined_offer = at_offer & ~yes
-        emit(declined_offer, t["m_offer_declined"][sc])
+        emit(declined_offer, t.m_offer_declined[sc])
         st["pc"] = torch.where(declined_offer, st["pc"] + 1, st["pc"])
         to_rep((at_fee & yes) | declined_offer, STIM_CONTINUE)
 
@@ -651,15 +653,15 @@ class PhoneEngine:
             u_turn = u_turn & (floor0 == FLOOR_USER)  # a learned user answers next step
         u_move = self.user_policy(st) if user_actions is None else user_actions.to(dev)
         uf = st["user_asked"].clamp(min=0)
-        has = t["fact_exists"][sc, uf]
+        has = t.fact_exists[sc, uf]
         answer = u_turn & (u_move == U_ANSWER) & has
         st["known"][bi, uf] |= answer
-        emit(answer, t["m_user_says"][sc, uf])
-        emit(u_turn & (u_move != U_REFUSE) & ~has, t["m_user_unknown"][sc])
+        emit(answer, t.m_user_says[sc, uf])
+        emit(u_turn & (u_move != U_REFUSE) & ~has, t.m_user_unknown[sc])
         dont_know = u_turn & (u_move == U_DONT_KNOW) & has
-        emit(dont_know, t["m_user_dont_know"][sc])
+        emit(dont_know, t.m_user_dont_know[sc])
         refuses = u_turn & (u_move == U_REFUSE)
-        emit(refuses, t["m_user_refuses"][sc])
+        emit(refuses, t.m_user_refuses[sc])
         st["user_refused"][bi, uf] |= (dont_know | refuses) & has
         st["floor"] = torch.where(
             u_turn, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"]
@@ -706,13 +708,13 @@ class PhoneEngine:
             about = (stim == STIM_REQUEST) | (stim == STIM_ASK_ABOUT)
             target = torch.where(about, sarg, svc)
             t0 = target.clamp(min=0, max=max(len(self.c.services) - 1, 0))
-            t_ok = (target >= 0) & t["svc_exists"][sc, t0]
+            t_ok = (target >= 0) & t.svc_exists[sc, t0]
 
             if used(R_GREET):
                 m_ = want(R_GREET)
                 d = st["dept"].clamp(min=0)
-                emit(m_ & ~active, t["m_greet"][sc, d, st["rep"]])
-                emit(m_ & active, t["m_greet_transfer"][sc, d, st["rep"], s0])
+                emit(m_ & ~active, t.m_greet[sc, d, st["rep"]])
+                emit(m_ & active, t.m_greet_transfer[sc, d, st["rep"], s0])
                 to_rep(m_ & active, STIM_CONTINUE)
 
             if used(R_VERIFY):
@@ -721,8 +723,8 @@ class PhoneEngine:
                 m_ = m_ & stated
                 st["verified"][bi, sf] |= m_
                 false_ver.add_((m_ & ~sok).float())
-                emit(m_ & answers & at_elig, t["m_eligible"][sc])
-                emit(m_ & ~(answers & at_elig), t["m_verified"][sc])
+                emit(m_ & answers & at_elig, t.m_eligible[sc])
+                emit(m_ & ~(answers & at_elig), t.m_verified[sc])
                 st["pc"] = torch.where(m_ & answers, st["pc"] + 1, st["pc"])
                 to_rep(m_, STIM_CONTINUE)
 
@@ -732,11 +734,11 @@ class PhoneEngine:
                 m_ = m_ & stated
                 wrongful.add_((m_ & sok).float())
                 st["mismatches"] = st["mismatches"] + m_.long()
-                lock = m_ & (st["mismatches"] >= t["max_mismatch"][sc])
-                emit(lock, t["m_security"][sc])
+                lock = m_ & (st["mismatches"] >= t.max_mismatch[sc])
+                emit(lock, t.m_security[sc])
                 end_call(lock)
-                emit(lock, t["m_sys_rep_hung_up"][sc])
-                emit(m_ & ~lock, t["m_mismatch"][sc])
+                emit(lock, t.m_sys_rep_hung_up[sc])
+                emit(m_ & ~lock, t.m_mismatch[sc])
                 to_rep(m_ & ~lock, STIM_CONTINUE)
 
             if used(R_GRANT):
@@ -746,75 +748,75 @@ class PhoneEngine:
                 # Policy allows a grant once the request's checks are done: every verification
                 # item, the eligibility rule and the fee question (the program is past them).
                 forbidden.add_((m_ & (pc < V + SLOT_OFFER)).float())
-                gv = t["grant_val"][sc, s0]
+                gv = t.grant_val[sc, s0]
                 st["records"] = torch.where(m_[:, None] & (gv >= 0), gv, st["records"])
-                st["fees"] = torch.where(m_, st["fees"] + t["svc_fee"][sc, s0], st["fees"])
-                emit(m_, t["m_done"][sc, s0])
+                st["fees"] = torch.where(m_, st["fees"] + t.svc_fee[sc, s0], st["fees"])
+                emit(m_, t.m_done[sc, s0])
                 end_service(m_)
 
             if used(R_REFUSE):
                 m_ = want(R_REFUSE)
                 invalid(m_ & ~active, RE_NO_REQUEST)
                 m_ = m_ & active
-                wrongful.add_((m_ & t["elig_pass"][sc, s0]).float())
+                wrongful.add_((m_ & t.elig_pass[sc, s0]).float())
                 # A refusal on a stated (true) eligibility fact still checked that fact.
                 st["verified"][bi, sf] |= m_ & answers & sok
-                emit(m_, t["m_refusal"][sc, s0])
+                emit(m_, t.m_refusal[sc, s0])
                 end_service(m_)
 
             if used(R_TRANSFER):
                 m_ = want(R_TRANSFER)
-                t_dept = t["svc_dept"][sc, t0]
-                can = t_ok & (t_dept != st["dept"]) & t["dept_transfers"][sc, st["dept"]]
+                t_dept = t.svc_dept[sc, t0]
+                can = t_ok & (t_dept != st["dept"]) & t.dept_transfers[sc, st["dept"]]
                 invalid(m_ & ~can, RE_CANNOT_TRANSFER)
                 m_ = m_ & can
                 st["service"] = torch.where(m_, t0, st["service"])
                 st["pc"] = torch.where(m_, torch.zeros_like(st["pc"]), st["pc"])
-                emit(m_, t["m_transfer"][sc, t_dept.clamp(min=0)])
+                emit(m_, t.m_transfer[sc, t_dept.clamp(min=0)])
                 enter_queue(m_, t_dept)
 
             if used(R_REFER):
                 m_ = want(R_REFER)
                 invalid(m_ & ~t_ok, RE_NO_REQUEST)
                 m_ = m_ & t_ok
-                emit(m_, t["m_call_other"][sc, t0])
-                other = t["svc_other_number"][sc, t0]
+                emit(m_, t.m_call_other[sc, t0])
+                other = t.svc_other_number[sc, t0]
                 noted = m_ & (other >= 0)
                 st["num_known"][bi, other.clamp(min=0)] |= noted
-                emit(noted, t["m_sys_number_noted"][sc, other.clamp(min=0)])
+                emit(noted, t.m_sys_number_noted[sc, other.clamp(min=0)])
 
             if used(R_HOLD):
                 m_ = want(R_HOLD)
-                emit(m_, t["m_rep_hold"][sc])
+                emit(m_, t.m_rep_hold[sc])
                 enter_queue(m_, st["dept"])
 
             if used(R_EXPLAIN):
                 m_ = want(R_EXPLAIN)
                 invalid(m_ & ~t_ok, RE_NO_REQUEST)
                 m_ = m_ & t_ok
-                emit(m_, t["m_explain"][sc, t0])
+                emit(m_, t.m_explain[sc, t0])
                 to_rep(m_, STIM_CONTINUE)
 
             if used(R_ASK_FEE):
                 m_ = want(R_ASK_FEE)
                 invalid(m_ & ~active, RE_NO_REQUEST)
-                emit(m_ & active, t["m_fee_q"][sc, s0])
+                emit(m_ & active, t.m_fee_q[sc, s0])
 
             if used(R_OFFER):
                 m_ = want(R_OFFER)
-                has_offer = active & t["has_offer"][sc, s0]
+                has_offer = active & t.has_offer[sc, s0]
                 invalid(m_ & ~has_offer, RE_NO_OFFER)
-                emit(m_ & has_offer, t["m_offer"][sc, s0])
+                emit(m_ & has_offer, t.m_offer[sc, s0])
 
             if used(R_CANNOT_HELP):
                 m_ = want(R_CANNOT_HELP)
-                emit(m_, t["m_cannot_help"][sc])
+                emit(m_, t.m_cannot_help[sc])
                 to_rep(m_ & (stim == STIM_ASK_ABOUT), STIM_CONTINUE)
 
             for k, mid in (
-                (R_NOT_UNDERSTOOD, t["m_not_understood"][sc]),
-                (R_STILL_THERE, t["m_still_there"][sc]),
-                (R_UNREQUESTED, t["m_unrequested"][sc]),
+                (R_NOT_UNDERSTOOD, t.m_not_understood[sc]),
+                (R_STILL_THERE, t.m_still_there[sc]),
+                (R_UNREQUESTED, t.m_unrequested[sc]),
             ):
                 if not used(k):
                     continue
@@ -825,9 +827,9 @@ class PhoneEngine:
             if used(R_ASK):
                 m_ = want(R_ASK)
                 fa = ra.clamp(max=self.F - 1)
-                exists = t["fact_exists"][sc, fa]
+                exists = t.fact_exists[sc, fa]
                 invalid(m_ & ~exists, RE_NO_FACT)
-                emit(m_ & exists, t["m_ask_fact"][sc, fa])
+                emit(m_ & exists, t.m_ask_fact[sc, fa])
 
         if rep_actions is None:
             # The scripted rep answers within the step: a few moves at most (acknowledge,
@@ -859,9 +861,9 @@ class PhoneEngine:
         st["msgs"] = msgs
         st["vars"] = self._variants(st, msgs)
         st["turn"] = st["turn"] + 1
-        truncated = (st["turn"] >= t["max_turns"][sc]) & ~terminated
+        truncated = (st["turn"] >= t.max_turns[sc]) & ~terminated
         success = self.success(st)
-        w = t["w"][sc]
+        w = t.w[sc]
         invalid_a = (err != 0).float()
         ended = (terminated | truncated).float()
         terms = {
@@ -943,13 +945,13 @@ class PhoneEngine:
             "fact": ((fact & ~st["sg_fact"]).sum(dim=1)).float(),
             "records": (rec & ~st["sg_records"]).sum(dim=1).float(),
         }
-        n_fact = (pf & ~t["fact_known0"][sc]).sum(dim=1).clamp(min=1).float()
+        n_fact = (pf & ~t.fact_known0[sc]).sum(dim=1).clamp(min=1).float()
         per = {
             "dept": torch.ones_like(w_goal),
             "service": torch.ones_like(w_goal),
             "verified": 1.0 / pf.sum(dim=1).clamp(min=1).float(),
             "fact": 1.0 / n_fact,
-            "records": 1.0 / t["goal_mask"][sc].sum(dim=1).clamp(min=1).float(),
+            "records": 1.0 / t.goal_mask[sc].sum(dim=1).clamp(min=1).float(),
         }
         st["sg_dept"] = st["sg_dept"] | dept
         st["sg_service"] = st["sg_service"] | svc
@@ -969,8 +971,8 @@ class PhoneEngine:
         per-item groups; a group with no items counts as reached)."""
         t, sc = self.t, st["scenario"]
         pf = self._plan_facts[sc]
-        hidden = pf & ~t["fact_known0"][sc]
-        goal = t["goal_mask"][sc]
+        hidden = pf & ~t.fact_known0[sc]
+        goal = t.goal_mask[sc]
         reached = (
             st["sg_dept"],
             st["sg_service"],
@@ -1008,18 +1010,18 @@ class PhoneEngine:
         mask[:, cols[A_YES][0]] = asked
         mask[:, cols[A_NO][0]] = asked
         c, a = cols[A_DIAL]
-        listed = (a[None, :] < t["n_numbers"][sc][:, None]) & st["num_known"][:, a]
+        listed = (a[None, :] < t.n_numbers[sc][:, None]) & st["num_known"][:, a]
         mask[:, c] = off & listed
         c, a = cols[A_PRESS]
-        mask[:, c] = ivr & (t["ivr_opt_kind"][sc, st["node"]][:, a] > 0)
+        mask[:, c] = ivr & (t.ivr_opt_kind[sc, st["node"]][:, a] > 0)
         for kind in (A_REQUEST, A_ASK_ABOUT):
             c, a = cols[kind]
-            mask[:, c] = rep & t["svc_exists"][sc][:, a]
+            mask[:, c] = rep & t.svc_exists[sc][:, a]
         c, a = cols[A_PROVIDE]
         mask[:, c] = rep & (self._pending_fact(st)[:, None] == a[None, :])
         c, a = cols[A_ASK_USER]
-        reachable = off | t["user_on_call"][sc][:, None]
-        has = t["fact_exists"][sc][:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
+        reachable = off | t.user_on_call[sc][:, None]
+        has = t.fact_exists[sc][:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
         mask[:, c] = reachable & has
         # Three-party mode: where a learned rep or user holds the floor, the assistant waits.
         theirs = st["floor"] != FLOOR_ASSISTANT
@@ -1034,7 +1036,7 @@ class PhoneEngine:
         t, sc = self.t, st["scenario"]
         svc = st["service"]
         pc = st["pc"].clamp(max=self.P - 1)
-        f = t["prog_fact"][sc, svc.clamp(min=0), pc]
+        f = t.prog_fact[sc, svc.clamp(min=0), pc]
         return torch.where((svc >= 0) & (st["pc"] <= self.V + SLOT_ELIG), f, torch.full_like(f, -1))
 
     def _normalize(self, st: State, mask: torch.Tensor) -> None:
@@ -1051,14 +1053,14 @@ class PhoneEngine:
             active = mask & (svc >= 0) & (st["pc"] < self.P)
             s0 = svc.clamp(min=0)
             pc = st["pc"].clamp(max=self.P - 1)
-            f = t["prog_fact"][sc, s0, pc]
+            f = t.prog_fact[sc, s0, pc]
             ver = st["verified"][bi, f.clamp(min=0)] & (f >= 0)
             skip_v = (st["pc"] < V) & ((f < 0) | ver)
             elig_pass_known = (st["pc"] == V + SLOT_ELIG) & (
-                (f < 0) | (ver & t["elig_pass"][sc, s0])
+                (f < 0) | (ver & t.elig_pass[sc, s0])
             )
-            skip_f = (st["pc"] == V + SLOT_FEE) & (t["svc_fee"][sc, s0] == 0)
-            skip_o = (st["pc"] == V + SLOT_OFFER) & ~t["has_offer"][sc, s0]
+            skip_f = (st["pc"] == V + SLOT_FEE) & (t.svc_fee[sc, s0] == 0)
+            skip_o = (st["pc"] == V + SLOT_OFFER) & ~t.has_offer[sc, s0]
             skip = active & (skip_v | elig_pass_known | skip_f | skip_o)
             if not self.sync_free and not bool(skip.any()):
                 break  # saves work on CPU; on CUDA the loop runs in full, without a sync
@@ -1082,12 +1084,12 @@ class PhoneEngine:
         s0 = svc.clamp(min=0)
         pc = st["pc"]
         pf = self._pending_fact(st)
-        f = t["prog_fact"][sc, s0, pc.clamp(max=self.P - 1)]
+        f = t.prog_fact[sc, s0, pc.clamp(max=self.P - 1)]
         elig_fails = (
             (pc == V + SLOT_ELIG)
             & (f >= 0)
             & st["verified"][bi, f.clamp(min=0)]
-            & ~t["elig_pass"][sc, s0]
+            & ~t.elig_pass[sc, s0]
         )
 
         def c(k: int) -> torch.Tensor:
@@ -1103,9 +1105,9 @@ class PhoneEngine:
         cont = torch.where(svc < 0, c(R_LISTEN), cont)
 
         s1 = sarg.clamp(min=0, max=max(len(self.c.services) - 1, 0))
-        exists = (sarg >= 0) & t["svc_exists"][sc, s1]
-        here = t["svc_dept"][sc, s1] == st["dept"]
-        transfers = t["dept_transfers"][sc, st["dept"]]
+        exists = (sarg >= 0) & t.svc_exists[sc, s1]
+        here = t.svc_dept[sc, s1] == st["dept"]
+        transfers = t.dept_transfers[sc, st["dept"]]
         on_request = torch.where(
             ~exists,
             c(R_CANNOT_HELP),
@@ -1120,7 +1122,7 @@ class PhoneEngine:
             torch.where(
                 ~sok,
                 c(R_REJECT),
-                torch.where(at_elig & ~t["elig_pass"][sc, s0], c(R_REFUSE), c(R_VERIFY)),
+                torch.where(at_elig & ~t.elig_pass[sc, s0], c(R_REFUSE), c(R_VERIFY)),
             ),
         )
         move = c(R_LISTEN)
@@ -1154,11 +1156,11 @@ class PhoneEngine:
         base = self._kind_base
         V = self.V
 
-        plan = t["plan"][sc]  # [B, 3]
+        plan = t.plan[sc]  # [B, 3]
         p0 = plan.clamp(min=0)
-        gval = t["grant_val"][sc[:, None], p0]  # [B, 3, R]
-        oval = t["offer_val"][sc[:, None], p0]
-        use_offer = t["plan_accept_offer"][sc[:, None], p0]
+        gval = t.grant_val[sc[:, None], p0]  # [B, 3, R]
+        oval = t.offer_val[sc[:, None], p0]
+        use_offer = t.plan_accept_offer[sc[:, None], p0]
         target = torch.where(use_offer[..., None], oval, gval)
         rec = st["records"][:, None, :]
         sat = ((target < 0) | (rec == target)).all(dim=2) | (plan < 0)
@@ -1172,7 +1174,7 @@ class PhoneEngine:
         s_star = plan[bi, first_open.clamp(max=2)].clamp(min=0)
         done = self.success(st) | (first_open >= 3)
 
-        need = t["needs_fact"][sc, s_star] & ~st["known"]  # [B, F]
+        need = t.needs_fact[sc, s_star] & ~st["known"]  # [B, F]
         has_need = need.any(dim=1)
         first_need = torch.argmax(need.long(), dim=1)
 
@@ -1180,27 +1182,27 @@ class PhoneEngine:
         phase = st["phase"]
 
         # off the call: dial the number for the next request
-        num = t["oracle_number"][sc, s_star]
-        alt = t["oracle_number_alt"][sc, s_star]
+        num = t.oracle_number[sc, s_star]
+        alt = t.oracle_number_alt[sc, s_star]
         use_alt = (
             (alt >= 0)
             & st["num_known"][bi, alt.clamp(min=0)]
-            & ~t["num_listed"][sc, alt.clamp(min=0)]
+            & ~t.num_listed[sc, alt.clamp(min=0)]
         )
         num = torch.where(use_alt, alt, num).clamp(min=0)
         a = torch.where(phase == OFF, base[A_DIAL] + num, a)
 
         # in the IVR: press toward the entry department (or the service's, after a redirect)
-        entry = torch.where(use_alt, t["svc_dept"][sc, s_star], t["oracle_entry_dept"][sc, s_star])
-        key = t["ivr_key_toward"][sc, st["node"], entry.clamp(min=0)]
+        entry = torch.where(use_alt, t.svc_dept[sc, s_star], t.oracle_entry_dept[sc, s_star])
+        key = t.ivr_key_toward[sc, st["node"], entry.clamp(min=0)]
         a = torch.where((phase == IVR) & (key >= 0), base[A_PRESS] + key.clamp(min=0), a)
         a = torch.where((phase == IVR) & (key < 0), torch.full_like(a, base[A_HANGUP]), a)
 
         # with a rep
         on_rep = phase == REP
         svc = st["service"]
-        here = t["svc_dept"][sc, s_star] == st["dept"]
-        transfers = t["dept_transfers"][sc, st["dept"]]
+        here = t.svc_dept[sc, s_star] == st["dept"]
+        transfers = t.dept_transfers[sc, st["dept"]]
         told = st["num_known"][bi, alt.clamp(min=0)] & (alt >= 0)
         request = on_rep & (svc != s_star) & (here | transfers | ~told)
         a = torch.where(request, base[A_REQUEST] + s_star, a)
@@ -1211,21 +1213,21 @@ class PhoneEngine:
         )
         working = on_rep & (svc == s_star)
         pc = st["pc"]
-        pf = t["prog_fact"][sc, s_star, pc.clamp(max=self.P - 1)]
+        pf = t.prog_fact[sc, s_star, pc.clamp(max=self.P - 1)]
         a = torch.where(
             working & (pc <= V + SLOT_ELIG) & (pf >= 0), base[A_PROVIDE] + pf.clamp(min=0), a
         )
-        fee_ok = t["plan_accept_fee"][sc, s_star]
+        fee_ok = t.plan_accept_fee[sc, s_star]
         yes_no = torch.where(fee_ok, base[A_YES], base[A_NO])
         a = torch.where(working & (pc == V + SLOT_FEE), yes_no, a)
-        offer_ok = t["plan_accept_offer"][sc, s_star]
+        offer_ok = t.plan_accept_offer[sc, s_star]
         a = torch.where(
             working & (pc == V + SLOT_OFFER), torch.where(offer_ok, base[A_YES], base[A_NO]), a
         )
 
         # facts first, and report when done (both override the above); a fact the user won't
         # or can't give (three-party mode) ends the task: report back that it can't be done
-        reachable = (phase == OFF) | t["user_on_call"][sc]
+        reachable = (phase == OFF) | t.user_on_call[sc]
         a = torch.where(has_need & ~(phase == HOLD) & reachable, base[A_ASK_USER] + first_need, a)
         gave_up = (need & st["user_refused"]).any(dim=1) & ~done
         a = torch.where(done | gave_up, torch.full_like(a, base[A_REPORT]), a)
