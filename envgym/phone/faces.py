@@ -13,18 +13,12 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
-from envgym.core.vector import one_world_action
+from envgym.core.errors import InvalidActionError
+from envgym.core.vector import integer_actions, one_world_action
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
-from envgym.phone.compiler import (
-    ACTION_ERRORS,
-    ALL_REWARD_TERMS,
-    MSG_SLOTS,
-    PHASE_NAMES,
-    REWARD_MODES,
-    CompiledPhone,
-    compile_scenarios,
-)
-from envgym.phone.engine import PhoneEngine
+from envgym.phone.compiler import CompiledPhone, compile_scenarios
+from envgym.phone.engine import PhoneActions, PhoneEngine
+from envgym.phone.names import ACTION_ERRORS, ALL_REWARD_TERMS, MSG_SLOTS, PHASE_NAMES, REWARD_MODES
 from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
 
 _TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n", "’"}
@@ -132,7 +126,9 @@ class PhoneVectorEnv(TorchVectorEnv):
     ## Arguments
     ``num_envs``, ``scenario`` (shipped name, YAML path, list, ``"all"``, ``"generated"``),
     ``difficulty``, ``num_generated``, ``generator_seed`` (generated sets), ``obs_mode``
-    (``"tokens"`` only for the vector env), ``device``, ``max_tokens``, ``hints`` (force the
+    (``"tokens"``, or ``"ids"``: message ids in ``msg_ids`` instead of ``tokens``, targets
+    too; tokens gathered by the consumer from :attr:`message_tokens`, see
+    :meth:`tokens_from_ids`), ``device``, ``max_tokens``, ``hints`` (force the
     scenarios' system hints on or off, e.g. to study their effect), ``cuda_graph``; the
     learnability aids (``docs/phone.md``): ``action_mask`` (publish ``info["action_mask"]``,
     default on), ``reward_mode`` (``"sparse"``, ``"costs"`` default, ``"shaped"``),
@@ -243,8 +239,10 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.phase_names = PHASE_NAMES
         self.reward_term_names = ALL_REWARD_TERMS
         self.state = self.engine.empty_state(self.num_envs)
+        # What subclasses that decide a stated value's truth themselves pass to the engine
+        # (the three-party core); this env passes the stated value (PhoneActions).
         self._stated_correct: torch.Tensor | None = None
-        self._allow_garbled = False
+        self._inputs: PhoneActions | None = None
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._heard: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
@@ -290,7 +288,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._heard = None
         self._mask = None
 
-    def _heard_obs(self) -> torch.Tensor:
+    def _heard_tokens(self) -> torch.Tensor:
         """What the worlds heard this step in the observation's form: int32 ``[B, L]`` tokens,
         or (``obs_mode="ids"``) int32 ``[B, MSG_SLOTS]`` message ids. The token expansion is
         the widest op of a step: it is computed once per state change."""
@@ -300,31 +298,45 @@ class PhoneVectorEnv(TorchVectorEnv):
         return self._heard
 
     def _convert_actions(self, actions: Any) -> torch.Tensor:
-        if self._allow_garbled:
-            t = torch.as_tensor(actions).to(self.device, torch.int64).reshape(-1)
-            return t
-        return super()._convert_actions(actions)
+        """Catalogue ids (see :meth:`TorchVectorEnv._convert_actions`), or a
+        :class:`~envgym.phone.engine.PhoneActions` record: its assistant ids may also be the
+        engine's ``garbled_action`` (text that could not be parsed), and its stated values go
+        to the engine with them."""
+        if not isinstance(actions, PhoneActions):
+            self._inputs = None
+            return super()._convert_actions(actions)
+        a = integer_actions(actions.assistant, self.num_envs)
+        if bool(((a < 0) | (a > self.engine.garbled_action)).any()):
+            raise InvalidActionError(f"assistant actions out of range: {a.tolist()[:8]}")
+        a = a.to(self.device)
+        self._inputs = PhoneActions(a, actions.stated_value, actions.rep, actions.user)
+        return a
+
+    def _engine_inputs(self, actions: torch.Tensor) -> PhoneActions:
+        """The step's inputs: the record passed to :meth:`step`, or just the actions."""
+        inputs, self._inputs = self._inputs, None
+        return inputs if inputs is not None else PhoneActions(actions)
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
-        out = self.engine.step(self.state, actions, self._stated_correct)
+        out = self.engine.step(self.state, self._engine_inputs(actions), self._stated_correct)
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
         self._state_changed()
-        return _step_output(out, self._heard_obs())
+        return _step_output(out, self._heard_tokens())
 
     def _fused_step(
         self, actions: torch.Tensor
     ) -> tuple[StepOutput, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         st = self.state
-        out = self.engine.step(st, actions, self._stated_correct)
+        out = self.engine.step(st, self._engine_inputs(actions), self._stated_correct)
         self._step_msgs = (st["msgs"].clone(), st["vars"].clone())
         self._state_changed()
-        target = self._heard_obs()
+        target = self._heard_tokens()
         final = self._observation(target)
         done = out["terminated"] | out["truncated"]
         self.engine.reset(st, done, None)
         self._state_changed()
-        obs = self._observation(self._heard_obs())
+        obs = self._observation(self._heard_tokens())
         return _step_output(out, target), final, obs
 
     def _observation(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -422,7 +434,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         return self._ended_level.clone()
 
     def _observe(self) -> dict[str, torch.Tensor]:
-        return self._observation(self._heard_obs())
+        return self._observation(self._heard_tokens())
 
     def target_from_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The phone target is the heard part of the observation (``tokens`` or ``msg_ids``)."""
@@ -701,22 +713,14 @@ class PhoneEnv(gym.Env):
         parsed: ParsedAction | None = None
         if self.obs_mode == "tokens":
             a = one_world_action(action)
-            self.vec._stated_correct = None
+            step_in: Any = a
         else:
+            # The text face passes what was said; the engine decides whether it is true.
             parsed = self.parser.parse(action, self.scenario_index)
             a = torch.tensor([parsed.action])
-            correct = (
-                self.parser.stated_correct(parsed, self.scenario_index)
-                if (parsed.value is not None)
-                else False
-            )
-            self.vec._stated_correct = torch.tensor([correct]) if parsed.value is not None else None
-            self.vec._allow_garbled = True
-        try:
-            obs, rew, term, trunc, vinfo = self.vec.step(a)
-        finally:
-            self.vec._stated_correct = None
-            self.vec._allow_garbled = False
+            said = None if parsed.value is None else self.vec.engine.value_id(parsed.value)
+            step_in = PhoneActions(a, None if said is None else torch.tensor([said]))
+        obs, rew, term, trunc, vinfo = self.vec.step(step_in)
         ended = bool(term[0] or trunc[0])
         self._ended = ended
         final = vinfo[keys.FINAL_OBS] if ended else obs
