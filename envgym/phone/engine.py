@@ -858,18 +858,25 @@ class PhoneEngine:
     # ------------------------------------------------------------------ messages and rewards
     def _lay_messages(self, u: Turn) -> None:
         """Lay the messages spoken this step, in the order spoken, into the world's message
-        slots (one scatter for all; messages past ``MSG_SLOTS`` are dropped) and draw their
-        phrasing variants."""
-        st, B = u.st, u.sc.shape[0]
-        said = torch.stack([m for m, _ in u.spoken])  # [E, B]
-        mids = torch.stack([i for _, i in u.spoken])
-        said &= mids >= 0
-        pos = torch.cumsum(said.long(), dim=0) - 1  # each message's slot in its world
-        keep = said & (pos < MSG_SLOTS)
-        slot = torch.where(keep, pos, torch.full_like(pos, MSG_SLOTS))  # extra column: discard
-        msgs = torch.full((B, MSG_SLOTS + 1), -1, dtype=torch.int64, device=self.device)
-        msgs.scatter_(1, slot.T, mids.T)  # what lands in the discard column doesn't matter
-        msgs = msgs[:, :MSG_SLOTS].contiguous()
+        slots (messages past ``MSG_SLOTS`` are dropped) and draw their phrasing variants.
+
+        One pass over what was spoken, in place: each message goes to its world's next free
+        slot (a full world's goes to a discard column). On CPU a message no world spoke costs
+        one test.
+        """
+        st, B, S, dev = u.st, u.sc.shape[0], MSG_SLOTS, self.device
+        msgs = torch.full((B, S + 1), -1, dtype=torch.int64, device=dev)
+        count = torch.zeros((B, 1), dtype=torch.int64, device=dev)  # next free slot, at most S
+        col = torch.empty_like(count)
+        discard = torch.full_like(count, S)
+        for mask, mid in u.spoken:
+            if not self.sync_free and not bool(mask.any()):
+                continue
+            said = (mask & (mid >= 0))[:, None]
+            torch.where(said, count, discard, out=col)
+            msgs.scatter_(1, col, mid[:, None])  # what lands in the discard column is dropped
+            count.add_(said).clamp_(max=S)
+        msgs = msgs[:, :S].contiguous()
         st["msgs"] = msgs
         st["vars"] = self._variants(st, msgs)
 
