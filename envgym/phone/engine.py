@@ -360,10 +360,10 @@ class PhoneEngine:
         for key in ("number", "service", "stim_arg", "user_asked"):
             st[key] = torch.where(mask, zero - 1, st[key])
         st["calls"] = torch.where(m1, torch.zeros_like(st["calls"]), st["calls"])
-        st["known"] = torch.where(m1, t.fact_known0[sc], st["known"])
-        st["num_known"] = torch.where(m1, t.num_listed[sc], st["num_known"])
+        st["known"] = torch.where(m1, t.fact_known0.index_select(0, sc), st["known"])
+        st["num_known"] = torch.where(m1, t.num_listed.index_select(0, sc), st["num_known"])
         st["verified"] = torch.where(m1, torch.zeros_like(st["verified"]), st["verified"])
-        st["records"] = torch.where(m1, t.rec_init[sc], st["records"])
+        st["records"] = torch.where(m1, t.rec_init.index_select(0, sc), st["records"])
         for key in ("sg_dept", "sg_service"):
             st[key] = st[key] & ~mask
         st["sg_verified"] = st["sg_verified"] & ~m1
@@ -372,7 +372,7 @@ class PhoneEngine:
         st["sg_fact"] = torch.where(m1, st["known"], st["sg_fact"])
         st["sg_records"] = torch.where(m1, self._goal_records(st), st["sg_records"])
         intro = torch.full_like(st["msgs"], -1)
-        intro[:, 0] = t.m_intro[sc]
+        intro[:, 0] = t.m_intro.index_select(0, sc)
         st["msgs"] = torch.where(m1, intro, st["msgs"])
         st["vars"] = torch.where(m1, self._variants(st, intro), st["vars"])
 
@@ -424,12 +424,12 @@ class PhoneEngine:
     def _goal_records(self, st: State) -> torch.Tensor:
         """bool [B, R]: records the goal constrains that hold their goal value."""
         t, sc = self.t, st["scenario"]
-        return (st["records"] == t.goal_val[sc]) & t.goal_mask[sc]
+        return (st["records"] == t.goal_val.index_select(0, sc)) & t.goal_mask.index_select(0, sc)
 
     def success(self, st: State) -> torch.Tensor:
         t, sc = self.t, st["scenario"]
-        ok = (st["records"] == t.goal_val[sc]) | ~t.goal_mask[sc]
-        return ok.all(dim=1) & (st["fees"] <= t.max_fees[sc])
+        ok = (st["records"] == t.goal_val.index_select(0, sc)) | ~t.goal_mask.index_select(0, sc)
+        return ok.all(dim=1) & (st["fees"] <= t.max_fees.index_select(0, sc))
 
     # ------------------------------------------------------------------ step
     def step(
@@ -475,7 +475,7 @@ class PhoneEngine:
             actions = PhoneActions(actions, None, rep_actions, user_actions)
         u = Turn(self, st, actions, stated_correct)
         terminated = u.kind == A_REPORT
-        u.emit(terminated, self.t.m_sys_report[u.sc])
+        u.emit(terminated, self.t.m_sys_report.index_select(0, u.sc))
         # Each rule acts on the worlds whose action is of its kinds. On CPU the rules of kinds
         # no world chose are skipped (they would change nothing): a small batch runs a few.
         present = None if self.sync_free else set(u.kind.unique().tolist())
@@ -500,36 +500,36 @@ class PhoneEngine:
         ``constraints.user_reachable == "off_call"`` only between calls) and unparseable text."""
         t, st, sc = self.t, u.st, u.sc
         asked = u.kind == A_ASK_USER
-        m = asked & (u.off | t.user_on_call[sc])
-        u.emit(asked & ~m, t.m_sys_user_away[sc])
+        m = asked & (u.off | t.user_on_call.index_select(0, sc))
+        u.emit(asked & ~m, t.m_sys_user_away.index_select(0, sc))
         st["floor"] = torch.where(m, torch.full_like(st["floor"], FLOOR_USER), st["floor"])
         st["user_asked"] = torch.where(m, u.arg.clamp(max=self.F - 1), st["user_asked"])
         # text that could not be parsed
         m = u.kind == A_GARBLED
         u.err.masked_fill_(m, E_GARBLED)
         u.to_rep(m & u.on_rep, STIM_UNCLEAR)
-        u.emit(m & u.on_ivr, t.m_ivr_no_speech[sc])
-        u.emit(m & u.on_hold, t.m_sys_nobody[sc])
-        u.emit(m & u.off, t.m_user_unknown[sc])
+        u.emit(m & u.on_ivr, t.m_ivr_no_speech.index_select(0, sc))
+        u.emit(m & u.on_hold, t.m_sys_nobody.index_select(0, sc))
+        u.emit(m & u.off, t.m_user_unknown.index_select(0, sc))
 
     def _call_dial(self, u: Turn) -> None:
         """Dialing a listed (or learned) number: the policy's call limits, then the number's
         route (an IVR menu or a department's queue)."""
         t, st, sc, bi = self.t, u.st, u.sc, u.bi
         m = u.kind == A_DIAL
-        u.fail(m & ~u.off, E_ON_CALL, t.m_sys_on_call[sc])
+        u.fail(m & ~u.off, E_ON_CALL, t.m_sys_on_call.index_select(0, sc))
         num = u.arg.clamp(max=self.N - 1)
-        listed = (u.arg < t.n_numbers[sc]) & st["num_known"][bi, num]
-        u.fail(m & u.off & ~listed, E_UNKNOWN_NUMBER, t.m_sys_unknown_number[sc])
+        listed = (u.arg < t.n_numbers.index_select(0, sc)) & st["num_known"][bi, num]
+        u.fail(m & u.off & ~listed, E_UNKNOWN_NUMBER, t.m_sys_unknown_number.index_select(0, sc))
         dial = m & u.off & listed
         st["calls"][bi, num] += dial.long()
         st["total_calls"] = st["total_calls"] + dial.long()
-        u.over = (dial & (st["total_calls"] > t.call_budget[sc])).float()
+        u.over = (dial & (st["total_calls"] > t.call_budget.index_select(0, sc))).float()
         ncalls = st["calls"][bi, num]
-        refused = dial & (ncalls > t.max_calls_per_number[sc])
-        u.emit(refused, t.m_sys_call_refused[sc])
+        refused = dial & (ncalls > t.max_calls_per_number.index_select(0, sc))
+        u.emit(refused, t.m_sys_call_refused.index_select(0, sc))
         connects = dial & ~refused
-        u.emit(connects & t.hints[sc], t.m_sys_hint[sc, (ncalls - 1).clamp(0, 9)])
+        u.emit(connects & t.hints.index_select(0, sc), t.m_sys_hint[sc, (ncalls - 1).clamp(0, 9)])
         st["number"] = torch.where(connects, num, st["number"])
         st["verified"] = torch.where(
             connects[:, None], torch.zeros_like(st["verified"]), st["verified"]
@@ -545,8 +545,8 @@ class PhoneEngine:
         "still there?") and hanging up."""
         t, st, sc = self.t, u.st, u.sc
         m = u.kind == A_PRESS
-        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call[sc])
-        u.fail(m & u.on_hold, E_NO_MENU, t.m_sys_nobody[sc])
+        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
+        u.fail(m & u.on_hold, E_NO_MENU, t.m_sys_nobody.index_select(0, sc))
         u.err.masked_fill_(m & u.on_rep, E_NO_MENU)
         u.to_rep(m & u.on_rep, STIM_UNCLEAR)
         press = m & u.on_ivr
@@ -554,12 +554,12 @@ class PhoneEngine:
         key = u.arg.clamp(max=11)
         ok_kind = t.ivr_opt_kind[sc, node, key]
         bad_key = press & (ok_kind == 0)
-        u.emit(bad_key, t.m_invalid_key[sc])
+        u.emit(bad_key, t.m_invalid_key.index_select(0, sc))
         u.emit(bad_key, t.m_ivr_prompt[sc, node])
         u.follow(press & (ok_kind > 0), ok_kind, t.ivr_opt_id[sc, node, key])
         # wait
         m = u.kind == A_WAIT
-        u.emit(m & u.off, t.m_sys_idle[sc])
+        u.emit(m & u.off, t.m_sys_idle.index_select(0, sc))
         w_ivr = m & u.on_ivr
         to_kind = t.ivr_to_kind[sc, node]
         u.emit(w_ivr & (to_kind == 0), t.m_ivr_prompt[sc, node])
@@ -567,15 +567,15 @@ class PhoneEngine:
         w_hold = m & u.on_hold
         st["hold_left"] = torch.where(w_hold, (st["hold_left"] - 1).clamp(min=0), st["hold_left"])
         picked = w_hold & (st["hold_left"] == 0)
-        u.emit(w_hold & ~picked, t.m_still_hold[sc])
+        u.emit(w_hold & ~picked, t.m_still_hold.index_select(0, sc))
         u.connect(picked)
         u.to_rep(m & u.on_rep, STIM_WAIT)
         # hang up
         m = u.kind == A_HANGUP
-        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call[sc])
+        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
         hang = m & ~u.off
         u.end_call(hang)
-        u.emit(hang, t.m_sys_call_ended[sc])
+        u.emit(hang, t.m_sys_call_ended.index_select(0, sc))
 
     def _assistant_speech(self, u: Turn) -> None:
         """Speech: to nobody (or a machine) it fails; to a rep, a request makes a service this
@@ -583,10 +583,10 @@ class PhoneEngine:
         account (the rep answers both in its move)."""
         t, st, sc = self.t, u.st, u.sc
         speech = u.speech
-        u.fail(speech & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call[sc])
-        u.fail(speech & u.on_ivr, E_IVR_KEYS, t.m_ivr_no_speech[sc])
+        u.fail(speech & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
+        u.fail(speech & u.on_ivr, E_IVR_KEYS, t.m_ivr_no_speech.index_select(0, sc))
         u.emit(speech & u.on_ivr, t.m_ivr_prompt[sc, u.node])
-        u.fail(speech & u.on_hold, E_HOLD, t.m_sys_nobody[sc])
+        u.fail(speech & u.on_hold, E_HOLD, t.m_sys_nobody.index_select(0, sc))
         talk = speech & u.on_rep
         svc_arg = u.arg.clamp(max=max(len(self.c.services) - 1, 0))
         m = talk & (u.kind == A_REQUEST)
@@ -628,7 +628,7 @@ class PhoneEngine:
         u.to_rep(nothing, STIM_UNCLEAR)
         st["pc"] = torch.where(at_fee & yes, st["pc"] + 1, st["pc"])
         declined_fee = at_fee & ~yes
-        u.emit(declined_fee, t.m_offer_declined[sc])
+        u.emit(declined_fee, t.m_offer_declined.index_select(0, sc))
         u.end_service(declined_fee)
         took_offer = at_offer & yes
         ov = t.offer_val[sc, s0]
@@ -636,7 +636,7 @@ class PhoneEngine:
         u.emit(took_offer, t.m_offer_accepted[sc, s0])
         u.end_service(took_offer)
         declined_offer = at_offer & ~yes
-        u.emit(declined_offer, t.m_offer_declined[sc])
+        u.emit(declined_offer, t.m_offer_declined.index_select(0, sc))
         st["pc"] = torch.where(declined_offer, st["pc"] + 1, st["pc"])
         u.to_rep((at_fee & yes) | declined_offer, STIM_CONTINUE)
 
@@ -655,11 +655,11 @@ class PhoneEngine:
         answer = u_turn & (u_move == U_ANSWER) & has
         st["known"][bi, uf] |= answer
         u.emit(answer, t.m_user_says[sc, uf])
-        u.emit(u_turn & (u_move != U_REFUSE) & ~has, t.m_user_unknown[sc])
+        u.emit(u_turn & (u_move != U_REFUSE) & ~has, t.m_user_unknown.index_select(0, sc))
         dont_know = u_turn & (u_move == U_DONT_KNOW) & has
-        u.emit(dont_know, t.m_user_dont_know[sc])
+        u.emit(dont_know, t.m_user_dont_know.index_select(0, sc))
         refuses = u_turn & (u_move == U_REFUSE)
-        u.emit(refuses, t.m_user_refuses[sc])
+        u.emit(refuses, t.m_user_refuses.index_select(0, sc))
         st["user_refused"][bi, uf] |= (dont_know | refuses) & has
         st["floor"] = torch.where(
             u_turn, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"]
@@ -741,8 +741,8 @@ class PhoneEngine:
         m = m & v.stated
         st["verified"][u.bi, v.sf] |= m
         u.false_ver.add_((m & ~v.sok).float())
-        u.emit(m & v.answers & v.at_elig, t.m_eligible[sc])
-        u.emit(m & ~(v.answers & v.at_elig), t.m_verified[sc])
+        u.emit(m & v.answers & v.at_elig, t.m_eligible.index_select(0, sc))
+        u.emit(m & ~(v.answers & v.at_elig), t.m_verified.index_select(0, sc))
         st["pc"] = torch.where(m & v.answers, st["pc"] + 1, st["pc"])
         u.to_rep(m, STIM_CONTINUE)
 
@@ -753,11 +753,11 @@ class PhoneEngine:
         m = m & v.stated
         u.wrongful.add_((m & v.sok).float())
         st["mismatches"] = st["mismatches"] + m.long()
-        lock = m & (st["mismatches"] >= t.max_mismatch[sc])
-        u.emit(lock, t.m_security[sc])
+        lock = m & (st["mismatches"] >= t.max_mismatch.index_select(0, sc))
+        u.emit(lock, t.m_security.index_select(0, sc))
         u.end_call(lock)
-        u.emit(lock, t.m_sys_rep_hung_up[sc])
-        u.emit(m & ~lock, t.m_mismatch[sc])
+        u.emit(lock, t.m_sys_rep_hung_up.index_select(0, sc))
+        u.emit(m & ~lock, t.m_mismatch.index_select(0, sc))
         u.to_rep(m & ~lock, STIM_CONTINUE)
 
     def _rep_grant(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -810,7 +810,7 @@ class PhoneEngine:
 
     def _rep_hold(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """Putting the caller on hold (back into the department's queue)."""
-        u.emit(m, self.t.m_rep_hold[u.sc])
+        u.emit(m, self.t.m_rep_hold.index_select(0, u.sc))
         u.enter_queue(m, u.st["dept"])
 
     def _rep_explain(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -833,19 +833,19 @@ class PhoneEngine:
 
     def _rep_cannot_help(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """ "I can't help with that" (after a question, the rep goes on)."""
-        u.emit(m, self.t.m_cannot_help[u.sc])
+        u.emit(m, self.t.m_cannot_help.index_select(0, u.sc))
         u.to_rep(m & (v.stim == STIM_ASK_ABOUT), STIM_CONTINUE)
 
     def _rep_not_understood(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
-        u.emit(m, self.t.m_not_understood[u.sc])
+        u.emit(m, self.t.m_not_understood.index_select(0, u.sc))
         u.to_rep(m, STIM_CONTINUE)
 
     def _rep_still_there(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
-        u.emit(m, self.t.m_still_there[u.sc])
+        u.emit(m, self.t.m_still_there.index_select(0, u.sc))
         u.to_rep(m, STIM_CONTINUE)
 
     def _rep_unrequested(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
-        u.emit(m, self.t.m_unrequested[u.sc])
+        u.emit(m, self.t.m_unrequested.index_select(0, u.sc))
         u.to_rep(m, STIM_CONTINUE)
 
     def _rep_ask(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -884,9 +884,9 @@ class PhoneEngine:
         """The transition: the assistant's reward terms (per ``reward_mode``), the rep's and
         the user's, the episode's end and success."""
         t, st, sc = self.t, u.st, u.sc
-        truncated = (st["turn"] >= t.max_turns[sc]) & ~terminated
+        truncated = (st["turn"] >= t.max_turns.index_select(0, sc)) & ~terminated
         success = self.success(st)
-        w = t.w[sc]
+        w = t.w.index_select(0, sc)
         ended = (terminated | truncated).float()
         terms = {
             "goal": w[:, 0] * success.float() * ended,
@@ -974,13 +974,13 @@ class PhoneEngine:
             "fact": ((fact & ~st["sg_fact"]).sum(dim=1)).float(),
             "records": (rec & ~st["sg_records"]).sum(dim=1).float(),
         }
-        n_fact = (pf & ~t.fact_known0[sc]).sum(dim=1).clamp(min=1).float()
+        n_fact = (pf & ~t.fact_known0.index_select(0, sc)).sum(dim=1).clamp(min=1).float()
         per = {
             "dept": torch.ones_like(w_goal),
             "service": torch.ones_like(w_goal),
             "verified": 1.0 / pf.sum(dim=1).clamp(min=1).float(),
             "fact": 1.0 / n_fact,
-            "records": 1.0 / t.goal_mask[sc].sum(dim=1).clamp(min=1).float(),
+            "records": 1.0 / t.goal_mask.index_select(0, sc).sum(dim=1).clamp(min=1).float(),
         }
         st["sg_dept"] = st["sg_dept"] | dept
         st["sg_service"] = st["sg_service"] | svc
@@ -1000,8 +1000,8 @@ class PhoneEngine:
         per-item groups; a group with no items counts as reached)."""
         t, sc = self.t, st["scenario"]
         pf = self._plan_facts[sc]
-        hidden = pf & ~t.fact_known0[sc]
-        goal = t.goal_mask[sc]
+        hidden = pf & ~t.fact_known0.index_select(0, sc)
+        goal = t.goal_mask.index_select(0, sc)
         reached = (
             st["sg_dept"],
             st["sg_service"],
@@ -1039,18 +1039,20 @@ class PhoneEngine:
         mask[:, cols[A_YES][0]] = asked
         mask[:, cols[A_NO][0]] = asked
         c, a = cols[A_DIAL]
-        listed = (a[None, :] < t.n_numbers[sc][:, None]) & st["num_known"][:, a]
+        listed = (a[None, :] < t.n_numbers.index_select(0, sc)[:, None]) & st["num_known"][:, a]
         mask[:, c] = off & listed
         c, a = cols[A_PRESS]
         mask[:, c] = ivr & (t.ivr_opt_kind[sc, st["node"]][:, a] > 0)
         for kind in (A_REQUEST, A_ASK_ABOUT):
             c, a = cols[kind]
-            mask[:, c] = rep & t.svc_exists[sc][:, a]
+            mask[:, c] = rep & t.svc_exists.index_select(0, sc)[:, a]
         c, a = cols[A_PROVIDE]
         mask[:, c] = rep & (self._pending_fact(st)[:, None] == a[None, :])
         c, a = cols[A_ASK_USER]
-        reachable = off | t.user_on_call[sc][:, None]
-        has = t.fact_exists[sc][:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
+        reachable = off | t.user_on_call.index_select(0, sc)[:, None]
+        has = (
+            t.fact_exists.index_select(0, sc)[:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
+        )
         mask[:, c] = reachable & has
         # Three-party mode: where a learned rep or user holds the floor, the assistant waits.
         theirs = st["floor"] != FLOOR_ASSISTANT
@@ -1184,7 +1186,7 @@ class PhoneEngine:
         # facts first, and report when done (both override the above); a fact the user won't
         # or can't give (three-party mode) ends the task: report back that it can't be done
         phase = st["phase"]
-        reachable = (phase == OFF) | t.user_on_call[sc]
+        reachable = (phase == OFF) | t.user_on_call.index_select(0, sc)
         first_need = torch.argmax(need.long(), dim=1)
         ask = need.any(dim=1) & ~(phase == HOLD) & reachable
         a = torch.where(ask, base[A_ASK_USER] + first_need, a)
@@ -1196,7 +1198,7 @@ class PhoneEngine:
         task is done (the goal met, or nothing left to do)."""
         t, sc = self.t, st["scenario"]
         B = sc.shape[0]
-        plan = t.plan[sc]  # [B, 3]
+        plan = t.plan.index_select(0, sc)  # [B, 3]
         p0 = plan.clamp(min=0)
         gval = t.grant_val[sc[:, None], p0]  # [B, 3, R]
         oval = t.offer_val[sc[:, None], p0]
@@ -1335,7 +1337,9 @@ class Turn:
         keys = (st["seed"], st["episode"], st["turn"])
         draw = lo + eng._draw(mask, hi - lo + 1, *keys, _S_HOLD)
         st["hold_left"] = torch.where(mask, draw, st["hold_left"])
-        st["rep"] = torch.where(mask, eng._draw(mask, t.n_reps[sc], *keys, _S_REP), st["rep"])
+        st["rep"] = torch.where(
+            mask, eng._draw(mask, t.n_reps.index_select(0, sc), *keys, _S_REP), st["rep"]
+        )
         st["phase"] = torch.where(mask, torch.full_like(st["phase"], HOLD), st["phase"])
         self.emit(mask & (draw > 0), t.m_hold[sc, d])
         self.connect(mask & (draw == 0))
