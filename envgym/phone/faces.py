@@ -176,17 +176,10 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.obs_mode = obs_mode
         if max_episode_steps is not None:
             raise ValueError("episode length is set per scenario (constraints.max_turns)")
-        self.levels: tuple[float, ...] | None = None
-        if levels is not None and compiled is None:
-            # A curriculum: one generated set per level, compiled together; each world draws
-            # its scenarios from its own level's block (set_difficulty).
-            self.levels = tuple(levels)
-            sets = [
-                resolve_scenarios("generated", lv, num_generated, generator_seed)
-                for lv in self.levels
-            ]
-            compiled = _compile([sc for st in sets for sc in st], 0, 0, 0, max_tokens, hints)
-        self.compiled = compiled or _compile(
+        self.levels: tuple[float, ...] | None = (
+            None if levels is None or compiled is not None else tuple(levels)
+        )
+        self.compiled = compiled or self._compile_set(
             scenario, difficulty, num_generated, generator_seed, max_tokens, hints
         )
         apply_switches(self.compiled, reveal_hidden, variation)
@@ -204,36 +197,8 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.publish_mask = action_mask
         self.structured_obs = structured_obs
         self.publish_target_mask = target_mask
+        self._init_spaces()
         c = self.compiled
-        L, Vocab, F, N = c.max_tokens, c.vocab_size, c.dims["F"], c.dims["N"]
-        if obs_mode == "tokens":
-            tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
-        else:
-            num_ids = int(self.engine.packer.table.shape[0])
-            tok_space = spaces.Box(0, num_ids - 1, (MSG_SLOTS,), np.int32)
-        obs_spaces: dict[str, spaces.Space] = {
-            self._heard_key: tok_space,
-            "phase": spaces.Discrete(4),
-            "known_facts": spaces.MultiBinary(F),
-            "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
-            "turn": spaces.Box(0, 10_000, (1,), np.int32),
-        }
-        if structured_obs:
-            D = int(self.compiled.tables["dept_transfers"].shape[1])
-            obs_spaces.update(
-                {
-                    "pending_fact": spaces.Discrete(F + 1),
-                    "department": spaces.Discrete(D + 1),
-                    "verification": spaces.MultiBinary(F),
-                    "offer_pending": spaces.MultiBinary(2),
-                }
-            )
-        self.single_observation_space = spaces.Dict(obs_spaces)
-        self.single_action_space = spaces.Discrete(c.num_actions)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.single_target_space = tok_space
-        self.target_space = batch_space(tok_space, self.num_envs)
         self.action_names = [a.name for a in c.catalogue]
         self.action_error_names = ACTION_ERRORS
         self.phase_names = PHASE_NAMES
@@ -253,6 +218,58 @@ class PhoneVectorEnv(TorchVectorEnv):
         if cuda_graph:
             self.engine.sync_free = True
             self._enable_fused("graph")
+
+    def _compile_set(
+        self,
+        scenario: ScenarioSpec,
+        difficulty: int,
+        num_generated: int,
+        generator_seed: int,
+        max_tokens: int | None,
+        hints: bool | None,
+    ) -> CompiledPhone:
+        """The env's scenario set: ``scenario`` at ``difficulty``, or (a curriculum,
+        ``self.levels``) one generated set per level compiled together, each world drawing its
+        scenarios from its own level's block (:meth:`set_difficulty`)."""
+        if self.levels is None:
+            return _compile(scenario, difficulty, num_generated, generator_seed, max_tokens, hints)
+        sets = [
+            resolve_scenarios("generated", lv, num_generated, generator_seed) for lv in self.levels
+        ]
+        return _compile([sc for st in sets for sc in st], 0, 0, 0, max_tokens, hints)
+
+    def _init_spaces(self) -> None:
+        """The observation, action and target spaces (single and batched)."""
+        c = self.compiled
+        L, Vocab, F, N = c.max_tokens, c.vocab_size, c.dims["F"], c.dims["N"]
+        if self.obs_mode == "tokens":
+            tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
+        else:
+            num_ids = int(self.engine.packer.table.shape[0])
+            tok_space = spaces.Box(0, num_ids - 1, (MSG_SLOTS,), np.int32)
+        obs_spaces: dict[str, spaces.Space] = {
+            self._heard_key: tok_space,
+            "phase": spaces.Discrete(4),
+            "known_facts": spaces.MultiBinary(F),
+            "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
+            "turn": spaces.Box(0, 10_000, (1,), np.int32),
+        }
+        if self.structured_obs:
+            D = int(self.compiled.tables["dept_transfers"].shape[1])
+            obs_spaces.update(
+                {
+                    "pending_fact": spaces.Discrete(F + 1),
+                    "department": spaces.Discrete(D + 1),
+                    "verification": spaces.MultiBinary(F),
+                    "offer_pending": spaces.MultiBinary(2),
+                }
+            )
+        self.single_observation_space = spaces.Dict(obs_spaces)
+        self.single_action_space = spaces.Discrete(c.num_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.single_target_space = tok_space
+        self.target_space = batch_space(tok_space, self.num_envs)
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
