@@ -156,8 +156,10 @@ class PhoneEngine:
         self.rep_kind = torch.tensor([a.kind for a in self.rep_catalogue], device=device)
         self.rep_arg = torch.tensor([a.arg for a in self.rep_catalogue], device=device)
         self._rep_ask_base = next(i for i, a in enumerate(self.rep_catalogue) if a.kind == R_ASK)
-        self._level_lo = torch.zeros(1, dtype=torch.int64, device=device)
-        self._level_n = torch.full((1,), self.K, dtype=torch.int64, device=device)
+        self.level_lo = torch.zeros(1, dtype=torch.int64, device=device)
+        self.level_n = torch.full((1,), self.K, dtype=torch.int64, device=device)
+        """Curriculum levels: level ``j`` draws from scenarios ``level_lo[j] .. +level_n[j]-1``
+        (:meth:`set_level_blocks`; by default one level, the whole set)."""
         self.reward_mode = "costs"
         """``"sparse"`` (goal only), ``"costs"`` (goal and per-step costs: the default) or
         ``"shaped"`` (costs plus the once-per-episode sub-goal terms)."""
@@ -188,7 +190,7 @@ class PhoneEngine:
         """Curriculum levels: level ``j`` draws its scenarios from ``lo[j] .. lo[j]+n[j]-1``."""
         if bool(((lo < 0) | (n < 1) | (lo + n > self.K)).any()):
             raise ValueError("level blocks must lie inside the compiled set")
-        self._level_lo, self._level_n = lo.to(self.device), n.to(self.device)
+        self.level_lo, self.level_n = lo.to(self.device), n.to(self.device)
 
     def structured(self, st: State) -> dict[str, torch.Tensor]:
         """The structured observation fields: what the rep asks for now (``pending_fact``:
@@ -321,8 +323,8 @@ class PhoneEngine:
             st["episode"] = torch.where(mask, st["episode"] + 1, st["episode"])
         # Each world draws from its curriculum level's block of the set (one block: all K).
         lv = st["level"]
-        draw = self._level_lo[lv] + self._draw(
-            mask, self._level_n[lv], st["seed"], st["episode"], _S_SCENARIO
+        draw = self.level_lo[lv] + self._draw(
+            mask, self.level_n[lv], st["seed"], st["episode"], _S_SCENARIO
         )
         sc = torch.where(mask, draw, st["scenario"])
         st["scenario"] = sc

@@ -441,7 +441,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         episode (``set_difficulty`` changes the level of the next one)."""
         if self.levels is None:
             return torch.zeros_like(self.state["level"])
-        lo = self.engine._level_lo
+        lo = self.engine.level_lo
         return (self.state["scenario"][:, None] >= lo[None, :]).sum(dim=1) - 1
 
     @property
