@@ -99,3 +99,25 @@ def test_bench_reports_env_over_ceiling() -> None:
     row = bench_env("envgym/Phone-v0", 8, steps=3, warmup=1, env_kwargs={"scenario": "mock"})
     assert row["raw_baseline"].startswith("phone ceiling")
     assert row["ratio"] == pytest.approx(row["env_steps_per_s"] / row["raw_steps_per_s"])
+
+
+def test_the_engine_decides_whether_a_stated_value_is_true() -> None:
+    from envgym.phone.engine import PhoneActions
+
+    envs = PhoneVectorEnv(2, "isp_bill_discount")
+    envs.reset(seed=[3, 3])
+    provide = [i for i, n in enumerate(envs.action_names) if n.startswith("provide:")]
+    for _ in range(30):
+        a = envs.oracle_action()
+        if int(a[0]) in provide:
+            break
+        envs.step(a)
+    assert int(a[0]) in provide and torch.equal(a[0], a[1])
+    fact = envs.action_names[int(a[0])].split(":", 1)[1]
+    sc = envs.compiled.scenarios[int(envs.state["scenario"][0])]
+    truth = next(f.value for f in sc.user.facts if f.id == fact)
+    said = [envs.engine.value_id(f"  {truth.upper()} "), envs.engine.value_id("no-such-value")]
+    assert said[1] == -2
+    envs.step(PhoneActions(a, stated_value=torch.tensor(said)))
+    assert envs.state["mismatches"].tolist() == [0, 1]
+    assert bool(envs.state["verified"][0].any()) and not bool(envs.state["verified"][1].any())
