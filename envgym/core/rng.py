@@ -31,10 +31,30 @@ def hash32(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _hash32_int(x: int) -> int:
+    """:func:`hash32` of one Python int (the same bits)."""
+    x &= _MASK32
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & _MASK32
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & _MASK32
+    return x ^ (x >> 16)
+
+
+def _key_int(k: int) -> int:
+    """A constant key's term in :func:`mix` (what the tensor ops compute for it), in Python."""
+    k = int(k) & 0xFFFFFFFFFFFFFFFF
+    k = (k & _MASK32) ^ _hash32_int(k >> 32)
+    return ((_hash32_int(k) * 0x27D4EB2F) & _MASK32) ^ 0x9E3779B9
+
+
 def mix(*keys: torch.Tensor | int) -> torch.Tensor:
     """Hash several integer keys (tensors broadcast together) into one 32-bit value."""
     acc: torch.Tensor | None = None
     for key in keys:
+        if acc is not None and not isinstance(key, torch.Tensor):
+            acc = hash32(acc ^ _key_int(key))  # a constant key: its hash costs no tensor op
+            continue
         k = key if isinstance(key, torch.Tensor) else torch.tensor(int(key), dtype=torch.int64)
         k = k.to(torch.int64)
         # Fold 64-bit seeds into 32 bits so large seeds still differ.

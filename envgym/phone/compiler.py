@@ -25,151 +25,96 @@ import torch
 from envgym.dsl.errors import Problem, ScenarioError
 from envgym.phone import policy
 from envgym.phone.models import IVR_KEYS, PhoneScenario, Service, check_references
+
+# The codes, names and reward terms (declared once in envgym.phone.names; re-exported).
+from envgym.phone.names import (  # noqa: F401
+    A_ASK_ABOUT,
+    A_ASK_USER,
+    A_DIAL,
+    A_GARBLED,
+    A_HANGUP,
+    A_IDLE,
+    A_NO,
+    A_PRESS,
+    A_PROVIDE,
+    A_REPORT,
+    A_REQUEST,
+    A_WAIT,
+    A_YES,
+    ACTION_ERRORS,
+    ALL_REWARD_TERMS,
+    E_GARBLED,
+    E_HOLD,
+    E_IVR_KEYS,
+    E_NO_MENU,
+    E_NOT_ON_CALL,
+    E_NOTHING_ASKED,
+    E_OK,
+    E_ON_CALL,
+    E_UNKNOWN_NUMBER,
+    FLOOR_ASSISTANT,
+    FLOOR_REP,
+    FLOOR_USER,
+    HOLD,
+    IVR,
+    MSG_SLOTS,
+    OFF,
+    PARTIES,
+    PHASE_NAMES,
+    R_ASK,
+    R_ASK_FEE,
+    R_CANNOT_HELP,
+    R_EXPLAIN,
+    R_GRANT,
+    R_GREET,
+    R_HOLD,
+    R_LISTEN,
+    R_NOT_UNDERSTOOD,
+    R_OFFER,
+    R_REFER,
+    R_REFUSE,
+    R_REJECT,
+    R_STILL_THERE,
+    R_TRANSFER,
+    R_UNREQUESTED,
+    R_VERIFY,
+    RE_CANNOT_TRANSFER,
+    RE_NO_FACT,
+    RE_NO_OFFER,
+    RE_NO_REQUEST,
+    RE_NOTHING_STATED,
+    RE_OK,
+    REP,
+    REP_ACTION_ERRORS,
+    REP_MOVES,
+    REP_REWARD_TERMS,
+    REWARD_MODES,
+    REWARD_TERMS,
+    SHAPED_TERMS,
+    SLOT_ELIG,
+    SLOT_FEE,
+    SLOT_GRANT,
+    SLOT_OFFER,
+    STIM_ASK_ABOUT,
+    STIM_CONTINUE,
+    STIM_NONE,
+    STIM_PICKUP,
+    STIM_PROVIDE,
+    STIM_REQUEST,
+    STIM_UNCLEAR,
+    STIM_WAIT,
+    STIMULUS_NAMES,
+    SUBGOAL_SHARE,
+    SUBGOALS,
+    U_ANSWER,
+    U_DONT_KNOW,
+    U_REFUSE,
+    USER_ACTIONS,
+    USER_REWARD_TERMS,
+)
 from envgym.phone.policy import Plan
 from envgym.phone.policy import plan_scenario as plan_scenario  # re-exported: its old home
 from envgym.phone.text import DEFAULT_PHRASING, MessageBook, fill_template, ordinal
-
-# Phases of a world.
-OFF, IVR, HOLD, REP = 0, 1, 2, 3
-PHASE_NAMES = ("off_call", "ivr_menu", "on_hold", "with_rep")
-
-# Action types (the catalogue maps each action id to a type and an argument).
-(
-    A_WAIT,
-    A_HANGUP,
-    A_YES,
-    A_NO,
-    A_REPORT,
-    A_DIAL,
-    A_PRESS,
-    A_REQUEST,
-    A_ASK_ABOUT,
-    A_PROVIDE,
-    A_ASK_USER,
-    A_GARBLED,
-) = range(12)
-# Internal: the assistant does not hold the floor this step (a learned rep or user does).
-A_IDLE = 12
-
-# Who speaks next in a world (three-party mode; the single-agent env always starts a step with
-# the assistant, and the scripted rep and user answer within the same step).
-FLOOR_ASSISTANT, FLOOR_REP, FLOOR_USER = 0, 1, 2
-PARTIES = ("assistant", "rep", "user")
-
-# What the rep is answering (the stimulus of its turn).
-(
-    STIM_NONE,
-    STIM_PICKUP,
-    STIM_CONTINUE,
-    STIM_UNCLEAR,
-    STIM_WAIT,
-    STIM_REQUEST,
-    STIM_ASK_ABOUT,
-    STIM_PROVIDE,
-) = range(8)
-STIMULUS_NAMES = (
-    "none",
-    "pickup",
-    "continue",
-    "unclear",
-    "waiting",
-    "request",
-    "ask_about",
-    "provide",
-)
-
-# The rep's action types (its catalogue maps ids to a type and, for ask:f, a fact).
-(
-    R_LISTEN,
-    R_GREET,
-    R_VERIFY,
-    R_REJECT,
-    R_GRANT,
-    R_REFUSE,
-    R_TRANSFER,
-    R_REFER,
-    R_HOLD,
-    R_EXPLAIN,
-    R_ASK_FEE,
-    R_OFFER,
-    R_CANNOT_HELP,
-    R_NOT_UNDERSTOOD,
-    R_STILL_THERE,
-    R_UNREQUESTED,
-    R_ASK,
-) = range(17)
-REP_MOVES = (
-    "listen",
-    "greet",
-    "verify",
-    "reject",
-    "grant",
-    "refuse",
-    "transfer",
-    "refer",
-    "hold",
-    "explain",
-    "ask_fee",
-    "offer",
-    "cannot_help",
-    "not_understood",
-    "still_there",
-    "unrequested",
-)
-REP_ACTION_ERRORS = ("", "no_request", "nothing_stated", "cannot_transfer", "no_offer", "no_fact")
-RE_OK, RE_NO_REQUEST, RE_NOTHING_STATED, RE_CANNOT_TRANSFER, RE_NO_OFFER, RE_NO_FACT = range(6)
-REP_REWARD_TERMS = (
-    "resolved",
-    "forbidden_grant",
-    "false_verification",
-    "wrongful_refusal",
-    "invalid_action",
-    "turn_cost",
-)
-
-# The user's actions when asked for a fact.
-U_ANSWER, U_DONT_KNOW, U_REFUSE = range(3)
-USER_ACTIONS = ("answer", "dont_know", "refuse")
-USER_REWARD_TERMS = ("goal", "turn_cost")
-
-# Service program slots after the verification slots.
-SLOT_ELIG, SLOT_FEE, SLOT_OFFER, SLOT_GRANT = range(4)
-
-# Action error codes reported in info["action_error"].
-ACTION_ERRORS = (
-    "",
-    "not_on_call",
-    "already_on_call",
-    "unknown_number",
-    "not_understood",
-    "no_menu_to_press",
-    "ivr_needs_keys",
-    "nobody_listening",
-    "nothing_asked",
-)
-(
-    E_OK,
-    E_NOT_ON_CALL,
-    E_ON_CALL,
-    E_UNKNOWN_NUMBER,
-    E_GARBLED,
-    E_NO_MENU,
-    E_IVR_KEYS,
-    E_HOLD,
-    E_NOTHING_ASKED,
-) = range(9)
-
-REWARD_TERMS = ("goal", "turn_cost", "privacy_violation", "over_call_budget", "invalid_action")
-SUBGOALS = ("right_department", "right_service", "verification", "user_fact", "goal_records")
-"""The sub-goals of a call, tracked in every world; ``reward_mode="shaped"`` pays each once."""
-SHAPED_TERMS = tuple(f"subgoal_{g}" for g in SUBGOALS)
-"""Reward terms of the sub-goals (0 unless ``reward_mode="shaped"``)."""
-ALL_REWARD_TERMS = REWARD_TERMS + SHAPED_TERMS
-"""Every reward term the single-agent env reports, in every reward mode."""
-SUBGOAL_SHARE = 0.1
-"""Each sub-goal group pays at most this share of the goal weight (five groups: half of it)."""
-REWARD_MODES = ("sparse", "costs", "shaped")
-MSG_SLOTS = 4
 
 
 @dataclass(frozen=True)

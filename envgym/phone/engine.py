@@ -12,10 +12,14 @@ behaves exactly like a single world with the same seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
 from envgym.core import rng
-from envgym.phone.compiler import (
+from envgym.phone.compiler import CompiledPhone, build_rep_catalogue
+from envgym.phone.names import (
     A_ASK_ABOUT,
     A_ASK_USER,
     A_DIAL,
@@ -88,14 +92,32 @@ from envgym.phone.compiler import (
     U_ANSWER,
     U_DONT_KNOW,
     U_REFUSE,
-    CompiledPhone,
-    build_rep_catalogue,
 )
+from envgym.phone.packing import MessagePacker
+from envgym.phone.tables import PhoneTables
+from envgym.phone.text import normalize_value
 
 # RNG streams (any distinct constants).
 _S_SCENARIO, _S_REP, _S_HOLD, _S_VARIANT = 11, 23, 37, 53
 
 State = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PhoneActions:
+    """One step's inputs, explicit (:meth:`PhoneEngine.step`; ``PhoneVectorEnv.step`` takes
+    one too). Whether a stated value is correct is the engine's decision alone: the caller
+    passes what was said."""
+
+    assistant: torch.Tensor
+    """int64 [B] assistant catalogue ids (``garbled_action``: text that could not be parsed)."""
+    stated_value: torch.Tensor | None = None
+    """int64 [B], for ``provide``: the stated value's id (:meth:`PhoneEngine.value_id`); None:
+    the assistant states what it knows (a fact it doesn't know comes out invented)."""
+    rep: torch.Tensor | None = None
+    """int64 [B] rep catalogue ids of a learned rep (None: the scripted rep)."""
+    user: torch.Tensor | None = None
+    """int64 [B] user action ids of a learned user (None: the scripted user)."""
 
 
 class PhoneEngine:
@@ -109,7 +131,8 @@ class PhoneEngine:
 
     def __init__(self, compiled: CompiledPhone, device: torch.device) -> None:
         self.c = compiled.to(device)
-        self.t = self.c.tables
+        self.t = PhoneTables.from_dict(self.c.tables)
+        """The compiled tables, typed (:class:`envgym.phone.tables.PhoneTables`)."""
         self.device = device
         d = compiled.dims
         self.V, self.P, self.F, self.N, self.R = d["V"], d["P"], d["F"], d["N"], d["R"]
@@ -121,22 +144,9 @@ class PhoneEngine:
         self.garbled_action = len(cat)
         self.L = compiled.max_tokens
         self.sync_free = False
-        # Flat token table: index 0 is a pad; each (message, variant) is a contiguous run.
-        tok, ln = compiled.msg_tokens, compiled.msg_len
-        M, NV, _ = tok.shape
-        flat = [torch.zeros(1, dtype=torch.int32)]
-        starts = torch.zeros(M, NV, dtype=torch.int64)
-        pos = 1
-        for mi in range(M):
-            for v in range(NV):
-                n = int(ln[mi, v])
-                starts[mi, v] = pos
-                flat.append(tok[mi, v, :n].cpu())
-                pos += n
-        self._flat_tokens = torch.cat(flat).to(device)
-        self._flat_start = starts.to(device)
+        self.packer = MessagePacker(compiled.msg_tokens.to(device), compiled.msg_len, self.L)
+        """The message-id gather table and the token packing (:mod:`envgym.phone.packing`)."""
         self._positions = torch.arange(self.L, dtype=torch.int64, device=device)[None, :]
-        self._scratch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._first = {k: i for i, a in reversed(list(enumerate(cat))) for k in [a.name]}
         self._kind_base = {}
         for i, a in enumerate(cat):
@@ -146,20 +156,41 @@ class PhoneEngine:
         self.rep_kind = torch.tensor([a.kind for a in self.rep_catalogue], device=device)
         self.rep_arg = torch.tensor([a.arg for a in self.rep_catalogue], device=device)
         self._rep_ask_base = next(i for i, a in enumerate(self.rep_catalogue) if a.kind == R_ASK)
-        self._level_lo = torch.zeros(1, dtype=torch.int64, device=device)
-        self._level_n = torch.full((1,), self.K, dtype=torch.int64, device=device)
+        self.level_lo = torch.zeros(1, dtype=torch.int64, device=device)
+        self.level_n = torch.full((1,), self.K, dtype=torch.int64, device=device)
+        """Curriculum levels: level ``j`` draws from scenarios ``level_lo[j] .. +level_n[j]-1``
+        (:meth:`set_level_blocks`; by default one level, the whole set)."""
         self.reward_mode = "costs"
         """``"sparse"`` (goal only), ``"costs"`` (goal and per-step costs: the default) or
         ``"shaped"`` (costs plus the once-per-episode sub-goal terms)."""
         self._init_mask_tables()
         self._init_subgoal_tables()
         self._init_noise_table()
+        self._init_fact_values()
+
+    def _init_fact_values(self) -> None:
+        """Every fact value of the set, normalised as reps compare them, as an id; per
+        scenario and fact, the true value's id (-1: the user doesn't have the fact)."""
+        ids: dict[str, int] = {}
+        true = torch.full((self.K, self.F), -1, dtype=torch.int64)
+        for k, sc in enumerate(self.c.scenarios):
+            for fact in sc.user.facts:
+                if fact.id in self.c.facts:
+                    v = ids.setdefault(normalize_value(fact.value), len(ids))
+                    true[k, self.c.facts.index(fact.id)] = v
+        self._value_ids = ids
+        self._fact_value = true.to(self.device)
+
+    def value_id(self, text: str) -> int:
+        """The id of a stated value for :attr:`PhoneActions.stated_value`: the rep compares
+        values without case, spaces or punctuation; a value no fact has is -2 (never true)."""
+        return self._value_ids.get(normalize_value(text), -2)
 
     def set_level_blocks(self, lo: torch.Tensor, n: torch.Tensor) -> None:
         """Curriculum levels: level ``j`` draws its scenarios from ``lo[j] .. lo[j]+n[j]-1``."""
         if bool(((lo < 0) | (n < 1) | (lo + n > self.K)).any()):
             raise ValueError("level blocks must lie inside the compiled set")
-        self._level_lo, self._level_n = lo.to(self.device), n.to(self.device)
+        self.level_lo, self.level_n = lo.to(self.device), n.to(self.device)
 
     def structured(self, st: State) -> dict[str, torch.Tensor]:
         """The structured observation fields: what the rep asks for now (``pending_fact``:
@@ -177,11 +208,15 @@ class PhoneEngine:
             ).to(torch.int8),
         }
 
+    def noisy_slots(self, msgs: torch.Tensor) -> torch.Tensor:
+        """bool [B, S]: which message slots hold a message whose content is a seeded draw."""
+        return self._noisy_msg[msgs.clamp(min=0)] & (msgs >= 0)
+
     def noise_mask(self, msgs: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         """bool [B, L], aligned with :meth:`tokens` of the same messages: True on the tokens
         of messages whose content is a seeded draw (a phrasing variant, a rep's name in a
         greeting, whether a hold goes on or a rep picks up)."""
-        noisy = self._noisy_msg[msgs.clamp(min=0)] & (msgs >= 0)  # [B, S]
+        noisy = self.noisy_slots(msgs)  # [B, S]
         m = msgs.clamp(min=0)
         ln = torch.where(msgs >= 0, self.c.msg_len[m, var], torch.zeros_like(msgs))
         end = torch.cumsum(ln, dim=1)
@@ -194,12 +229,12 @@ class PhoneEngine:
         M = self.c.msg_nvar.shape[0]
         noisy = self.c.msg_nvar > 1
         extra = torch.zeros(M, dtype=torch.bool, device=self.device)
-        if bool((t["n_reps"] > 1).any()):
-            extra[t["m_greet"].flatten().clamp(min=0, max=M - 1)] = True
-            extra[t["m_greet_transfer"].flatten().clamp(min=0, max=M - 1)] = True
-        if bool((t["dept_hold_hi"] > t["dept_hold_lo"]).any()):
-            extra[t["m_still_hold"].flatten().clamp(min=0, max=M - 1)] = True
-            extra[t["m_greet"].flatten().clamp(min=0, max=M - 1)] = True
+        if bool((t.n_reps > 1).any()):
+            extra[t.m_greet.flatten().clamp(min=0, max=M - 1)] = True
+            extra[t.m_greet_transfer.flatten().clamp(min=0, max=M - 1)] = True
+        if bool((t.dept_hold_hi > t.dept_hold_lo).any()):
+            extra[t.m_still_hold.flatten().clamp(min=0, max=M - 1)] = True
+            extra[t.m_greet.flatten().clamp(min=0, max=M - 1)] = True
         self._noisy_msg = noisy | extra
 
     def _init_mask_tables(self) -> None:
@@ -219,18 +254,18 @@ class PhoneEngine:
     def _init_subgoal_tables(self) -> None:
         """Per scenario: the departments, services and facts its oracle plan goes through."""
         t = self.t
-        K, S = t["svc_exists"].shape
-        plan = t["plan"]  # [K, 3]
+        K, S = t.svc_exists.shape
+        plan = t.plan  # [K, 3]
         ks = torch.arange(K, device=self.device)[:, None].expand_as(plan)
         in_plan = torch.zeros(K, S + 1, dtype=torch.bool, device=self.device)
         in_plan[ks, torch.where(plan >= 0, plan, torch.full_like(plan, S))] = True
         self._plan_svc = in_plan[:, :S]
-        D = t["dept_transfers"].shape[1]
-        dept = t["svc_dept"].clamp(min=0)  # [K, S]
+        D = t.dept_transfers.shape[1]
+        dept = t.svc_dept.clamp(min=0)  # [K, S]
         onehot = torch.zeros(K, S, D, dtype=torch.bool, device=self.device)
         onehot.scatter_(2, dept[..., None], True)
         self._plan_dept = (onehot & self._plan_svc[..., None]).any(dim=1)  # [K, D]
-        self._plan_facts = (t["needs_fact"] & self._plan_svc[..., None]).any(dim=1)  # [K, F]
+        self._plan_facts = (t.needs_fact & self._plan_svc[..., None]).any(dim=1)  # [K, F]
 
     # ------------------------------------------------------------------ state
     def empty_state(self, B: int) -> State:
@@ -288,8 +323,8 @@ class PhoneEngine:
             st["episode"] = torch.where(mask, st["episode"] + 1, st["episode"])
         # Each world draws from its curriculum level's block of the set (one block: all K).
         lv = st["level"]
-        draw = self._level_lo[lv] + rng.randint(
-            self._level_n[lv], st["seed"], st["episode"], _S_SCENARIO
+        draw = self.level_lo[lv] + self._draw(
+            mask, self.level_n[lv], st["seed"], st["episode"], _S_SCENARIO
         )
         sc = torch.where(mask, draw, st["scenario"])
         st["scenario"] = sc
@@ -327,10 +362,10 @@ class PhoneEngine:
         for key in ("number", "service", "stim_arg", "user_asked"):
             st[key] = torch.where(mask, zero - 1, st[key])
         st["calls"] = torch.where(m1, torch.zeros_like(st["calls"]), st["calls"])
-        st["known"] = torch.where(m1, t["fact_known0"][sc], st["known"])
-        st["num_known"] = torch.where(m1, t["num_listed"][sc], st["num_known"])
+        st["known"] = torch.where(m1, t.fact_known0.index_select(0, sc), st["known"])
+        st["num_known"] = torch.where(m1, t.num_listed.index_select(0, sc), st["num_known"])
         st["verified"] = torch.where(m1, torch.zeros_like(st["verified"]), st["verified"])
-        st["records"] = torch.where(m1, t["rec_init"][sc], st["records"])
+        st["records"] = torch.where(m1, t.rec_init.index_select(0, sc), st["records"])
         for key in ("sg_dept", "sg_service"):
             st[key] = st[key] & ~mask
         st["sg_verified"] = st["sg_verified"] & ~m1
@@ -339,72 +374,70 @@ class PhoneEngine:
         st["sg_fact"] = torch.where(m1, st["known"], st["sg_fact"])
         st["sg_records"] = torch.where(m1, self._goal_records(st), st["sg_records"])
         intro = torch.full_like(st["msgs"], -1)
-        intro[:, 0] = t["m_intro"][sc]
+        intro[:, 0] = t.m_intro.index_select(0, sc)
         st["msgs"] = torch.where(m1, intro, st["msgs"])
         st["vars"] = torch.where(m1, self._variants(st, intro), st["vars"])
 
     # ------------------------------------------------------------------ helpers
+    def _draw(
+        self, mask: torch.Tensor, high: torch.Tensor, *keys: torch.Tensor | int
+    ) -> torch.Tensor:
+        """``rng.randint(high, *keys)`` where ``mask`` (int64 [B]; 0 elsewhere): on CPU only the
+        masked worlds are hashed (the hash is most of a step's ops); sync-free (CUDA graphs),
+        every world is, with no host sync. Either way the masked values are the same bits."""
+        if self.sync_free:
+            return torch.where(mask, rng.randint(high, *keys), torch.zeros_like(high))
+        out = torch.zeros(mask.shape, dtype=torch.int64, device=self.device)
+        rows = torch.nonzero(mask).flatten()
+        if len(rows):
+            sub = [k[rows] if isinstance(k, torch.Tensor) else k for k in keys]
+            out[rows] = rng.randint(high[rows], *sub)
+        return out
+
     def _variants(self, st: State, msgs: torch.Tensor) -> torch.Tensor:
+        """Each message slot's phrasing variant (0 where the message has one phrasing)."""
         nvar = self.c.msg_nvar[msgs.clamp(min=0)]
         slot = torch.arange(MSG_SLOTS, device=self.device)[None, :]
-        return rng.randint(
-            nvar,
-            st["seed"][:, None],
-            st["episode"][:, None],
-            st["turn"][:, None],
-            slot + _S_VARIANT,
-        )
+        if self.sync_free:
+            return rng.randint(
+                nvar,
+                st["seed"][:, None],
+                st["episode"][:, None],
+                st["turn"][:, None],
+                slot + _S_VARIANT,
+            )
+        out = torch.zeros_like(msgs)
+        b, j = torch.nonzero(nvar > 1, as_tuple=True)
+        if len(b):
+            keys = (st["seed"][b], st["episode"][b], st["turn"][b], j + _S_VARIANT)
+            out[b, j] = rng.randint(nvar[b, j], *keys)
+        return out
+
+    def message_ids(self, st: State) -> torch.Tensor:
+        """int32 [B, MSG_SLOTS]: the message ids of what the assistant heard this step (rows of
+        ``self.packer.table``; 0: empty slot)."""
+        return self.packer.ids(st["msgs"], st["vars"])
 
     def tokens(self, st: State) -> torch.Tensor:
-        """Token ids of what the assistant heard this step, packed and padded: int32 [B, L].
-
-        Cost is O(B * L): each output position finds its message slot by comparing with the
-        slots' cumulative ends, then reads one token from the flat token table. The [B, L]
-        intermediates live in reused scratch buffers (fresh multi-MB allocations page-fault on
-        every step); only the returned tensor is new.
-        """
-        msgs, var = st["msgs"], st["vars"]
-        B = msgs.shape[0]
-        m = msgs.clamp(min=0)
-        ln = torch.where(msgs >= 0, self.c.msg_len[m, var], torch.zeros_like(msgs))
-        start = self._flat_start[m, var]
-        end = torch.cumsum(ln, dim=1)  # [B, S]
-        # Per slot: where its tokens start in the flat table, relative to the output position;
-        # the extra last slot (past every message) points at the table's leading pad.
-        base = torch.cat([start - (end - ln), torch.zeros_like(start[:, :1])], dim=1)
-        if self._scratch is None or self._scratch[0].shape[0] != B:
-            self._scratch = (
-                torch.empty((B, self.L), dtype=torch.int64, device=self.device),
-                torch.empty((B, self.L), dtype=torch.int64, device=self.device),
-                torch.empty((B, self.L), dtype=torch.bool, device=self.device),
-            )
-        slot, src, cmp = self._scratch
-        p = self._positions  # [1, L] int64
-        slot.zero_()
-        for j in range(MSG_SLOTS):
-            torch.ge(p, end[:, j : j + 1], out=cmp)
-            slot.add_(cmp)
-        torch.gather(base, 1, slot, out=src)
-        src.add_(p)
-        torch.eq(slot, MSG_SLOTS, out=cmp)
-        src.masked_fill_(cmp, 0)
-        return torch.take(self._flat_tokens, src)
+        """Token ids of what the assistant heard this step, packed and padded: int32 [B, L]
+        (:meth:`MessagePacker.pack` of :meth:`message_ids`)."""
+        return self.packer.pack(self.message_ids(st), self.sync_free)
 
     def _goal_records(self, st: State) -> torch.Tensor:
         """bool [B, R]: records the goal constrains that hold their goal value."""
         t, sc = self.t, st["scenario"]
-        return (st["records"] == t["goal_val"][sc]) & t["goal_mask"][sc]
+        return (st["records"] == t.goal_val.index_select(0, sc)) & t.goal_mask.index_select(0, sc)
 
     def success(self, st: State) -> torch.Tensor:
         t, sc = self.t, st["scenario"]
-        ok = (st["records"] == t["goal_val"][sc]) | ~t["goal_mask"][sc]
-        return ok.all(dim=1) & (st["fees"] <= t["max_fees"][sc])
+        ok = (st["records"] == t.goal_val.index_select(0, sc)) | ~t.goal_mask.index_select(0, sc)
+        return ok.all(dim=1) & (st["fees"] <= t.max_fees.index_select(0, sc))
 
     # ------------------------------------------------------------------ step
     def step(
         self,
         st: State,
-        actions: torch.Tensor,
+        actions: torch.Tensor | PhoneActions,
         stated_correct: torch.Tensor | None = None,
         rep_actions: torch.Tensor | None = None,
         user_actions: torch.Tensor | None = None,
@@ -417,141 +450,88 @@ class PhoneEngine:
         supplies them: the engine applies the scripted or the supplied decision with the same
         code, so the three-party env and the single-agent env share every rule.
 
+        The rules, in the order they run (each a method below): the assistant's action
+        (:meth:`_assistant_system` report / ask the user / garbled text, :meth:`_call_dial`,
+        :meth:`_call_ivr_hold` press / wait / hang up, :meth:`_assistant_speech` request /
+        ask / provide, :meth:`_assistant_yes_no`), the user's reply (:meth:`_user_reply`), the
+        rep's moves (:meth:`_rep_turns`, :meth:`_rep_move` and one ``_rep_*`` method per move),
+        then the step's messages (:meth:`_lay_messages`) and rewards (:meth:`_rewards`).
+
         Args:
             st: the state (modified in place).
-            actions: int64 [B] assistant catalogue ids (``garbled_action`` for unparseable
-                text); ignored in worlds where the assistant does not hold the floor.
+            actions: the step's inputs (:class:`PhoneActions`), or just the int64 [B]
+                assistant catalogue ids (``garbled_action`` for unparseable text), with the
+                other inputs as the arguments below; the assistant's action is ignored in
+                worlds where it does not hold the floor.
             stated_correct: bool [B]: for ``provide`` actions, whether the value stated is the
-                true one. Default: the assistant states what it knows, so it is correct iff it
-                knows the fact (a fact it doesn't know comes out invented, hence wrong).
+                true one, decided by the caller (the real-time and three-party envs; new code
+                passes :attr:`PhoneActions.stated_value`). Default: the assistant states what
+                it knows, so it is correct iff it knows the fact.
             rep_actions: int64 [B] rep catalogue ids of a learned rep, or None for the scripted
                 rep. A learned rep acts in the worlds where it holds the floor at the start of
                 the step, one move per step; the scripted rep answers within the step.
             user_actions: int64 [B] user action ids (answer / don't know / refuse) of a learned
                 user, or None for the scripted user (answers every fact it has).
         """
-        t, dev = self.t, self.device
-        B = actions.shape[0]
-        sc = st["scenario"]
-        floor0 = st["floor"].clone()
-        a_turn = floor0 == FLOOR_ASSISTANT
-        kind = torch.where(a_turn, self.act_kind[actions], torch.full_like(actions, A_IDLE))
-        arg = self.act_arg[actions]
-        ph0 = st["phase"].clone()
-        V = self.V
-        bi = torch.arange(B, device=dev)
+        if not isinstance(actions, PhoneActions):
+            actions = PhoneActions(actions, None, rep_actions, user_actions)
+        u = Turn(self, st, actions, stated_correct)
+        terminated = u.kind == A_REPORT
+        u.emit(terminated, self.t.m_sys_report.index_select(0, u.sc))
+        # Each rule acts on the worlds whose action is of its kinds. On CPU the rules of kinds
+        # no world chose are skipped (they would change nothing): a small batch runs a few.
+        present = None if self.sync_free else set(u.kind.unique().tolist())
+        for kinds, rule in (
+            ((A_ASK_USER, A_GARBLED), self._assistant_system),
+            ((A_DIAL,), self._call_dial),
+            ((A_PRESS, A_WAIT, A_HANGUP), self._call_ivr_hold),
+            ((A_REQUEST, A_ASK_ABOUT, A_PROVIDE, A_YES, A_NO), self._assistant_speech),
+            ((A_YES, A_NO), self._assistant_yes_no),
+        ):
+            if present is None or not present.isdisjoint(kinds):
+                rule(u)
+        self._user_reply(u, actions.user)
+        self._rep_turns(u, actions.rep)
+        self._lay_messages(u)
+        st["turn"] = st["turn"] + 1
+        return self._rewards(u, terminated)
 
-        # Messages are collected in the order the rules speak them and laid into the world's
-        # message slots once, at the end of the step (one scatter instead of one per message).
-        spoken: list[tuple[torch.Tensor, torch.Tensor]] = []
-        err = torch.zeros(B, dtype=torch.int64, device=dev)
-        privacy = torch.zeros(B, dtype=torch.float32, device=dev)
-        over = torch.zeros(B, dtype=torch.float32, device=dev)
-        zf = torch.zeros(B, dtype=torch.float32, device=dev)
-        rep_err = torch.zeros(B, dtype=torch.int64, device=dev)
-        forbidden, false_ver, wrongful = zf.clone(), zf.clone(), zf.clone()
-
-        def emit(mask: torch.Tensor, mid: torch.Tensor) -> None:
-            spoken.append((mask, mid))
-
-        def fail(mask: torch.Tensor, code: int, mid: torch.Tensor) -> None:
-            err.masked_fill_(mask, code)
-            emit(mask, mid)
-
-        def end_service(mask: torch.Tensor) -> None:
-            st["service"] = torch.where(mask, torch.full_like(st["service"], -1), st["service"])
-            st["pc"] = torch.where(mask, torch.zeros_like(st["pc"]), st["pc"])
-
-        def to_rep(mask: torch.Tensor, stim: int, stim_arg: torch.Tensor | None = None) -> None:
-            """Hand the floor to the rep, who answers ``stim`` (with ``stim_arg``)."""
-            st["floor"] = torch.where(mask, torch.full_like(st["floor"], FLOOR_REP), st["floor"])
-            st["stim"] = torch.where(mask, torch.full_like(st["stim"], stim), st["stim"])
-            # A stimulus without an argument clears the last one's (the rep's screen shows
-            # only what this turn is about).
-            arg_ = torch.full_like(st["stim_arg"], -1) if stim_arg is None else stim_arg
-            st["stim_arg"] = torch.where(mask, arg_, st["stim_arg"])
-            st["stim_ok"] = st["stim_ok"] & ~mask
-
-        def connect(mask: torch.Tensor) -> None:
-            """A rep picks up (and greets: the rep's first move)."""
-            st["phase"] = torch.where(mask, torch.full_like(st["phase"], REP), st["phase"])
-            to_rep(mask, STIM_PICKUP)
-
-        def enter_queue(mask: torch.Tensor, dept: torch.Tensor) -> None:
-            d = dept.clamp(min=0)
-            st["dept"] = torch.where(mask, d, st["dept"])
-            lo, hi = t["dept_hold_lo"][sc, d], t["dept_hold_hi"][sc, d]
-            draw = lo + rng.randint(hi - lo + 1, st["seed"], st["episode"], st["turn"], _S_HOLD)
-            st["hold_left"] = torch.where(mask, draw, st["hold_left"])
-            # A new queue, a new rep (a transfer reaches someone else).
-            rep_draw = rng.randint(t["n_reps"][sc], st["seed"], st["episode"], st["turn"], _S_REP)
-            st["rep"] = torch.where(mask, rep_draw, st["rep"])
-            st["phase"] = torch.where(mask, torch.full_like(st["phase"], HOLD), st["phase"])
-            waits = mask & (draw > 0)
-            emit(waits, t["m_hold"][sc, d])
-            connect(mask & (draw == 0))
-
-        def follow(mask: torch.Tensor, kind_: torch.Tensor, rid: torch.Tensor) -> None:
-            """Follow an IVR route: 1 = menu node, 2 = department queue."""
-            to_node = mask & (kind_ == 1)
-            st["phase"] = torch.where(to_node, torch.full_like(st["phase"], IVR), st["phase"])
-            st["node"] = torch.where(to_node, rid.clamp(min=0), st["node"])
-            emit(to_node, t["m_ivr_prompt"][sc, st["node"]])
-            # Every world computes both branches: a menu id must never index the department
-            # tables (a set with more menus than departments would read out of bounds).
-            to_queue = mask & (kind_ == 2)
-            enter_queue(to_queue, torch.where(to_queue, rid, torch.zeros_like(rid)))
-
-        def end_call(mask: torch.Tensor) -> None:
-            st["phase"] = torch.where(mask, torch.full_like(st["phase"], OFF), st["phase"])
-            st["number"] = torch.where(mask, torch.full_like(st["number"], -1), st["number"])
-            end_service(mask)
-
-        off, on_ivr, on_hold, on_rep = ph0 == OFF, ph0 == IVR, ph0 == HOLD, ph0 == REP
-        speech = (
-            (kind == A_YES)
-            | (kind == A_NO)
-            | (kind == A_REQUEST)
-            | (kind == A_ASK_ABOUT)
-            | (kind == A_PROVIDE)
-        )
-
-        # ============================================================ the assistant's turn
-        # --- report: the episode ends
-        terminated = kind == A_REPORT
-        emit(terminated, t["m_sys_report"][sc])
-
-        # --- ask the user for a fact (in every phase: the user is beside us; with
-        # constraints.user_reachable == "off_call", only between calls): the user answers
-        asked = kind == A_ASK_USER
-        m = asked & (off | t["user_on_call"][sc])
-        emit(asked & ~m, t["m_sys_user_away"][sc])
+    # ------------------------------------------------------------------ the assistant's turn
+    def _assistant_system(self, u: Turn) -> None:
+        """Asking the user for a fact (in every phase: the user is beside us; with
+        ``constraints.user_reachable == "off_call"`` only between calls) and unparseable text."""
+        t, st, sc = self.t, u.st, u.sc
+        asked = u.kind == A_ASK_USER
+        m = asked & (u.off | t.user_on_call.index_select(0, sc))
+        u.emit(asked & ~m, t.m_sys_user_away.index_select(0, sc))
         st["floor"] = torch.where(m, torch.full_like(st["floor"], FLOOR_USER), st["floor"])
-        st["user_asked"] = torch.where(m, arg.clamp(max=self.F - 1), st["user_asked"])
+        st["user_asked"] = torch.where(m, u.arg.clamp(max=self.F - 1), st["user_asked"])
+        # text that could not be parsed
+        m = u.kind == A_GARBLED
+        u.err.masked_fill_(m, E_GARBLED)
+        u.to_rep(m & u.on_rep, STIM_UNCLEAR)
+        u.emit(m & u.on_ivr, t.m_ivr_no_speech.index_select(0, sc))
+        u.emit(m & u.on_hold, t.m_sys_nobody.index_select(0, sc))
+        u.emit(m & u.off, t.m_user_unknown.index_select(0, sc))
 
-        # --- text that could not be parsed
-        m = kind == A_GARBLED
-        err.masked_fill_(m, E_GARBLED)
-        to_rep(m & on_rep, STIM_UNCLEAR)
-        emit(m & on_ivr, t["m_ivr_no_speech"][sc])
-        emit(m & on_hold, t["m_sys_nobody"][sc])
-        emit(m & off, t["m_user_unknown"][sc])
-
-        # --- dial
-        m = kind == A_DIAL
-        fail(m & ~off, E_ON_CALL, t["m_sys_on_call"][sc])
-        num = arg.clamp(max=self.N - 1)
-        listed = (arg < t["n_numbers"][sc]) & st["num_known"][bi, num]
-        fail(m & off & ~listed, E_UNKNOWN_NUMBER, t["m_sys_unknown_number"][sc])
-        dial = m & off & listed
+    def _call_dial(self, u: Turn) -> None:
+        """Dialing a listed (or learned) number: the policy's call limits, then the number's
+        route (an IVR menu or a department's queue)."""
+        t, st, sc, bi = self.t, u.st, u.sc, u.bi
+        m = u.kind == A_DIAL
+        u.fail(m & ~u.off, E_ON_CALL, t.m_sys_on_call.index_select(0, sc))
+        num = u.arg.clamp(max=self.N - 1)
+        listed = (u.arg < t.n_numbers.index_select(0, sc)) & st["num_known"][bi, num]
+        u.fail(m & u.off & ~listed, E_UNKNOWN_NUMBER, t.m_sys_unknown_number.index_select(0, sc))
+        dial = m & u.off & listed
         st["calls"][bi, num] += dial.long()
         st["total_calls"] = st["total_calls"] + dial.long()
-        over = (dial & (st["total_calls"] > t["call_budget"][sc])).float()
+        u.over = (dial & (st["total_calls"] > t.call_budget.index_select(0, sc))).float()
         ncalls = st["calls"][bi, num]
-        refused = dial & (ncalls > t["max_calls_per_number"][sc])
-        emit(refused, t["m_sys_call_refused"][sc])
+        refused = dial & (ncalls > t.max_calls_per_number.index_select(0, sc))
+        u.emit(refused, t.m_sys_call_refused.index_select(0, sc))
         connects = dial & ~refused
-        emit(connects & t["hints"][sc], t["m_sys_hint"][sc, (ncalls - 1).clamp(0, 9)])
+        u.emit(connects & t.hints.index_select(0, sc), t.m_sys_hint[sc, (ncalls - 1).clamp(0, 9)])
         st["number"] = torch.where(connects, num, st["number"])
         st["verified"] = torch.where(
             connects[:, None], torch.zeros_like(st["verified"]), st["verified"]
@@ -559,331 +539,400 @@ class PhoneEngine:
         st["mismatches"] = torch.where(
             connects, torch.zeros_like(st["mismatches"]), st["mismatches"]
         )
-        end_service(connects)
-        follow(connects, t["num_route_kind"][sc, num], t["num_route_id"][sc, num])
+        u.end_service(connects)
+        u.follow(connects, t.num_route_kind[sc, num], t.num_route_id[sc, num])
 
-        # --- press a key
-        m = kind == A_PRESS
-        fail(m & off, E_NOT_ON_CALL, t["m_sys_not_on_call"][sc])
-        fail(m & on_hold, E_NO_MENU, t["m_sys_nobody"][sc])
-        err.masked_fill_(m & on_rep, E_NO_MENU)
-        to_rep(m & on_rep, STIM_UNCLEAR)
-        press = m & on_ivr
-        node = st["node"]
-        key = arg.clamp(max=11)
-        ok_kind = t["ivr_opt_kind"][sc, node, key]
+    def _call_ivr_hold(self, u: Turn) -> None:
+        """Pressing a menu key, waiting (the menu's timeout route, the hold queue, or a rep's
+        "still there?") and hanging up."""
+        t, st, sc = self.t, u.st, u.sc
+        m = u.kind == A_PRESS
+        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
+        u.fail(m & u.on_hold, E_NO_MENU, t.m_sys_nobody.index_select(0, sc))
+        u.err.masked_fill_(m & u.on_rep, E_NO_MENU)
+        u.to_rep(m & u.on_rep, STIM_UNCLEAR)
+        press = m & u.on_ivr
+        node = u.node
+        key = u.arg.clamp(max=11)
+        ok_kind = t.ivr_opt_kind[sc, node, key]
         bad_key = press & (ok_kind == 0)
-        emit(bad_key, t["m_invalid_key"][sc])
-        emit(bad_key, t["m_ivr_prompt"][sc, node])
-        follow(press & (ok_kind > 0), ok_kind, t["ivr_opt_id"][sc, node, key])
-
-        # --- wait
-        m = kind == A_WAIT
-        emit(m & off, t["m_sys_idle"][sc])
-        w_ivr = m & on_ivr
-        to_kind = t["ivr_to_kind"][sc, node]
-        emit(w_ivr & (to_kind == 0), t["m_ivr_prompt"][sc, node])
-        follow(w_ivr & (to_kind > 0), to_kind, t["ivr_to_id"][sc, node])
-        w_hold = m & on_hold
+        u.emit(bad_key, t.m_invalid_key.index_select(0, sc))
+        u.emit(bad_key, t.m_ivr_prompt[sc, node])
+        u.follow(press & (ok_kind > 0), ok_kind, t.ivr_opt_id[sc, node, key])
+        # wait
+        m = u.kind == A_WAIT
+        u.emit(m & u.off, t.m_sys_idle.index_select(0, sc))
+        w_ivr = m & u.on_ivr
+        to_kind = t.ivr_to_kind[sc, node]
+        u.emit(w_ivr & (to_kind == 0), t.m_ivr_prompt[sc, node])
+        u.follow(w_ivr & (to_kind > 0), to_kind, t.ivr_to_id[sc, node])
+        w_hold = m & u.on_hold
         st["hold_left"] = torch.where(w_hold, (st["hold_left"] - 1).clamp(min=0), st["hold_left"])
         picked = w_hold & (st["hold_left"] == 0)
-        emit(w_hold & ~picked, t["m_still_hold"][sc])
-        connect(picked)
-        to_rep(m & on_rep, STIM_WAIT)
+        u.emit(w_hold & ~picked, t.m_still_hold.index_select(0, sc))
+        u.connect(picked)
+        u.to_rep(m & u.on_rep, STIM_WAIT)
+        # hang up
+        m = u.kind == A_HANGUP
+        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
+        hang = m & ~u.off
+        u.end_call(hang)
+        u.emit(hang, t.m_sys_call_ended.index_select(0, sc))
 
-        # --- hang up
-        m = kind == A_HANGUP
-        fail(m & off, E_NOT_ON_CALL, t["m_sys_not_on_call"][sc])
-        hang = m & ~off
-        end_call(hang)
-        emit(hang, t["m_sys_call_ended"][sc])
-
-        # --- speech when nobody (or only a machine) listens
-        fail(speech & off, E_NOT_ON_CALL, t["m_sys_not_on_call"][sc])
-        fail(speech & on_ivr, E_IVR_KEYS, t["m_ivr_no_speech"][sc])
-        emit(speech & on_ivr, t["m_ivr_prompt"][sc, node])
-        fail(speech & on_hold, E_HOLD, t["m_sys_nobody"][sc])
-        talk = speech & on_rep
-        svc_arg = arg.clamp(max=max(len(self.c.services) - 1, 0))
-
-        # request a service: one this department handles becomes the active request; the rep
-        # answers (works on it, transfers, refers to another number or can't help)
-        m = talk & (kind == A_REQUEST)
-        here = m & t["svc_exists"][sc, svc_arg] & (t["svc_dept"][sc, svc_arg] == st["dept"])
+    def _assistant_speech(self, u: Turn) -> None:
+        """Speech: to nobody (or a machine) it fails; to a rep, a request makes a service this
+        department handles the active request, and a stated fact is checked against the
+        account (the rep answers both in its move)."""
+        t, st, sc = self.t, u.st, u.sc
+        speech = u.speech
+        u.fail(speech & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
+        u.fail(speech & u.on_ivr, E_IVR_KEYS, t.m_ivr_no_speech.index_select(0, sc))
+        u.emit(speech & u.on_ivr, t.m_ivr_prompt[sc, u.node])
+        u.fail(speech & u.on_hold, E_HOLD, t.m_sys_nobody.index_select(0, sc))
+        talk = speech & u.on_rep
+        svc_arg = u.arg.clamp(max=max(len(self.c.services) - 1, 0))
+        m = talk & (u.kind == A_REQUEST)
+        here = m & t.svc_exists[sc, svc_arg] & (t.svc_dept[sc, svc_arg] == st["dept"])
         st["service"] = torch.where(here, svc_arg, st["service"])
         st["pc"] = torch.where(here, torch.zeros_like(st["pc"]), st["pc"])
-        to_rep(m, STIM_REQUEST, svc_arg)
-
-        # ask what a request needs
-        to_rep(talk & (kind == A_ASK_ABOUT), STIM_ASK_ABOUT, svc_arg)
-
-        # provide a fact: the rep checks the stated value against the account
-        m = talk & (kind == A_PROVIDE)
-        f = arg.clamp(max=self.F - 1)
-        correct_default = st["known"][bi, f] & t["fact_exists"][sc, f]
-        correct = (
-            correct_default
-            if stated_correct is None
-            else (stated_correct.to(dev) & t["fact_exists"][sc, f])
-        )
+        u.to_rep(m, STIM_REQUEST, svc_arg)
+        u.to_rep(talk & (u.kind == A_ASK_ABOUT), STIM_ASK_ABOUT, svc_arg)
+        # provide a fact: the stated value is the true one, or (default) the fact is known
+        m = talk & (u.kind == A_PROVIDE)
+        f = u.arg.clamp(max=self.F - 1)
+        exists = t.fact_exists[sc, f]
+        correct = self._stated_true(u, f) & exists
         unasked = m & (self._pending_fact(st) != f)
-        privacy = privacy + (unasked & correct & t["fact_sensitive"][sc, f]).float()
-        to_rep(m, STIM_PROVIDE, f)
+        u.privacy = u.privacy + (unasked & correct & t.fact_sensitive[sc, f]).float()
+        u.to_rep(m, STIM_PROVIDE, f)
         st["stim_ok"] = torch.where(m, correct, st["stim_ok"])
 
-        # yes / no to the rep's fee or offer question
-        m = talk & ((kind == A_YES) | (kind == A_NO))
-        yes = kind == A_YES
+    def _stated_true(self, u: Turn, f: torch.Tensor) -> torch.Tensor:
+        """bool [B]: whether the value stated for fact ``f`` is the account's (the rep's
+        check): the stated value's id against the true one's; by default the assistant
+        states what it knows."""
+        if u.stated_value is not None:
+            return self._fact_value[u.sc, f] == u.stated_value.to(self.device)
+        if u.stated_correct is not None:
+            return u.stated_correct.to(self.device)
+        return u.st["known"][u.bi, f]
+
+    def _assistant_yes_no(self, u: Turn) -> None:
+        """Yes or no to the rep's fee or offer question (nothing asked: not understood)."""
+        t, st, sc, V = self.t, u.st, u.sc, self.V
+        m = u.speech & u.on_rep & ((u.kind == A_YES) | (u.kind == A_NO))
+        yes = u.kind == A_YES
         s0 = st["service"].clamp(min=0)
         at_fee = m & (st["service"] >= 0) & (st["pc"] == V + SLOT_FEE)
         at_offer = m & (st["service"] >= 0) & (st["pc"] == V + SLOT_OFFER)
         nothing = m & ~at_fee & ~at_offer
-        err.masked_fill_(nothing, E_NOTHING_ASKED)
-        to_rep(nothing, STIM_UNCLEAR)
+        u.err.masked_fill_(nothing, E_NOTHING_ASKED)
+        u.to_rep(nothing, STIM_UNCLEAR)
         st["pc"] = torch.where(at_fee & yes, st["pc"] + 1, st["pc"])
         declined_fee = at_fee & ~yes
-        emit(declined_fee, t["m_offer_declined"][sc])
-        end_service(declined_fee)
+        u.emit(declined_fee, t.m_offer_declined.index_select(0, sc))
+        u.end_service(declined_fee)
         took_offer = at_offer & yes
-        ov = t["offer_val"][sc, s0]
+        ov = t.offer_val[sc, s0]
         st["records"] = torch.where(took_offer[:, None] & (ov >= 0), ov, st["records"])
-        emit(took_offer, t["m_offer_accepted"][sc, s0])
-        end_service(took_offer)
+        u.emit(took_offer, t.m_offer_accepted[sc, s0])
+        u.end_service(took_offer)
         declined_offer = at_offer & ~yes
-        emit(declined_offer, t["m_offer_declined"][sc])
+        u.emit(declined_offer, t.m_offer_declined.index_select(0, sc))
         st["pc"] = torch.where(declined_offer, st["pc"] + 1, st["pc"])
-        to_rep((at_fee & yes) | declined_offer, STIM_CONTINUE)
+        u.to_rep((at_fee & yes) | declined_offer, STIM_CONTINUE)
 
-        # ============================================================ the user's reply
+    # ------------------------------------------------------------------ the user's reply
+    def _user_reply(self, u: Turn, user_actions: torch.Tensor | None) -> None:
+        """The user answers a fact it has (or, a learned user, doesn't know / refuses)."""
+        t, st, sc, bi = self.t, u.st, u.sc, u.bi
         u_turn = st["floor"] == FLOOR_USER
         if user_actions is not None:
-            u_turn = u_turn & (floor0 == FLOOR_USER)  # a learned user answers next step
-        u_move = self.user_policy(st) if user_actions is None else user_actions.to(dev)
+            u_turn = u_turn & (u.floor0 == FLOOR_USER)  # a learned user answers next step
+        if not self.sync_free and not bool(u_turn.any()):
+            return
+        u_move = self.user_policy(st) if user_actions is None else user_actions.to(self.device)
         uf = st["user_asked"].clamp(min=0)
-        has = t["fact_exists"][sc, uf]
+        has = t.fact_exists[sc, uf]
         answer = u_turn & (u_move == U_ANSWER) & has
         st["known"][bi, uf] |= answer
-        emit(answer, t["m_user_says"][sc, uf])
-        emit(u_turn & (u_move != U_REFUSE) & ~has, t["m_user_unknown"][sc])
+        u.emit(answer, t.m_user_says[sc, uf])
+        u.emit(u_turn & (u_move != U_REFUSE) & ~has, t.m_user_unknown.index_select(0, sc))
         dont_know = u_turn & (u_move == U_DONT_KNOW) & has
-        emit(dont_know, t["m_user_dont_know"][sc])
+        u.emit(dont_know, t.m_user_dont_know.index_select(0, sc))
         refuses = u_turn & (u_move == U_REFUSE)
-        emit(refuses, t["m_user_refuses"][sc])
+        u.emit(refuses, t.m_user_refuses.index_select(0, sc))
         st["user_refused"][bi, uf] |= (dont_know | refuses) & has
         st["floor"] = torch.where(
             u_turn, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"]
         )
 
-        # ============================================================ the rep's moves
-        def rep_move(mask: torch.Tensor, move: torch.Tensor) -> None:
-            """Apply one rep move in the masked worlds (the rep holds the floor there).
-
-            The move answers the stimulus; moves that leave the rep something to add (an
-            acknowledgement, a greeting on a transferred request) keep the floor with
-            ``STIM_CONTINUE``, the others hand it back to the assistant.
-            """
-            rk, ra = self.rep_kind[move], self.rep_arg[move]
-            stim, sarg, sok = st["stim"].clone(), st["stim_arg"], st["stim_ok"]
-            st["floor"] = torch.where(
-                mask, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"]
-            )
-            st["stim"] = torch.where(mask, torch.full_like(st["stim"], STIM_NONE), st["stim"])
-            svc = st["service"]
-            s0 = svc.clamp(min=0)
-            active = svc >= 0
-            pc = st["pc"]
-            pf = self._pending_fact(st)
-            stated = stim == STIM_PROVIDE
-            sf = sarg.clamp(min=0, max=self.F - 1)
-            answers = stated & (pf == sarg)
-            at_elig = pc == V + SLOT_ELIG
-
-            def want(k: int) -> torch.Tensor:
-                return mask & (rk == k)
-
-            # On CPU only the moves some world makes are applied (fewer ops); on CUDA every
-            # move's masked ops run, with no host sync.
-            present = set() if self.sync_free else set(rk[mask].unique().tolist())
-
-            def used(k: int) -> bool:
-                return self.sync_free or k in present
-
-            def invalid(m_: torch.Tensor, code: int) -> None:
-                rep_err.masked_fill_(m_, code)
-
-            # the service a transfer / referral / explanation is about
-            about = (stim == STIM_REQUEST) | (stim == STIM_ASK_ABOUT)
-            target = torch.where(about, sarg, svc)
-            t0 = target.clamp(min=0, max=max(len(self.c.services) - 1, 0))
-            t_ok = (target >= 0) & t["svc_exists"][sc, t0]
-
-            if used(R_GREET):
-                m_ = want(R_GREET)
-                d = st["dept"].clamp(min=0)
-                emit(m_ & ~active, t["m_greet"][sc, d, st["rep"]])
-                emit(m_ & active, t["m_greet_transfer"][sc, d, st["rep"], s0])
-                to_rep(m_ & active, STIM_CONTINUE)
-
-            if used(R_VERIFY):
-                m_ = want(R_VERIFY)
-                invalid(m_ & ~stated, RE_NOTHING_STATED)
-                m_ = m_ & stated
-                st["verified"][bi, sf] |= m_
-                false_ver.add_((m_ & ~sok).float())
-                emit(m_ & answers & at_elig, t["m_eligible"][sc])
-                emit(m_ & ~(answers & at_elig), t["m_verified"][sc])
-                st["pc"] = torch.where(m_ & answers, st["pc"] + 1, st["pc"])
-                to_rep(m_, STIM_CONTINUE)
-
-            if used(R_REJECT):
-                m_ = want(R_REJECT)
-                invalid(m_ & ~stated, RE_NOTHING_STATED)
-                m_ = m_ & stated
-                wrongful.add_((m_ & sok).float())
-                st["mismatches"] = st["mismatches"] + m_.long()
-                lock = m_ & (st["mismatches"] >= t["max_mismatch"][sc])
-                emit(lock, t["m_security"][sc])
-                end_call(lock)
-                emit(lock, t["m_sys_rep_hung_up"][sc])
-                emit(m_ & ~lock, t["m_mismatch"][sc])
-                to_rep(m_ & ~lock, STIM_CONTINUE)
-
-            if used(R_GRANT):
-                m_ = want(R_GRANT)
-                invalid(m_ & ~active, RE_NO_REQUEST)
-                m_ = m_ & active
-                # Policy allows a grant once the request's checks are done: every verification
-                # item, the eligibility rule and the fee question (the program is past them).
-                forbidden.add_((m_ & (pc < V + SLOT_OFFER)).float())
-                gv = t["grant_val"][sc, s0]
-                st["records"] = torch.where(m_[:, None] & (gv >= 0), gv, st["records"])
-                st["fees"] = torch.where(m_, st["fees"] + t["svc_fee"][sc, s0], st["fees"])
-                emit(m_, t["m_done"][sc, s0])
-                end_service(m_)
-
-            if used(R_REFUSE):
-                m_ = want(R_REFUSE)
-                invalid(m_ & ~active, RE_NO_REQUEST)
-                m_ = m_ & active
-                wrongful.add_((m_ & t["elig_pass"][sc, s0]).float())
-                # A refusal on a stated (true) eligibility fact still checked that fact.
-                st["verified"][bi, sf] |= m_ & answers & sok
-                emit(m_, t["m_refusal"][sc, s0])
-                end_service(m_)
-
-            if used(R_TRANSFER):
-                m_ = want(R_TRANSFER)
-                t_dept = t["svc_dept"][sc, t0]
-                can = t_ok & (t_dept != st["dept"]) & t["dept_transfers"][sc, st["dept"]]
-                invalid(m_ & ~can, RE_CANNOT_TRANSFER)
-                m_ = m_ & can
-                st["service"] = torch.where(m_, t0, st["service"])
-                st["pc"] = torch.where(m_, torch.zeros_like(st["pc"]), st["pc"])
-                emit(m_, t["m_transfer"][sc, t_dept.clamp(min=0)])
-                enter_queue(m_, t_dept)
-
-            if used(R_REFER):
-                m_ = want(R_REFER)
-                invalid(m_ & ~t_ok, RE_NO_REQUEST)
-                m_ = m_ & t_ok
-                emit(m_, t["m_call_other"][sc, t0])
-                other = t["svc_other_number"][sc, t0]
-                noted = m_ & (other >= 0)
-                st["num_known"][bi, other.clamp(min=0)] |= noted
-                emit(noted, t["m_sys_number_noted"][sc, other.clamp(min=0)])
-
-            if used(R_HOLD):
-                m_ = want(R_HOLD)
-                emit(m_, t["m_rep_hold"][sc])
-                enter_queue(m_, st["dept"])
-
-            if used(R_EXPLAIN):
-                m_ = want(R_EXPLAIN)
-                invalid(m_ & ~t_ok, RE_NO_REQUEST)
-                m_ = m_ & t_ok
-                emit(m_, t["m_explain"][sc, t0])
-                to_rep(m_, STIM_CONTINUE)
-
-            if used(R_ASK_FEE):
-                m_ = want(R_ASK_FEE)
-                invalid(m_ & ~active, RE_NO_REQUEST)
-                emit(m_ & active, t["m_fee_q"][sc, s0])
-
-            if used(R_OFFER):
-                m_ = want(R_OFFER)
-                has_offer = active & t["has_offer"][sc, s0]
-                invalid(m_ & ~has_offer, RE_NO_OFFER)
-                emit(m_ & has_offer, t["m_offer"][sc, s0])
-
-            if used(R_CANNOT_HELP):
-                m_ = want(R_CANNOT_HELP)
-                emit(m_, t["m_cannot_help"][sc])
-                to_rep(m_ & (stim == STIM_ASK_ABOUT), STIM_CONTINUE)
-
-            for k, mid in (
-                (R_NOT_UNDERSTOOD, t["m_not_understood"][sc]),
-                (R_STILL_THERE, t["m_still_there"][sc]),
-                (R_UNREQUESTED, t["m_unrequested"][sc]),
-            ):
-                if not used(k):
-                    continue
-                m_ = want(k)
-                emit(m_, mid)
-                to_rep(m_, STIM_CONTINUE)
-
-            if used(R_ASK):
-                m_ = want(R_ASK)
-                fa = ra.clamp(max=self.F - 1)
-                exists = t["fact_exists"][sc, fa]
-                invalid(m_ & ~exists, RE_NO_FACT)
-                emit(m_ & exists, t["m_ask_fact"][sc, fa])
-
+    # ------------------------------------------------------------------ the rep's moves
+    def _rep_turns(self, u: Turn, rep_actions: torch.Tensor | None) -> None:
+        """The rep's moves: the scripted rep answers within the step, a few moves at most
+        (acknowledge, greet after a transfer, go on with the request); a learned rep makes one
+        move in the worlds where it held the floor at the start of the step."""
+        st = u.st
         if rep_actions is None:
-            # The scripted rep answers within the step: a few moves at most (acknowledge,
-            # greet after a transfer, go on with the request).
             for _ in range(self.REP_MOVES_PER_STEP):
                 r_turn = st["floor"] == FLOOR_REP
                 if not self.sync_free and not bool(r_turn.any()):
                     break
                 self._normalize(st, r_turn)
-                rep_move(r_turn, self.rep_policy(st))
-        else:
-            r_turn = (floor0 == FLOOR_REP) & (st["floor"] == FLOOR_REP)
-            self._normalize(st, r_turn)
-            rep_move(r_turn, rep_actions.to(dev))
-            # Where the rep now holds the floor, its next observation shows the program as
-            # the rules will see it.
-            self._normalize(st, st["floor"] == FLOOR_REP)
+                self._rep_move(u, r_turn, self.rep_policy(st))
+            return
+        r_turn = (u.floor0 == FLOOR_REP) & (st["floor"] == FLOOR_REP)
+        self._normalize(st, r_turn)
+        self._rep_move(u, r_turn, rep_actions.to(self.device))
+        # Where the rep now holds the floor, its next observation shows the program as the
+        # rules will see it.
+        self._normalize(st, st["floor"] == FLOOR_REP)
 
-        # --- bookkeeping, reward, episode end
-        said = torch.stack([m for m, _ in spoken])  # [E, B]
-        mids = torch.stack([i for _, i in spoken])
-        said &= mids >= 0
-        pos = torch.cumsum(said.long(), dim=0) - 1  # each message's slot in its world
-        keep = said & (pos < MSG_SLOTS)
-        slot = torch.where(keep, pos, torch.full_like(pos, MSG_SLOTS))  # extra column: discard
-        msgs = torch.full((B, MSG_SLOTS + 1), -1, dtype=torch.int64, device=dev)
-        msgs.scatter_(1, slot.T, mids.T)  # what lands in the discard column doesn't matter
-        msgs = msgs[:, :MSG_SLOTS].contiguous()
+    def _rep_move(self, u: Turn, mask: torch.Tensor, move: torch.Tensor) -> None:
+        """Apply one rep move in the masked worlds (the rep holds the floor there).
+
+        The move answers the stimulus; moves that leave the rep something to add (an
+        acknowledgement, a greeting on a transferred request) keep the floor with
+        ``STIM_CONTINUE``, the others hand it back to the assistant. On CPU only the moves some
+        world makes are applied (fewer ops); sync-free (CUDA), every move's masked ops run.
+        """
+        st = u.st
+        v = RepView(self, u, move)
+        st["floor"] = torch.where(mask, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"])
+        st["stim"] = torch.where(mask, torch.full_like(st["stim"], STIM_NONE), st["stim"])
+        present = set() if self.sync_free else set(v.rk[mask].unique().tolist())
+        for k, rule in self._rep_rules:
+            if self.sync_free or k in present:
+                rule(u, mask & (v.rk == k), v)
+
+    @property
+    def _rep_rules(self) -> tuple[tuple[int, Callable[[Turn, torch.Tensor, RepView], None]], ...]:
+        """(rep move kind, its rule), in the order the moves' effects are applied."""
+        return (
+            (R_GREET, self._rep_greet),
+            (R_VERIFY, self._rep_verify),
+            (R_REJECT, self._rep_reject),
+            (R_GRANT, self._rep_grant),
+            (R_REFUSE, self._rep_refuse),
+            (R_TRANSFER, self._rep_transfer),
+            (R_REFER, self._rep_refer),
+            (R_HOLD, self._rep_hold),
+            (R_EXPLAIN, self._rep_explain),
+            (R_ASK_FEE, self._rep_ask_fee),
+            (R_OFFER, self._rep_offer),
+            (R_CANNOT_HELP, self._rep_cannot_help),
+            (R_NOT_UNDERSTOOD, self._rep_not_understood),
+            (R_STILL_THERE, self._rep_still_there),
+            (R_UNREQUESTED, self._rep_unrequested),
+            (R_ASK, self._rep_ask),
+        )
+
+    def _rep_greet(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """A greeting (on a transferred request: one that names it, and goes on with it)."""
+        t, st, sc = self.t, u.st, u.sc
+        d = st["dept"].clamp(min=0)
+        u.emit(m & ~v.active, t.m_greet[sc, d, st["rep"]])
+        u.emit(m & v.active, t.m_greet_transfer[sc, d, st["rep"], v.s0])
+        u.to_rep(m & v.active, STIM_CONTINUE)
+
+    def _rep_verify(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """Verification: the stated fact counts as checked (a false one is a violation); an
+        answer to the checklist's item moves the checklist on."""
+        t, st, sc = self.t, u.st, u.sc
+        u.rep_err.masked_fill_(m & ~v.stated, RE_NOTHING_STATED)
+        m = m & v.stated
+        st["verified"][u.bi, v.sf] |= m
+        u.false_ver.add_((m & ~v.sok).float())
+        u.emit(m & v.answers & v.at_elig, t.m_eligible.index_select(0, sc))
+        u.emit(m & ~(v.answers & v.at_elig), t.m_verified.index_select(0, sc))
+        st["pc"] = torch.where(m & v.answers, st["pc"] + 1, st["pc"])
+        u.to_rep(m, STIM_CONTINUE)
+
+    def _rep_reject(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """A mismatch: counted per call; at the policy's limit the rep hangs up (lockout)."""
+        t, st, sc = self.t, u.st, u.sc
+        u.rep_err.masked_fill_(m & ~v.stated, RE_NOTHING_STATED)
+        m = m & v.stated
+        u.wrongful.add_((m & v.sok).float())
+        st["mismatches"] = st["mismatches"] + m.long()
+        lock = m & (st["mismatches"] >= t.max_mismatch.index_select(0, sc))
+        u.emit(lock, t.m_security.index_select(0, sc))
+        u.end_call(lock)
+        u.emit(lock, t.m_sys_rep_hung_up.index_select(0, sc))
+        u.emit(m & ~lock, t.m_mismatch.index_select(0, sc))
+        u.to_rep(m & ~lock, STIM_CONTINUE)
+
+    def _rep_grant(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """A grant: the service's record changes and fee. Policy allows it once the request's
+        checks are done (every verification item, the eligibility rule and the fee question:
+        the program is past them); earlier it is a forbidden grant."""
+        t, st, sc = self.t, u.st, u.sc
+        u.rep_err.masked_fill_(m & ~v.active, RE_NO_REQUEST)
+        m = m & v.active
+        u.forbidden.add_((m & (v.pc < self.V + SLOT_OFFER)).float())
+        gv = t.grant_val[sc, v.s0]
+        st["records"] = torch.where(m[:, None] & (gv >= 0), gv, st["records"])
+        st["fees"] = torch.where(m, st["fees"] + t.svc_fee[sc, v.s0], st["fees"])
+        u.emit(m, t.m_done[sc, v.s0])
+        u.end_service(m)
+
+    def _rep_refuse(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """A refusal (wrongful where the eligibility rule passes)."""
+        t, st, sc = self.t, u.st, u.sc
+        u.rep_err.masked_fill_(m & ~v.active, RE_NO_REQUEST)
+        m = m & v.active
+        u.wrongful.add_((m & t.elig_pass[sc, v.s0]).float())
+        # A refusal on a stated (true) eligibility fact still checked that fact.
+        st["verified"][u.bi, v.sf] |= m & v.answers & v.sok
+        u.emit(m, t.m_refusal[sc, v.s0])
+        u.end_service(m)
+
+    def _rep_transfer(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """A transfer to the department that handles the service (its queue)."""
+        t, st, sc = self.t, u.st, u.sc
+        t_dept = t.svc_dept[sc, v.t0]
+        can = v.t_ok & (t_dept != st["dept"]) & t.dept_transfers[sc, st["dept"]]
+        u.rep_err.masked_fill_(m & ~can, RE_CANNOT_TRANSFER)
+        m = m & can
+        st["service"] = torch.where(m, v.t0, st["service"])
+        st["pc"] = torch.where(m, torch.zeros_like(st["pc"]), st["pc"])
+        u.emit(m, t.m_transfer[sc, t_dept.clamp(min=0)])
+        u.enter_queue(m, t_dept)
+
+    def _rep_refer(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """A referral: "call this other number" (noted in the directory where there is one)."""
+        t, st, sc = self.t, u.st, u.sc
+        u.rep_err.masked_fill_(m & ~v.t_ok, RE_NO_REQUEST)
+        m = m & v.t_ok
+        u.emit(m, t.m_call_other[sc, v.t0])
+        other = t.svc_other_number[sc, v.t0]
+        noted = m & (other >= 0)
+        st["num_known"][u.bi, other.clamp(min=0)] |= noted
+        u.emit(noted, t.m_sys_number_noted[sc, other.clamp(min=0)])
+
+    def _rep_hold(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """Putting the caller on hold (back into the department's queue)."""
+        u.emit(m, self.t.m_rep_hold.index_select(0, u.sc))
+        u.enter_queue(m, u.st["dept"])
+
+    def _rep_explain(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """What a service needs."""
+        u.rep_err.masked_fill_(m & ~v.t_ok, RE_NO_REQUEST)
+        m = m & v.t_ok
+        u.emit(m, self.t.m_explain[u.sc, v.t0])
+        u.to_rep(m, STIM_CONTINUE)
+
+    def _rep_ask_fee(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """The fee question of the active request."""
+        u.rep_err.masked_fill_(m & ~v.active, RE_NO_REQUEST)
+        u.emit(m & v.active, self.t.m_fee_q[u.sc, v.s0])
+
+    def _rep_offer(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """The retention offer of the active request."""
+        has_offer = v.active & self.t.has_offer[u.sc, v.s0]
+        u.rep_err.masked_fill_(m & ~has_offer, RE_NO_OFFER)
+        u.emit(m & has_offer, self.t.m_offer[u.sc, v.s0])
+
+    def _rep_cannot_help(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """ "I can't help with that" (after a question, the rep goes on)."""
+        u.emit(m, self.t.m_cannot_help.index_select(0, u.sc))
+        u.to_rep(m & (v.stim == STIM_ASK_ABOUT), STIM_CONTINUE)
+
+    def _rep_not_understood(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        u.emit(m, self.t.m_not_understood.index_select(0, u.sc))
+        u.to_rep(m, STIM_CONTINUE)
+
+    def _rep_still_there(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        u.emit(m, self.t.m_still_there.index_select(0, u.sc))
+        u.to_rep(m, STIM_CONTINUE)
+
+    def _rep_unrequested(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        u.emit(m, self.t.m_unrequested.index_select(0, u.sc))
+        u.to_rep(m, STIM_CONTINUE)
+
+    def _rep_ask(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
+        """Asking the caller for a fact."""
+        fa = v.ra.clamp(max=self.F - 1)
+        exists = self.t.fact_exists[u.sc, fa]
+        u.rep_err.masked_fill_(m & ~exists, RE_NO_FACT)
+        u.emit(m & exists, self.t.m_ask_fact[u.sc, fa])
+
+    # ------------------------------------------------------------------ messages and rewards
+    def _lay_messages(self, u: Turn) -> None:
+        """Lay the messages spoken this step, in the order spoken, into the world's message
+        slots (messages past ``MSG_SLOTS`` are dropped) and draw their phrasing variants.
+
+        One pass over what was spoken, in place: each message goes to its world's next free
+        slot (a full world's goes to a discard column). On CPU a message no world spoke costs
+        one test.
+        """
+        st, B, S, dev = u.st, u.sc.shape[0], MSG_SLOTS, self.device
+        msgs = torch.full((B, S + 1), -1, dtype=torch.int64, device=dev)
+        count = torch.zeros((B, 1), dtype=torch.int64, device=dev)  # next free slot, at most S
+        col = torch.empty_like(count)
+        discard = torch.full_like(count, S)
+        for mask, mid in u.spoken:
+            if not self.sync_free and not bool(mask.any()):
+                continue
+            said = (mask & (mid >= 0))[:, None]
+            torch.where(said, count, discard, out=col)
+            msgs.scatter_(1, col, mid[:, None])  # what lands in the discard column is dropped
+            count.add_(said).clamp_(max=S)
+        msgs = msgs[:, :S].contiguous()
         st["msgs"] = msgs
         st["vars"] = self._variants(st, msgs)
-        st["turn"] = st["turn"] + 1
-        truncated = (st["turn"] >= t["max_turns"][sc]) & ~terminated
+
+    def _rewards(self, u: Turn, terminated: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The transition: the assistant's reward terms (per ``reward_mode``), the rep's and
+        the user's, the episode's end and success."""
+        t, st, sc = self.t, u.st, u.sc
+        truncated = (st["turn"] >= t.max_turns.index_select(0, sc)) & ~terminated
         success = self.success(st)
-        w = t["w"][sc]
-        invalid_a = (err != 0).float()
+        w = t.w.index_select(0, sc)
         ended = (terminated | truncated).float()
         terms = {
             "goal": w[:, 0] * success.float() * ended,
             "turn_cost": -w[:, 1] * torch.ones_like(ended),
-            "privacy_violation": -w[:, 2] * privacy,
-            "over_call_budget": -w[:, 3] * over,
-            "invalid_action": -w[:, 4] * invalid_a,
+            "privacy_violation": -w[:, 2] * u.privacy,
+            "over_call_budget": -w[:, 3] * u.over,
+            "invalid_action": -w[:, 4] * (u.err != 0).float(),
         }
         assert tuple(terms) == REWARD_TERMS
         # The per-step costs as the rep and the user see them (independent of reward_mode).
-        cost_terms = dict(terms)
-        shaped = self._subgoal_terms(st, w[:, 0])
+        goal, turn_cost = terms["goal"], terms["turn_cost"]
+        reward = self._assistant_reward(terms, self._subgoal_terms(st, w[:, 0]))
+        st["violations"] = st["violations"] + (u.forbidden + u.false_ver).long()
+        rep_terms = {
+            "resolved": goal,
+            "forbidden_grant": -self.REP_WEIGHTS["forbidden_grant"] * u.forbidden,
+            "false_verification": -self.REP_WEIGHTS["false_verification"] * u.false_ver,
+            "wrongful_refusal": -self.REP_WEIGHTS["wrongful_refusal"] * u.wrongful,
+            "invalid_action": -w[:, 4] * (u.rep_err != 0).float(),
+            "turn_cost": turn_cost,
+        }
+        assert tuple(rep_terms) == REP_REWARD_TERMS
+        user_terms = {"goal": goal, "turn_cost": turn_cost}
+        return {
+            "reward": reward,
+            "terminated": terminated,
+            "truncated": truncated,
+            "success": success,
+            "action_error": u.err,
+            "reward_terms": terms,
+            "rep_reward": sum(rep_terms.values(), torch.zeros_like(reward)),
+            "rep_reward_terms": rep_terms,
+            "rep_success": success & (st["violations"] == 0),
+            "rep_action_error": u.rep_err,
+            "user_reward": user_terms["goal"] + user_terms["turn_cost"],
+            "user_reward_terms": user_terms,
+            "subgoals": self.subgoals(st),
+        }
+
+    def _assistant_reward(
+        self, terms: dict[str, torch.Tensor], shaped: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Apply ``reward_mode`` to the terms (in place: sparse zeroes the costs, only shaped
+        keeps the sub-goal terms, which are added to ``terms``) and sum them."""
         if self.reward_mode == "sparse":
             for k in REWARD_TERMS[1:]:
                 terms[k] = torch.zeros_like(terms[k])
@@ -901,32 +950,7 @@ class PhoneEngine:
         if self.reward_mode == "shaped":
             for k in SHAPED_TERMS:
                 reward = reward + terms[k]
-        st["violations"] = st["violations"] + (forbidden + false_ver).long()
-        rep_terms = {
-            "resolved": terms["goal"],
-            "forbidden_grant": -self.REP_WEIGHTS["forbidden_grant"] * forbidden,
-            "false_verification": -self.REP_WEIGHTS["false_verification"] * false_ver,
-            "wrongful_refusal": -self.REP_WEIGHTS["wrongful_refusal"] * wrongful,
-            "invalid_action": -w[:, 4] * (rep_err != 0).float(),
-            "turn_cost": cost_terms["turn_cost"],
-        }
-        assert tuple(rep_terms) == REP_REWARD_TERMS
-        user_terms = {"goal": terms["goal"], "turn_cost": cost_terms["turn_cost"]}
-        return {
-            "reward": reward,
-            "terminated": terminated,
-            "truncated": truncated,
-            "success": success,
-            "action_error": err,
-            "reward_terms": terms,
-            "rep_reward": sum(rep_terms.values(), torch.zeros_like(reward)),
-            "rep_reward_terms": rep_terms,
-            "rep_success": success & (st["violations"] == 0),
-            "rep_action_error": rep_err,
-            "user_reward": user_terms["goal"] + user_terms["turn_cost"],
-            "user_reward_terms": user_terms,
-            "subgoals": self.subgoals(st),
-        }
+        return reward
 
     # ------------------------------------------------------------------ sub-goals
     def _subgoal_terms(self, st: State, w_goal: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -952,13 +976,13 @@ class PhoneEngine:
             "fact": ((fact & ~st["sg_fact"]).sum(dim=1)).float(),
             "records": (rec & ~st["sg_records"]).sum(dim=1).float(),
         }
-        n_fact = (pf & ~t["fact_known0"][sc]).sum(dim=1).clamp(min=1).float()
+        n_fact = (pf & ~t.fact_known0.index_select(0, sc)).sum(dim=1).clamp(min=1).float()
         per = {
             "dept": torch.ones_like(w_goal),
             "service": torch.ones_like(w_goal),
             "verified": 1.0 / pf.sum(dim=1).clamp(min=1).float(),
             "fact": 1.0 / n_fact,
-            "records": 1.0 / t["goal_mask"][sc].sum(dim=1).clamp(min=1).float(),
+            "records": 1.0 / t.goal_mask.index_select(0, sc).sum(dim=1).clamp(min=1).float(),
         }
         st["sg_dept"] = st["sg_dept"] | dept
         st["sg_service"] = st["sg_service"] | svc
@@ -978,8 +1002,8 @@ class PhoneEngine:
         per-item groups; a group with no items counts as reached)."""
         t, sc = self.t, st["scenario"]
         pf = self._plan_facts[sc]
-        hidden = pf & ~t["fact_known0"][sc]
-        goal = t["goal_mask"][sc]
+        hidden = pf & ~t.fact_known0.index_select(0, sc)
+        goal = t.goal_mask.index_select(0, sc)
         reached = (
             st["sg_dept"],
             st["sg_service"],
@@ -1017,18 +1041,20 @@ class PhoneEngine:
         mask[:, cols[A_YES][0]] = asked
         mask[:, cols[A_NO][0]] = asked
         c, a = cols[A_DIAL]
-        listed = (a[None, :] < t["n_numbers"][sc][:, None]) & st["num_known"][:, a]
+        listed = (a[None, :] < t.n_numbers.index_select(0, sc)[:, None]) & st["num_known"][:, a]
         mask[:, c] = off & listed
         c, a = cols[A_PRESS]
-        mask[:, c] = ivr & (t["ivr_opt_kind"][sc, st["node"]][:, a] > 0)
+        mask[:, c] = ivr & (t.ivr_opt_kind[sc, st["node"]][:, a] > 0)
         for kind in (A_REQUEST, A_ASK_ABOUT):
             c, a = cols[kind]
-            mask[:, c] = rep & t["svc_exists"][sc][:, a]
+            mask[:, c] = rep & t.svc_exists.index_select(0, sc)[:, a]
         c, a = cols[A_PROVIDE]
         mask[:, c] = rep & (self._pending_fact(st)[:, None] == a[None, :])
         c, a = cols[A_ASK_USER]
-        reachable = off | t["user_on_call"][sc][:, None]
-        has = t["fact_exists"][sc][:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
+        reachable = off | t.user_on_call.index_select(0, sc)[:, None]
+        has = (
+            t.fact_exists.index_select(0, sc)[:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
+        )
         mask[:, c] = reachable & has
         # Three-party mode: where a learned rep or user holds the floor, the assistant waits.
         theirs = st["floor"] != FLOOR_ASSISTANT
@@ -1043,7 +1069,7 @@ class PhoneEngine:
         t, sc = self.t, st["scenario"]
         svc = st["service"]
         pc = st["pc"].clamp(max=self.P - 1)
-        f = t["prog_fact"][sc, svc.clamp(min=0), pc]
+        f = t.prog_fact[sc, svc.clamp(min=0), pc]
         return torch.where((svc >= 0) & (st["pc"] <= self.V + SLOT_ELIG), f, torch.full_like(f, -1))
 
     def _normalize(self, st: State, mask: torch.Tensor) -> None:
@@ -1060,14 +1086,12 @@ class PhoneEngine:
             active = mask & (svc >= 0) & (st["pc"] < self.P)
             s0 = svc.clamp(min=0)
             pc = st["pc"].clamp(max=self.P - 1)
-            f = t["prog_fact"][sc, s0, pc]
+            f = t.prog_fact[sc, s0, pc]
             ver = st["verified"][bi, f.clamp(min=0)] & (f >= 0)
             skip_v = (st["pc"] < V) & ((f < 0) | ver)
-            elig_pass_known = (st["pc"] == V + SLOT_ELIG) & (
-                (f < 0) | (ver & t["elig_pass"][sc, s0])
-            )
-            skip_f = (st["pc"] == V + SLOT_FEE) & (t["svc_fee"][sc, s0] == 0)
-            skip_o = (st["pc"] == V + SLOT_OFFER) & ~t["has_offer"][sc, s0]
+            elig_pass_known = (st["pc"] == V + SLOT_ELIG) & ((f < 0) | (ver & t.elig_pass[sc, s0]))
+            skip_f = (st["pc"] == V + SLOT_FEE) & (t.svc_fee[sc, s0] == 0)
+            skip_o = (st["pc"] == V + SLOT_OFFER) & ~t.has_offer[sc, s0]
             skip = active & (skip_v | elig_pass_known | skip_f | skip_o)
             if not self.sync_free and not bool(skip.any()):
                 break  # saves work on CPU; on CUDA the loop runs in full, without a sync
@@ -1091,12 +1115,12 @@ class PhoneEngine:
         s0 = svc.clamp(min=0)
         pc = st["pc"]
         pf = self._pending_fact(st)
-        f = t["prog_fact"][sc, s0, pc.clamp(max=self.P - 1)]
+        f = t.prog_fact[sc, s0, pc.clamp(max=self.P - 1)]
         elig_fails = (
             (pc == V + SLOT_ELIG)
             & (f >= 0)
             & st["verified"][bi, f.clamp(min=0)]
-            & ~t["elig_pass"][sc, s0]
+            & ~t.elig_pass[sc, s0]
         )
 
         def c(k: int) -> torch.Tensor:
@@ -1112,9 +1136,9 @@ class PhoneEngine:
         cont = torch.where(svc < 0, c(R_LISTEN), cont)
 
         s1 = sarg.clamp(min=0, max=max(len(self.c.services) - 1, 0))
-        exists = (sarg >= 0) & t["svc_exists"][sc, s1]
-        here = t["svc_dept"][sc, s1] == st["dept"]
-        transfers = t["dept_transfers"][sc, st["dept"]]
+        exists = (sarg >= 0) & t.svc_exists[sc, s1]
+        here = t.svc_dept[sc, s1] == st["dept"]
+        transfers = t.dept_transfers[sc, st["dept"]]
         on_request = torch.where(
             ~exists,
             c(R_CANNOT_HELP),
@@ -1129,7 +1153,7 @@ class PhoneEngine:
             torch.where(
                 ~sok,
                 c(R_REJECT),
-                torch.where(at_elig & ~t["elig_pass"][sc, s0], c(R_REFUSE), c(R_VERIFY)),
+                torch.where(at_elig & ~t.elig_pass[sc, s0], c(R_REFUSE), c(R_VERIFY)),
             ),
         )
         move = c(R_LISTEN)
@@ -1156,89 +1180,210 @@ class PhoneEngine:
         request the service, answer the rep's questions, accept or decline fees and offers as
         the goal requires, and report once the records satisfy the goal.
         """
-        t, dev = self.t, self.device
-        sc = st["scenario"]
-        B = sc.shape[0]
-        bi = torch.arange(B, device=dev)
-        base = self._kind_base
-        V = self.V
+        t, sc, base = self.t, st["scenario"], self._kind_base
+        s_star, done = self._oracle_next_service(st)
+        need = t.needs_fact[sc, s_star] & ~st["known"]  # [B, F]
+        a = torch.full_like(sc, base[A_WAIT])
+        a = self._oracle_on_call(st, s_star, a)
+        # facts first, and report when done (both override the above); a fact the user won't
+        # or can't give (three-party mode) ends the task: report back that it can't be done
+        phase = st["phase"]
+        reachable = (phase == OFF) | t.user_on_call.index_select(0, sc)
+        first_need = torch.argmax(need.long(), dim=1)
+        ask = need.any(dim=1) & ~(phase == HOLD) & reachable
+        a = torch.where(ask, base[A_ASK_USER] + first_need, a)
+        gave_up = (need & st["user_refused"]).any(dim=1) & ~done
+        return torch.where(done | gave_up, torch.full_like(a, base[A_REPORT]), a)
 
-        plan = t["plan"][sc]  # [B, 3]
+    def _oracle_next_service(self, st: State) -> tuple[torch.Tensor, torch.Tensor]:
+        """The plan's first service whose record changes aren't in place yet, and whether the
+        task is done (the goal met, or nothing left to do)."""
+        t, sc = self.t, st["scenario"]
+        B = sc.shape[0]
+        plan = t.plan.index_select(0, sc)  # [B, 3]
         p0 = plan.clamp(min=0)
-        gval = t["grant_val"][sc[:, None], p0]  # [B, 3, R]
-        oval = t["offer_val"][sc[:, None], p0]
-        use_offer = t["plan_accept_offer"][sc[:, None], p0]
+        gval = t.grant_val[sc[:, None], p0]  # [B, 3, R]
+        oval = t.offer_val[sc[:, None], p0]
+        use_offer = t.plan_accept_offer[sc[:, None], p0]
         target = torch.where(use_offer[..., None], oval, gval)
         rec = st["records"][:, None, :]
         sat = ((target < 0) | (rec == target)).all(dim=2) | (plan < 0)
-        first_open = (
-            torch.where(
-                ~sat, torch.arange(3, device=dev)[None, :].expand(B, 3), torch.full_like(plan, 3)
-            )
-            .min(dim=1)
-            .values
-        )
-        s_star = plan[bi, first_open.clamp(max=2)].clamp(min=0)
-        done = self.success(st) | (first_open >= 3)
+        steps = torch.arange(3, device=self.device)[None, :].expand(B, 3)
+        first_open = torch.where(~sat, steps, torch.full_like(plan, 3)).min(dim=1).values
+        s_star = plan[torch.arange(B, device=self.device), first_open.clamp(max=2)].clamp(min=0)
+        return s_star, self.success(st) | (first_open >= 3)
 
-        need = t["needs_fact"][sc, s_star] & ~st["known"]  # [B, F]
-        has_need = need.any(dim=1)
-        first_need = torch.argmax(need.long(), dim=1)
-
-        a = torch.full((B,), base[A_WAIT], dtype=torch.int64, device=dev)
+    def _oracle_on_call(self, st: State, s_star: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The call's part of the plan for service ``s_star``: dial its number, press toward
+        its department, then (with a rep) request it and answer the rep's checklist."""
+        t, sc, base, V = self.t, st["scenario"], self._kind_base, self.V
+        bi = torch.arange(sc.shape[0], device=self.device)
         phase = st["phase"]
-
         # off the call: dial the number for the next request
-        num = t["oracle_number"][sc, s_star]
-        alt = t["oracle_number_alt"][sc, s_star]
-        use_alt = (
-            (alt >= 0)
-            & st["num_known"][bi, alt.clamp(min=0)]
-            & ~t["num_listed"][sc, alt.clamp(min=0)]
-        )
+        num = t.oracle_number[sc, s_star]
+        alt = t.oracle_number_alt[sc, s_star]
+        a0 = alt.clamp(min=0)
+        use_alt = (alt >= 0) & st["num_known"][bi, a0] & ~t.num_listed[sc, a0]
         num = torch.where(use_alt, alt, num).clamp(min=0)
         a = torch.where(phase == OFF, base[A_DIAL] + num, a)
-
         # in the IVR: press toward the entry department (or the service's, after a redirect)
-        entry = torch.where(use_alt, t["svc_dept"][sc, s_star], t["oracle_entry_dept"][sc, s_star])
-        key = t["ivr_key_toward"][sc, st["node"], entry.clamp(min=0)]
+        entry = torch.where(use_alt, t.svc_dept[sc, s_star], t.oracle_entry_dept[sc, s_star])
+        key = t.ivr_key_toward[sc, st["node"], entry.clamp(min=0)]
         a = torch.where((phase == IVR) & (key >= 0), base[A_PRESS] + key.clamp(min=0), a)
         a = torch.where((phase == IVR) & (key < 0), torch.full_like(a, base[A_HANGUP]), a)
-
-        # with a rep
-        on_rep = phase == REP
-        svc = st["service"]
-        here = t["svc_dept"][sc, s_star] == st["dept"]
-        transfers = t["dept_transfers"][sc, st["dept"]]
-        told = st["num_known"][bi, alt.clamp(min=0)] & (alt >= 0)
-        request = on_rep & (svc != s_star) & (here | transfers | ~told)
-        a = torch.where(request, base[A_REQUEST] + s_star, a)
-        a = torch.where(
-            on_rep & (svc != s_star) & ~(here | transfers | ~told),
-            torch.full_like(a, base[A_HANGUP]),
-            a,
-        )
+        # with a rep: ask for the service here (or hang up to dial the number a rep gave)
+        on_rep, svc = phase == REP, st["service"]
+        here = t.svc_dept[sc, s_star] == st["dept"]
+        transfers = t.dept_transfers[sc, st["dept"]]
+        told = st["num_known"][bi, a0] & (alt >= 0)
+        ask_here = here | transfers | ~told
+        a = torch.where(on_rep & (svc != s_star) & ask_here, base[A_REQUEST] + s_star, a)
+        a = torch.where(on_rep & (svc != s_star) & ~ask_here, torch.full_like(a, base[A_HANGUP]), a)
+        # the rep's checklist: state each fact, then yes or no to the fee and the offer
         working = on_rep & (svc == s_star)
         pc = st["pc"]
-        pf = t["prog_fact"][sc, s_star, pc.clamp(max=self.P - 1)]
-        a = torch.where(
-            working & (pc <= V + SLOT_ELIG) & (pf >= 0), base[A_PROVIDE] + pf.clamp(min=0), a
-        )
-        fee_ok = t["plan_accept_fee"][sc, s_star]
-        yes_no = torch.where(fee_ok, base[A_YES], base[A_NO])
-        a = torch.where(working & (pc == V + SLOT_FEE), yes_no, a)
-        offer_ok = t["plan_accept_offer"][sc, s_star]
-        a = torch.where(
-            working & (pc == V + SLOT_OFFER), torch.where(offer_ok, base[A_YES], base[A_NO]), a
-        )
+        pf = t.prog_fact[sc, s_star, pc.clamp(max=self.P - 1)]
+        provide = working & (pc <= V + SLOT_ELIG) & (pf >= 0)
+        a = torch.where(provide, base[A_PROVIDE] + pf.clamp(min=0), a)
+        fee = torch.where(t.plan_accept_fee[sc, s_star], base[A_YES], base[A_NO])
+        a = torch.where(working & (pc == V + SLOT_FEE), fee, a)
+        offer = torch.where(t.plan_accept_offer[sc, s_star], base[A_YES], base[A_NO])
+        return torch.where(working & (pc == V + SLOT_OFFER), offer, a)
 
-        # facts first, and report when done (both override the above); a fact the user won't
-        # or can't give (three-party mode) ends the task: report back that it can't be done
-        reachable = (phase == OFF) | t["user_on_call"][sc]
-        a = torch.where(has_need & ~(phase == HOLD) & reachable, base[A_ASK_USER] + first_need, a)
-        gave_up = (need & st["user_refused"]).any(dim=1) & ~done
-        a = torch.where(done | gave_up, torch.full_like(a, base[A_REPORT]), a)
-        return a
+
+class Turn:
+    """One step in progress: the state, the assistant's action (as of the step's start), the
+    messages spoken so far and the per-step tallies the rules write; and the effects the rules
+    share (speak a message, fail an action, hand the floor to the rep, enter a queue, ...)."""
+
+    def __init__(
+        self,
+        eng: PhoneEngine,
+        st: State,
+        inputs: PhoneActions,
+        stated_correct: torch.Tensor | None = None,
+    ) -> None:
+        actions = inputs.assistant
+        dev, B = eng.device, actions.shape[0]
+        self.eng, self.t, self.st = eng, eng.t, st
+        self.stated_value, self.stated_correct = inputs.stated_value, stated_correct
+        self.sc = st["scenario"]
+        self.bi = torch.arange(B, device=dev)
+        self.floor0 = st["floor"].clone()
+        a_turn = self.floor0 == FLOOR_ASSISTANT
+        self.kind = torch.where(a_turn, eng.act_kind[actions], torch.full_like(actions, A_IDLE))
+        self.arg = eng.act_arg[actions]
+        ph0 = st["phase"].clone()
+        self.off, self.on_ivr, self.on_hold, self.on_rep = (
+            ph0 == OFF,
+            ph0 == IVR,
+            ph0 == HOLD,
+            ph0 == REP,
+        )
+        k = self.kind
+        self.speech = (
+            (k == A_YES) | (k == A_NO) | (k == A_REQUEST) | (k == A_ASK_ABOUT) | (k == A_PROVIDE)
+        )
+        # Messages are collected in the order the rules speak them and laid into the world's
+        # message slots once, at the end of the step (one scatter instead of one per message).
+        self.spoken: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.err = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.rep_err = torch.zeros(B, dtype=torch.int64, device=dev)
+        zf = torch.zeros(B, dtype=torch.float32, device=dev)
+        self.privacy, self.over = zf, zf.clone()
+        self.forbidden, self.false_ver, self.wrongful = zf.clone(), zf.clone(), zf.clone()
+
+    @property
+    def node(self) -> torch.Tensor:
+        """The IVR menu node each world is at now."""
+        return self.st["node"]
+
+    def emit(self, mask: torch.Tensor, mid: torch.Tensor) -> None:
+        """The masked worlds hear message ``mid`` (int64 [B]; -1: nothing)."""
+        self.spoken.append((mask, mid))
+
+    def fail(self, mask: torch.Tensor, code: int, mid: torch.Tensor) -> None:
+        """The masked worlds' action fails with error ``code``; they hear why."""
+        self.err.masked_fill_(mask, code)
+        self.emit(mask, mid)
+
+    def end_service(self, mask: torch.Tensor) -> None:
+        st = self.st
+        st["service"] = torch.where(mask, torch.full_like(st["service"], -1), st["service"])
+        st["pc"] = torch.where(mask, torch.zeros_like(st["pc"]), st["pc"])
+
+    def to_rep(self, mask: torch.Tensor, stim: int, stim_arg: torch.Tensor | None = None) -> None:
+        """Hand the floor to the rep, who answers ``stim`` (with ``stim_arg``)."""
+        st = self.st
+        st["floor"] = torch.where(mask, torch.full_like(st["floor"], FLOOR_REP), st["floor"])
+        st["stim"] = torch.where(mask, torch.full_like(st["stim"], stim), st["stim"])
+        # A stimulus without an argument clears the last one's (the rep's screen shows only
+        # what this turn is about).
+        arg_ = torch.full_like(st["stim_arg"], -1) if stim_arg is None else stim_arg
+        st["stim_arg"] = torch.where(mask, arg_, st["stim_arg"])
+        st["stim_ok"] = st["stim_ok"] & ~mask
+
+    def connect(self, mask: torch.Tensor) -> None:
+        """A rep picks up (and greets: the rep's first move)."""
+        st = self.st
+        st["phase"] = torch.where(mask, torch.full_like(st["phase"], REP), st["phase"])
+        self.to_rep(mask, STIM_PICKUP)
+
+    def enter_queue(self, mask: torch.Tensor, dept: torch.Tensor) -> None:
+        """Join department ``dept``'s hold queue: a seeded hold length and rep (a transfer
+        reaches someone else); no wait at all connects at once."""
+        t, st, sc, eng = self.t, self.st, self.sc, self.eng
+        d = dept.clamp(min=0)
+        st["dept"] = torch.where(mask, d, st["dept"])
+        lo, hi = t.dept_hold_lo[sc, d], t.dept_hold_hi[sc, d]
+        keys = (st["seed"], st["episode"], st["turn"])
+        draw = lo + eng._draw(mask, hi - lo + 1, *keys, _S_HOLD)
+        st["hold_left"] = torch.where(mask, draw, st["hold_left"])
+        st["rep"] = torch.where(
+            mask, eng._draw(mask, t.n_reps.index_select(0, sc), *keys, _S_REP), st["rep"]
+        )
+        st["phase"] = torch.where(mask, torch.full_like(st["phase"], HOLD), st["phase"])
+        self.emit(mask & (draw > 0), t.m_hold[sc, d])
+        self.connect(mask & (draw == 0))
+
+    def follow(self, mask: torch.Tensor, kind: torch.Tensor, rid: torch.Tensor) -> None:
+        """Follow an IVR route: 1 = menu node, 2 = department queue."""
+        st = self.st
+        to_node = mask & (kind == 1)
+        st["phase"] = torch.where(to_node, torch.full_like(st["phase"], IVR), st["phase"])
+        st["node"] = torch.where(to_node, rid.clamp(min=0), st["node"])
+        self.emit(to_node, self.t.m_ivr_prompt[self.sc, st["node"]])
+        # Every world computes both branches: a menu id must never index the department
+        # tables (a set with more menus than departments would read out of bounds).
+        to_queue = mask & (kind == 2)
+        self.enter_queue(to_queue, torch.where(to_queue, rid, torch.zeros_like(rid)))
+
+    def end_call(self, mask: torch.Tensor) -> None:
+        st = self.st
+        st["phase"] = torch.where(mask, torch.full_like(st["phase"], OFF), st["phase"])
+        st["number"] = torch.where(mask, torch.full_like(st["number"], -1), st["number"])
+        self.end_service(mask)
+
+
+class RepView:
+    """What a rep move sees: the stimulus it answers and the request, as they were when the
+    move began (the move's rules read these, not what earlier rules of the move changed)."""
+
+    def __init__(self, eng: PhoneEngine, u: Turn, move: torch.Tensor) -> None:
+        st, sc = u.st, u.sc
+        self.rk, self.ra = eng.rep_kind[move], eng.rep_arg[move]
+        self.stim, self.sarg, self.sok = st["stim"], st["stim_arg"], st["stim_ok"]
+        svc = st["service"]
+        self.s0, self.active, self.pc = svc.clamp(min=0), svc >= 0, st["pc"]
+        self.stated = self.stim == STIM_PROVIDE
+        self.sf = self.sarg.clamp(min=0, max=eng.F - 1)
+        self.answers = self.stated & (eng._pending_fact(st) == self.sarg)
+        self.at_elig = self.pc == eng.V + SLOT_ELIG
+        # the service a transfer / referral / explanation is about
+        about = (self.stim == STIM_REQUEST) | (self.stim == STIM_ASK_ABOUT)
+        target = torch.where(about, self.sarg, svc)
+        self.t0 = target.clamp(min=0, max=max(len(eng.c.services) - 1, 0))
+        self.t_ok = (target >= 0) & eng.t.svc_exists[sc, self.t0]
 
 
 def oracle_success_rate(compiled: CompiledPhone, seeds: int = 8) -> list[float]:

@@ -13,21 +13,17 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
-from envgym.core.vector import one_world_action
+from envgym.core.errors import InvalidActionError
+from envgym.core.vector import integer_actions, one_world_action
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
-from envgym.phone.compiler import (
-    ACTION_ERRORS,
-    ALL_REWARD_TERMS,
-    PHASE_NAMES,
-    REWARD_MODES,
-    CompiledPhone,
-    compile_scenarios,
-)
-from envgym.phone.engine import PhoneEngine
+from envgym.phone.compiler import CompiledPhone, compile_scenarios
+from envgym.phone.engine import PhoneActions, PhoneEngine
+from envgym.phone.names import ACTION_ERRORS, ALL_REWARD_TERMS, MSG_SLOTS, PHASE_NAMES, REWARD_MODES
 from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
 
 _TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n", "’"}
 _MAX_CALL_COUNT = 255
+OBS_MODES = ("tokens", "ids")
 
 
 def _compile(
@@ -130,7 +126,9 @@ class PhoneVectorEnv(TorchVectorEnv):
     ## Arguments
     ``num_envs``, ``scenario`` (shipped name, YAML path, list, ``"all"``, ``"generated"``),
     ``difficulty``, ``num_generated``, ``generator_seed`` (generated sets), ``obs_mode``
-    (``"tokens"`` only for the vector env), ``device``, ``max_tokens``, ``hints`` (force the
+    (``"tokens"``, or ``"ids"``: message ids in ``msg_ids`` instead of ``tokens``, targets
+    too; tokens gathered by the consumer from :attr:`message_tokens`, see
+    :meth:`tokens_from_ids`), ``device``, ``max_tokens``, ``hints`` (force the
     scenarios' system hints on or off, e.g. to study their effect), ``cuda_graph``; the
     learnability aids (``docs/phone.md``): ``action_mask`` (publish ``info["action_mask"]``,
     default on), ``reward_mode`` (``"sparse"``, ``"costs"`` default, ``"shaped"``),
@@ -170,24 +168,18 @@ class PhoneVectorEnv(TorchVectorEnv):
         super().__init__(num_envs, device)
         if reward_mode not in REWARD_MODES:
             raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
-        if obs_mode != "tokens":
+        if obs_mode not in OBS_MODES:
             raise ValueError(
-                f"the vector phone env serves obs_mode='tokens' (got {obs_mode!r}); use "
+                f"the vector phone env serves obs_mode in {OBS_MODES} (got {obs_mode!r}); use "
                 "gym.make('envgym/Phone-v0', obs_mode='text') for the text face"
             )
+        self.obs_mode = obs_mode
         if max_episode_steps is not None:
             raise ValueError("episode length is set per scenario (constraints.max_turns)")
-        self.levels: tuple[float, ...] | None = None
-        if levels is not None and compiled is None:
-            # A curriculum: one generated set per level, compiled together; each world draws
-            # its scenarios from its own level's block (set_difficulty).
-            self.levels = tuple(levels)
-            sets = [
-                resolve_scenarios("generated", lv, num_generated, generator_seed)
-                for lv in self.levels
-            ]
-            compiled = _compile([sc for st in sets for sc in st], 0, 0, 0, max_tokens, hints)
-        self.compiled = compiled or _compile(
+        self.levels: tuple[float, ...] | None = (
+            None if levels is None or compiled is not None else tuple(levels)
+        )
+        self.compiled = compiled or self._compile_set(
             scenario, difficulty, num_generated, generator_seed, max_tokens, hints
         )
         apply_switches(self.compiled, reveal_hidden, variation)
@@ -200,21 +192,69 @@ class PhoneVectorEnv(TorchVectorEnv):
                 torch.full((n,), num_generated, dtype=torch.int64),
             )
         self.reward_mode = reward_mode
+        self._heard_key = "tokens" if obs_mode == "tokens" else "msg_ids"
         self._ended_level = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self.publish_mask = action_mask
         self.structured_obs = structured_obs
         self.publish_target_mask = target_mask
+        self._init_spaces()
+        c = self.compiled
+        self.action_names = [a.name for a in c.catalogue]
+        self.action_error_names = ACTION_ERRORS
+        self.phase_names = PHASE_NAMES
+        self.reward_term_names = ALL_REWARD_TERMS
+        self.state = self.engine.empty_state(self.num_envs)
+        # What subclasses that decide a stated value's truth themselves pass to the engine
+        # (the three-party core); this env passes the stated value (PhoneActions).
+        self._stated_correct: torch.Tensor | None = None
+        self._inputs: PhoneActions | None = None
+        self._step_msgs = (self.state["msgs"], self.state["vars"])
+        self._heard: torch.Tensor | None = None
+        self._mask: torch.Tensor | None = None
+        # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
+        # CUDA graph and replayed: one launch instead of hundreds of small kernels.
+        if cuda_graph is None:
+            cuda_graph = self.device.type == "cuda"
+        if cuda_graph:
+            self.engine.sync_free = True
+            self._enable_fused("graph")
+
+    def _compile_set(
+        self,
+        scenario: ScenarioSpec,
+        difficulty: int,
+        num_generated: int,
+        generator_seed: int,
+        max_tokens: int | None,
+        hints: bool | None,
+    ) -> CompiledPhone:
+        """The env's scenario set: ``scenario`` at ``difficulty``, or (a curriculum,
+        ``self.levels``) one generated set per level compiled together, each world drawing its
+        scenarios from its own level's block (:meth:`set_difficulty`)."""
+        if self.levels is None:
+            return _compile(scenario, difficulty, num_generated, generator_seed, max_tokens, hints)
+        sets = [
+            resolve_scenarios("generated", lv, num_generated, generator_seed) for lv in self.levels
+        ]
+        return _compile([sc for st in sets for sc in st], 0, 0, 0, max_tokens, hints)
+
+    def _init_spaces(self) -> None:
+        """The observation, action and target spaces (single and batched)."""
         c = self.compiled
         L, Vocab, F, N = c.max_tokens, c.vocab_size, c.dims["F"], c.dims["N"]
-        tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
+        if self.obs_mode == "tokens":
+            tok_space = spaces.Box(0, Vocab - 1, (L,), np.int32)
+        else:
+            num_ids = int(self.engine.packer.table.shape[0])
+            tok_space = spaces.Box(0, num_ids - 1, (MSG_SLOTS,), np.int32)
         obs_spaces: dict[str, spaces.Space] = {
-            "tokens": tok_space,
+            self._heard_key: tok_space,
             "phase": spaces.Discrete(4),
             "known_facts": spaces.MultiBinary(F),
             "calls": spaces.Box(0, _MAX_CALL_COUNT, (N,), np.int32),
             "turn": spaces.Box(0, 10_000, (1,), np.int32),
         }
-        if structured_obs:
+        if self.structured_obs:
             D = int(self.compiled.tables["dept_transfers"].shape[1])
             obs_spaces.update(
                 {
@@ -230,55 +270,72 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.single_target_space = tok_space
         self.target_space = batch_space(tok_space, self.num_envs)
-        self.action_names = [a.name for a in c.catalogue]
-        self.action_error_names = ACTION_ERRORS
-        self.phase_names = PHASE_NAMES
-        self.reward_term_names = ALL_REWARD_TERMS
-        self.state = self.engine.empty_state(self.num_envs)
-        self._stated_correct: torch.Tensor | None = None
-        self._allow_garbled = False
-        self._step_msgs = (self.state["msgs"], self.state["vars"])
-        self._tokens: torch.Tensor | None = None
-        self._mask: torch.Tensor | None = None
-        # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
-        # CUDA graph and replayed: one launch instead of hundreds of small kernels.
-        if cuda_graph is None:
-            cuda_graph = self.device.type == "cuda"
-        if cuda_graph:
-            self.engine.sync_free = True
-            self._enable_fused("graph")
 
     # ------------------------------------------------------------------ engine hooks
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
         if self.levels is not None:
             # The level of the episode that ends here (curricula score it).
             self._ended_level = torch.where(mask, self.difficulty, self._ended_level)
+        heard = self._heard
         self.engine.reset(self.state, mask, seeds)
         self._state_changed()
+        if heard is not None:
+            self._heard = self._reheard(heard, mask)
+
+    def _reheard(self, heard: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """What the worlds hear after a partial reset: ``heard`` (before it) with the reset
+        worlds' rows rebuilt, so a step packs the tokens of the worlds that reset only (a new
+        tensor: ``heard`` was handed out as the final observation)."""
+        rows = torch.nonzero(mask).flatten()
+        if len(rows) == 0:
+            return heard
+        if 2 * len(rows) > self.num_envs:
+            return None  # most worlds reset: rebuild all of it
+        ids = self.engine.packer.ids(self.state["msgs"][rows], self.state["vars"][rows])
+        new = heard.clone()
+        new.index_copy_(0, rows, ids if self.obs_mode == "ids" else self.engine.packer.pack(ids))
+        return new
 
     def set_state(self, state: Any, worlds: Any = None) -> None:
         super().set_state(state, worlds)
         self._state_changed()
 
     def _state_changed(self) -> None:
-        """Forget what was derived from the state (its tokens, its action mask)."""
-        self._tokens = None
+        """Forget what was derived from the state (what was heard, its action mask)."""
+        self._heard = None
         self._mask = None
 
     def _heard_tokens(self) -> torch.Tensor:
-        # The token expansion is the engine's widest op: compute it once per state change.
-        if self._tokens is None:
-            self._tokens = self.engine.tokens(self.state)
-        return self._tokens
+        """What the worlds heard this step in the observation's form: int32 ``[B, L]`` tokens,
+        or (``obs_mode="ids"``) int32 ``[B, MSG_SLOTS]`` message ids. The token expansion is
+        the widest op of a step: it is computed once per state change."""
+        if self._heard is None:
+            ids = self.engine.message_ids(self.state)
+            self._heard = ids if self.obs_mode == "ids" else self.engine.tokens(self.state)
+        return self._heard
 
     def _convert_actions(self, actions: Any) -> torch.Tensor:
-        if self._allow_garbled:
-            t = torch.as_tensor(actions).to(self.device, torch.int64).reshape(-1)
-            return t
-        return super()._convert_actions(actions)
+        """Catalogue ids (see :meth:`TorchVectorEnv._convert_actions`), or a
+        :class:`~envgym.phone.engine.PhoneActions` record: its assistant ids may also be the
+        engine's ``garbled_action`` (text that could not be parsed), and its stated values go
+        to the engine with them."""
+        if not isinstance(actions, PhoneActions):
+            self._inputs = None
+            return super()._convert_actions(actions)
+        a = integer_actions(actions.assistant, self.num_envs)
+        if bool(((a < 0) | (a > self.engine.garbled_action)).any()):
+            raise InvalidActionError(f"assistant actions out of range: {a.tolist()[:8]}")
+        a = a.to(self.device)
+        self._inputs = PhoneActions(a, actions.stated_value, actions.rep, actions.user)
+        return a
+
+    def _engine_inputs(self, actions: torch.Tensor) -> PhoneActions:
+        """The step's inputs: the record passed to :meth:`step`, or just the actions."""
+        inputs, self._inputs = self._inputs, None
+        return inputs if inputs is not None else PhoneActions(actions)
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
-        out = self.engine.step(self.state, actions, self._stated_correct)
+        out = self.engine.step(self.state, self._engine_inputs(actions), self._stated_correct)
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
         self._state_changed()
@@ -288,20 +345,21 @@ class PhoneVectorEnv(TorchVectorEnv):
         self, actions: torch.Tensor
     ) -> tuple[StepOutput, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         st = self.state
-        out = self.engine.step(st, actions, self._stated_correct)
+        out = self.engine.step(st, self._engine_inputs(actions), self._stated_correct)
         self._step_msgs = (st["msgs"].clone(), st["vars"].clone())
-        target = self.engine.tokens(st)
+        self._state_changed()
+        target = self._heard_tokens()
         final = self._observation(target)
         done = out["terminated"] | out["truncated"]
         self.engine.reset(st, done, None)
         self._state_changed()
-        obs = self._observation(self.engine.tokens(st))
+        obs = self._observation(self._heard_tokens())
         return _step_output(out, target), final, obs
 
     def _observation(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         st = self.state
         obs = {
-            "tokens": tokens,
+            self._heard_key: tokens,
             "phase": st["phase"].clone(),
             "known_facts": st["known"].to(torch.int8),
             "calls": st["calls"].clamp(max=_MAX_CALL_COUNT).to(torch.int32),
@@ -348,13 +406,20 @@ class PhoneVectorEnv(TorchVectorEnv):
     def reset_target_mask(self) -> torch.Tensor:
         """bool ``[B, L]``: ``target_mask`` of the current observation (its seeded-noise
         tokens), as the reset info carries it."""
-        return self.engine.noise_mask(self.state["msgs"], self.state["vars"])
+        return self._target_mask(self.state["msgs"], self.state["vars"])
+
+    def _target_mask(self, msgs: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """The seeded-noise mask aligned with the target: per token, or per message slot
+        (``obs_mode="ids"``)."""
+        if self.obs_mode == "ids":
+            return self.engine.noisy_slots(msgs)
+        return self.engine.noise_mask(msgs, var)
 
     def step(self, actions: Any) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         obs, rew, term, trunc, info = super().step(actions)
         if self.publish_target_mask:
             msgs, var = self._step_msgs
-            info[keys.TARGET_MASK] = self.engine.noise_mask(msgs, var)
+            info[keys.TARGET_MASK] = self._target_mask(msgs, var)
         return obs, rew, term, trunc, self._add_masks(info)
 
     def set_difficulty(self, worlds: Any, level: Any) -> None:
@@ -376,7 +441,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         episode (``set_difficulty`` changes the level of the next one)."""
         if self.levels is None:
             return torch.zeros_like(self.state["level"])
-        lo = self.engine._level_lo
+        lo = self.engine.level_lo
         return (self.state["scenario"][:, None] >= lo[None, :]).sum(dim=1) - 1
 
     @property
@@ -389,10 +454,37 @@ class PhoneVectorEnv(TorchVectorEnv):
         return self._observation(self._heard_tokens())
 
     def target_from_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The phone target is the heard-token part of the observation."""
-        return obs["tokens"]
+        """The phone target is the heard part of the observation (``tokens`` or ``msg_ids``)."""
+        return obs[self._heard_key]
+
+    @property
+    def message_tokens(self) -> torch.Tensor:
+        """int32 ``[num_ids, W]``: the gather table of ``obs_mode="ids"``: row ``i`` holds the
+        tokens of message id ``i``, 0-padded (row 0: no message). See
+        :mod:`envgym.phone.packing`."""
+        return self.engine.packer.table
+
+    def tokens_from_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """int32 ``[B, L]``: the token observation of ``[B, MSG_SLOTS]`` message ids (the
+        ``msg_ids`` of an ``obs_mode="ids"`` observation or target), gathered from
+        :attr:`message_tokens` and laid end to end."""
+        return self.engine.packer.pack(torch.as_tensor(ids, device=self.device))
 
     # ------------------------------------------------------------------ extras
+    def raw_baseline(self, steps: int, warmup: int, seed: int) -> tuple[str, float, float]:
+        """The phone family's raw baseline for ``envgym bench``: the ceiling step
+        (:mod:`envgym.phone.ceiling`) at this env's batch size, action count, token length and
+        observation mode, on its device: (description, steps/s, seconds)."""
+        from envgym.phone.ceiling import ceiling_steps_per_s
+
+        ids_only = self.obs_mode == "ids"
+        n = int(self.single_action_space.n)
+        sps, dt = ceiling_steps_per_s(
+            self.num_envs, n, self.engine.L, self.device, steps, warmup, seed, ids_only
+        )
+        what = "message ids" if ids_only else f"a [B, {self.engine.L}] token gather"
+        return f"phone ceiling: minimal table-driven dialogue step, {what}", sps, dt
+
     def oracle_action(self) -> torch.Tensor:
         """One catalogue action per world that makes progress toward the goal (a scripted
         planner over the compiled tables; robust to phrasing, rep and hold variation)."""
@@ -638,22 +730,14 @@ class PhoneEnv(gym.Env):
         parsed: ParsedAction | None = None
         if self.obs_mode == "tokens":
             a = one_world_action(action)
-            self.vec._stated_correct = None
+            step_in: Any = a
         else:
+            # The text face passes what was said; the engine decides whether it is true.
             parsed = self.parser.parse(action, self.scenario_index)
             a = torch.tensor([parsed.action])
-            correct = (
-                self.parser.stated_correct(parsed, self.scenario_index)
-                if (parsed.value is not None)
-                else False
-            )
-            self.vec._stated_correct = torch.tensor([correct]) if parsed.value is not None else None
-            self.vec._allow_garbled = True
-        try:
-            obs, rew, term, trunc, vinfo = self.vec.step(a)
-        finally:
-            self.vec._stated_correct = None
-            self.vec._allow_garbled = False
+            said = None if parsed.value is None else self.vec.engine.value_id(parsed.value)
+            step_in = PhoneActions(a, None if said is None else torch.tensor([said]))
+        obs, rew, term, trunc, vinfo = self.vec.step(step_in)
         ended = bool(term[0] or trunc[0])
         self._ended = ended
         final = vinfo[keys.FINAL_OBS] if ended else obs
