@@ -48,9 +48,9 @@ from __future__ import annotations
 import dataclasses
 import operator
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from envgym.phone.domains import Dept, Rule, domain_data
+from envgym.phone.domains import Dept, Domain, Rule, Task, Trap, domain_data
 from envgym.phone.models import (
     Company,
     Constraints,
@@ -294,15 +294,75 @@ def generate_scenario(seed: int, difficulty: float) -> PhoneScenario:
     return _generate(seed, difficulty)
 
 
+@dataclass
+class _Draft:
+    """A scenario under construction, shared by the build steps of :func:`_generate`.
+
+    Each step reads what the earlier ones drew and draws from ``rng`` in a fixed order, so the
+    result depends only on ``(seed, level)``; the steps must run in :func:`_generate`'s order.
+    """
+
+    rng: random.Random
+    k: _Knobs
+    d: int
+    dom: Domain
+    task: Task
+    company: str
+    first: str
+    last: str
+    slots: dict[str, str]
+    # departments (_draw_departments)
+    target: Dept = field(init=False)
+    entry: Dept = field(init=False)
+    distractor_depts: list[Dept] = field(init=False)
+    departments: dict[str, Department] = field(init=False)
+    # facts (_draw_facts)
+    id_fid: str = field(init=False)
+    verify: list[str] = field(init=False)
+    facts: list[Fact] = field(init=False)
+    rule: Rule | None = field(init=False)
+    verifiable: list[str] = field(init=False)
+    # records, goal and services (_draw_task_services, _draw_extras)
+    records: dict[str, str] = field(init=False)
+    goal: dict[str, str] = field(init=False)
+    fee: int = field(init=False)
+    max_fees: int = field(init=False)
+    offer: Offer | None = field(init=False)
+    services: list[Service] = field(init=False)
+    request: list[str] = field(init=False)
+    # IVR and numbers (_draw_ivr, _draw_numbers)
+    ivr: list[IvrNode] = field(default_factory=list)
+    hidden: set[str] = field(default_factory=set)
+    dept_options: list[tuple[str, Route]] = field(default_factory=list)
+    used_digits: set[str] = field(default_factory=set)
+    numbers: list[PhoneNumber] = field(default_factory=list)
+    other_depth: int = 0
+
+    def fill(self, text: str) -> str:
+        """``text`` with the scenario's slots (company, amount, merchant, ...) filled in."""
+        return text.format(**self.slots)
+
+
 def _generate(seed: int, level: float) -> PhoneScenario:
     """:func:`generate_scenario` for a checked level (an int, or one of HALF_LEVELS: drawn
     with its own knobs and otherwise built as the integer level below it)."""
+    b = _draw_setting(seed, level)
+    _draw_departments(b)
+    _draw_facts(b)
+    _draw_task_services(b)
+    _draw_extras(b)
+    _add_request_hints(b)
+    _draw_ivr(b)
+    _draw_numbers(b)
+    return _assemble(b, seed, level)
+
+
+def _draw_setting(seed: int, level: float) -> _Draft:
+    """The knobs, the domain and task, the company, the user's name and the text slots."""
     half = level in HALF_LEVELS
     d = int(level)
     rng = random.Random(seed * 7919 + (d if not half else 1000 + int(level * 100)))
     k = _half_level_knobs(rng, level) if half else _knobs(rng, d)
-    level_name = f"{level:g}".replace(".", "_")  # 0.5 -> "0_5" (names are identifiers)
-
     dom = rng.choice(_DOMAINS)
     task = rng.choice(dom.tasks)
     company = f"{rng.choice(_PREFIXES)} {rng.choice(dom.suffixes)}"
@@ -321,20 +381,21 @@ def _generate(seed: int, level: float) -> PhoneScenario:
         "driver": rng.choice(("Eli", "Marcus", "Owen", "Theo", "Caleb")),
         "club": rng.choice(_CLUBS),
     }
+    return _Draft(rng, k, d, dom, task, company, first, last, slots)
 
-    def fill(text: str) -> str:
-        return text.format(**slots)
 
-    # ---- departments ------------------------------------------------------------------------
+def _draw_departments(b: _Draft) -> None:
+    """The task's department, the one the listed number reaches, distractors and their holds."""
+    rng, k, d, dom = b.rng, b.k, b.d, b.dom
     dept_by_id = {x.id: x for x in (*dom.depts, dom.general)}
-    target = dept_by_id[task.dept]
-    entry = dom.general if k.mode != "direct" else target
+    b.target = target = dept_by_id[b.task.dept]
+    b.entry = entry = dom.general if k.mode != "direct" else target
     pool = [x for x in dom.depts if x.id not in (target.id, entry.id)]
     if k.mode == "direct" and d >= 2:
         pool.append(dom.general)
     rng.shuffle(pool)
-    distractor_depts = pool[: min(k.n_depts, len(pool))]
-    used_depts = [target] + ([entry] if entry is not target else []) + distractor_depts
+    b.distractor_depts = pool[: min(k.n_depts, len(pool))]
+    used_depts = [target] + ([entry] if entry is not target else []) + b.distractor_depts
 
     def transfers_flag(dept: Dept) -> bool:
         if k.mode == "call_other":
@@ -343,355 +404,380 @@ def _generate(seed: int, level: float) -> PhoneScenario:
             return True
         return not (d >= 3 and rng.random() < 0.3)
 
-    departments: dict[str, Department] = {}
+    b.departments = {}
     for dept in used_depts:
         hold = _hold(rng, k.hold_max)
         if dept is entry and entry is not target and d >= 2:
             hold = (hold[0], max(hold[1], min(k.hold_max, hold[1] + 1)))
-        departments[dept.id] = Department(
+        b.departments[dept.id] = Department(
             id=dept.id, label=dept.label, hold=hold, transfers=transfers_flag(dept)
         )
 
-    # ---- facts ------------------------------------------------------------------------------
-    id_fid, id_label, id_kind = dom.id_fact
-    secrets = [s for s in _SECRETS if s[0] != id_fid]
+
+def _draw_facts(b: _Draft) -> None:
+    """The user's facts: the id fact, secrets to verify (some unknown to the assistant), the
+    eligibility fact and spare secrets; which of them a rep may verify."""
+    rng, k, d = b.rng, b.k, b.d
+    b.id_fid, id_label, id_kind = b.dom.id_fact
+    secrets = [s for s in _SECRETS if s[0] != b.id_fid]
     rng.shuffle(secrets)
     verify_secrets = secrets[: k.n_verify - 1]
     spare_secrets = secrets[k.n_verify - 1 :]
-    verify = [id_fid] + [s[0] for s in verify_secrets]
+    b.verify = [b.id_fid] + [s[0] for s in verify_secrets]
     n_unknown = min(k.n_unknown, len(verify_secrets))
     unknown = {s[0] for s in rng.sample(verify_secrets, n_unknown)}
 
-    facts: list[Fact] = [
-        Fact(
-            id=id_fid,
-            label=id_label,
-            value=_fmt_value(rng, id_kind, first, last),
-            known_to_assistant=True,
-        )
-    ]
-    for fid, label, kind in verify_secrets:
-        facts.append(
-            Fact(
-                id=fid,
-                label=label,
-                value=_fmt_value(rng, kind, first, last),
-                known_to_assistant=fid not in unknown,
-            )
-        )
+    def fact(fid: str, label: str, kind: str, known: bool | None = None) -> Fact:
+        """A fact with a drawn value; ``known=None`` draws whether the assistant knows it."""
+        value = _fmt_value(rng, kind, b.first, b.last)
+        known_to_assistant = rng.random() < 0.5 if known is None else known
+        return Fact(id=fid, label=label, value=value, known_to_assistant=known_to_assistant)
 
-    rule: Rule | None = None
+    b.facts = [fact(b.id_fid, id_label, id_kind, True)]
+    b.facts += [fact(fid, label, kind, fid not in unknown) for fid, label, kind in verify_secrets]
+    b.rule = None
     if k.eligibility:
-        candidates = [r for r in (task.rule, *dom.rules, *_ROLE_RULES) if r is not None]
-        rule = task.rule if task.rule is not None and rng.random() < 0.7 else rng.choice(candidates)
-        elig_known = d < 3 or rng.random() < 0.5
-        facts.append(
-            Fact(
-                id=rule.fact,
-                label=rule.label,
-                value=rng.choice(rule.allowed),
-                known_to_assistant=elig_known,
-                sensitive=rule.fact not in ("account_role", "account_type", "device_paid_off"),
-            )
-        )
-
+        b.rule = _draw_rule(b)
     n_spare = min(len(spare_secrets), [0, 1, 1, 2, 3][d])
-    for fid, label, kind in spare_secrets[:n_spare]:
-        facts.append(
-            Fact(
-                id=fid,
-                label=label,
-                value=_fmt_value(rng, kind, first, last),
-                known_to_assistant=rng.random() < 0.5,
-            )
+    b.facts += [fact(fid, label, kind) for fid, label, kind in spare_secrets[:n_spare]]
+    b.verifiable = [f.id for f in b.facts if f.id in {s[0] for s in _SECRETS}]
+
+
+def _draw_rule(b: _Draft) -> Rule:
+    """The task's eligibility rule (its own, the domain's or a role rule) and the user's fact."""
+    rng, task = b.rng, b.task
+    candidates = [r for r in (task.rule, *b.dom.rules, *_ROLE_RULES) if r is not None]
+    rule = task.rule if task.rule is not None and rng.random() < 0.7 else rng.choice(candidates)
+    elig_known = b.d < 3 or rng.random() < 0.5
+    b.facts.append(
+        Fact(
+            id=rule.fact,
+            label=rule.label,
+            value=rng.choice(rule.allowed),
+            known_to_assistant=elig_known,
+            sensitive=rule.fact not in ("account_role", "account_type", "device_paid_off"),
         )
-    verifiable = [f.id for f in facts if f.id in {s[0] for s in _SECRETS}]
+    )
+    return rule
 
-    # ---- records, goal, task service ----------------------------------------------------------
-    records: dict[str, str] = {task.field: fill(task.initial)}
-    goal: dict[str, str] = {task.field: fill(task.target)}
 
-    fee = rng.choice((5, 10, 15, 20, 25)) if k.fee else 0
-    max_fees = fee + (rng.choice((0, 5, 10)) if fee else 0)
+def _draw_task_services(b: _Draft) -> None:
+    """The goal record, the fee, the eligibility rule and offer of the task's service, its
+    pricier look-alike and the trap service (with the user's request and the trap's hint)."""
+    rng, k, task, fill = b.rng, b.k, b.task, b.fill
+    b.records = {task.field: fill(task.initial)}
+    b.goal = {task.field: fill(task.target)}
+    b.fee = rng.choice((5, 10, 15, 20, 25)) if k.fee else 0
+    b.max_fees = b.fee + (rng.choice((0, 5, 10)) if b.fee else 0)
+    rule = b.rule
     eligibility = (
         Eligibility(fact=rule.fact, allowed=list(rule.allowed), refusal=rule.refusal)
         if rule is not None
         else None
     )
-    offer: Offer | None = None
-    if k.offer:
-        spec = task.offer if task.offer is not None and rng.random() < 0.7 else None
-        if spec is None:
-            spec = rng.choice(dom.upsells)
-        field = spec.field or task.field
-        if field != task.field:
-            records.setdefault(field, spec.initial)
-        offer = Offer(text=fill(spec.text), effects_if_accepted={field: spec.value})
-
-    services: list[Service] = [
+    b.offer = _draw_offer(b) if k.offer else None
+    service = dict(department=b.target.id, verify=b.verify, eligibility=eligibility)
+    b.services = [
         Service(
             id=task.id,
             label=fill(task.label),
-            department=target.id,
-            verify=verify,
-            eligibility=eligibility,
-            offer=offer,
-            fee=fee,
-            effects=dict(goal),
+            **service,
+            offer=b.offer,
+            fee=b.fee,
+            effects=dict(b.goal),
             done=fill(task.done),
         )
     ]
     if k.pricier_twin:
-        services.append(
+        b.services.append(
             Service(
                 id=f"{task.id}_priority",
                 label=f"{fill(task.label)}, with priority processing",
-                department=target.id,
-                verify=verify,
-                eligibility=eligibility,
-                fee=max_fees + rng.choice((10, 15, 20, 30)),
-                effects=dict(goal),
+                **service,
+                fee=b.max_fees + rng.choice((10, 15, 20, 30)),
+                effects=dict(b.goal),
                 done="Done, and it's flagged for priority processing.",
             )
         )
-
-    request = [fill(task.request)]
+    b.request = [fill(task.request)]
     if k.trap and task.trap is not None:
-        trap = task.trap
-        for field, initial in trap.initials:
-            records.setdefault(field, initial)
-            goal.setdefault(field, initial)
-        services.append(
-            Service(
-                id=trap.id,
-                label=fill(trap.label),
-                department=rng.choice([target.id, *[x.id for x in distractor_depts]]),
-                verify=verify[: rng.randint(1, len(verify))],
-                effects={f: fill(v) for f, v in trap.effects},
-                done="Okay, that's all set.",
-            )
-        )
-        request.append(trap.hint)
+        _add_trap(b, task.trap)
 
-    # ---- distractor services --------------------------------------------------------------------
-    taken_fields = set(records)
-    taken_ids = {s.id for s in services}
-    extras = [e for e in dom.extras if e.field not in taken_fields and e.id not in taken_ids]
+
+def _draw_offer(b: _Draft) -> Offer:
+    """The offer to decline: the task's own (mostly) or one of the domain's upsells."""
+    rng, task = b.rng, b.task
+    spec = task.offer if task.offer is not None and rng.random() < 0.7 else None
+    if spec is None:
+        spec = rng.choice(b.dom.upsells)
+    rec = spec.field or task.field
+    if rec != task.field:
+        b.records.setdefault(rec, spec.initial)
+    return Offer(text=b.fill(spec.text), effects_if_accepted={rec: spec.value})
+
+
+def _add_trap(b: _Draft, trap: Trap) -> None:
+    """The trap service (its fields join the records and the goal) and the user's hint."""
+    rng = b.rng
+    for rec, initial in trap.initials:
+        b.records.setdefault(rec, initial)
+        b.goal.setdefault(rec, initial)
+    b.services.append(
+        Service(
+            id=trap.id,
+            label=b.fill(trap.label),
+            department=rng.choice([b.target.id, *[x.id for x in b.distractor_depts]]),
+            verify=b.verify[: rng.randint(1, len(b.verify))],
+            effects={f: b.fill(v) for f, v in trap.effects},
+            done="Okay, that's all set.",
+        )
+    )
+    b.request.append(trap.hint)
+
+
+def _draw_extras(b: _Draft) -> None:
+    """Distractor services with record fields of their own, in the scenario's departments
+    where possible."""
+    rng, d, departments = b.rng, b.d, b.departments
+    taken_fields = set(b.records)
+    taken_ids = {s.id for s in b.services}
+    extras = [e for e in b.dom.extras if e.field not in taken_fields and e.id not in taken_ids]
     rng.shuffle(extras)
     # Prefer services whose own department is in the scenario; the rest fall back to the
     # general department (or the task's) rather than an unrelated one.
     extras.sort(key=lambda e: e.dept not in departments)
-    fallback = dom.general.id if dom.general.id in departments else target.id
-    for ex in extras[: k.n_extras]:
+    fallback = b.dom.general.id if b.dom.general.id in departments else b.target.id
+    for ex in extras[: b.k.n_extras]:
         dept_id = ex.dept if ex.dept in departments else fallback
-        records[ex.field] = ex.initial
-        services.append(
+        b.records[ex.field] = ex.initial
+        n_more = min(2, len(b.verifiable))
+        b.services.append(
             Service(
                 id=ex.id,
                 label=ex.label,
                 department=dept_id,
-                verify=[id_fid, *rng.sample(verifiable, rng.randint(0, min(2, len(verifiable))))]
+                verify=[b.id_fid, *rng.sample(b.verifiable, rng.randint(0, n_more))]
                 if d > 0
-                else [id_fid],
+                else [b.id_fid],
                 fee=ex.fee if d >= 1 else 0,
                 effects={ex.field: ex.value},
             )
         )
 
-    if offer is not None:
-        request.append(rng.choice(_OFFER_HINTS))
-    if max_fees > 0:
-        request.append(f"I'm okay paying up to ${max_fees} in fees, but no more.")
-    elif any(s.fee for s in services):
-        request.append("I don't want to pay any fees.")
-    if k.call_budget < 3:
-        plural = "call" if k.call_budget == 1 else "calls"
-        request.append(f"Please make no more than {k.call_budget} {plural}.")
 
-    # ---- IVR and numbers ----------------------------------------------------------------------
-    used_digits: set[str] = set()
+def _add_request_hints(b: _Draft) -> None:
+    """What the user tells the assistant about offers, fees and the call budget."""
+    if b.offer is not None:
+        b.request.append(b.rng.choice(_OFFER_HINTS))
+    if b.max_fees > 0:
+        b.request.append(f"I'm okay paying up to ${b.max_fees} in fees, but no more.")
+    elif any(s.fee for s in b.services):
+        b.request.append("I don't want to pay any fees.")
+    if b.k.call_budget < 3:
+        plural = "call" if b.k.call_budget == 1 else "calls"
+        b.request.append(f"Please make no more than {b.k.call_budget} {plural}.")
 
-    def digits() -> str:
-        while True:
-            num = f"{rng.choice(_AREAS)}-555-{rng.randint(100, 199):04d}"
-            if num not in used_digits:
-                used_digits.add(num)
-                return num
 
-    ivr: list[IvrNode] = []
+def _digits(b: _Draft) -> str:
+    """A fresh phone number (not used by the scenario yet)."""
+    while True:
+        num = f"{b.rng.choice(_AREAS)}-555-{b.rng.randint(100, 199):04d}"
+        if num not in b.used_digits:
+            b.used_digits.add(num)
+            return num
+
+
+def _build_menu(
+    b: _Draft,
+    node_id: str,
+    intro: str,
+    options: list[tuple[str, Route]],
+    root: bool,
+    back: bool = True,
+) -> None:
+    """Add an IVR node: ``options`` (the correct one first) shuffled and keyed 1.., a way back
+    and a repeat option at higher levels, and a timeout route."""
+    rng, d, dept_options = b.rng, b.d, b.dept_options
+    opts = list(options)
+    rng.shuffle(opts)
+    keyed = [(str(i + 1), phrase, r) for i, (phrase, r) in enumerate(opts[:8])]
+    if not root and back and d >= 2:
+        keyed.append(("9", "to return to the main menu", Route(node="main_menu")))
+    if root and d >= 2:
+        keyed.append(("*", "to hear these options again", Route(node=node_id)))
+    timeout: Route | None = None
+    if root and d >= 3 and dept_options:
+        timeout = rng.choice(dept_options)[1]
+    elif root and d in (1, 2) and rng.random() < 0.5:
+        timeout = Route(department=b.entry.id)
+    elif not root and d >= 4 and dept_options and rng.random() < 0.3:
+        timeout = rng.choice(dept_options)[1]
+    b.ivr.append(
+        IvrNode(
+            id=node_id,
+            prompt=_prompt(intro, [(key, phrase) for key, phrase, _ in keyed]),
+            options={key: r for key, _, r in keyed},
+            timeout=timeout,
+        )
+    )
+
+
+def _draw_ivr(b: _Draft) -> None:
+    """The IVR behind the listed number: ``ivr_depth`` menus down the task's menu phrases."""
+    k, task = b.k, b.task
     # Services a distractor IVR option may name: not the task's own department when the task
     # is meant to be reached by a transfer or a second number.
-    hidden = {target.id} if k.mode != "direct" else set()
+    b.hidden = {b.target.id} if k.mode != "direct" else set()
     option_pool: list[tuple[str, Route]] = [
         (f"for {_second_person(s.label)}", Route(department=s.department))
-        for s in services[1:]
-        if s.department not in hidden and s.id != f"{task.id}_priority"
+        for s in b.services[1:]
+        if s.department not in b.hidden and s.id != f"{task.id}_priority"
     ]
-    dept_options: list[tuple[str, Route]] = [
-        (x.menu, Route(department=x.id)) for x in distractor_depts if x.id not in hidden
+    b.dept_options = [
+        (x.menu, Route(department=x.id)) for x in b.distractor_depts if x.id not in b.hidden
     ]
+    phrases = task.menu[3 - k.ivr_depth :]
+    node_ids = ["main_menu", "account_menu", "request_menu"][: k.ivr_depth]
+    for depth, (node_id, phrase) in enumerate(zip(node_ids, phrases, strict=True)):
+        last_level = depth == k.ivr_depth - 1
+        nxt = Route(department=b.entry.id) if last_level else Route(node=node_ids[depth + 1])
+        if depth == 0:
+            dist = _root_distractors(b, option_pool)
+            intro = f"Thank you for calling {b.company}."
+        else:
+            dist = b.rng.sample(option_pool, min(len(option_pool), k.options_per_menu))
+            intro = ""
+        _build_menu(b, node_id, intro, [(phrase, nxt), *dist], root=depth == 0)
 
-    def build_menu(
-        node_id: str,
-        intro: str,
-        correct: tuple[str, Route],
-        distractors: list[tuple[str, Route]],
-        root: bool,
-        back: bool = True,
-    ) -> None:
-        opts = [correct, *distractors]
-        rng.shuffle(opts)
-        keyed = [(str(i + 1), phrase, r) for i, (phrase, r) in enumerate(opts[:8])]
-        if not root and back and d >= 2:
-            keyed.append(("9", "to return to the main menu", Route(node="main_menu")))
-        if root and d >= 2:
-            keyed.append(("*", "to hear these options again", Route(node=node_id)))
-        timeout: Route | None = None
-        if root and d >= 3 and dept_options:
-            timeout = rng.choice(dept_options)[1]
-        elif root and d in (1, 2) and rng.random() < 0.5:
-            timeout = Route(department=entry.id)
-        elif not root and d >= 4 and dept_options and rng.random() < 0.3:
-            timeout = rng.choice(dept_options)[1]
-        ivr.append(
-            IvrNode(
-                id=node_id,
-                prompt=_prompt(intro, [(key, phrase) for key, phrase, _ in keyed]),
-                options={key: r for key, _, r in keyed},
-                timeout=timeout,
-            )
-        )
 
-    if k.ivr_depth == 0:
-        main_route = Route(department=entry.id)
-    else:
-        main_route = Route(node="main_menu")
-        phrases = task.menu[3 - k.ivr_depth :]
-        node_ids = ["main_menu", "account_menu", "request_menu"][: k.ivr_depth]
-        for level, (node_id, phrase) in enumerate(zip(node_ids, phrases, strict=True)):
-            last_level = level == k.ivr_depth - 1
-            nxt = Route(department=entry.id) if last_level else Route(node=node_ids[level + 1])
-            if level == 0:
-                dist = list(dept_options)
-                if d >= 3 and len(dist) >= 1:
-                    # Turn one department option into a submenu of its own.
-                    sub_phrase, sub_route = dist[0]
-                    sub_id = f"{sub_route.department}_menu"
-                    subs = [o for o in option_pool if o[1] == sub_route][:3]
-                    sub_opts = [("to speak with a representative", sub_route), *subs]
-                    build_menu(
-                        sub_id,
-                        _cap(departments[str(sub_route.department)].label) + ".",
-                        sub_opts[0],
-                        sub_opts[1:],
-                        root=False,
-                    )
-                    dist[0] = (sub_phrase, Route(node=sub_id))
-                dist = dist[: max(1, k.options_per_menu)]
-                if len(dist) < k.options_per_menu:
-                    dist += rng.sample(
-                        option_pool, min(len(option_pool), k.options_per_menu - len(dist))
-                    )
-                intro = f"Thank you for calling {company}."
-            else:
-                dist = rng.sample(option_pool, min(len(option_pool), k.options_per_menu))
-                intro = ""
-            build_menu(node_id, intro, (phrase, nxt), dist, root=level == 0)
+def _root_distractors(b: _Draft, option_pool: list[tuple[str, Route]]) -> list[tuple[str, Route]]:
+    """The main menu's other options: distractor departments (from level 3 the first behind
+    a submenu of its own), topped up with distractor services."""
+    k = b.k
+    dist = list(b.dept_options)
+    if b.d >= 3 and len(dist) >= 1:
+        # Turn one department option into a submenu of its own.
+        sub_phrase, sub_route = dist[0]
+        sub_id = f"{sub_route.department}_menu"
+        subs = [o for o in option_pool if o[1] == sub_route][:3]
+        sub_opts = [("to speak with a representative", sub_route), *subs]
+        label = _cap(b.departments[str(sub_route.department)].label) + "."
+        _build_menu(b, sub_id, label, sub_opts, root=False)
+        dist[0] = (sub_phrase, Route(node=sub_id))
+    dist = dist[: max(1, k.options_per_menu)]
+    if len(dist) < k.options_per_menu:
+        dist += b.rng.sample(option_pool, min(len(option_pool), k.options_per_menu - len(dist)))
+    return dist
 
-    numbers: list[PhoneNumber] = [
+
+def _draw_numbers(b: _Draft) -> None:
+    """The listed number, the unlisted line of a two-call task, distractor lines and a direct
+    line for every department no other number reaches."""
+    main_route = Route(department=b.entry.id) if b.k.ivr_depth == 0 else Route(node="main_menu")
+    company = b.company
+    b.numbers = [
         PhoneNumber(
             id="customer_service",
             label=f"{company} customer service",
-            digits=digits(),
+            digits=_digits(b),
             routes_to=main_route,
         )
     ]
-    reachable = {entry.id} | {
-        r.department for n in ivr for r in (*n.options.values(), n.timeout) if r and r.department
+    reachable = {b.entry.id} | {
+        r.department for n in b.ivr for r in (*n.options.values(), n.timeout) if r and r.department
     }
-
-    other_depth = 0
-    if k.mode == "call_other":
-        if d >= 4 and rng.random() < 0.5:
-            other_depth = 1
-            build_menu(
-                "direct_menu",
-                f"You've reached {company} {target.label}.",
-                (task.menu[-1], Route(department=target.id)),
-                [
-                    (
-                        "to speak with a representative about anything else",
-                        Route(department=target.id),
-                    )
-                ],
-                root=False,
-                back=False,
-            )
-            direct_route = Route(node="direct_menu")
-        else:
-            direct_route = Route(department=target.id)
-        numbers.append(
-            PhoneNumber(
-                id=f"{target.id}_line",
-                label=f"{company} {target.label}",
-                digits=digits(),
-                routes_to=direct_route,
-                listed=False,
-            )
-        )
-        reachable.add(target.id)
-
-    candidates_for_numbers = [x for x in distractor_depts if x.id not in hidden]
-    rng.shuffle(candidates_for_numbers)
-    for x in candidates_for_numbers[: k.n_numbers]:
-        numbers.append(
+    if b.k.mode == "call_other":
+        _add_other_line(b)
+        reachable.add(b.target.id)
+    candidates_for_numbers = [x for x in b.distractor_depts if x.id not in b.hidden]
+    b.rng.shuffle(candidates_for_numbers)
+    for x in candidates_for_numbers[: b.k.n_numbers]:
+        b.numbers.append(
             PhoneNumber(
                 id=f"{x.id}_line",
                 label=f"{company} {x.label}",
-                digits=digits(),
+                digits=_digits(b),
                 routes_to=Route(department=x.id),
             )
         )
         reachable.add(x.id)
     # Every department gets some number, so a rep that can't transfer can always name one.
-    for dept_id in departments:
+    for dept_id in b.departments:
         if dept_id not in reachable:
-            numbers.append(
+            b.numbers.append(
                 PhoneNumber(
                     id=f"{dept_id}_direct",
-                    label=f"{company} {departments[dept_id].label} (direct line)",
-                    digits=digits(),
+                    label=f"{company} {b.departments[dept_id].label} (direct line)",
+                    digits=_digits(b),
                     routes_to=Route(department=dept_id),
                     listed=False,
                 )
             )
 
-    # ---- budget of turns ----------------------------------------------------------------------
-    asks = sum(1 for f in facts if not f.known_to_assistant and f.id in verify)
-    if rule is not None and not next(f for f in facts if f.id == rule.fact).known_to_assistant:
-        asks += 1
-    turns = asks + 1 + k.ivr_depth + departments[entry.id].hold[1] + 1
-    if k.mode == "transfer":
-        turns += departments[target.id].hold[1]
-    elif k.mode == "call_other":
-        turns += 1 + 1 + other_depth + departments[target.id].hold[1] + 1
-    turns += len(verify) + (rule is not None) + (fee > 0) + (offer is not None) + 2
-    max_turns = min(200, 2 * turns + rng.randint(4, 8))
 
-    # ---- assemble -----------------------------------------------------------------------------
+def _add_other_line(b: _Draft) -> None:
+    """The unlisted number the first rep names (to the task's department, at level 4 half the
+    time behind a one-menu IVR)."""
+    target = b.target
+    direct_route = Route(department=target.id)
+    if b.d >= 4 and b.rng.random() < 0.5:
+        b.other_depth = 1
+        anything_else = "to speak with a representative about anything else"
+        _build_menu(
+            b,
+            "direct_menu",
+            f"You've reached {b.company} {target.label}.",
+            [(b.task.menu[-1], direct_route), (anything_else, direct_route)],
+            root=False,
+            back=False,
+        )
+        direct_route = Route(node="direct_menu")
+    b.numbers.append(
+        PhoneNumber(
+            id=f"{target.id}_line",
+            label=f"{b.company} {target.label}",
+            digits=_digits(b),
+            routes_to=direct_route,
+            listed=False,
+        )
+    )
+
+
+def _turns_needed(b: _Draft) -> tuple[int, int]:
+    """(facts to ask the user for, turns a perfect caller needs)."""
+    k, departments = b.k, b.departments
+    asks = sum(1 for f in b.facts if not f.known_to_assistant and f.id in b.verify)
+    rule = b.rule
+    if rule is not None and not next(f for f in b.facts if f.id == rule.fact).known_to_assistant:
+        asks += 1
+    turns = asks + 1 + k.ivr_depth + departments[b.entry.id].hold[1] + 1
+    if k.mode == "transfer":
+        turns += departments[b.target.id].hold[1]
+    elif k.mode == "call_other":
+        turns += 1 + 1 + b.other_depth + departments[b.target.id].hold[1] + 1
+    turns += len(b.verify) + (rule is not None) + (b.fee > 0) + (b.offer is not None) + 2
+    return asks, turns
+
+
+def _assemble(b: _Draft, seed: int, level: float) -> PhoneScenario:
+    """The scenario: the turn budget (2x a perfect caller's, plus slack), tags, description."""
+    rng, k, task, fill = b.rng, b.k, b.task, b.fill
+    level_name = f"{level:g}".replace(".", "_")  # 0.5 -> "0_5" (names are identifiers)
+    asks, turns = _turns_needed(b)
+    max_turns = min(200, 2 * turns + rng.randint(4, 8))
     features = [
         f"ivr_depth_{k.ivr_depth}",
         k.mode,
-        *(["eligibility"] if rule else []),
-        *(["fee"] if fee else []),
-        *(["offer"] if offer else []),
+        *(["eligibility"] if b.rule else []),
+        *(["fee"] if b.fee else []),
+        *(["offer"] if b.offer else []),
         *(["trap"] if k.trap and task.trap else []),
     ]
     description = (
-        f"Generated ({dom.kind}, difficulty {level_name}): {fill(task.title)}. "
+        f"Generated ({b.dom.kind}, difficulty {level_name}): {fill(task.title)}. "
         f"IVR depth {k.ivr_depth}; "
-        f"{len(verify)} verification item(s), {asks} fact(s) to ask the user for; route: "
-        f"{k.mode.replace('_', ' ')}; fee ${fee} (limit ${max_fees}); call budget "
+        f"{len(b.verify)} verification item(s), {asks} fact(s) to ask the user for; route: "
+        f"{k.mode.replace('_', ' ')}; fee ${b.fee} (limit ${b.max_fees}); call budget "
         f"{k.call_budget}."
     )
     phrasing = Phrasing(greeting=list(rng.choice(_GREETINGS))) if rng.random() < 0.5 else Phrasing()
@@ -699,27 +785,27 @@ def _generate(seed: int, level: float) -> PhoneScenario:
         name=f"generated_d{level_name}_s{seed}"
         if seed >= 0
         else f"generated_d{level_name}_sm{-seed}",
-        title=f"{company}: {fill(task.title)}",
+        title=f"{b.company}: {fill(task.title)}",
         description=description,
         company=Company(
-            name=company,
+            name=b.company,
             rep_names=rng.sample(_REPS, 4),
-            numbers=numbers,
-            departments=list(departments.values()),
-            ivr=ivr,
+            numbers=b.numbers,
+            departments=list(b.departments.values()),
+            ivr=b.ivr,
         ),
         policies=Policies(
-            services=services,
+            services=b.services,
             max_calls_per_number=k.calls_per_number,
             max_verification_failures=k.max_failures,
         ),
-        user=User(name=f"{first} {last}", request=" ".join(request), facts=facts),
-        records=records,
-        goal=Goal(records=goal, max_fees=max_fees),
+        user=User(name=f"{b.first} {b.last}", request=" ".join(b.request), facts=b.facts),
+        records=b.records,
+        goal=Goal(records=b.goal, max_fees=b.max_fees),
         constraints=Constraints(call_budget=k.call_budget, max_turns=max_turns, hints=k.hints),
         phrasing=phrasing,
-        realtime=_realtime_behaviour(seed, d),
-        tags=["generated", dom.kind, f"difficulty_{level_name}", *features],
+        realtime=_realtime_behaviour(seed, b.d),
+        tags=["generated", b.dom.kind, f"difficulty_{level_name}", *features],
     )
 
 
