@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core.single import SingleEnv
 from envgym.core.vector import one_world_action
 from envgym.phone.compiler import (
     A_ASK_ABOUT,
@@ -628,14 +628,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         return " ".join(inv.get(i, "<unk>") for i in ids).replace("<sep>", "/").strip()
 
 
-def _single(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
-    out["phase"] = np.int64(out["phase"])
-    out["prepared"] = np.int64(out["prepared"])
-    return out
-
-
-class PhoneRealtimeEnv(gym.Env):
+class PhoneRealtimeEnv(SingleEnv):
     """One real-time call: :class:`PhoneRealtimeVectorEnv` at B=1, with a text face.
 
     ``obs_mode="tokens"`` (default): the vector env's spaces for one world; seeded ``s + i`` it
@@ -668,23 +661,21 @@ class PhoneRealtimeEnv(gym.Env):
 
         if obs_mode not in ("tokens", "text"):
             raise ValueError(f"obs_mode must be 'tokens' or 'text', got {obs_mode!r}")
-        kwargs.pop("render_mode", None)
+        kwargs.pop("render_mode", None)  # no render modes (the argument is accepted and ignored)
         self.obs_mode = obs_mode
-        self.vec = PhoneRealtimeVectorEnv(1, scenario, **kwargs)
+        vec = PhoneRealtimeVectorEnv(1, scenario, **kwargs)
+        super().__init__(vec)
+        self.vec: PhoneRealtimeVectorEnv = vec
         self.compiled = self.vec.compiled
-        self.single_target_space = self.target_space = self.vec.single_target_space
         self.action_names = self.vec.action_names
         self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
-        if obs_mode == "tokens":
-            self.observation_space = self.vec.single_observation_space
-            self.action_space = self.vec.single_action_space
-        else:
+        if obs_mode == "text":
             chars = {ch for tok in self.compiled.book.vocab for ch in tok} | {" ", "/"}
             self.observation_space = spaces.Text(max_length=4096, charset=frozenset(chars))
             printable = frozenset(chr(c) for c in range(32, 127))
             self.action_space = spaces.Text(max_length=1024, min_length=0, charset=printable)
-        self._ended = False
         self._episode_scenario = 0
+        self._parse_error = ""
 
     @property
     def scenario_index(self) -> int:
@@ -739,66 +730,60 @@ class PhoneRealtimeEnv(gym.Env):
         self.vec._stated_correct = correct
         return parsed.action - 1 + RT_FIRST_PREPARE, ""
 
-    def _obs(self, obs: dict[str, torch.Tensor]) -> Any:
-        return _single(obs) if self.obs_mode == "tokens" else self.vec.decode(obs["heard"][0])
+    # ------------------------------------------------------------------ SingleEnv hooks
+    def _observation(self, obs: dict[str, torch.Tensor]) -> Any:
+        if self.obs_mode == "tokens":
+            return super()._observation(obs)
+        return self.vec.decode(obs["heard"][0])
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        super().reset(seed=seed)
-        options = dict(options or {})
+    def _face_options(self, options: dict[str, Any]) -> dict[str, Any]:
         pin = options.pop("scenario_index", None)
-        if self._ended and seed is None:
-            obs = self.vec._observe()  # already reset by the SAME_STEP auto-reset
-        else:
-            obs, _ = self.vec.reset(seed=seed, options=options or None)
+        return {} if pin is None else {"scenario_index": pin}
+
+    def _begin_episode(self, obs: Any, face_options: dict[str, Any]) -> Any:
+        pin = face_options.get("scenario_index")
         if pin is not None:
             # As the turn-based env: restart this episode on scenario ``pin`` of the set.
             if isinstance(pin, bool) or not isinstance(pin, int | np.integer):
                 raise ValueError(f"options['scenario_index'] must be an int, got {pin!r}")
             obs = self.vec.pin_scenarios(torch.tensor([int(pin)]))
-        self._ended = False
         self.vec._stated_correct = None
         self._episode_scenario = self.scenario_index
-        # The step info's keys at their reset values (envgym.core.info); `interaction` holds
-        # the episode's running metrics, all zero at the start.
-        info = reset_info(
-            self.vec.target_from_obs(obs)[0].cpu().numpy(),
-            self.vec.reward_term_names,
-            scenario=self.compiled.scenarios[self._episode_scenario].name,
-            interaction=self._interaction(self.vec.interaction()),
-        )
-        return self._obs(obs), info
+        return obs
+
+    def _reset_extra(self, obs: Any) -> dict[str, Any]:
+        # `interaction` holds the episode's running metrics, all zero at the start.
+        return {
+            "scenario": self.compiled.scenarios[self._episode_scenario].name,
+            "interaction": self._interaction(self.vec.interaction()),
+        }
 
     @staticmethod
     def _interaction(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
         return {k: float(v[0]) for k, v in metrics.items()}
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        if self._ended:
-            raise RuntimeError("the episode has ended; call reset()")
-        error = ""
+    def _to_vector_action(self, action: Any) -> Any:
+        self._parse_error = ""
         if self.obs_mode == "text":
-            tick_action, error = self._parse(action)
-            a = torch.tensor([tick_action])
-        else:
-            a = one_world_action(action)
-        obs, rew, term, trunc, vinfo = self.vec.step(a)
-        ended = bool(term[0] or trunc[0])
-        self._ended = ended
-        final = vinfo[keys.FINAL_OBS] if ended else obs
-        info: dict[str, Any] = {
-            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
-            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
-            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
-            keys.ACTION_ERROR: error or RT_ACTION_ERRORS[int(vinfo[keys.ACTION_ERROR][0])],
+            tick_action, self._parse_error = self._parse(action)
+            return torch.tensor([tick_action])
+        return one_world_action(action)
+
+    def _vector_step(self, action: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        out = self.vec.step(action)
+        if bool(out[2][0] or out[3][0]):
+            self.vec._stated_correct = None
+        return out
+
+    def _action_error(self, info: dict[str, Any]) -> str:
+        return self._parse_error or RT_ACTION_ERRORS[int(info[keys.ACTION_ERROR][0])]
+
+    def _step_extra(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {
             "scenario": self.compiled.scenarios[self._episode_scenario].name,
             # The episode's running metrics; on its last tick, the episode's totals.
-            "interaction": self._interaction(vinfo["interaction"]),
+            "interaction": self._interaction(info["interaction"]),
         }
-        if ended:
-            self.vec._stated_correct = None
-        return self._obs(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
 
     def close(self) -> None:
         self.vec.close()
