@@ -510,15 +510,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace, command: str) -> int:
     """Record a Minari dataset from the batched engine (resumable; Ctrl-C keeps every
     finished episode)."""
-    import datetime as dt
-    import importlib.metadata
-    import os
-    import platform
-
     import torch
 
-    from envgym.bench import device_name
-    from envgym.datasets import dataset_path, record, time_rollout
+    from envgym.datasets import dataset_path, record
 
     torch.set_num_threads(args.threads)
     env_kwargs: dict[str, Any] = dict(args.env_kwarg or [])
@@ -564,55 +558,73 @@ def cmd_record(args: argparse.Namespace, command: str) -> int:
         )
         return 130
     if args.bench:
-        plain = time_rollout(
-            args.id,
-            policy=args.policy,
-            batched_steps=report.env_steps // args.num_envs,
-            num_envs=args.num_envs,
-            seed=args.seed,
-            device=args.device,
-            env_kwargs=env_kwargs,
-        )
-        row = {
-            "id": args.id,
-            "policy": args.policy,
-            "num_envs": args.num_envs,
-            "device": args.device,
-            "episodes": report.written,
-            "env_steps": report.env_steps,
-            "steps_written": report.steps_written,
-            "record_seconds": report.seconds,
-            "record_env_steps_per_s": report.env_steps / report.seconds,
-            "written_env_steps_per_s": rate,
-            "rollout_env_steps_per_s": plain["env_steps_per_s"],
-            "ratio_record_vs_rollout": (report.env_steps / report.seconds)
-            / plain["env_steps_per_s"],
-            "record_cpu_seconds": report.cpu_seconds,
-            "record_env_steps_per_cpu_s": report.env_steps / report.cpu_seconds,
-            "rollout_env_steps_per_cpu_s": plain["env_steps_per_cpu_s"],
-            "ratio_record_vs_rollout_cpu": (report.env_steps / report.cpu_seconds)
-            / plain["env_steps_per_cpu_s"],
-            "dataset_mb": sum(f.stat().st_size for f in report.path.rglob("*")) / 1e6,
-            "torch_threads": torch.get_num_threads(),
-            "machine": device_name(torch.device(args.device)),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "minari": importlib.metadata.version("minari"),
-            "h5py": importlib.metadata.version("h5py"),
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": command,
-        }
-        print(
-            f"rollout without recording: {plain['env_steps_per_s']:,.0f} env-steps/s; "
-            f"recording: {row['record_env_steps_per_s']:,.0f} env-steps/s "
-            f"({row['ratio_record_vs_rollout']:.2f}x; per CPU-second "
-            f"{row['ratio_record_vs_rollout_cpu']:.2f}x)"
-        )
-        _write_json(args.bench, row)
-        print(f"wrote {args.bench}")
+        _record_bench(args, command, report, env_kwargs)
     return 0
+
+
+def _record_bench(
+    args: argparse.Namespace, command: str, report: Any, env_kwargs: dict[str, Any]
+) -> None:
+    """``envgym record --bench``: time the same policy's rollout without recording and write
+    both rates (and the machine) as JSON."""
+    import datetime as dt
+    import importlib.metadata
+    import os
+    import platform
+
+    import torch
+
+    from envgym.bench import device_name
+    from envgym.datasets import time_rollout
+
+    rate = report.steps_written / report.seconds if report.seconds > 0 else 0.0
+    plain = time_rollout(
+        args.id,
+        policy=args.policy,
+        batched_steps=report.env_steps // args.num_envs,
+        num_envs=args.num_envs,
+        seed=args.seed,
+        device=args.device,
+        env_kwargs=env_kwargs,
+    )
+    row = {
+        "id": args.id,
+        "policy": args.policy,
+        "num_envs": args.num_envs,
+        "device": args.device,
+        "episodes": report.written,
+        "env_steps": report.env_steps,
+        "steps_written": report.steps_written,
+        "record_seconds": report.seconds,
+        "record_env_steps_per_s": report.env_steps / report.seconds,
+        "written_env_steps_per_s": rate,
+        "rollout_env_steps_per_s": plain["env_steps_per_s"],
+        "ratio_record_vs_rollout": (report.env_steps / report.seconds) / plain["env_steps_per_s"],
+        "record_cpu_seconds": report.cpu_seconds,
+        "record_env_steps_per_cpu_s": report.env_steps / report.cpu_seconds,
+        "rollout_env_steps_per_cpu_s": plain["env_steps_per_cpu_s"],
+        "ratio_record_vs_rollout_cpu": (report.env_steps / report.cpu_seconds)
+        / plain["env_steps_per_cpu_s"],
+        "dataset_mb": sum(f.stat().st_size for f in report.path.rglob("*")) / 1e6,
+        "torch_threads": torch.get_num_threads(),
+        "machine": device_name(torch.device(args.device)),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "minari": importlib.metadata.version("minari"),
+        "h5py": importlib.metadata.version("h5py"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+    }
+    print(
+        f"rollout without recording: {plain['env_steps_per_s']:,.0f} env-steps/s; "
+        f"recording: {row['record_env_steps_per_s']:,.0f} env-steps/s "
+        f"({row['ratio_record_vs_rollout']:.2f}x; per CPU-second "
+        f"{row['ratio_record_vs_rollout_cpu']:.2f}x)"
+    )
+    _write_json(args.bench, row)
+    print(f"wrote {args.bench}")
 
 
 # --------------------------------------------------------------------------- parser
