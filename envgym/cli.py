@@ -574,7 +574,7 @@ def _record_bench(
 
     import torch
 
-    from envgym.bench import device_name
+    from envgym.core.machine import device_name
     from envgym.datasets import time_rollout
 
     rate = report.steps_written / report.seconds if report.seconds > 0 else 0.0

@@ -1,12 +1,12 @@
 """The import graph runs down the layers and has no cycles between packages.
 
-Every module under ``envgym/`` is parsed (no import is executed) and each ``import`` /
-``from ... import`` in it, at module level, inside a function (lazy imports) or under
-``TYPE_CHECKING``, becomes an edge between the *units* it joins: ``envgym.core``, each family
-package (``envgym.phone``, ``envgym.browser``, ``envgym.robot``, ``envgym.dsl``) and each top-level
-module or package (``envgym.demo``, ``envgym.distributed``, ...). The layers
-(docs/architecture.md, "Layers") are core (0) <- families (1) <- top level (2): an edge may only
-point to the same layer or a lower one, and the unit graph must be acyclic.
+Every module of the package (``envgym/`` and ``wrappers/``, installed as ``envgym.wrappers``) is
+parsed (no import is executed) and each ``import`` / ``from ... import`` in it, at module level,
+inside a function (lazy imports) or under ``TYPE_CHECKING``, becomes an edge between the *units*
+it joins: ``envgym.core``, each family package, and each top-level module or package
+(``envgym.demo``, ``envgym.distributed``, ...). :data:`LAYERS` places every unit in a layer
+(docs/architecture.md, "Layers"); an edge may only point to the same layer or a lower one, and
+the unit graph must be acyclic. A new top-level module fails the test until it is given a layer.
 """
 
 from __future__ import annotations
@@ -17,14 +17,29 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent / "envgym"
-FAMILIES = frozenset({"phone", "browser", "robot", "dsl"})
+REPO = Path(__file__).resolve().parent.parent
+ROOT = REPO / "envgym"
+WRAPPERS = REPO / "wrappers"  # package-dir: installed as envgym.wrappers
+
+LAYERS: dict[str, int] = {
+    "core": 0,
+    "dsl": 1,
+    **dict.fromkeys(("phone", "robot", "browser"), 2),
+    **dict.fromkeys(("testing", "wrappers", "curriculum", "datasets", "registration"), 3),
+    **dict.fromkeys(("distributed", "serve", "remote", "llm"), 4),
+    **dict.fromkeys(("cli", "bench", "demo", "envgym"), 5),
+}
+"""unit -> layer: core <- dsl <- the families <- adapters, datasets and registration <- the
+scale-out layers <- the command line and its drivers (``envgym`` is the root package)."""
 
 
 def module_name(path: Path) -> str:
-    """``envgym/phone/faces.py`` -> ``envgym.phone.faces``; a package's ``__init__`` is the
-    package itself."""
-    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    """``envgym/phone/faces.py`` -> ``envgym.phone.faces``, ``wrappers/sb3.py`` ->
+    ``envgym.wrappers.sb3``; a package's ``__init__`` is the package itself."""
+    if path.is_relative_to(WRAPPERS):
+        parts = ["envgym", "wrappers", *path.relative_to(WRAPPERS).with_suffix("").parts]
+    else:
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -57,29 +72,34 @@ def unit(module: str) -> str | None:
         return None
     if len(parts) == 1:
         return "envgym"
+    if parts[1] == "wrappers":
+        return "wrappers"
     if not ((ROOT / parts[1]).is_dir() or (ROOT / f"{parts[1]}.py").is_file()):
         return None  # a name imported from the root package, e.g. ``__version__``
     return parts[1]
 
 
 def layer(u: str) -> int:
-    """0 for core, 1 for a family, 2 for the top level (the root package included)."""
-    if u == "core":
-        return 0
-    return 1 if u in FAMILIES else 2
+    """The layer of a unit (see :data:`LAYERS`)."""
+    return LAYERS[u]
+
+
+def sources() -> list[Path]:
+    """Every module of the package."""
+    return sorted([*ROOT.rglob("*.py"), *WRAPPERS.rglob("*.py")])
 
 
 def edges() -> dict[tuple[str, str], list[str]]:
     """(from unit, to unit) -> the ``file:line`` sites of that edge (self edges left out)."""
     out: dict[tuple[str, str], list[str]] = {}
-    for path in sorted(ROOT.rglob("*.py")):
+    for path in sources():
         src = unit(module_name(path))
         assert src is not None
         for line, target in imported_modules(path):
             dst = unit(target)
             if dst is None or dst == src:
                 continue
-            site = f"{path.relative_to(ROOT.parent)}:{line}"
+            site = f"{path.relative_to(REPO)}:{line}"
             sites = out.setdefault((src, dst), [])
             if site not in sites:
                 sites.append(site)
@@ -127,6 +147,12 @@ def package_graph(e: dict[tuple[str, str], list[str]]) -> dict[str, set[str]]:
         if "envgym" not in (src, dst):
             graph.setdefault(src, set()).add(dst)
     return graph
+
+
+def test_every_unit_has_a_layer() -> None:
+    units = {unit(module_name(p)) for p in sources()}
+    missing = sorted(u for u in units if u not in LAYERS)
+    assert not missing, f"give these units a layer in LAYERS (and docs/architecture.md): {missing}"
 
 
 def test_no_upward_imports() -> None:
