@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from envgym.core.machine import device_name
+
 POLICIES = ("random", "oracle")
 RAW_NUM_STATES = 64
 
@@ -41,20 +43,6 @@ def sync(device: torch.device) -> None:
     """Wait for queued work on ``device`` (a no-op off CUDA)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def device_name(device: torch.device) -> str:
-    """A human-readable name of the device timings were taken on."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:  # Linux: the CPU model is more telling than platform.processor()'s "x86_64"
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def family_of(env_id: str) -> str:

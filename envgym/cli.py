@@ -94,79 +94,11 @@ def _scenario_files(paths: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def validate_file(path: Path) -> tuple[bool, str]:
-    """Load, check and compile one phone scenario file.
+    """``(ok, message)`` for one phone scenario file: the phone family's validity rule,
+    :func:`envgym.phone.validity.validate_scenario_file`."""
+    from envgym.phone.validity import validate_scenario_file
 
-    Returns:
-        ``(ok, message)``: ``OK  path  (name: title)`` or the error naming file, field path
-        and problem.
-    """
-    from envgym.dsl.errors import Problem
-    from envgym.phone.compiler import compile_scenarios
-    from envgym.phone.engine import oracle_success_rate, random_action_smoke
-    from envgym.phone.scenarios import load_scenario_file
-
-    try:
-        sc = load_scenario_file(path)
-        try:
-            compiled = compile_scenarios([sc])
-            rate = oracle_success_rate(compiled, seeds=8)[0]
-            if rate < 1.0:
-                raise ScenarioError(
-                    str(path),
-                    [
-                        Problem(
-                            "constraints.max_turns",
-                            f"the oracle solved only {rate:.0%} of 8 seeded episodes within "
-                            f"max_turns={sc.constraints.max_turns} (holds and transfers take "
-                            "turns); raise max_turns or shorten the path",
-                        )
-                    ],
-                )
-            # What the engine runs beyond the oracle's path: random actions on every path.
-            random_action_smoke(compiled)
-        except ScenarioError as e:
-            # The compiler names the scenario; name the file instead.
-            raise ScenarioError(str(path), e.problems) from None
-    except ScenarioError as e:
-        return False, f"FAIL  {path}\n{e}"
-    except Exception as e:  # a compiler or engine bug, not the author's fault: a verdict still
-        return (
-            False,
-            f"FAIL  {path}\ninternal error while compiling: {type(e).__name__}: {e!s:.300}",
-        )
-    return True, f"OK  {path}  ({sc.name}: {sc.title})"
-
-
-def _is_robot_scene(path: Path) -> bool:
-    """A robot scene lives under a ``robot`` folder or has a ``task`` with a ``kind``."""
-    if path.parent.name == "robot":
-        return True
-    try:
-        import yaml
-
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except Exception:  # unreadable: let the phone validator report it
-        return False
-    return isinstance(data, dict) and isinstance(data.get("task"), dict) and "kind" in data["task"]
-
-
-def validate_robot_file(path: Path) -> tuple[bool, str]:
-    """Load, check and compile one robot scene file (MuJoCo needed for the compile step)."""
-    from envgym.robot.scenes import load_scene_file
-
-    try:
-        sc = load_scene_file(path)
-        try:
-            from envgym.robot.compiler import compile_scene
-
-            compile_scene(sc)
-        except ImportError:
-            pass  # without MuJoCo the DSL checks above are all that can run
-    except ScenarioError as e:
-        return False, f"FAIL  {path}\n{e}"
-    except Exception as e:  # MuJoCo rejected the composed model: still no traceback
-        return False, f"FAIL  {path}\ncannot compile the scene: {type(e).__name__}: {e}"
-    return True, f"OK  {path}  (robot scene {sc.name}: {sc.task.kind})"
+    return validate_scenario_file(path)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -175,8 +107,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     failed = len(problems)
     for msg in problems:
         print(f"FAIL  {msg}")
+    from envgym.robot.validity import is_robot_scene, validate_scene_file
+
     for f in files:
-        ok, msg = validate_robot_file(f) if _is_robot_scene(f) else validate_file(f)
+        ok, msg = validate_scene_file(f) if is_robot_scene(f) else validate_file(f)
         # A verdict always prints, whatever text the file or error holds.
         print(msg.encode("utf-8", "backslashreplace").decode("utf-8"))
         failed += not ok
@@ -224,249 +158,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- play
 
 
-def _tool_help(schemas: list[dict[str, Any]]) -> str:
-    lines = ['Tools (send as JSON: {"name": ..., "arguments": {...}}):']
-    for s in schemas:
-        fn = s.get("function", s)
-        props = fn.get("parameters", {}).get("properties", {})
-        parts = []
-        for name, spec in props.items():
-            desc = f"{name}: {spec.get('type', 'any')}"
-            if "enum" in spec:
-                desc += " in {" + ", ".join(map(str, spec["enum"])) + "}"
-            parts.append(desc)
-        lines.append(f"  {fn['name']}({', '.join(parts)})  {fn.get('description', '')}")
-    lines += [
-        "Free text also works, e.g.:",
-        "  dial 800-555-0100   (or: dial 0, the directory index)",
-        "  press 1             wait               hang up",
-        "  request <service>   ask about <service>",
-        "  my <fact> is <value>   (or: provide <fact> <value>)",
-        "  ask user <fact>     yes                no",
-        "  report              (ends the task)",
-        '  {"name": "press", "arguments": {"key": "2"}}',
-        "Commands: help (this), hint (the oracle's suggestion, takes no step), quit.",
-    ]
-    return "\n".join(lines)
-
-
-def _indent(text: str, prefix: str = "  ") -> str:
-    return "\n".join(prefix + line for line in text.splitlines()) if text else prefix + "(silence)"
-
-
 def cmd_play(args: argparse.Namespace) -> int:
-    """Play a phone env as the assistant: observations printed, actions read from stdin."""
-    import gymnasium as gym
+    """Play a phone env as the assistant (the phone family's UI, :mod:`envgym.phone.play`)."""
+    from envgym.phone.play import play
 
-    import envgym  # noqa: F401  (registers the ids)
-
-    if getattr(args, "realtime", False):
-        return cmd_play_realtime(args)
-
-    kwargs: dict[str, Any] = {"obs_mode": "text"}
-    if args.scenario is not None:
-        kwargs["scenario"] = args.scenario
-    if args.difficulty is not None:
-        kwargs["difficulty"] = args.difficulty
-    env = gym.make(args.id, **kwargs)
-    try:
-        base = env.unwrapped
-        obs, info = env.reset(seed=args.seed)
-        sc = base.compiled.scenarios[base.scenario_index]
-        print(f"== {args.id}  scenario: {sc.name}: {sc.title}")
-        print("You are the assistant. Type an action, or 'help', 'hint', 'quit'.")
-        print(_indent(obs))
-        stdin = sys.stdin
-        echo = not stdin.isatty()
-        ret, turns = 0.0, 0
-        while True:
-            print("> ", end="", flush=True)
-            line = stdin.readline()
-            if not line:
-                print()
-                print("(end of input)")
-                break
-            text = line.strip()
-            if echo:
-                print(text)
-            if not text:
-                continue
-            cmd = text.lower()
-            if cmd in ("quit", "exit", "q"):
-                break
-            if cmd in ("help", "?"):
-                print(_tool_help(base.tool_schemas()))
-                continue
-            if cmd == "hint":
-                print(f"hint: {base.oracle_action()}")
-                continue
-            obs, reward, term, trunc, info = env.step(text)
-            turns += 1
-            ret += reward
-            print(_indent(obs))
-            terms = {k: round(v, 4) for k, v in info["reward_terms"].items() if v != 0}
-            status = f"  [reward {reward:+.3f}"
-            if terms:
-                status += "  " + ", ".join(f"{k} {v:+g}" for k, v in terms.items())
-            if info.get("action_error"):
-                status += f"  action_error: {info['action_error']}"
-            status += f"  success: {info['success']}]"
-            print(status)
-            if term or trunc:
-                how = "terminated" if term else "truncated (turn limit)"
-                print(
-                    f"== episode {how} after {turns} turns: return {ret:+.3f}, "
-                    f"success: {info['success']}"
-                )
-                return 0
-        print(f"== stopped after {turns} turns: return so far {ret:+.3f}")
-        return 0
-    finally:
-        env.close()
-
-
-REALTIME_PLAY_HELP = """Real-time call: each Enter advances one tick (200 ms of call time).
-  <text>      say this (free text or a JSON tool call, as in turn-based play): you think
-              for a few ticks, then it is spoken chunk by chunk as the line is free
-  !<text>     the same, but barge in: speak even while the other side talks
-  (empty)     one tick: go on thinking / speaking, or stay silent and listen
-  +N          N ticks the same way (stops at the end of the episode)
-  hint        the oracle's action for this tick (takes no tick)
-  help, quit"""
-
-
-def cmd_play_realtime(args: argparse.Namespace) -> int:
-    """``envgym play ID --realtime``: a tick-based text UI for the real-time phone env."""
-    import gymnasium as gym
-    import torch
-
-    from envgym.phone.actions import ActionParser
-    from envgym.phone.realtime import (
-        CH_BACKCHANNEL,
-        CH_MUSIC,
-        CH_OTHER,
-        RT_BARGE_IN,
-        RT_FIRST_PREPARE,
-        RT_SILENT,
-        RT_SPEAK,
+    return play(
+        args.id,
+        scenario=args.scenario,
+        difficulty=args.difficulty,
+        seed=args.seed,
+        realtime=getattr(args, "realtime", False),
     )
-    from envgym.phone.text import tokenize
-
-    kwargs: dict[str, Any] = {"realtime": True}
-    if args.scenario is not None:
-        kwargs["scenario"] = args.scenario
-    if args.difficulty is not None:
-        kwargs["difficulty"] = args.difficulty
-    envs = gym.make_vec(args.id, num_envs=1, vectorization_mode="vector_entry_point", **kwargs)
-    try:
-        env = envs.unwrapped
-        parser = ActionParser(env.compiled, env.engine.garbled_action)
-        obs, _ = envs.reset(seed=args.seed)
-        k = int(env.state["scenario"][0])
-        sc = env.compiled.scenarios[k]
-        print(f"== {args.id} (real time)  scenario: {sc.name}: {sc.title}")
-        print(REALTIME_PLAY_HELP)
-        plan: dict[str, Any] = {"action": 0, "barge": False}
-        ret, ticks = 0.0, 0
-
-        def show(o: dict[str, torch.Tensor], said: str) -> None:
-            t = int(o["tick"][0]) * env.tick_s
-            tok, ch = o["heard"][0], o["heard_from"][0]
-            words = env.decode(tok)
-            if bool((ch == CH_MUSIC).any()):
-                words = "(hold music)"
-            elif bool((ch == CH_BACKCHANNEL).any()):
-                words = "mm-hm"
-            who = "them" if bool((ch == CH_OTHER).any()) else "line"
-            if words:
-                print(f"  {t:6.1f}s  {who}: {words}")
-            if said:
-                print(f"  {t:6.1f}s  you:  {said}")
-
-        def tick() -> bool:
-            nonlocal obs, ret, ticks
-            a, said = RT_SILENT, ""
-            cat = int(plan["action"])
-            if cat > 0:
-                st = env.state
-                if int(st["rt_prep"][0]) != cat or int(st["rt_thought"][0]) < env.think_ticks:
-                    a, said = cat - 1 + RT_FIRST_PREPARE, "(thinking)"
-                else:
-                    a = RT_BARGE_IN if plan["barge"] else RT_SPEAK
-                    said = env.utterances[k][cat]
-                    if int(env._utt_ticks[k, cat]) > 1:  # spoken chunk by chunk
-                        words = tokenize(said)
-                        i = int(st["rt_said"][0]) * env.C
-                        said = " ".join(words[i : i + env.C])
-            said_before = int(env.state["rt_said"][0])
-            obs, r, term, trunc, info = envs.step(torch.tensor([a]))
-            finished = a in (RT_SPEAK, RT_BARGE_IN) and int(obs["prepared"][0]) == 0
-            if a == RT_SPEAK and not finished and int(obs["progress"][0, 1]) == said_before:
-                said = ""  # the line was busy: the chunk waits
-            if finished:
-                plan["action"] = 0  # said in full
-                env._stated_correct = None
-            ticks += 1
-            ret += float(r[0])
-            show(info["final_obs"] if bool(term[0] or trunc[0]) else obs, said)
-            err = env.action_error_names[int(info["action_error"][0])]
-            if err:
-                print(f"  [action_error: {err}]")
-            if bool(term[0] or trunc[0]):
-                how = "terminated" if bool(term[0]) else "truncated (time limit)"
-                m = {key: round(float(v[0]), 2) for key, v in info["interaction"].items()}
-                print(
-                    f"== episode {how} after {ticks} ticks: return {ret:+.3f}, "
-                    f"success: {bool(info['success'][0])}"
-                )
-                print(f"== interaction: {m}")
-                return True
-            return False
-
-        show(obs, "")
-        stdin = sys.stdin
-        echo = not stdin.isatty()
-        while True:
-            print("> ", end="", flush=True)
-            line = stdin.readline()
-            if not line:
-                print()
-                print("(end of input)")
-                break
-            text = line.strip()
-            if echo:
-                print(text)
-            cmd = text.lower()
-            if cmd in ("quit", "exit", "q"):
-                break
-            if cmd in ("help", "?"):
-                print(REALTIME_PLAY_HELP)
-                continue
-            if cmd == "hint":
-                print(f"hint: {env.action_names[int(env.oracle_action()[0])]}")
-                continue
-            n = 1
-            if cmd.startswith("+") and cmd[1:].isdigit():
-                n = int(cmd[1:])
-            elif text:
-                barge = text.startswith("!")
-                parsed = parser.parse(text.lstrip("!").strip(), k)
-                if parsed.action >= len(env.compiled.catalogue):
-                    print(f"  (not understood: {parsed.error}; nothing said)")
-                    continue
-                plan.update(action=parsed.action, barge=barge)
-                env._stated_correct = (
-                    torch.tensor([parser.stated_correct(parsed, k)])
-                    if parsed.value is not None
-                    else None
-                )
-            for _ in range(n):
-                if tick():
-                    return 0
-        print(f"== stopped after {ticks} ticks: return so far {ret:+.3f}")
-        return 0
-    finally:
-        envs.close()
 
 
 # --------------------------------------------------------------------------- bench
@@ -808,15 +510,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace, command: str) -> int:
     """Record a Minari dataset from the batched engine (resumable; Ctrl-C keeps every
     finished episode)."""
-    import datetime as dt
-    import importlib.metadata
-    import os
-    import platform
-
     import torch
 
-    from envgym.bench import device_name
-    from envgym.datasets import dataset_path, record, time_rollout
+    from envgym.datasets import dataset_path, record
 
     torch.set_num_threads(args.threads)
     env_kwargs: dict[str, Any] = dict(args.env_kwarg or [])
@@ -862,74 +558,85 @@ def cmd_record(args: argparse.Namespace, command: str) -> int:
         )
         return 130
     if args.bench:
-        plain = time_rollout(
-            args.id,
-            policy=args.policy,
-            batched_steps=report.env_steps // args.num_envs,
-            num_envs=args.num_envs,
-            seed=args.seed,
-            device=args.device,
-            env_kwargs=env_kwargs,
-        )
-        row = {
-            "id": args.id,
-            "policy": args.policy,
-            "num_envs": args.num_envs,
-            "device": args.device,
-            "episodes": report.written,
-            "env_steps": report.env_steps,
-            "steps_written": report.steps_written,
-            "record_seconds": report.seconds,
-            "record_env_steps_per_s": report.env_steps / report.seconds,
-            "written_env_steps_per_s": rate,
-            "rollout_env_steps_per_s": plain["env_steps_per_s"],
-            "ratio_record_vs_rollout": (report.env_steps / report.seconds)
-            / plain["env_steps_per_s"],
-            "record_cpu_seconds": report.cpu_seconds,
-            "record_env_steps_per_cpu_s": report.env_steps / report.cpu_seconds,
-            "rollout_env_steps_per_cpu_s": plain["env_steps_per_cpu_s"],
-            "ratio_record_vs_rollout_cpu": (report.env_steps / report.cpu_seconds)
-            / plain["env_steps_per_cpu_s"],
-            "dataset_mb": sum(f.stat().st_size for f in report.path.rglob("*")) / 1e6,
-            "torch_threads": torch.get_num_threads(),
-            "machine": device_name(torch.device(args.device)),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "minari": importlib.metadata.version("minari"),
-            "h5py": importlib.metadata.version("h5py"),
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": command,
-        }
-        print(
-            f"rollout without recording: {plain['env_steps_per_s']:,.0f} env-steps/s; "
-            f"recording: {row['record_env_steps_per_s']:,.0f} env-steps/s "
-            f"({row['ratio_record_vs_rollout']:.2f}x; per CPU-second "
-            f"{row['ratio_record_vs_rollout_cpu']:.2f}x)"
-        )
-        _write_json(args.bench, row)
-        print(f"wrote {args.bench}")
+        _record_bench(args, command, report, env_kwargs)
     return 0
+
+
+def _record_bench(
+    args: argparse.Namespace, command: str, report: Any, env_kwargs: dict[str, Any]
+) -> None:
+    """``envgym record --bench``: time the same policy's rollout without recording and write
+    both rates (and the machine) as JSON."""
+    import datetime as dt
+    import importlib.metadata
+    import os
+    import platform
+
+    import torch
+
+    from envgym.core.machine import device_name
+    from envgym.datasets import time_rollout
+
+    rate = report.steps_written / report.seconds if report.seconds > 0 else 0.0
+    plain = time_rollout(
+        args.id,
+        policy=args.policy,
+        batched_steps=report.env_steps // args.num_envs,
+        num_envs=args.num_envs,
+        seed=args.seed,
+        device=args.device,
+        env_kwargs=env_kwargs,
+    )
+    row = {
+        "id": args.id,
+        "policy": args.policy,
+        "num_envs": args.num_envs,
+        "device": args.device,
+        "episodes": report.written,
+        "env_steps": report.env_steps,
+        "steps_written": report.steps_written,
+        "record_seconds": report.seconds,
+        "record_env_steps_per_s": report.env_steps / report.seconds,
+        "written_env_steps_per_s": rate,
+        "rollout_env_steps_per_s": plain["env_steps_per_s"],
+        "ratio_record_vs_rollout": (report.env_steps / report.seconds) / plain["env_steps_per_s"],
+        "record_cpu_seconds": report.cpu_seconds,
+        "record_env_steps_per_cpu_s": report.env_steps / report.cpu_seconds,
+        "rollout_env_steps_per_cpu_s": plain["env_steps_per_cpu_s"],
+        "ratio_record_vs_rollout_cpu": (report.env_steps / report.cpu_seconds)
+        / plain["env_steps_per_cpu_s"],
+        "dataset_mb": sum(f.stat().st_size for f in report.path.rglob("*")) / 1e6,
+        "torch_threads": torch.get_num_threads(),
+        "machine": device_name(torch.device(args.device)),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "minari": importlib.metadata.version("minari"),
+        "h5py": importlib.metadata.version("h5py"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+    }
+    print(
+        f"rollout without recording: {plain['env_steps_per_s']:,.0f} env-steps/s; "
+        f"recording: {row['record_env_steps_per_s']:,.0f} env-steps/s "
+        f"({row['ratio_record_vs_rollout']:.2f}x; per CPU-second "
+        f"{row['ratio_record_vs_rollout_cpu']:.2f}x)"
+    )
+    _write_json(args.bench, row)
+    print(f"wrote {args.bench}")
 
 
 # --------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``envgym`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="envgym", description="envgym: phone, browser and robot worlds for agents."
-    )
-    p.add_argument(
-        "--traceback",
-        action="store_true",
-        help="show the full traceback of an error instead of a one-line message",
-    )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def _add_list(sub: Any) -> None:
+    """``envgym list``: list registered ids."""
     sub.add_parser("list", help="list registered env ids")
 
+
+def _add_validate(sub: Any) -> None:
+    """``envgym validate``: check scenario and scene files."""
     v = sub.add_parser(
         "validate",
         help="check phone scenario and robot scene YAML files",
@@ -938,10 +645,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("files", nargs="+", metavar="FILE", help="YAML file or directory")
 
+
+def _add_schema(sub: Any) -> None:
+    """``envgym schema``: a family's JSON Schema."""
     s = sub.add_parser("schema", help="JSON Schema of a family's scenario files")
     s.add_argument("family", choices=sorted(SCHEMA_MODELS))
     s.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
 
+
+def _add_play(sub: Any) -> None:
+    """``envgym play``: play a phone env in the terminal."""
     pl = sub.add_parser(
         "play",
         help="play a phone env as the assistant in the terminal",
@@ -965,6 +678,9 @@ def build_parser() -> argparse.ArgumentParser:
         "chunk by chunk ('help' inside lists the commands)",
     )
 
+
+def _add_bench(sub: Any) -> None:
+    """``envgym bench``: time env.step against a raw baseline."""
     b = sub.add_parser("bench", help="time env.step against a raw backend baseline")
     b.add_argument("id", metavar="ID", help="env id, e.g. envgym/Phone-v0")
     b.add_argument(
@@ -1011,6 +727,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra keyword argument for gym.make_vec (repeatable); VALUE is read as an "
         "int, float, true/false or else a string; it goes to every row, e.g. hints=false",
     )
+    _add_bench_comparisons(b)
+
+
+def _add_bench_comparisons(b: argparse.ArgumentParser) -> None:
+    """``envgym bench``'s same-run comparisons (served, distributed, three-party) and the
+    robot backend options."""
     b.add_argument(
         "--served",
         action="store_true",
@@ -1045,6 +767,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="robot envs, cpu backend: MuJoCo thread-pool size (default: the CPUs available)",
     )
 
+
+def _add_demo(sub: Any) -> None:
+    """``envgym demo``: oracle vs random on every task."""
     d = sub.add_parser("demo", help="oracle vs random policy on every installed scenario")
     d.add_argument("--num-envs", type=_positive, default=256, help="worlds per env (default 256)")
     d.add_argument(
@@ -1063,6 +788,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.add_argument("--json", metavar="OUT", help="write the rows as JSON")
 
+
+def _add_eval(sub: Any) -> None:
+    """``envgym eval``: success and pass^k of a policy."""
     ev = sub.add_parser(
         "eval",
         help="success and pass^k of a text-face policy per scenario (or --continual)",
@@ -1095,6 +823,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--length", type=_positive, default=8, help="--continual: episodes each")
     ev.add_argument("--json", metavar="OUT", help="write the report as JSON")
 
+
+def _add_serve(sub: Any) -> None:
+    """``envgym serve``: serve an id over OpenEnv's protocol."""
     sv = sub.add_parser(
         "serve",
         help="serve an env id over OpenEnv's WebSocket protocol (many sessions)",
@@ -1120,6 +851,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keyword argument for gym.make of every session (repeatable), e.g. scenario=all",
     )
 
+
+def _add_record(sub: Any) -> None:
+    """``envgym record``: record a Minari dataset."""
     rec = sub.add_parser(
         "record",
         help="record a Minari dataset from the batched engine",
@@ -1160,6 +894,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--no-progress", action="store_true", help="no progress line")
 
+
+def _add_render(sub: Any) -> None:
+    """``envgym render``: a video of a robot env's oracle."""
     r = sub.add_parser(
         "render",
         help="write a video of a robot env's oracle",
@@ -1176,7 +913,52 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--height", type=_positive, default=384)
     r.add_argument("--policy", choices=("oracle", "random"), default="oracle")
     r.add_argument("--backend", choices=("cpu", "warp"), default=None)
+
+
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_list,
+    _add_validate,
+    _add_schema,
+    _add_play,
+    _add_bench,
+    _add_demo,
+    _add_eval,
+    _add_serve,
+    _add_record,
+    _add_render,
+)
+"""Each subcommand's parser builder, in ``envgym --help`` order."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``envgym`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="envgym", description="envgym: phone, browser and robot worlds for agents."
+    )
+    p.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the full traceback of an error instead of a one-line message",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
     return p
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, str], int]] = {
+    "list": lambda args, command: cmd_list(args),
+    "validate": lambda args, command: cmd_validate(args),
+    "schema": lambda args, command: cmd_schema(args),
+    "play": lambda args, command: cmd_play(args),
+    "bench": cmd_bench,
+    "demo": cmd_demo,
+    "eval": cmd_eval,
+    "render": lambda args, command: cmd_render(args),
+    "serve": lambda args, command: cmd_serve(args),
+    "record": cmd_record,
+}
+"""Subcommand -> its handler, called with the parsed arguments and the command line."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1199,26 +981,7 @@ def main(argv: list[str] | None = None) -> int:
     import gymnasium as gym
 
     try:
-        if args.command == "list":
-            return cmd_list(args)
-        if args.command == "validate":
-            return cmd_validate(args)
-        if args.command == "schema":
-            return cmd_schema(args)
-        if args.command == "play":
-            return cmd_play(args)
-        if args.command == "bench":
-            return cmd_bench(args, command)
-        if args.command == "demo":
-            return cmd_demo(args, command)
-        if args.command == "eval":
-            return cmd_eval(args, command)
-        if args.command == "render":
-            return cmd_render(args)
-        if args.command == "serve":
-            return cmd_serve(args)
-        if args.command == "record":
-            return cmd_record(args, command)
+        return COMMANDS[args.command](args, command)
     except ScenarioError as e:
         _err(str(e))
         return 1
@@ -1232,8 +995,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
-    _err(f"unknown command {args.command!r}")
-    return 2
 
 
 if __name__ == "__main__":

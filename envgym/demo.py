@@ -7,9 +7,9 @@ policy for ``steps`` steps. Episodes are counted where ``terminated | truncated`
 ``info["_" + keys.EPISODE]``.
 
 Families plug in through :data:`FAMILIES`: a family whose module is importable contributes its
-tasks. The phone family's tasks are every shipped scenario plus a generated set; a future
-family module (``envgym.robot``, ``envgym.browser``) takes part by defining
-``demo_tasks() -> list[DemoTask]``.
+tasks by defining ``demo_tasks() -> list[DemoTask]`` in its package (``envgym.phone``: every
+shipped scenario plus a generated set). :class:`~envgym.core.family.DemoTask` is a core type, so
+the families declare their rows without importing this module.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import importlib.util
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -29,28 +29,11 @@ from tqdm import tqdm
 
 from envgym.bench import random_actions, sync
 from envgym.core import keys
+from envgym.core.family import DemoTask
+
+__all__ = ["DemoRow", "DemoTask", "demo_tasks", "installed_families", "run_demo", "run_policy"]
 
 DEMO_POLICIES = ("oracle", "random")
-
-
-@dataclass(frozen=True)
-class DemoTask:
-    """One row group of the demo: an env id and the keyword arguments that pick a scenario."""
-
-    family: str
-    label: str
-    env_id: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    max_envs: int | None = None
-    """Cap on the worlds for this task (e.g. physics-heavy robot scenes on a CPU)."""
-    max_steps: int | None = None
-    """Cap on the steps per policy for this task."""
-
-    def sizes(self, num_envs: int, steps: int) -> tuple[int, int]:
-        """(worlds, steps) for this task under the demo's settings and the task's caps."""
-        n = num_envs if self.max_envs is None else min(num_envs, self.max_envs)
-        t = steps if self.max_steps is None else min(steps, self.max_steps)
-        return n, t
 
 
 @dataclass
@@ -70,26 +53,6 @@ class DemoRow:
     seconds: float
 
 
-def phone_demo_tasks() -> list[DemoTask]:
-    """Every shipped phone scenario, plus a generated set at difficulty 2 when the generator
-    is installed."""
-    from envgym.phone.scenarios import shipped_names
-
-    tasks = [
-        DemoTask("phone", name, "envgym/Phone-v0", {"scenario": name}) for name in shipped_names()
-    ]
-    if importlib.util.find_spec("envgym.phone.generator") is not None:
-        tasks.append(
-            DemoTask(
-                "phone",
-                "generated (difficulty 2)",
-                "envgym/Phone-v0",
-                {"scenario": "generated", "difficulty": 2},
-            )
-        )
-    return tasks
-
-
 def _module_tasks(module: str) -> Callable[[], list[DemoTask]]:
     def tasks() -> list[DemoTask]:
         mod = importlib.import_module(module)
@@ -100,7 +63,7 @@ def _module_tasks(module: str) -> Callable[[], list[DemoTask]]:
 
 
 FAMILIES: dict[str, tuple[str, Callable[[], list[DemoTask]]]] = {
-    "phone": ("envgym.phone", phone_demo_tasks),
+    "phone": ("envgym.phone", _module_tasks("envgym.phone")),
     "robot": ("envgym.robot", _module_tasks("envgym.robot")),
     "browser": ("envgym.browser", _module_tasks("envgym.browser")),
 }

@@ -2,7 +2,8 @@
 of its envs is made.
 
 Each family lists its own ids in ``envgym/<family>/ids.py`` (a light module: it must not import
-the family's backend) as a function ``entries() -> list[EnvEntry]``.
+the family's backend) as a function ``entries() -> list[EnvEntry]``; :class:`EnvEntry` is a core
+type (:mod:`envgym.core.family`), so a family never imports this module.
 """
 
 from __future__ import annotations
@@ -13,30 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
+
+from envgym.core.family import EnvEntry, camel
 
 FAMILIES = ("phone", "robot", "browser")
 
+__all__ = ["EnvEntry", "VectorEntry", "camel", "entries", "register_envs"]
 
-@dataclass(frozen=True)
-class EnvEntry:
-    """One registered id."""
-
-    id: str
-    family: str
-    entry_point: str
-    vector_entry_point: str | None
-    kwargs: dict
-    description: str
-
-
-def camel(name: str) -> str:
-    """``snake_case`` -> ``CamelCase`` (scenario names -> id parts)."""
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
-def phone_scenario_id(name: str) -> str:
-    """The per-scenario id of a shipped phone scenario, e.g. ``envgym/Phone-IspBillDiscount-v0``."""
-    return f"envgym/Phone-{camel(name)}-v0"
+DISTRIBUTED_ENTRY = "envgym.distributed:RayVectorEnv"
+"""The vector env ``distributed=`` builds, named as an entry point (loaded only when used) like
+every family's: registration sits below :mod:`envgym.distributed` and never imports it."""
 
 
 def entries() -> list[EnvEntry]:
@@ -70,12 +58,8 @@ class VectorEntry:
         self, num_envs: int = 1, distributed: int | dict[str, Any] | None = None, **kwargs: Any
     ) -> Any:
         if distributed is not None:
-            from envgym.distributed import RayVectorEnv
-
             opts = {"num_workers": distributed} if isinstance(distributed, int) else distributed
-            return RayVectorEnv(self.env_id, num_envs, **opts, **kwargs)
-        from gymnasium.envs.registration import load_env_creator
-
+            return load_env_creator(DISTRIBUTED_ENTRY)(self.env_id, num_envs, **opts, **kwargs)
         return load_env_creator(self.target)(num_envs=num_envs, **kwargs)
 
 

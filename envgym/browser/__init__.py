@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from envgym.browser.env import BrowserEnv, BrowserVectorEnv
-    from envgym.demo import DemoTask
+    from envgym.core.family import DemoTask
 
 __all__ = ["BrowserEnv", "BrowserVectorEnv", "demo_tasks", "make_single", "make_vector"]
 
@@ -36,7 +36,7 @@ def demo_tasks() -> list[DemoTask]:
 
     from envgym.browser.ids import browser_id, portal_task_name
     from envgym.browser.launch import default_executable
-    from envgym.demo import DemoTask
+    from envgym.core.family import DemoTask
 
     if importlib.util.find_spec("playwright") is None or default_executable() is None:
         return []

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -19,7 +18,8 @@ from envgym.browser.actions import BrowserActionSpace, ParseError, parse_action,
 from envgym.browser.engine import ERROR_CODES, BrowserEngine, Observation
 from envgym.browser.tasks import task_factory
 from envgym.browser.tasks.base import Task
-from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core import StepOutput, TorchVectorEnv
+from envgym.core.single import SingleEnv
 
 TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
 VOCAB_SIZE = 257
@@ -164,6 +164,7 @@ class BrowserVectorEnv(TorchVectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.target_space = batch_space(self.single_target_space, self.num_envs)
+        self.reward_term_names = tuple(REWARD_WEIGHTS)
         self._last_messages = [""] * self.num_envs
 
     # ------------------------------------------------------------------ engine hooks
@@ -290,14 +291,7 @@ class BrowserVectorEnv(TorchVectorEnv):
         self.engine.close()
 
 
-def _single_obs(obs: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in obs.items():
-        out[k] = v[0].cpu().numpy() if torch.is_tensor(v) else str(v[0])
-    return out
-
-
-class BrowserEnv(gym.Env):
+class BrowserEnv(SingleEnv):
     """One browser page: :class:`BrowserVectorEnv` at ``num_envs=1`` (see its docstring for
     the observation, action, reward and target).
 
@@ -309,56 +303,30 @@ class BrowserEnv(gym.Env):
     metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
-        self.render_mode = render_mode
-        self.vec = BrowserVectorEnv(1, **kwargs)
-        self.observation_space = self.vec.single_observation_space
-        self.action_space = self.vec.single_action_space
-        self.target_space = self.single_target_space = self.vec.single_target_space
-        self._ended = False
+        self.check_render_mode(render_mode)
+        vec = BrowserVectorEnv(1, **kwargs)
+        super().__init__(vec, render_mode)
+        self.vec: BrowserVectorEnv = vec
         self._obs: dict[str, Any] | None = None
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        super().reset(seed=seed)
-        if self._ended and seed is None:
-            # The engine already moved to the next episode (SAME_STEP auto-reset), exactly as
-            # world i of a vector env does.
-            obs = self.vec._observe()
-        else:
-            obs, _ = self.vec.reset(seed=seed, options=options)
-        self._ended = False
-        self._obs = _single_obs(obs)
-        # The step info's keys at their reset values (envgym.core.info).
-        info = reset_info(
-            self.vec.target_from_obs(obs)[0].cpu().numpy(),
-            REWARD_WEIGHTS,
-            truncation_reason="",
-            task=self.vec.task_name,
-        )
-        return self._obs, info
+    # ------------------------------------------------------------------ SingleEnv hooks
+    def _observation(self, obs: dict[str, Any]) -> dict[str, Any]:
+        self._obs = super()._observation(obs)
+        return self._obs
 
-    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        if self._ended:
-            raise RuntimeError("the episode has ended; call reset()")
+    def _reset_extra(self, obs: Any) -> dict[str, Any]:
+        return {"truncation_reason": "", "task": self.vec.task_name}
+
+    def _to_vector_action(self, action: Any) -> list[Any]:
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
-        obs, rew, term, trunc, vinfo = self.vec.step([unwrap_action(action)])
-        ended = bool(term[0] or trunc[0])
-        self._ended = ended
-        final = vinfo[keys.FINAL_OBS] if ended else obs
-        self._obs = _single_obs(final)
-        info = {
-            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
-            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
-            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
-            keys.ACTION_ERROR: str(vinfo["action_error_message"][0]),
-            "truncation_reason": str(vinfo["truncation_reason"][0]),
-            "task": self.vec.task_name,
-        }
-        return self._obs, float(rew[0]), bool(term[0]), bool(trunc[0]), info
+        return [unwrap_action(action)]
+
+    def _action_error(self, info: dict[str, Any]) -> str:
+        return str(info["action_error_message"][0])
+
+    def _step_extra(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {"truncation_reason": str(info["truncation_reason"][0]), "task": self.vec.task_name}
 
     def oracle_action(self) -> str:
         """A command string that makes progress towards the goal from the current page."""
@@ -378,6 +346,3 @@ class BrowserEnv(gym.Env):
         if self.render_mode == "rgb_array":
             return self.vec.engine.page_screenshot(0)
         return None
-
-    def close(self) -> None:
-        self.vec.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envgym.registration import EnvEntry, camel
+from envgym.core.family import EnvEntry, camel
 
 SKILL_NAMES = (
     "ClickButton",

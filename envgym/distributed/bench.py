@@ -71,7 +71,7 @@ def bench_distributed(
     import ray
 
     import envgym  # noqa: F401  (registers the ids)
-    from envgym.bench import device_name
+    from envgym.core.machine import device_name
     from envgym.distributed import RayVectorEnv
 
     if policy not in ("random", "oracle"):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pettingzoo import AECEnv
 
+    from envgym.core.family import DemoTask
     from envgym.phone.faces import PhoneEnv, PhoneVectorEnv
     from envgym.phone.multiagent import PhoneParallelEnv, PhoneParallelVectorEnv
 
@@ -18,6 +19,7 @@ __all__ = [
     "PhoneParallelVectorEnv",
     "PhoneVectorEnv",
     "aec_env",
+    "demo_tasks",
     "env",
     "make_single",
     "make_vector",
@@ -85,6 +87,29 @@ def env(
 ) -> AECEnv:
     """PettingZoo's module idiom for the AEC env: the same as :func:`aec_env`."""
     return aec_env(scenario, learners, **kwargs)
+
+
+def demo_tasks() -> list[DemoTask]:
+    """The phone rows of ``envgym demo``: every shipped scenario, plus a generated set at
+    difficulty 2 when the generator is installed."""
+    import importlib.util
+
+    from envgym.core.family import DemoTask
+    from envgym.phone.scenarios import shipped_names
+
+    tasks = [
+        DemoTask("phone", name, "envgym/Phone-v0", {"scenario": name}) for name in shipped_names()
+    ]
+    if importlib.util.find_spec("envgym.phone.generator") is not None:
+        tasks.append(
+            DemoTask(
+                "phone",
+                "generated (difficulty 2)",
+                "envgym/Phone-v0",
+                {"scenario": "generated", "difficulty": 2},
+            )
+        )
+    return tasks
 
 
 def __getattr__(name: str) -> Any:

@@ -193,18 +193,39 @@ class ExplorerAgent:
 
     # ------------------------------------------------------------------ act
     def act(self, obs: str, info: dict[str, Any]) -> Any:
+        said = self._hear(obs)
+        system, rep = " ".join(said["system"]), " ".join(said["rep"])
+        hung_up = self._note_system(system)
+        if hung_up is not None:
+            return hung_up
+        if not self.on_call:
+            return self._off_call()
+        if said["ivr"]:
+            return self._choose_key(" ".join(said["ivr"]))
+        if not rep:
+            if self.last_ask and normalize_value(self.last_ask) in self.known:
+                # The user just told us what the rep is waiting for.
+                return self._provide_or_ask(self.last_ask)
+            return "wait"
+        return self._with_rep(rep)
+
+    def _hear(self, obs: str) -> dict[str, list[str]]:
+        """The observation's lines by speaker; what the user said goes into ``known``."""
         lines = [line.partition(": ") for line in obs.split("\n") if line]
-        said = {speaker: [] for speaker in ("user", "rep", "ivr", "system")}
+        said: dict[str, list[str]] = {speaker: [] for speaker in ("user", "rep", "ivr", "system")}
         for speaker, _, text in lines:
             said.setdefault(speaker, []).append(text)
-        system = " ".join(said["system"])
-        rep = " ".join(said["rep"])
         first_turn, self.turns = self.turns == 0, self.turns + 1
         for text in [] if first_turn else said["user"]:
             for pattern, (li, vi) in zip(_USER_SAYS, ((0, 1), (1, 0)), strict=True):
                 m = pattern.match(text)
                 if m:
                     self.known[normalize_value(m.group(li + 1))] = m.group(vi + 1)
+        return said
+
+    def _note_system(self, system: str) -> str | None:
+        """Track the system's notes (a number to dial, the call ending); a hang-up action when
+        the user can't be reached during the call."""
         noted = re.search(r"Noted .*\(dial (\d+)\)", system)
         if noted:
             self.to_dial = noted.group(1)
@@ -217,34 +238,28 @@ class ExplorerAgent:
             self.on_call = False
             self.requested = False
             return _call("hang_up")
+        return None
 
-        # ---- off the call
-        if not self.on_call:
-            if self.granted:
-                return _call("report", summary="done")
-            while self.pending_ask:
-                label = self.pending_ask.pop(0)
-                if normalize_value(label) not in self.known:
-                    return _call("ask_user", fact=label)
-            if self.dials >= 3 or not self.numbers:
-                return _call("report", summary="I could not get it done.")
-            number = self.to_dial or self.numbers[0][1]
-            self.to_dial = None
-            self.dials += 1
-            self.on_call = True
-            self.pressed = {}
-            return _call("dial", number=number)
+    def _off_call(self) -> str:
+        """Between calls: report, ask the user what the last call taught, or dial."""
+        if self.granted:
+            return _call("report", summary="done")
+        while self.pending_ask:
+            label = self.pending_ask.pop(0)
+            if normalize_value(label) not in self.known:
+                return _call("ask_user", fact=label)
+        if self.dials >= 3 or not self.numbers:
+            return _call("report", summary="I could not get it done.")
+        number = self.to_dial or self.numbers[0][1]
+        self.to_dial = None
+        self.dials += 1
+        self.on_call = True
+        self.pressed = {}
+        return _call("dial", number=number)
 
-        # ---- IVR menu and hold
-        if said["ivr"]:
-            return self._choose_key(" ".join(said["ivr"]))
-        if not rep:
-            if self.last_ask and normalize_value(self.last_ask) in self.known:
-                # The user just told us what the rep is waiting for.
-                return self._provide_or_ask(self.last_ask)
-            return "wait"
-
-        # ---- with a rep
+    def _with_rep(self, rep: str) -> str:
+        """Answer the rep: report a grant, move on from a refusal, fees and offers, provide or
+        ask for what the rep asks, request the service, or give up when stuck."""
         low = rep.lower()
         if self.to_dial is not None:
             self.on_call = False

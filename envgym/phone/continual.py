@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from envgym.phone.models import PhoneScenario
+from envgym.phone.models import Fact, PhoneScenario, Service
 
 CONTINUAL_DEFAULTS = {"user_reachable": "off_call", "calls_per_number": 1}
 
@@ -39,6 +39,44 @@ CONTINUAL_DEFAULTS = {"user_reachable": "off_call", "calls_per_number": 1}
 def _fresh_digits(value: str, rng: random.Random) -> str:
     """The same value shape with new digits (another customer's number)."""
     return re.sub(r"\d", lambda _: str(rng.randrange(10)), value)
+
+
+@dataclass(frozen=True)
+class _Company:
+    """What persists across a sequence: the generated company, its task and the verification
+    policy every service follows."""
+
+    base: PhoneScenario
+    task: Service
+    verify: list[str]
+    """The fact ids every service verifies."""
+    user_only: frozenset[str]
+    """Facts only the user knows: every item after the account id (or the id itself)."""
+    elig_facts: frozenset[str]
+
+    @classmethod
+    def of(cls, base: PhoneScenario) -> _Company:
+        task = base.policies.services[0]
+        verify = list(task.verify)
+        if len(verify) < 2:
+            # A company-wide second item, so there is something only the user knows.
+            spare = [f.id for f in base.user.facts if f.id not in verify and f.sensitive]
+            verify += spare[:1]
+        elig = frozenset(s.eligibility.fact for s in base.policies.services if s.eligibility)
+        return cls(base, task, verify, frozenset(verify[1:] or verify), elig)
+
+    def fresh_facts(self, rng: random.Random) -> list[Fact]:
+        """The user's facts for one episode: fresh digits (another customer), the verification
+        items unknown to the assistant."""
+        facts = []
+        for f in self.base.user.facts:
+            upd: dict[str, Any] = {}
+            if f.id not in self.elig_facts:
+                upd["value"] = _fresh_digits(f.value, rng)
+            if f.id in self.user_only:
+                upd["known_to_assistant"] = False
+            facts.append(f.model_copy(update=upd))
+        return facts
 
 
 @dataclass
@@ -75,8 +113,6 @@ class CompanySequence:
     services: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        from envgym.phone.compiler import compile_scenarios
-        from envgym.phone.engine import oracle_success_rate
         from envgym.phone.generator import generate_scenario
 
         if self.length < 1:
@@ -85,71 +121,26 @@ class CompanySequence:
             raise ValueError(
                 f"user_reachable must be 'always' or 'off_call', got {self.user_reachable!r}"
             )
-        base = generate_scenario(self.company_seed, self.difficulty)
-        task = base.policies.services[0]
-        verify = list(task.verify)
-        if len(verify) < 2:
-            # A company-wide second item, so there is something only the user knows.
-            spare = [f.id for f in base.user.facts if f.id not in verify and f.sensitive]
-            verify += spare[:1]
-        # Facts only the user knows: every item after the account id (or the id itself).
-        user_only = set(verify[1:] or verify)
-        self.company = base.company.name
-        self.requirements = verify
-        elig_facts = {s.eligibility.fact for s in base.policies.services if s.eligibility}
+        c = _Company.of(generate_scenario(self.company_seed, self.difficulty))
+        self.company = c.base.company.name
+        self.requirements = c.verify
         rng = random.Random(f"continual/{self.company_seed}/{self.difficulty}/{self.seed}")
+        self.services = self._request_order(c, rng)
+        self.scenarios = [self._episode(c, rng, sid, j) for j, sid in enumerate(self.services)]
 
-        def episode(service_id: str, j: int) -> PhoneScenario:
-            svc = next(s for s in base.policies.services if s.id == service_id)
-            services = [
-                s.model_copy(update={"verify": list(verify)}) for s in base.policies.services
-            ]
-            facts = []
-            for f in base.user.facts:
-                upd: dict[str, Any] = {}
-                if f.id not in elig_facts:
-                    upd["value"] = _fresh_digits(f.value, rng)
-                if f.id in user_only:
-                    upd["known_to_assistant"] = False
-                facts.append(f.model_copy(update=upd))
-            if svc.id == task.id:
-                request, goal = base.user.request, base.goal
-            else:
-                fees = (
-                    f" I'm okay paying up to ${svc.fee} in fees, but no more."
-                    if svc.fee
-                    else " I don't want to pay any fees."
-                )
-                request = f"Please call {self.company} and ask for {svc.label}.{fees}"
-                goal = base.goal.model_copy(
-                    update={"records": dict(svc.effects), "max_fees": svc.fee}
-                )
-            return base.model_copy(
-                update={
-                    "name": f"company_d{self.difficulty}_s{self.company_seed}_e{j}",
-                    "title": f"{self.company}: {svc.label}",
-                    "policies": base.policies.model_copy(
-                        update={
-                            "services": services,
-                            "max_calls_per_number": self.calls_per_number,
-                        }
-                    ),
-                    "user": base.user.model_copy(update={"request": request, "facts": facts}),
-                    "goal": goal,
-                    "constraints": base.constraints.model_copy(
-                        update={"user_reachable": self.user_reachable}
-                    ),
-                    "tags": [*base.tags, "continual"],
-                }
-            )
+    def _request_order(self, c: _Company, rng: random.Random) -> list[str]:
+        """The service each episode asks for: the requests this company can serve (services
+        whose grant meets a goal that the oracle reaches in every seeded episode, look-alike
+        "priority" twins excluded), shuffled round by round with no request twice in a row."""
+        from envgym.phone.compiler import compile_scenarios
+        from envgym.phone.engine import oracle_success_rate
 
-        # The requests this company can serve: services whose grant meets a goal that the
-        # oracle reaches in every seeded episode (looks-alike "priority" twins excluded).
-        candidates = [s.id for s in base.policies.services if not s.id.endswith("_priority")]
-        trial = [episode(sid, -1 - i) for i, sid in enumerate(candidates)]
+        services = c.base.policies.services
+        candidates = [s.id for s in services if not s.id.endswith("_priority")]
+        trial = [self._episode(c, rng, sid, -1 - i) for i, sid in enumerate(candidates)]
         trial = [sc.model_copy(update={"name": f"probe_{i}"}) for i, sc in enumerate(trial)]
         rates = oracle_success_rate(compile_scenarios(trial), seeds=4)
-        ok = [sid for sid, r in zip(candidates, rates, strict=True) if r == 1.0] or [task.id]
+        ok = [sid for sid, r in zip(candidates, rates, strict=True) if r == 1.0] or [c.task.id]
         order: list[str] = []
         while len(order) < self.length:
             batch = ok[:]
@@ -157,8 +148,39 @@ class CompanySequence:
             if order and len(batch) > 1 and batch[0] == order[-1]:
                 batch.append(batch.pop(0))
             order.extend(batch)
-        self.services = order[: self.length]
-        self.scenarios = [episode(sid, j) for j, sid in enumerate(self.services)]
+        return order[: self.length]
+
+    def _episode(self, c: _Company, rng: random.Random, service_id: str, j: int) -> PhoneScenario:
+        """Episode ``j``: the company asked for ``service_id`` by a user with fresh digits."""
+        base = c.base
+        svc = next(s for s in base.policies.services if s.id == service_id)
+        services = [s.model_copy(update={"verify": list(c.verify)}) for s in base.policies.services]
+        if svc.id == c.task.id:
+            request, goal = base.user.request, base.goal
+        else:
+            fees = (
+                f" I'm okay paying up to ${svc.fee} in fees, but no more."
+                if svc.fee
+                else " I don't want to pay any fees."
+            )
+            request = f"Please call {self.company} and ask for {svc.label}.{fees}"
+            goal = base.goal.model_copy(update={"records": dict(svc.effects), "max_fees": svc.fee})
+        facts = c.fresh_facts(rng)
+        return base.model_copy(
+            update={
+                "name": f"company_d{self.difficulty}_s{self.company_seed}_e{j}",
+                "title": f"{self.company}: {svc.label}",
+                "policies": base.policies.model_copy(
+                    update={"services": services, "max_calls_per_number": self.calls_per_number}
+                ),
+                "user": base.user.model_copy(update={"request": request, "facts": facts}),
+                "goal": goal,
+                "constraints": base.constraints.model_copy(
+                    update={"user_reachable": self.user_reachable}
+                ),
+                "tags": [*base.tags, "continual"],
+            }
+        )
 
     def make_env(self, **kwargs: Any) -> Any:
         """The text-face env over this sequence's scenarios (pin episode j with

@@ -6,14 +6,14 @@ import reprlib
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core import StepOutput, TorchVectorEnv, keys
 from envgym.core.errors import InvalidActionError
+from envgym.core.single import SingleEnv
 from envgym.core.vector import integer_actions, one_world_action
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
 from envgym.phone.compiler import CompiledPhone, compile_scenarios
@@ -518,16 +518,7 @@ def _shown(action: Any) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def _single_obs(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """World 0 of a batched tokens observation as NumPy (Discrete entries as np.int64)."""
-    out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
-    for k in ("phase", "pending_fact", "department"):
-        if k in out:
-            out[k] = np.int64(out[k])
-    return out
-
-
-class PhoneEnv(gym.Env):
+class PhoneEnv(SingleEnv):
     """The phone env for one call at a time: the batched engine at B=1 plus text adapters.
 
     ``obs_mode="text"`` (default): observations are what the assistant hears this step as text
@@ -568,11 +559,9 @@ class PhoneEnv(gym.Env):
     ) -> None:
         if obs_mode not in ("text", "tokens"):
             raise ValueError(f"obs_mode must be 'text' or 'tokens', got {obs_mode!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        self.check_render_mode(render_mode)
         self.obs_mode = obs_mode
-        self.render_mode = render_mode
-        self.vec = PhoneVectorEnv(
+        vec = PhoneVectorEnv(
             1,
             scenario,
             difficulty=difficulty,
@@ -584,14 +573,12 @@ class PhoneEnv(gym.Env):
             cuda_graph=False,  # one world: the text face reads step messages between steps
             **aids,
         )
+        super().__init__(vec, render_mode)
+        self.vec: PhoneVectorEnv = vec
         self.show_admissible = show_admissible
         self.compiled = self.vec.compiled
         self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
-        self.single_target_space = self.target_space = self.vec.single_target_space
-        if obs_mode == "tokens":
-            self.observation_space = self.vec.single_observation_space
-            self.action_space = self.vec.single_action_space
-        else:
+        if obs_mode == "text":
             # Every character the world can say, so observations always lie in the space.
             said = {ch for texts in self.compiled.book.texts for v in texts for ch in v}
             self.observation_space = spaces.Text(
@@ -601,12 +588,13 @@ class PhoneEnv(gym.Env):
         self.action_names = self.vec.action_names
         self._episode_scenario = 0
         self._transcript: list[str] = []
-        self._ended = False
+        self._parsed: ParsedAction | None = None
+        self._last_action = 0
 
     # ------------------------------------------------------------------ helpers
-    def _obs(self, obs: dict[str, torch.Tensor]) -> Any:
+    def _observation(self, obs: dict[str, torch.Tensor]) -> Any:
         if self.obs_mode == "tokens":
-            return _single_obs(obs)
+            return super()._observation(obs)
         return self._text()
 
     def _text(self, last_step: bool = False) -> str:
@@ -690,74 +678,66 @@ class PhoneEnv(gym.Env):
         self.vec._state_changed()
         return self.vec._observe()
 
-    # ------------------------------------------------------------------ Gymnasium API
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        super().reset(seed=seed)
-        options = dict(options or {})
+    # ------------------------------------------------------------------ SingleEnv hooks
+    def _face_options(self, options: dict[str, Any]) -> dict[str, Any]:
         pin = options.pop("scenario_index", None)
-        if self._ended and seed is None:
-            # The engine already moved this world to its next episode (SAME_STEP auto-reset),
-            # exactly as world i of a vector env does.
-            obs = self.vec._observe()
-        else:
-            obs, _ = self.vec.reset(seed=seed, options=options or None)
-        if pin is not None:
-            obs = self._pin_scenario(pin)
-        self._ended = False
+        return {} if pin is None else {"scenario_index": pin}
+
+    def _begin_episode(self, obs: Any, face_options: dict[str, Any]) -> Any:
+        if "scenario_index" in face_options:
+            obs = self._pin_scenario(face_options["scenario_index"])
         self._episode_scenario = self.scenario_index
         self._transcript = [self._text()]
+        return obs
+
+    def _reset_extra(self, obs: Any) -> dict[str, Any]:
         # The step info's keys at their reset values (envgym.core.info), so consumers that
         # stack infos over an episode (Minari's DataCollector) see one structure.
-        info = reset_info(
-            self.vec.target_from_obs(obs)[0].cpu().numpy(),
-            self.vec.reward_term_names,
-            action_name="",
-            scenario=self.compiled.scenarios[self.scenario_index].name,
-        )
+        extra: dict[str, Any] = {
+            "action_name": "",
+            "scenario": self.compiled.scenarios[self.scenario_index].name,
+        }
         if self.obs_mode == "text":
-            info["messages"] = self._messages()
+            extra["messages"] = self._messages()
         if self.vec.publish_mask:
-            info[keys.ACTION_MASK] = self.vec.action_masks()[0].cpu().numpy()
+            extra[keys.ACTION_MASK] = self.vec.action_masks()[0].cpu().numpy()
         if self.vec.publish_target_mask:
-            info[keys.TARGET_MASK] = self.vec.reset_target_mask()[0].cpu().numpy()
-        return self._obs(obs), info
+            extra[keys.TARGET_MASK] = self.vec.reset_target_mask()[0].cpu().numpy()
+        return extra
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        if self._ended:
-            raise RuntimeError("the episode has ended; call reset()")
-        parsed: ParsedAction | None = None
+    def _to_vector_action(self, action: Any) -> Any:
+        self._parsed = None
         if self.obs_mode == "tokens":
             a = one_world_action(action)
             step_in: Any = a
         else:
             # The text face passes what was said; the engine decides whether it is true.
-            parsed = self.parser.parse(action, self.scenario_index)
+            parsed = self._parsed = self.parser.parse(action, self.scenario_index)
             a = torch.tensor([parsed.action])
             said = None if parsed.value is None else self.vec.engine.value_id(parsed.value)
             step_in = PhoneActions(a, None if said is None else torch.tensor([said]))
-        obs, rew, term, trunc, vinfo = self.vec.step(step_in)
-        ended = bool(term[0] or trunc[0])
-        self._ended = ended
-        final = vinfo[keys.FINAL_OBS] if ended else obs
-        aid = int(torch.as_tensor(a).reshape(-1)[0])
-        code = int(vinfo[keys.ACTION_ERROR][0])
-        error = ACTION_ERRORS[code]
-        if parsed is not None and parsed.error:
-            error = f"not_understood: {parsed.error}"
-        info: dict[str, Any] = {
-            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
-            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
-            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
-            keys.ACTION_ERROR: error,
+        self._last_action = a
+        return step_in
+
+    def _action_error(self, info: dict[str, Any]) -> str:
+        if self._parsed is not None and self._parsed.error:
+            return f"not_understood: {self._parsed.error}"
+        return ACTION_ERRORS[int(info[keys.ACTION_ERROR][0])]
+
+    def _step_extra(self, info: dict[str, Any]) -> dict[str, Any]:
+        aid = int(torch.as_tensor(self._last_action).reshape(-1)[0])
+        extra: dict[str, Any] = {
             "action_name": self.action_names[aid] if aid < len(self.action_names) else "garbled",
             # The episode's scenario, as at reset (the world may already have auto-reset).
             "scenario": self.compiled.scenarios[self._episode_scenario].name,
         }
         for k in (keys.ACTION_MASK, keys.TARGET_MASK):
-            if k in vinfo:
-                info[k] = vinfo[k][0].cpu().numpy()
+            if k in info:
+                extra[k] = info[k][0].cpu().numpy()
+        return extra
+
+    def _step_observation(self, final: Any, action: Any, info: dict[str, Any]) -> Any:
+        text = ""
         if self.obs_mode == "text" or self.render_mode is not None:
             # From the step's own messages: the world may already have auto-reset.
             text = self._text(last_step=True)
@@ -766,12 +746,8 @@ class PhoneEnv(gym.Env):
             self._transcript.append(text)
         if self.obs_mode == "text":
             info["messages"] = self._messages(last_step=True)
-            out_obs: Any = text
-        else:
-            out_obs = _single_obs(final)
-        if self.render_mode == "human":
-            print(self.render())
-        return out_obs, float(rew[0]), bool(term[0]), bool(trunc[0]), info
+            return text
+        return super()._observation(final)
 
     def render(self) -> str | np.ndarray | None:
         """``"ansi"`` / ``"human"``: the last step's lines of the transcript (``"human"`` prints
@@ -791,6 +767,3 @@ class PhoneEnv(gym.Env):
             ]
             return call_frame(header, self._transcript)
         return None
-
-    def close(self) -> None:
-        self.vec.close()

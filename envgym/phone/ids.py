@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from envgym.registration import EnvEntry, phone_scenario_id
+from envgym.core.family import EnvEntry, camel
+
+
+def phone_scenario_id(name: str) -> str:
+    """The per-scenario id of a shipped phone scenario, e.g. ``envgym/Phone-IspBillDiscount-v0``."""
+    return f"envgym/Phone-{camel(name)}-v0"
 
 
 def entries() -> list[EnvEntry]:

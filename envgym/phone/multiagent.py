@@ -28,6 +28,7 @@ from pettingzoo import ParallelEnv
 
 from envgym.core import StepOutput, keys
 from envgym.core.errors import InvalidActionError
+from envgym.core.single import world_info, world_obs
 from envgym.core.vector import integer_actions, one_world_action
 from envgym.phone.compiler import (
     FLOOR_ASSISTANT,
@@ -427,13 +428,6 @@ class PhoneParallelVectorEnv:
         self.core.close()
 
 
-def _np_obs(agent: str, obs: dict[str, torch.Tensor]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
-    if agent == "assistant":
-        out["phase"] = np.int64(out["phase"])
-    return out
-
-
 class PhoneParallelEnv(ParallelEnv):
     """The three-party phone call as a PettingZoo ``ParallelEnv``: the batched engine at B=1.
 
@@ -467,6 +461,10 @@ class PhoneParallelEnv(ParallelEnv):
         self.agents: list[str] = []
         self._next_obs: dict[str, Any] | None = None
 
+    def _world_obs(self, agent: str, obs: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The world's observation of ``agent`` as NumPy (core's un-batching rule)."""
+        return world_obs(obs, self.vec.single_observation_spaces[agent])
+
     def observation_space(self, agent: str) -> spaces.Space:
         # The same space object on every call (PettingZoo seeds and checks it by identity).
         return self.vec.single_observation_spaces[agent]
@@ -492,7 +490,7 @@ class PhoneParallelEnv(ParallelEnv):
             obs, _ = self.vec.reset(seed=seed, options=options)
         self._next_obs = None
         self.agents = list(self.possible_agents)
-        np_obs = {a: _np_obs(a, obs[a]) for a in self.agents}
+        np_obs = {a: self._world_obs(a, obs[a]) for a in self.agents}
         return np_obs, {a: {"my_turn": bool(np_obs[a]["my_turn"][0])} for a in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
@@ -510,17 +508,12 @@ class PhoneParallelEnv(ParallelEnv):
         out_obs, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
         for a in self.agents:
             src = info[a][keys.FINAL_OBS] if done else obs[a]
-            out_obs[a] = _np_obs(a, src)
+            out_obs[a] = self._world_obs(a, src)
             rewards[a] = float(rew[a][0])
             terms[a] = bool(term[a][0])
             truncs[a] = bool(trunc[a][0])
-            infos[a] = {
-                keys.NEXT_OBS_TARGET: info[a][keys.NEXT_OBS_TARGET][0].cpu().numpy(),
-                keys.REWARD_TERMS: {k: float(v[0]) for k, v in info[a][keys.REWARD_TERMS].items()},
-                keys.SUCCESS: bool(info[a][keys.SUCCESS][0]),
-                keys.ACTION_ERROR: names[a][int(info[a][keys.ACTION_ERROR][0])],
-                "my_turn": bool(out_obs[a]["my_turn"][0]),
-            }
+            infos[a] = world_info(info[a], names[a][int(info[a][keys.ACTION_ERROR][0])])
+            infos[a]["my_turn"] = bool(out_obs[a]["my_turn"][0])
         if done:
             self._next_obs = obs
             self.agents = []

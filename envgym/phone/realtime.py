@@ -18,15 +18,15 @@ engine's turn step runs batched, with a mask, only on ticks where some world nee
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core.single import SingleEnv
 from envgym.core.vector import one_world_action
 from envgym.phone.compiler import (
     A_ASK_ABOUT,
@@ -108,6 +108,61 @@ def _ticks(seconds: float, tick_s: float) -> int:
     return max(1, math.ceil(seconds / tick_s - 1e-9))
 
 
+class _AssistantTick(NamedTuple):
+    """What the assistant did this tick (``[B]`` tensors), for the later parts of the tick."""
+
+    prep: torch.Tensor
+    """The catalogue action being prepared (0: none)."""
+    not_ready: torch.Tensor
+    """Wanted to speak with nothing ready (an ``E_NOT_PREPARED`` error)."""
+    talk: torch.Tensor
+    go: torch.Tensor
+    """Said the next chunk."""
+    voice: torch.Tensor
+    """The assistant's voice is on the line."""
+    starts: torch.Tensor
+    complete: torch.Tensor
+    """Said the utterance's last chunk: the engine takes the turn."""
+    over: torch.Tensor
+    """Talked over the other party."""
+    interrupt: torch.Tensor
+    on_rep: torch.Tensor
+    yields: torch.Tensor
+    """The rep yields to the interruption."""
+
+
+class _EngineTick(NamedTuple):
+    """The engine's side of a tick (``[B]`` tensors)."""
+
+    stepped: torch.Tensor
+    """Worlds whose engine took a turn."""
+    quiet_before: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    err: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+
+
+def _check_arguments(
+    obs_mode: str, cuda_graph: bool | None, tick_ms: int, tokens_per_tick: int, think_ticks: int
+) -> None:
+    """Raise ``ValueError`` for arguments the real-time vector env does not serve."""
+    if obs_mode != "tokens":
+        raise ValueError(
+            f"the real-time phone env serves obs_mode='tokens' (got {obs_mode!r}); "
+            "`envgym play envgym/Phone-v0 --realtime` is its text UI"
+        )
+    if cuda_graph:
+        raise ValueError("the real-time phone env has no CUDA-graph step (cuda_graph=True)")
+    for name, v, lo in (
+        ("tick_ms", tick_ms, 10),
+        ("tokens_per_tick", tokens_per_tick, 1),
+        ("think_ticks", think_ticks, 0),
+    ):
+        if int(v) != v or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+
+
 class PhoneRealtimeVectorEnv(TorchVectorEnv):
     """B real-time phone calls, ticked together over the batched phone engine.
 
@@ -179,20 +234,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         super().__init__(num_envs, device)
         from envgym.phone.faces import _compile
 
-        if obs_mode != "tokens":
-            raise ValueError(
-                f"the real-time phone env serves obs_mode='tokens' (got {obs_mode!r}); "
-                "`envgym play envgym/Phone-v0 --realtime` is its text UI"
-            )
-        if cuda_graph:
-            raise ValueError("the real-time phone env has no CUDA-graph step (cuda_graph=True)")
-        for name, v, lo in (
-            ("tick_ms", tick_ms, 10),
-            ("tokens_per_tick", tokens_per_tick, 1),
-            ("think_ticks", think_ticks, 0),
-        ):
-            if int(v) != v or v < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        _check_arguments(obs_mode, cuda_graph, tick_ms, tokens_per_tick, think_ticks)
         self.compiled = compiled or _compile(
             scenario, difficulty, num_generated, generator_seed, max_tokens, hints
         )
@@ -204,9 +246,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         self.tick_s = tick_ms / 1000.0
         self.C = int(tokens_per_tick)
         self.think_ticks = int(think_ticks)
-        dev = self.device
         cat = c.catalogue
-        A = len(cat)
         assert cat[0].kind == A_WAIT, "the catalogue starts with wait"
         self.action_names = ["silent", "speak", "barge_in"] + [f"prepare:{a.name}" for a in cat[1:]]
         self.action_error_names = RT_ACTION_ERRORS
@@ -214,7 +254,19 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         self.channel_names = CHANNEL_NAMES
         self.reward_term_names = RT_REWARD_TERMS
 
-        # Per scenario tables: utterance lengths, timers, behaviour and weights.
+        self._build_tables()
+        self._build_spaces()
+        self._stated_correct: torch.Tensor | None = None
+        self._L = L = c.max_tokens
+        self._Lb = 2 * L  # the stream buffer: queued notes plus one answer
+        self.state = self._empty_state(self.num_envs)
+        self._rt_keys = tuple(k for k in self.state if k.startswith("rt_"))
+
+    def _build_tables(self) -> None:
+        """Per-scenario tables: utterance lengths (in ticks), timers, behaviour and weights."""
+        c, dev = self.compiled, self.device
+        cat = c.catalogue
+        A = len(cat)
         K = len(c.scenarios)
         self.utterances: list[list[str]] = []
         utt = torch.ones(K, A, dtype=torch.int64)
@@ -259,8 +311,12 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         self._msg_chan = col(chan, torch.int8)
         self._engine_keys = tuple(self.engine.empty_state(1))
 
-        # Spaces.
-        L, Vocab, F, N = c.max_tokens, len(vocab), c.dims["F"], c.dims["N"]
+    def _build_spaces(self) -> None:
+        """The observation (what is heard this tick and the call's state) and action spaces."""
+        c = self.compiled
+        A = len(c.catalogue)
+        vocab = c.book.vocab
+        Vocab, F, N = len(vocab), c.dims["F"], c.dims["N"]
         heard = spaces.Box(0, Vocab - 1, (self.C,), np.int32)
         self.single_observation_space = spaces.Dict(
             {
@@ -279,11 +335,6 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.single_target_space = heard
         self.target_space = batch_space(heard, self.num_envs)
-        self._stated_correct: torch.Tensor | None = None
-        self._L = L
-        self._Lb = 2 * L  # the stream buffer: queued notes plus one answer
-        self.state = self._empty_state(self.num_envs)
-        self._rt_keys = tuple(k for k in self.state if k.startswith("rt_"))
 
     # ------------------------------------------------------------------ state
     def _empty_state(self, B: int) -> dict[str, torch.Tensor]:
@@ -404,13 +455,20 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         return out
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
-        st, dev = self.state, self.device
-        B = actions.shape[0]
-        sc = st["scenario"]
-        zero_f = torch.zeros(B, dtype=torch.float32, device=dev)
-        phase0 = st["phase"].clone()  # the engine turn below updates st in place
+        sc = self.state["scenario"]
+        phase0 = self.state["phase"].clone()  # the engine turn below updates st in place
+        me = self._assistant_tick(actions, sc, phase0)
+        eng = self._engine_tick(me, sc, phase0)
+        tok, ch, silent_world = self._world_speech(me, eng, sc)
+        latency, dead = self._interaction_tick(me, eng, ch, silent_world)
+        return self._tick_output(me, eng, sc, tok, latency, dead)
 
-        # --- the assistant's tick: think, or say the next chunk of what it prepared
+    def _assistant_tick(
+        self, actions: torch.Tensor, sc: torch.Tensor, phase0: torch.Tensor
+    ) -> _AssistantTick:
+        """The assistant's tick: think, or say the next chunk of what it prepared; talking
+        over the other party is an interruption, where the rep yields or talks on."""
+        st = self.state
         prep_a = (actions - RT_FIRST_PREPARE + 1).clamp(min=0)  # catalogue id
         is_prep = actions >= RT_FIRST_PREPARE
         switch = is_prep & (prep_a != st["rt_prep"])
@@ -425,7 +483,6 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         prep = st["rt_prep"]
         ready = (prep > 0) & (st["rt_thought"] >= self.think_ticks)
         wants = (actions == RT_SPEAK) | (actions == RT_BARGE_IN)
-        not_ready = wants & ~ready
         talk = self._is_talk[prep]
         nxt = torch.gather(st["rt_chan"], 1, st["rt_pos"].clamp(max=self._Lb - 1)[:, None])[:, 0]
         other_talking = (st["rt_pos"] < st["rt_len"]) & (nxt == CH_OTHER)
@@ -435,31 +492,48 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         starts = go & (st["rt_said"] == 0)
         st["rt_said"] = st["rt_said"] + go.long()
         complete = go & (st["rt_said"] >= self._utt_ticks[sc, prep])
-
-        # --- talking over the other party: an interruption; the rep yields or talks on
         over = voice & other_talking
-        interrupt = over & ~st["rt_over"]
         on_rep = phase0 == REP
         yields = over & on_rep & self._yields[sc]
         st["rt_garbled"] = st["rt_garbled"] | (over & ~yields)
+        return _AssistantTick(
+            prep=prep,
+            not_ready=wants & ~ready,
+            talk=talk,
+            go=go,
+            voice=voice,
+            starts=starts,
+            complete=complete,
+            over=over,
+            interrupt=over & ~st["rt_over"],
+            on_rep=on_rep,
+            yields=yields,
+        )
 
-        # --- the engine's turn: a completed utterance, or a silence timer running out
+    def _engine_tick(
+        self, me: _AssistantTick, sc: torch.Tensor, phase0: torch.Tensor
+    ) -> _EngineTick:
+        """The engine's turn where an utterance completed or a silence timer ran out (only
+        those worlds go through the engine); a completed utterance is cleared."""
+        st, prep = self.state, me.prep
+        B = prep.shape[0]
+        zero_f = torch.zeros(B, dtype=torch.float32, device=self.device)
         quiet_before = st["rt_quiet"]
         stream_done = st["rt_pos"] >= st["rt_len"]
-        limit = self._timer[sc, phase0]
-        timer = ~go & stream_done & (quiet_before >= limit)
+        timer = ~me.go & stream_done & (quiet_before >= self._timer[sc, phase0])
         garbled = torch.full_like(prep, self.engine.garbled_action)
         turn_act = torch.where(
-            complete, torch.where(st["rt_garbled"] & talk, garbled, prep), torch.zeros_like(prep)
+            me.complete,
+            torch.where(st["rt_garbled"] & me.talk, garbled, prep),
+            torch.zeros_like(prep),
         )
-        stepped = complete | timer
+        stepped = me.complete | timer
         terms = {k: zero_f for k in RT_REWARD_TERMS}
-        err = torch.where(not_ready, E_NOT_PREPARED, 0)
-        terminated = torch.zeros(B, dtype=torch.bool, device=dev)
-        eng_trunc = torch.zeros(B, dtype=torch.bool, device=dev)
+        err = torch.where(me.not_ready, E_NOT_PREPARED, 0)
+        terminated = torch.zeros(B, dtype=torch.bool, device=self.device)
+        eng_trunc = torch.zeros(B, dtype=torch.bool, device=self.device)
         idx = torch.nonzero(stepped).flatten()
         if idx.numel() > 0:
-            # Only the worlds that take a turn this tick go through the engine.
             out = self._engine_turn(idx, turn_act)
             for k in ("turn_cost", "privacy_violation", "over_call_budget", "invalid_action"):
                 terms[k] = zero_f.index_put((idx,), out["reward_terms"][k])
@@ -468,24 +542,30 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
             err = err.index_put(
                 (idx,), torch.where(out["action_error"] != 0, out["action_error"], err[idx])
             )
-        done_utt = complete
+        done_utt = me.complete
         st["rt_prep"] = torch.where(done_utt, torch.zeros_like(prep), st["rt_prep"])
         for k in ("rt_thought", "rt_said"):
             st[k] = torch.where(done_utt, torch.zeros_like(st[k]), st[k])
         for k in ("rt_garbled", "rt_backchannel"):
             st[k] = st[k] & ~done_utt
+        return _EngineTick(stepped, quiet_before, terms, err, terminated, eng_trunc)
 
-        # --- what the world says this tick
+    def _world_speech(
+        self, me: _AssistantTick, eng: _EngineTick, sc: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the world says this tick (tokens, channels, whether it was silent): the stream's
+        next chunk, a yielding rep cut off, a backchannel "mm-hm" or hold music."""
+        st = self.state
         tok, ch = self._emit()
         # A rep who yields stops after this chunk: the rest of the sentence is lost.
-        cut = yields & ~stepped
+        cut = me.yields & ~eng.stepped
         st["rt_len"] = torch.where(cut, st["rt_pos"], st["rt_len"])
         silent_world = ~(ch != CH_NONE).any(dim=1)
         # Backchannel: the rep says "mm-hm" while the assistant talks at length; not a turn.
         bc = (
-            voice
-            & ~complete
-            & on_rep
+            me.voice
+            & ~me.complete
+            & me.on_rep
             & (st["phase"] == REP)
             & silent_world
             & ~st["rt_backchannel"]
@@ -502,37 +582,57 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         tok = torch.where(music[:, None] & first, self.music_token, tok).to(torch.int32)
         ch = torch.where(music[:, None] & first, CH_MUSIC, ch).to(torch.int8)
         st["rt_heard"], st["rt_heard_from"] = tok, ch
+        return tok, ch, silent_world
 
-        # --- interaction bookkeeping
+    def _interaction_tick(
+        self, me: _AssistantTick, eng: _EngineTick, ch: torch.Tensor, silent_world: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The interaction bookkeeping (response latency, floor, dead air, overlaps, the quiet
+        timer, the tick counter); returns this tick's (latency, dead air)."""
+        st = self.state
         now = st["rt_tick"]
         other_spoke = (ch == CH_OTHER).any(dim=1)
-        responds = starts & (st["rt_floor"] >= 0) & ~over
+        responds = me.starts & (st["rt_floor"] >= 0) & ~me.over
         latency = torch.where(responds, now - st["rt_floor"] - 1, torch.zeros_like(now))
         st["rt_lat_sum"] = st["rt_lat_sum"] + latency
         st["rt_lat_n"] = st["rt_lat_n"] + responds.long()
-        st["rt_floor"] = torch.where(starts, torch.full_like(now, -1), st["rt_floor"])
+        st["rt_floor"] = torch.where(me.starts, torch.full_like(now, -1), st["rt_floor"])
         live = (st["phase"] == IVR) | (st["phase"] == REP)
-        turn_over = other_spoke & (st["rt_pos"] >= st["rt_len"]) & live & ~voice
+        turn_over = other_spoke & (st["rt_pos"] >= st["rt_len"]) & live & ~me.voice
         st["rt_floor"] = torch.where(turn_over, now, st["rt_floor"])
         st["rt_floor"] = torch.where(live, st["rt_floor"], torch.full_like(now, -1))
-        dead = (st["rt_floor"] >= 0) & (st["phase"] == REP) & silent_world & ~voice & ~turn_over
-        st["rt_interrupts"] = st["rt_interrupts"] + interrupt.long()
-        st["rt_overlap"] = st["rt_overlap"] + over.long()
+        dead = (st["rt_floor"] >= 0) & (st["phase"] == REP) & silent_world & ~me.voice & ~turn_over
+        st["rt_interrupts"] = st["rt_interrupts"] + me.interrupt.long()
+        st["rt_overlap"] = st["rt_overlap"] + me.over.long()
         st["rt_dead"] = st["rt_dead"] + dead.long()
-        st["rt_over"] = over
+        st["rt_over"] = me.over
         # Hold music plays on whether or not the caller talks; elsewhere talk breaks a silence.
-        quiet = silent_world & (~voice | (st["phase"] == HOLD)) & ~stepped
-        st["rt_quiet"] = torch.where(quiet, quiet_before + 1, torch.zeros_like(quiet_before))
+        quiet = silent_world & (~me.voice | (st["phase"] == HOLD)) & ~eng.stepped
+        st["rt_quiet"] = torch.where(
+            quiet, eng.quiet_before + 1, torch.zeros_like(eng.quiet_before)
+        )
         st["rt_tick"] = now + 1
+        return latency, dead
 
-        # --- reward, episode end, metrics
+    def _tick_output(
+        self,
+        me: _AssistantTick,
+        eng: _EngineTick,
+        sc: torch.Tensor,
+        tok: torch.Tensor,
+        latency: torch.Tensor,
+        dead: torch.Tensor,
+    ) -> StepOutput:
+        """The tick's reward terms, episode end (the engine's, or the time limit) and metrics."""
+        st, terms = self.state, eng.terms
         w = self._w_rt[sc]
         terms["response_latency"] = -w[:, 0] * latency.float()
-        terms["talk_over"] = -w[:, 1] * over.float()
+        terms["talk_over"] = -w[:, 1] * me.over.float()
         terms["dead_air"] = -w[:, 2] * dead.float()
         w_eng = self.engine.t["w"][sc]
-        terms["invalid_action"] = terms["invalid_action"] - w_eng[:, 4] * not_ready.float()
-        truncated = (eng_trunc | (st["rt_tick"] >= self._max_ticks[sc])) & ~terminated
+        terms["invalid_action"] = terms["invalid_action"] - w_eng[:, 4] * me.not_ready.float()
+        terminated = eng.terminated
+        truncated = (eng.truncated | (st["rt_tick"] >= self._max_ticks[sc])) & ~terminated
         success = self.engine.success(st)
         ended = terminated | truncated
         terms["goal"] = w_eng[:, 0] * (success & ended).float()
@@ -544,7 +644,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
             next_obs_target=tok.clone(),
             reward_terms=terms,
             success=success,
-            action_error=err.to(torch.int64),
+            action_error=eng.err.to(torch.int64),
             extra={"interaction": self.interaction(), "_interaction": ended},  # type: ignore[dict-item]
         )
 
@@ -628,14 +728,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         return " ".join(inv.get(i, "<unk>") for i in ids).replace("<sep>", "/").strip()
 
 
-def _single(obs: dict[str, torch.Tensor]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: v[0].cpu().numpy() for k, v in obs.items()}
-    out["phase"] = np.int64(out["phase"])
-    out["prepared"] = np.int64(out["prepared"])
-    return out
-
-
-class PhoneRealtimeEnv(gym.Env):
+class PhoneRealtimeEnv(SingleEnv):
     """One real-time call: :class:`PhoneRealtimeVectorEnv` at B=1, with a text face.
 
     ``obs_mode="tokens"`` (default): the vector env's spaces for one world; seeded ``s + i`` it
@@ -668,23 +761,21 @@ class PhoneRealtimeEnv(gym.Env):
 
         if obs_mode not in ("tokens", "text"):
             raise ValueError(f"obs_mode must be 'tokens' or 'text', got {obs_mode!r}")
-        kwargs.pop("render_mode", None)
+        kwargs.pop("render_mode", None)  # no render modes (the argument is accepted and ignored)
         self.obs_mode = obs_mode
-        self.vec = PhoneRealtimeVectorEnv(1, scenario, **kwargs)
+        vec = PhoneRealtimeVectorEnv(1, scenario, **kwargs)
+        super().__init__(vec)
+        self.vec: PhoneRealtimeVectorEnv = vec
         self.compiled = self.vec.compiled
-        self.single_target_space = self.target_space = self.vec.single_target_space
         self.action_names = self.vec.action_names
         self.parser = ActionParser(self.compiled, self.vec.engine.garbled_action)
-        if obs_mode == "tokens":
-            self.observation_space = self.vec.single_observation_space
-            self.action_space = self.vec.single_action_space
-        else:
+        if obs_mode == "text":
             chars = {ch for tok in self.compiled.book.vocab for ch in tok} | {" ", "/"}
             self.observation_space = spaces.Text(max_length=4096, charset=frozenset(chars))
             printable = frozenset(chr(c) for c in range(32, 127))
             self.action_space = spaces.Text(max_length=1024, min_length=0, charset=printable)
-        self._ended = False
         self._episode_scenario = 0
+        self._parse_error = ""
 
     @property
     def scenario_index(self) -> int:
@@ -739,66 +830,60 @@ class PhoneRealtimeEnv(gym.Env):
         self.vec._stated_correct = correct
         return parsed.action - 1 + RT_FIRST_PREPARE, ""
 
-    def _obs(self, obs: dict[str, torch.Tensor]) -> Any:
-        return _single(obs) if self.obs_mode == "tokens" else self.vec.decode(obs["heard"][0])
+    # ------------------------------------------------------------------ SingleEnv hooks
+    def _observation(self, obs: dict[str, torch.Tensor]) -> Any:
+        if self.obs_mode == "tokens":
+            return super()._observation(obs)
+        return self.vec.decode(obs["heard"][0])
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        super().reset(seed=seed)
-        options = dict(options or {})
+    def _face_options(self, options: dict[str, Any]) -> dict[str, Any]:
         pin = options.pop("scenario_index", None)
-        if self._ended and seed is None:
-            obs = self.vec._observe()  # already reset by the SAME_STEP auto-reset
-        else:
-            obs, _ = self.vec.reset(seed=seed, options=options or None)
+        return {} if pin is None else {"scenario_index": pin}
+
+    def _begin_episode(self, obs: Any, face_options: dict[str, Any]) -> Any:
+        pin = face_options.get("scenario_index")
         if pin is not None:
             # As the turn-based env: restart this episode on scenario ``pin`` of the set.
             if isinstance(pin, bool) or not isinstance(pin, int | np.integer):
                 raise ValueError(f"options['scenario_index'] must be an int, got {pin!r}")
             obs = self.vec.pin_scenarios(torch.tensor([int(pin)]))
-        self._ended = False
         self.vec._stated_correct = None
         self._episode_scenario = self.scenario_index
-        # The step info's keys at their reset values (envgym.core.info); `interaction` holds
-        # the episode's running metrics, all zero at the start.
-        info = reset_info(
-            self.vec.target_from_obs(obs)[0].cpu().numpy(),
-            self.vec.reward_term_names,
-            scenario=self.compiled.scenarios[self._episode_scenario].name,
-            interaction=self._interaction(self.vec.interaction()),
-        )
-        return self._obs(obs), info
+        return obs
+
+    def _reset_extra(self, obs: Any) -> dict[str, Any]:
+        # `interaction` holds the episode's running metrics, all zero at the start.
+        return {
+            "scenario": self.compiled.scenarios[self._episode_scenario].name,
+            "interaction": self._interaction(self.vec.interaction()),
+        }
 
     @staticmethod
     def _interaction(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
         return {k: float(v[0]) for k, v in metrics.items()}
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        if self._ended:
-            raise RuntimeError("the episode has ended; call reset()")
-        error = ""
+    def _to_vector_action(self, action: Any) -> Any:
+        self._parse_error = ""
         if self.obs_mode == "text":
-            tick_action, error = self._parse(action)
-            a = torch.tensor([tick_action])
-        else:
-            a = one_world_action(action)
-        obs, rew, term, trunc, vinfo = self.vec.step(a)
-        ended = bool(term[0] or trunc[0])
-        self._ended = ended
-        final = vinfo[keys.FINAL_OBS] if ended else obs
-        info: dict[str, Any] = {
-            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
-            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
-            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
-            keys.ACTION_ERROR: error or RT_ACTION_ERRORS[int(vinfo[keys.ACTION_ERROR][0])],
+            tick_action, self._parse_error = self._parse(action)
+            return torch.tensor([tick_action])
+        return one_world_action(action)
+
+    def _vector_step(self, action: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        out = self.vec.step(action)
+        if bool(out[2][0] or out[3][0]):
+            self.vec._stated_correct = None
+        return out
+
+    def _action_error(self, info: dict[str, Any]) -> str:
+        return self._parse_error or RT_ACTION_ERRORS[int(info[keys.ACTION_ERROR][0])]
+
+    def _step_extra(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {
             "scenario": self.compiled.scenarios[self._episode_scenario].name,
             # The episode's running metrics; on its last tick, the episode's totals.
-            "interaction": self._interaction(vinfo["interaction"]),
+            "interaction": self._interaction(info["interaction"]),
         }
-        if ended:
-            self.vec._stated_correct = None
-        return self._obs(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
 
     def close(self) -> None:
         self.vec.close()

@@ -15,7 +15,7 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
 
 if TYPE_CHECKING:
-    from envgym.demo import DemoTask
+    from envgym.core.family import DemoTask
     from envgym.robot.env import RobotEnv, RobotVectorEnv
 
 __all__ = ["RobotEnv", "RobotVectorEnv", "demo_tasks", "make_single", "make_vector"]
@@ -48,7 +48,7 @@ def make_vector(num_envs: int = 1, **kwargs: Any) -> RobotVectorEnv:
 
 def demo_tasks() -> list[DemoTask]:
     """The robot rows of ``envgym demo`` (skipped when MuJoCo is not installed)."""
-    from envgym.demo import DemoTask
+    from envgym.core.family import DemoTask
     from envgym.robot.ids import TASKS
 
     if importlib.util.find_spec("mujoco") is None:

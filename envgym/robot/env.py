@@ -6,14 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from envgym.core import StepOutput, TorchVectorEnv, keys, reset_info
+from envgym.core import StepOutput, TorchVectorEnv
 from envgym.core.errors import InvalidActionError, InvalidStateError
+from envgym.core.single import SingleEnv
 from envgym.robot.compiler import CompiledScene, compile_scene
 from envgym.robot.engine import RobotEngine
 from envgym.robot.scenes import SceneSpec, load_scene
@@ -311,14 +311,7 @@ class RobotVectorEnv(TorchVectorEnv):
         self.engine.physics.close()
 
 
-def _single(obs: Any) -> Any:
-    """World 0 of a batched observation as NumPy."""
-    if isinstance(obs, dict):
-        return {k: v[0].cpu().numpy() for k, v in obs.items()}
-    return obs[0].cpu().numpy()
-
-
-class RobotEnv(gym.Env):
+class RobotEnv(SingleEnv):
     """One world of a robot scene: the batched engine at B=1.
 
     Observation, action and target spaces are those of :class:`RobotVectorEnv` for one world,
@@ -344,7 +337,7 @@ class RobotEnv(gym.Env):
         episode_length: int | None = None,
         image_size: int = 64,
     ) -> None:
-        self.vec = RobotVectorEnv(
+        vec = RobotVectorEnv(
             1,
             scene,
             backend=backend,
@@ -357,10 +350,8 @@ class RobotEnv(gym.Env):
             image_size=image_size,
             camera=camera,
         )
-        self.render_mode = render_mode
-        self.observation_space = self.vec.single_observation_space
-        self.action_space = self.vec.single_action_space
-        self.target_space = self.single_target_space = self.vec.single_target_space
+        super().__init__(vec, render_mode)
+        self.vec: RobotVectorEnv = vec
         self.obs_layout = self.vec.obs_layout
         self.compiled = self.vec.compiled
         self.metadata = {
@@ -372,41 +363,16 @@ class RobotEnv(gym.Env):
         self._camera, self._size = camera, (width, height)
         if render_mode == "rgb_array":
             self.vec._render_args = (camera, width, height)
-        self._ended = False
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        if self._ended and seed is None:
-            obs = self.vec._observe()  # already auto-reset to the next episode
-        else:
-            obs, _ = self.vec.reset(seed=seed, options=options)
-        self._ended = False
-        # The step info's keys at their reset values (envgym.core.info).
-        info = reset_info(
-            self.vec.target_from_obs(obs)[0].cpu().numpy(),
-            self.vec.reward_term_names,
-            unstable=False,
-        )
-        return _single(obs), info
+    # ------------------------------------------------------------------ SingleEnv hooks
+    def _to_vector_action(self, action: Any) -> torch.Tensor:
+        return action_tensor(action, 1, self.vec.engine.act_dim, self.vec.device, single=True)
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._ended:
-            raise RuntimeError("the episode has ended; call reset()")
-        a = action_tensor(action, 1, self.vec.engine.act_dim, self.vec.device, single=True)
-        obs, rew, term, trunc, vinfo = self.vec.step(a)
-        ended = bool(term[0] or trunc[0])
-        self._ended = ended
-        final = vinfo[keys.FINAL_OBS] if ended else obs
-        info = {
-            keys.NEXT_OBS_TARGET: vinfo[keys.NEXT_OBS_TARGET][0].cpu().numpy(),
-            keys.REWARD_TERMS: {k: float(v[0]) for k, v in vinfo[keys.REWARD_TERMS].items()},
-            keys.SUCCESS: bool(vinfo[keys.SUCCESS][0]),
-            keys.ACTION_ERROR: "",
-            "unstable": bool(vinfo["unstable"][0]),
-        }
-        return _single(final), float(rew[0]), bool(term[0]), bool(trunc[0]), info
+    def _reset_extra(self, obs: Any) -> dict[str, Any]:
+        return {"unstable": False}
+
+    def _step_extra(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {"unstable": bool(info["unstable"][0])}
 
     def oracle_action(self) -> np.ndarray:
         """The scripted controller's action for the current state."""
@@ -418,6 +384,3 @@ class RobotEnv(gym.Env):
         if self._ended and self.vec._final_frame is not None:
             return self.vec._final_frame  # the episode's last state (the world has reset)
         return self.vec.render(0, self._camera, *self._size)
-
-    def close(self) -> None:
-        self.vec.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envgym.registration import EnvEntry
+from envgym.core.family import EnvEntry
 
 TASKS: list[tuple[str, str, str]] = [
     ("envgym/Robot-Reach-v0", "reach", "move the grip site to a goal point"),
