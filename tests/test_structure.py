@@ -1,4 +1,5 @@
-"""The import graph runs down the layers and has no cycles between packages.
+"""The import graph runs down the layers and has no cycles between packages; the phone
+family's functions are at most MAX_FUNCTION_LINES long.
 
 Every module of the package (``envgym/`` and ``wrappers/``, installed as ``envgym.wrappers``) is
 parsed (no import is executed) and each ``import`` / ``from ... import`` in it, at module level,
@@ -205,3 +206,31 @@ def test_the_parser_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
 )
 def test_cycle_finder(graph: dict[str, set[str]], expected: list[list[str]]) -> None:
     assert cycles(graph) == expected
+
+
+MAX_FUNCTION_LINES = 80
+"""The phone family's functions stay small enough to read whole (issue 16)."""
+
+
+def long_functions(root: Path, limit: int) -> list[str]:
+    """``path:line name (N lines)`` for every function under ``root`` longer than ``limit``
+    lines (decorators excluded, docstring included)."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > limit:
+                    out.append(f"{path}:{node.lineno} {node.name} ({n} lines)")
+    return out
+
+
+def test_phone_functions_are_short() -> None:
+    assert long_functions(ROOT / "phone", MAX_FUNCTION_LINES) == []
+
+
+def test_long_function_finder(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "m.py").write_text(f"def short():\n    pass\n\n\ndef long():\n{body}\n")
+    found = long_functions(tmp_path, MAX_FUNCTION_LINES)
+    assert len(found) == 1 and " long (81 lines)" in found[0]
