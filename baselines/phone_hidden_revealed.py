@@ -75,6 +75,10 @@ class Args:
     """worlds per run"""
     num_steps: int = 32
     """rollout length per world"""
+    update_epochs: int = 2
+    """PPO epochs over each rollout"""
+    wm_batch: int = 128
+    """transitions per minibatch the auxiliary head is trained on (its cost dominates on CPU)"""
     eval_episodes: int = 1000
     """episodes of the final policy on the held-out generated set (and on the training set)"""
     stop_success: float = 0.0
@@ -127,7 +131,9 @@ def run_flags(args: Args, twin: str, arm: str, seed: int, out: Path) -> list[str
     flags = [
         "--scenario", args.scenario, "--difficulty", f"{args.difficulty:g}",
         "--num-generated", str(args.num_generated), "--num-envs", str(args.num_envs),
-        "--num-steps", str(args.num_steps), "--total-timesteps", str(args.total_timesteps),
+        "--num-steps", str(args.num_steps), "--update-epochs", str(args.update_epochs),
+        "--wm-batch", str(args.wm_batch),
+        "--total-timesteps", str(args.total_timesteps),
         "--seed", str(seed), "--mask", "--reward-mode", "shaped", "--structured-obs",
         "--eval-episodes", str(args.eval_episodes), "--exp-name", f"{twin}_{arm}",
         "--out-dir", str(out / "runs"), "--csv", str(out / twin / f"{arm}_s{seed}.csv"),
@@ -291,7 +297,8 @@ def plot(args: Args, out: Path) -> None:
         ax.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel("success rate (mean over seeds)")
     axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"phone {args.scenario} d{args.difficulty:g}: hidden vs revealed")
+    task = args.scenario if args.scenario != "generated" else f"generated d{args.difficulty:g}"
+    fig.suptitle(f"phone {task}: masked torch PPO, {args.total_timesteps:,} env steps")
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=110)
     plt.close(fig)

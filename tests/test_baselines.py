@@ -180,3 +180,22 @@ def test_iqm_and_auc() -> None:
     assert mod.iqm(np.array([0.0, 1.0, 2.0, 100.0])) == 1.5
     curve = {"step": np.array([50, 100]), "success": np.array([1.0, 1.0])}
     assert mod.auc(curve, 100) == 0.75  # 0 at step 0, 1 from step 50
+
+
+def test_sparse_bag_features_equal_the_dense_bag() -> None:
+    """The encoder's embedding-bag first layer computes the same product as the dense
+    normalised bag of words it replaces (and the same gradient)."""
+    mod = _load("ppo_world_model")
+    import torch
+
+    torch.manual_seed(0)
+    agent = mod.Agent(50, 6, 3, 2, 7, 8, 16)
+    tokens = torch.randint(0, 50, (32, 6))
+    tokens[0] = 0  # an empty observation
+    w = agent.encoder[0].weight[:, :50]
+    sparse = agent._bag_times(tokens, w)
+    dense = agent._bag(tokens) @ w.t()
+    assert torch.allclose(sparse, dense, atol=1e-6)
+    (g_sparse,) = torch.autograd.grad(sparse.sum(), w)
+    (g_dense,) = torch.autograd.grad(dense.sum(), w)
+    assert torch.allclose(g_sparse, g_dense, atol=1e-6)
