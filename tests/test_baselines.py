@@ -199,3 +199,10 @@ def test_sparse_bag_features_equal_the_dense_bag() -> None:
     (g_sparse,) = torch.autograd.grad(sparse.sum(), w)
     (g_dense,) = torch.autograd.grad(dense.sum(), w)
     assert torch.allclose(g_sparse, g_dense, atol=1e-6)
+
+
+def test_phone_ladder_budget_reads_flags_without_values() -> None:
+    mod = _load("phone_ladder")
+    job = ["--scenario", "isp_bill_discount", "--reveal-hidden", "--total-timesteps", "100000"]
+    assert mod.budget(job) == 100_000
+    assert mod.budget(["--scenario", "mock", "--seed", "1"]) == 200_000
