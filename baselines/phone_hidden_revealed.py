@@ -195,11 +195,19 @@ def auc(curve: dict[str, np.ndarray], total: int) -> float:
     return float(np.trapezoid(y[keep], step[keep]) / total)
 
 
-def cell_stats(args: Args, out: Path, twin: str, arm: str, rng: np.random.Generator) -> dict:
-    """Per-seed metrics of one (twin, arm) cell, and their IQM with bootstrap intervals."""
+def finished_curves(args: Args, out: Path, twin: str, arm: str) -> dict[int, Any]:
+    """The learning curves of a cell's finished runs (those with a JSON; a CSV without one is
+    a run in progress or cut off)."""
     exp = _load("phone_experiment")
     seeds = [int(s) for s in _list(args.seeds)]
     curves = exp.load_curves(out / twin, arm, seeds)
+    return {s: c for s, c in curves.items() if (out / twin / f"{arm}_s{s}.json").exists()}
+
+
+def cell_stats(args: Args, out: Path, twin: str, arm: str, rng: np.random.Generator) -> dict:
+    """Per-seed metrics of one (twin, arm) cell, and their IQM with bootstrap intervals."""
+    exp = _load("phone_experiment")
+    curves = finished_curves(args, out, twin, arm)
     if not curves:
         return {}
     per_seed: dict[str, dict[int, Any]] = {"steps_to_threshold": {}, "auc": {}, "final": {},
@@ -233,6 +241,7 @@ def advantages(args: Args, cells: dict, rng: np.random.Generator) -> dict[str, A
     """Each auxiliary / bonus arm's AUC advantage over ``ppo`` per twin (difference of IQMs,
     bootstrap interval resampling both cells' seeds), and the hidden-minus-revealed gap."""
     result: dict[str, Any] = {}
+    draws_of: dict[tuple[str, str], np.ndarray] = {}
     for arm in _list(args.arms):
         if arm == "ppo":
             continue
@@ -243,16 +252,27 @@ def advantages(args: Args, cells: dict, rng: np.random.Generator) -> dict[str, A
                 continue
             xa = np.array(list(a["per_seed"]["auc"].values()))
             xb = np.array(list(b["per_seed"]["auc"].values()))
-            draws = [iqm(rng.choice(xa, len(xa))) - iqm(rng.choice(xb, len(xb)))
-                     for _ in range(args.bootstrap)]  # fmt: skip
+            draws = np.array([iqm(rng.choice(xa, len(xa))) - iqm(rng.choice(xb, len(xb)))
+                              for _ in range(args.bootstrap)])  # fmt: skip
+            draws_of[(arm, twin)] = draws
             row[twin] = {"auc_advantage": iqm(xa) - iqm(xb),
                          "ci": (float(np.percentile(draws, 2.5)),
                                 float(np.percentile(draws, 97.5)))}  # fmt: skip
         if "hidden" in row and "revealed" in row:
             gap = row["hidden"]["auc_advantage"] - row["revealed"]["auc_advantage"]
             row["hidden_minus_revealed"] = gap
+            gaps = draws_of[(arm, "hidden")] - draws_of[(arm, "revealed")]
+            row["hidden_minus_revealed_ci"] = _interval(gaps)
         result[arm] = row
+    for arm, control in CONTRASTS.items():
+        if (arm, "hidden") in draws_of and (control, "hidden") in draws_of:
+            diff = draws_of[(arm, "hidden")] - draws_of[(control, "hidden")]
+            result[arm]["minus_control_on_hidden_ci"] = _interval(diff)
     return result
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
 def verdict(adv: dict[str, Any]) -> dict[str, Any]:
@@ -265,9 +285,13 @@ def verdict(adv: dict[str, Any]) -> dict[str, Any]:
             continue
         larger_on_hidden = a["hidden_minus_revealed"] > 0
         beats_control = a["hidden"]["auc_advantage"] > c["hidden"]["auc_advantage"]
+        # "Holds" asks the point estimates; "clear" also asks the 95% intervals to exclude 0.
+        clear = (a["hidden_minus_revealed_ci"][0] > 0
+                 and a.get("minus_control_on_hidden_ci", (0.0, 0.0))[0] > 0)  # fmt: skip
         out[arm] = {"control": control, "larger_on_hidden": bool(larger_on_hidden),
                     "beats_control_on_hidden": bool(beats_control),
-                    "claim_holds": bool(larger_on_hidden and beats_control)}  # fmt: skip
+                    "claim_holds": bool(larger_on_hidden and beats_control),
+                    "clear_at_95": bool(clear)}  # fmt: skip
     return out
 
 
@@ -279,12 +303,11 @@ def plot(args: Args, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     exp = _load("phone_experiment")
-    seeds = [int(s) for s in _list(args.seeds)]
     twins = _list(args.twins)
     fig, axes = plt.subplots(1, len(twins), figsize=(6 * len(twins), 4), squeeze=False)
     for ax, twin in zip(axes[0], twins, strict=True):
         for arm in _list(args.arms):
-            curves = exp.load_curves(out / twin, arm, seeds)
+            curves = finished_curves(args, out, twin, arm)
             if not curves:
                 continue
             n = min(len(c["step"]) for c in curves.values())
