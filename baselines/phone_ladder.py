@@ -158,7 +158,9 @@ def torch_table() -> str:
         "| steps to 80% (each seed) | final success (each seed) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    paths = [HERE / "results" / "phone_isp_torch" / "summary.json"]
+    paths = [
+        HERE / "results" / d / "summary.json" for d in ("phone_isp_torch", "phone_hidden_revealed")
+    ]
     for path in [p for p in paths if p.exists()] + sorted(TORCH_OUT.glob("*/summary.json")):
         summary = json.loads(path.read_text())
         a = summary["args"]
@@ -169,8 +171,11 @@ def torch_table() -> str:
                 hits = ", ".join(f"{v:,}" if v is not None else "-"
                                  for v in ps["steps_to_threshold"].values())  # fmt: skip
                 finals = ", ".join(f"{v:.2f}" for v in ps["final"].values())
-                cols = [task, arm, twin, f"{a['total_timesteps']:,}", str(len(cell["seeds"])),
-                        cell["reached"], hits, finals]  # fmt: skip
+                runs = [path.parent / twin / f"{arm}_s{seed}.json" for seed in cell["seeds"]]
+                steps = sorted({json.loads(r.read_text())["args"]["total_timesteps"] for r in runs})
+                budget = ", ".join(f"{n:,}" for n in steps)
+                cols = [task, arm, twin, budget, str(len(cell["seeds"])), cell["reached"], hits,
+                        finals]  # fmt: skip
                 lines.append("| " + " | ".join(cols) + " |")
     return "\n".join(lines)
 
