@@ -319,7 +319,7 @@ def plot(args: Args, out: Path) -> None:
         ax.set_xlabel("env steps")
         ax.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel("success rate (mean over seeds)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][-1].legend(fontsize=7, loc="upper left")
     task = args.scenario if args.scenario != "generated" else f"generated d{args.difficulty:g}"
     fig.suptitle(f"phone {task}: masked torch PPO, {args.total_timesteps:,} env steps")
     fig.tight_layout()
