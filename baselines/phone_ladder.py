@@ -114,26 +114,69 @@ def run_queue(workers: int, deadline_min: float, steps: int, wait_pids: list[int
         time.sleep(2)
 
 
+def budget(job: list[str], steps: int = 200_000) -> int:
+    """A job's env-step budget: its own ``--total-timesteps``, else the queue's ``--steps``."""
+    if "--total-timesteps" in job:  # flags without a value (--reveal-hidden) break pairing
+        return int(job[job.index("--total-timesteps") + 1])
+    return steps
+
+
 def table() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))]
+    budgets = {result_name(j): budget(j) for j in jobs()}
     groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["task"], r["reward_mode"], r["reveal_hidden"]), []).append(r)
+    for p, r in zip(sorted(OUT.glob("*.json")), rows, strict=True):
+        key = (r["task"], r["reward_mode"], r["reveal_hidden"], budgets.get(p.name, 0))
+        groups.setdefault(key, []).append(r)
     lines = [
-        "| task | reward mode | facts | seeds | reached 80% | steps to 80% (each seed) "
-        "| final success (mean; each) |",
-        "|---|---|---|---|---|---|---|",
+        "| task | reward mode | facts | budget (env steps) | seeds | reached 80% "
+        "| steps to 80% (each seed) | final success (mean; each) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for (task, mode, rev), rs in sorted(groups.items()):
+    for (task, mode, rev, steps), rs in sorted(groups.items()):
         rs.sort(key=lambda r: r["seed"])
         hit = [r["steps_to_threshold"] for r in rs]
         fin = [r["final_success"] for r in rs]
         lines.append(
-            f"| {task} | {mode} | {'revealed' if rev else 'hidden'} | {len(rs)} "
+            f"| {task} | {mode} | {'revealed' if rev else 'hidden'} | {steps:,} | {len(rs)} "
             f"| {sum(h is not None for h in hit)}/{len(rs)} "
             f"| {', '.join(f'{h:,}' if h is not None else '-' for h in hit)} "
             f"| {sum(fin) / len(fin):.2f}; {', '.join(f'{f:.2f}' for f in fin)} |"
         )
+    return "\n".join(lines)
+
+
+TORCH_OUT = HERE / "results" / "phone_ladder_torch"
+"""Where the torch-PPO rows live: one ``phone_hidden_revealed.py --out`` folder per task."""
+
+
+def torch_table() -> str:
+    """The torch-PPO ladder: one row per (task, twin, arm) of each folder under ``TORCH_OUT``
+    (their ``summary.json``, written by ``phone_hidden_revealed.py``)."""
+    lines = [
+        "| task | arm | facts | budget (env steps) | seeds | reached 80% "
+        "| steps to 80% (each seed) | final success (each seed) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    paths = [
+        HERE / "results" / d / "summary.json" for d in ("phone_isp_torch", "phone_hidden_revealed")
+    ]
+    for path in [p for p in paths if p.exists()] + sorted(TORCH_OUT.glob("*/summary.json")):
+        summary = json.loads(path.read_text())
+        a = summary["args"]
+        task = a["scenario"] if a["scenario"] != "generated" else f"generated_d{a['difficulty']:g}"
+        for twin, arms in summary["cells"].items():
+            for arm, cell in arms.items():
+                ps = cell["per_seed"]
+                hits = ", ".join(f"{v:,}" if v is not None else "-"
+                                 for v in ps["steps_to_threshold"].values())  # fmt: skip
+                finals = ", ".join(f"{v:.2f}" for v in ps["final"].values())
+                runs = [path.parent / twin / f"{arm}_s{seed}.json" for seed in cell["seeds"]]
+                steps = sorted({json.loads(r.read_text())["args"]["total_timesteps"] for r in runs})
+                budget = ", ".join(f"{n:,}" for n in steps)
+                cols = [task, arm, twin, budget, str(len(cell["seeds"])), cell["reached"], hits,
+                        finals]  # fmt: skip
+                lines.append("| " + " | ".join(cols) + " |")
     return "\n".join(lines)
 
 
@@ -143,10 +186,13 @@ if __name__ == "__main__":
     p.add_argument("--deadline-min", type=float, default=25.0)
     p.add_argument("--steps", type=int, default=200_000)
     p.add_argument("--table", action="store_true")
+    p.add_argument("--torch-table", action="store_true", help="the torch-PPO rows")
     p.add_argument("--wait-pids", default="", help="comma-separated runs already going")
     a = p.parse_args()
     if a.table:
         print(table())
+    elif a.torch_table:
+        print(torch_table())
     else:
         pids = [int(x) for x in a.wait_pids.split(",") if x]
         run_queue(a.workers, a.deadline_min, a.steps, pids)

@@ -58,10 +58,23 @@ class Args:
     # env
     scenario: str = "isp_bill_discount"
     """phone scenario: a shipped name, a YAML path, ``all`` or ``generated``"""
-    difficulty: int = 1
-    """difficulty of generated scenarios (0..4)"""
+    difficulty: float = 1
+    """difficulty of generated scenarios (a level of ``envgym.phone.generator.LEVELS``)"""
     num_generated: int = 8
     """how many scenarios to generate for ``--scenario generated``"""
+    generator_seed: int = 0
+    """first generator seed of ``--scenario generated`` (held-out sets use other seeds)"""
+    reward_mode: str = "costs"
+    """the env's ``reward_mode``: ``sparse``, ``costs`` or ``shaped`` (sub-goal terms)"""
+    reveal_hidden: bool = False
+    """the revealed twin: the user-only facts are known to the assistant from the start"""
+    variation: str = "on"
+    """the env's ``variation`` (``off``: one phrasing, one rep, fixed holds)"""
+    structured_obs: bool = False
+    """feed the env's structured fields (pending fact, department, verification, offers)"""
+    mask: bool = False
+    """sample only admissible actions (the engine's ``info["action_mask"]``), in the rollout
+    and in the update"""
     num_envs: int = 256
     """number of worlds stepped together by the batched engine"""
 
@@ -109,6 +122,20 @@ class Args:
     """weight of an intrinsic reward per step: the world model's surprise (its cross-entropy on
     the transition's target over its running mean, ~1 on average); 0 turns it off; needs
     ``wm_coef > 0``"""
+    curiosity_target_mask: bool = False
+    """score the surprise only on target tokens that are not seeded noise
+    (``info["target_mask"]``: phrasing variants, rep names, holds)"""
+    aux_target: str = "next"
+    """what the auxiliary head predicts: ``next`` (``info["next_obs_target"]``, the world model)
+    or ``current`` (the current observation's tokens: the same-size reconstruction control)"""
+    novelty_coef: float = 0.0
+    """weight of a count-based novelty bonus ``1/sqrt(n(s))`` per step (``s``: a hash of the
+    observation; a control for curiosity); 0 turns it off"""
+    stop_success: float = 0.0
+    """stop early once 3 consecutive iterations reach this success rate (0: never)"""
+    eval_episodes: int = 0
+    """after training, play this many episodes (sampled policy) on a held-out generated set
+    (``generator_seed + 1000``, compiled with the training set) and on the training set"""
 
     checkpoint_every: int = 0
     """save a checkpoint every N iterations (0: only at the end)"""
@@ -128,20 +155,61 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 
 # ======================================================================== plumbing: the env
-def make_env(args: Args, device: torch.device) -> Any:
-    """The batched phone engine, tokens face, on ``device``."""
+HELD_OUT_SEED_OFFSET = 1000
+"""A held-out generated set starts at ``generator_seed + HELD_OUT_SEED_OFFSET``."""
+
+
+def make_env(args: Args, device: torch.device, split: str = "train") -> Any:
+    """The batched phone engine, tokens face, on ``device``.
+
+    With ``--scenario generated`` and ``--eval-episodes``, the training set and a held-out set
+    (``generator_seed + HELD_OUT_SEED_OFFSET``, same level) are compiled together, so both
+    share one vocabulary and action list and one network plays both; ``split`` (``train`` or
+    ``held_out``) picks the block of scenarios the worlds draw from."""
     import envgym  # noqa: F401  (registers the envgym/... ids)
 
     kwargs: dict[str, Any] = {"scenario": args.scenario}
+    held_out = args.scenario == "generated" and args.eval_episodes > 0
     if args.scenario == "generated":
-        kwargs |= {"difficulty": args.difficulty, "num_generated": args.num_generated}
-    return gym.make_vec(
+        d = float(args.difficulty)
+        kwargs |= {
+            "difficulty": int(d) if d.is_integer() else d,
+            "num_generated": args.num_generated,
+            "generator_seed": args.generator_seed,
+        }
+        if held_out:
+            kwargs["compiled"] = _train_and_held_out(kwargs["difficulty"], args)
+    envs = gym.make_vec(
         "envgym/Phone-v0",
         num_envs=args.num_envs,
         vectorization_mode="vector_entry_point",
         device=str(device),
+        reward_mode=args.reward_mode,
+        reveal_hidden=args.reveal_hidden,
+        variation=args.variation,
+        structured_obs=args.structured_obs,
+        target_mask=args.curiosity_target_mask,
         **kwargs,
     )
+    if held_out:
+        n = args.num_generated
+        lo = torch.tensor([0 if split == "train" else n], dtype=torch.int64)
+        envs.unwrapped.engine.set_level_blocks(lo, torch.tensor([n], dtype=torch.int64))
+    return envs
+
+
+def _train_and_held_out(difficulty: float, args: Args) -> Any:
+    """One compiled set: the training scenarios, then as many held-out ones."""
+    from envgym.phone.compiler import compile_scenarios
+    from envgym.phone.scenarios import resolve_scenarios
+
+    seeds = (args.generator_seed, args.generator_seed + HELD_OUT_SEED_OFFSET)
+    sets = [resolve_scenarios("generated", difficulty, args.num_generated, s) for s in seeds]
+    return compile_scenarios(sets[0] + sets[1])
+
+
+STRUCTURED_KEYS = ("pending_fact", "department", "verification", "offer_pending")
+"""The env's ``structured_obs`` entries the agent reads when ``--structured-obs`` is on."""
 
 
 class History:
@@ -155,7 +223,7 @@ class History:
         self.none_action = num_actions
 
     def inputs(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {
+        x = {
             "tokens": obs["tokens"],
             "prev_tokens": self.prev_tokens.clone(),
             "prev_action": self.prev_action.clone(),
@@ -164,6 +232,10 @@ class History:
             "calls": obs["calls"].float(),
             "turn": obs["turn"].float(),
         }
+        for key in STRUCTURED_KEYS:
+            if key in obs:
+                x[key] = obs[key].long()
+        return x
 
     def update(self, obs_before: dict[str, torch.Tensor], action: torch.Tensor, done: torch.Tensor):
         """After a step: remember what was heard and done; a world that ended starts empty."""
@@ -182,11 +254,15 @@ class Agent(nn.Module):
     """
 
     def __init__(self, vocab: int, max_tokens: int, num_facts: int, num_numbers: int,
-                 num_actions: int, embed_dim: int, hidden_dim: int) -> None:  # fmt: skip
+                 num_actions: int, embed_dim: int, hidden_dim: int,
+                 num_departments: int = 0) -> None:  # fmt: skip
         super().__init__()
         self.vocab, self.max_tokens, self.num_actions = vocab, max_tokens, num_actions
+        self.num_facts, self.num_departments = num_facts, num_departments
         self.prev_action_embed = nn.Embedding(num_actions + 1, embed_dim)
         in_dim = 2 * vocab + 4 + num_facts + num_numbers + 1 + embed_dim
+        if num_departments:  # the structured fields, one-hot / binary
+            in_dim += (num_facts + 1) + (num_departments + 1) + num_facts + 2
         self.encoder = nn.Sequential(
             nn.Linear(in_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, hidden_dim), nn.Tanh()
         )
@@ -212,20 +288,51 @@ class Agent(nn.Module):
         counts[:, 0] = 0.0
         return counts / counts.sum(1, keepdim=True).clamp(min=1.0)
 
+    def _bag_times(self, tokens: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``_bag(tokens) @ weight.T`` without the dense ``[B, V]`` bag: a weighted
+        ``embedding_bag`` over the tokens (each non-padding token weighs 1/count), so the
+        encoder's first layer costs O(L) per row instead of O(V)."""
+        tok = tokens.long()
+        filled = tok != 0
+        if bool(filled.any()):  # drop the all-padding tail columns (most of a short message)
+            tok = tok[:, : int(filled.any(0).nonzero().max()) + 1].contiguous()
+        w = (tok != 0).float()
+        w = w / w.sum(1, keepdim=True).clamp(min=1.0)
+        return F.embedding_bag(tok, weight.t().contiguous(), per_sample_weights=w, mode="sum")
+
     def features(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
-        parts = [
-            self._bag(x["tokens"]),
-            self._bag(x["prev_tokens"]),
+        """The encoder on ``[bag(tokens), bag(prev_tokens), rest]`` (the two bags through
+        :meth:`_bag_times`: the same product as the dense input, far cheaper on CPU)."""
+        rest = [
             F.one_hot(x["phase"], 4).float(),
             x["known_facts"],
             torch.log1p(x["calls"]),
             x["turn"] / 32.0,
             self.prev_action_embed(x["prev_action"]),
         ]
-        return self.encoder(torch.cat(parts, dim=-1))
+        if self.num_departments:
+            rest += [
+                F.one_hot(x["pending_fact"], self.num_facts + 1).float(),
+                F.one_hot(x["department"], self.num_departments + 1).float(),
+                x["verification"].float(),
+                x["offer_pending"].float(),
+            ]
+        first, V = self.encoder[0], self.vocab
+        pre = (
+            self._bag_times(x["tokens"], first.weight[:, :V])
+            + self._bag_times(x["prev_tokens"], first.weight[:, V : 2 * V])
+            + F.linear(torch.cat(rest, dim=-1), first.weight[:, 2 * V :], first.bias)
+        )
+        return self.encoder[1:](pre)
 
-    def policy_value(self, h: torch.Tensor) -> tuple[torch.distributions.Categorical, torch.Tensor]:
-        return torch.distributions.Categorical(logits=self.policy(h)), self.value(h).squeeze(-1)
+    def policy_value(
+        self, h: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.distributions.Categorical, torch.Tensor]:
+        """The policy (restricted to ``mask``'s admissible actions when given) and the value."""
+        logits = self.policy(h)
+        if mask is not None:
+            logits = logits.masked_fill(~mask, -1e9)
+        return torch.distributions.Categorical(logits=logits), self.value(h).squeeze(-1)
 
     def world_model_logits(
         self, h: torch.Tensor, action: torch.Tensor, length: int | None = None
@@ -266,9 +373,79 @@ _CHART_KEYS = ("success_rate", "episode_return", "episode_length", "episodes", "
 CSV_FIELDS = (
     "iteration", "global_step", "episodes", "success_rate", "episode_return", "episode_length",
     "sps", "pg_loss", "v_loss", "entropy", "approx_kl", "wm_loss", "wm_token_acc",
-    "copy_last_token_acc",
+    "copy_last_token_acc", "sg_right_department", "sg_right_service", "sg_verification",
+    "sg_user_fact", "sg_goal_records",
 )  # fmt: skip
 """Columns of ``--csv`` (pre-training rows leave the PPO ones empty)."""
+
+
+def make_agent(args: Args, envs: Any) -> Agent:
+    """The network for ``envs`` (reads the structured fields when the env has them)."""
+    c = envs.unwrapped.compiled
+    space = envs.single_observation_space
+    departments = space["department"].n - 1 if "department" in space.spaces else 0
+    return Agent(c.vocab_size, c.max_tokens, c.dims["F"], c.dims["N"], c.num_actions,
+                 args.embed_dim, args.hidden_dim, departments)  # fmt: skip
+
+
+class NoveltyCounts:
+    """A count-based novelty bonus ``1/sqrt(n(s))``: ``s`` hashes the observation (tokens,
+    phase, known facts, structured fields) into a table of visit counts (collisions are rare
+    at 2**22 buckets and only make the bonus smaller)."""
+
+    def __init__(self, device: torch.device, buckets: int = 1 << 22) -> None:
+        self.counts = torch.zeros(buckets, dtype=torch.float32, device=device)
+        self.buckets = buckets
+        self.weights: dict[str, torch.Tensor] = {}
+        self.gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def _key(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        key = torch.zeros(next(iter(obs.values())).shape[0], dtype=torch.int64)
+        key = key.to(self.counts.device)
+        for name in sorted(obs):
+            v = obs[name].reshape(obs[name].shape[0], -1).long()
+            if name not in self.weights:
+                w = torch.randint(1, 1 << 30, (v.shape[1],), generator=self.gen)
+                self.weights[name] = w.to(self.counts.device)
+            key = key + (v * self.weights[name]).sum(1)
+        return key % self.buckets
+
+    def bonus(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Count this step's observations, and return their bonus ``[B]``."""
+        key = self._key(obs)
+        self.counts.index_add_(0, key, torch.ones_like(key, dtype=torch.float32))
+        return self.counts[key].rsqrt()
+
+
+def _reached(rows: list[dict[str, float]], level: float, k: int) -> bool:
+    """The last ``k`` iterations all reached success ``level``."""
+    tail = [r["success_rate"] for r in rows[-k:]]
+    return len(tail) == k and all(np.isfinite(v) and v >= level for v in tail)
+
+
+def evaluate(agent: Agent, args: Args, device: torch.device, split: str) -> dict[str, Any]:
+    """Success of the sampled policy over ``args.eval_episodes`` episodes of fresh worlds on
+    ``split`` (``train`` or ``held_out``, see :func:`make_env`; a shipped scenario has only its
+    own)."""
+    envs = make_env(args, device, split)
+    obs, info = envs.reset(seed=10_000_000 + args.seed)
+    hist = History(args.num_envs, envs.unwrapped.compiled.max_tokens,
+                   envs.unwrapped.compiled.num_actions, device)  # fmt: skip
+    success: list[torch.Tensor] = []
+    with torch.no_grad():
+        while sum(int(t.numel()) for t in success) < args.eval_episodes:
+            x = hist.inputs(obs)
+            mask = info["action_mask"] if args.mask else None
+            action = agent.policy_value(agent.features(x), mask)[0].sample()
+            nxt, _, term, trunc, info = envs.step(action)
+            done = term | trunc
+            success.append(info["success"][done].float())
+            hist.update(obs, action, done)
+            obs = nxt
+    envs.close()
+    s = torch.cat(success)[: args.eval_episodes]
+    seed = args.generator_seed + (HELD_OUT_SEED_OFFSET if split == "held_out" else 0)
+    return {"generator_seed": seed, "episodes": int(s.numel()), "success_rate": float(s.mean())}
 
 
 def train(args: Args) -> dict[str, Any]:
@@ -292,8 +469,7 @@ def train(args: Args) -> dict[str, Any]:
     engine = envs.unwrapped
     c = engine.compiled
     n_act, seq_len = c.num_actions, c.max_tokens
-    agent = Agent(c.vocab_size, seq_len, c.dims["F"], c.dims["N"], n_act,
-                  args.embed_dim, args.hidden_dim).to(device)  # fmt: skip
+    agent = make_agent(args, envs).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     use_wm = args.wm_coef > 0
 
@@ -301,8 +477,9 @@ def train(args: Args) -> dict[str, Any]:
     batch_size = B * T
     minibatch = batch_size // args.num_minibatches
     num_iterations = max(1, (args.total_timesteps - args.wm_pretrain_steps) // batch_size)
-    obs, _ = envs.reset(seed=args.seed * 100_000)
+    obs, info = envs.reset(seed=args.seed * 100_000)
     hist = History(B, seq_len, n_act, device)
+    novelty = NoveltyCounts(device) if args.novelty_coef > 0 else None
     global_step = 0
     rows: list[dict[str, float]] = []
     csv_file = open(args.csv, "w", newline="") if args.csv else None  # noqa: SIM115
@@ -318,12 +495,16 @@ def train(args: Args) -> dict[str, Any]:
     curious = use_wm and args.curiosity_coef > 0
     surprise_scale = {"mean": 1.0}
 
-    def surprise(h: torch.Tensor, action: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per-world world-model cross-entropy on the filled target positions, divided by its
-        running mean: about 1 per step on average, larger for answers the world model has not
-        learned yet, fading as it learns them."""
+    def surprise(
+        h: torch.Tensor, action: torch.Tensor, target: torch.Tensor, noise: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Per-world world-model cross-entropy on the filled target positions (less the seeded
+        ``noise`` ones when given), divided by its running mean: about 1 per step on average,
+        larger for answers the world model has not learned yet, fading as it learns them."""
         tgt = target.long()
         filled = tgt != 0
+        if noise is not None:
+            filled = filled & ~noise.bool()
         used = int(filled.any(0).nonzero().max()) + 1 if bool(filled.any()) else 1
         tgt, mask = tgt[:, :used], filled[:, :used].float()
         logits = agent.world_model_logits(h, action, length=used)
@@ -334,23 +515,31 @@ def train(args: Args) -> dict[str, Any]:
 
     def rollout(num: int) -> dict[str, Any]:
         """``num`` steps of every world with the current policy (no gradients)."""
-        nonlocal obs, global_step
+        nonlocal obs, info, global_step
         buf: dict[str, Any] = {"x": [], "action": [], "logp": [], "value": [], "reward": [],
                                "done": [], "target": []}  # fmt: skip
         ended_success: list[torch.Tensor] = []
         ended_return: list[torch.Tensor] = []
         ended_len: list[torch.Tensor] = []
+        ended_subgoals: dict[str, list[torch.Tensor]] = {}
         with torch.no_grad():
             for _ in range(num):
                 x = hist.inputs(obs)
-                dist, value = agent.policy_value(agent.features(x))
+                if args.mask:
+                    x["action_mask"] = info["action_mask"]
+                dist, value = agent.policy_value(agent.features(x), x.get("action_mask"))
                 action = dist.sample()
                 next_obs, reward, term, trunc, info = envs.step(action)
                 done = term | trunc
                 if curious:
                     reward = reward + args.curiosity_coef * surprise(
-                        agent.features(x), action, info["next_obs_target"]
-                    )
+                        agent.features(x), action, info["next_obs_target"],
+                        info.get("target_mask"),
+                    )  # fmt: skip
+                if novelty is not None:
+                    reward = reward + args.novelty_coef * novelty.bonus(next_obs)
+                for name, reached in info[keys.EPISODE].get("subgoals", {}).items():
+                    ended_subgoals.setdefault(name, []).append(reached[done].float())
                 hist.update(obs, action, done)
                 buf["x"].append(x)
                 buf["action"].append(action)
@@ -360,7 +549,8 @@ def train(args: Args) -> dict[str, Any]:
                 # Truncation is rare and bootstrapping it would need the final obs' value:
                 # treat episode ends as terminal (as CleanRL's PPO does).
                 buf["done"].append(done.float())
-                buf["target"].append(info["next_obs_target"])
+                aux = x["tokens"] if args.aux_target == "current" else info["next_obs_target"]
+                buf["target"].append(aux)
                 ended_success.append(info["success"][done])
                 ended_return.append(info[keys.EPISODE]["r"][done])
                 ended_len.append(info[keys.EPISODE]["l"][done].float())
@@ -371,6 +561,7 @@ def train(args: Args) -> dict[str, Any]:
         stacked["success"] = torch.cat(ended_success).float()
         stacked["ep_return"] = torch.cat(ended_return)
         stacked["ep_len"] = torch.cat(ended_len)
+        stacked["subgoals"] = {k: torch.cat(v) for k, v in ended_subgoals.items()}
         return stacked
 
     def flat(x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -388,8 +579,10 @@ def train(args: Args) -> dict[str, Any]:
             "episode_return": float(data["ep_return"].mean()) if n_ended else float("nan"),
             "episode_length": float(data["ep_len"].mean()) if n_ended else float("nan"),
             "sps": sps,
+            **{f"sg_{k}": float(v.mean()) if n_ended else float("nan")
+               for k, v in data["subgoals"].items()},
             **stats,
-        }
+        }  # fmt: skip
         rows.append(row)
         for k, v in row.items():
             if k not in ("iteration", "global_step") and np.isfinite(v):
@@ -436,7 +629,7 @@ def train(args: Args) -> dict[str, Any]:
             optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - it / num_iterations)
         data = rollout(T)
         with torch.no_grad():
-            next_value = agent.policy_value(agent.features(hist.inputs(obs)))[1]
+            next_value = agent.value(agent.features(hist.inputs(obs))).squeeze(-1)
             adv = torch.zeros_like(data["reward"])
             last = torch.zeros(B, device=device)
             for t in reversed(range(T)):
@@ -455,7 +648,7 @@ def train(args: Args) -> dict[str, Any]:
         for epoch in range(args.update_epochs):
             for idx in torch.randperm(batch_size, device=device).split(minibatch):
                 h = agent.features({k: v[idx] for k, v in x.items()})
-                dist, value = agent.policy_value(h)
+                dist, value = agent.policy_value(h, x["action_mask"][idx] if args.mask else None)
                 logp = dist.log_prob(b_act[idx])
                 ratio = (logp - b_logp[idx]).exp()
                 mb_adv = b_adv[idx]
@@ -489,6 +682,8 @@ def train(args: Args) -> dict[str, Any]:
         summary = {k: float(np.mean(v)) for k, v in stats.items() if v}
         summary["copy_last_token_acc"] = float(copy_last_accuracy(x["tokens"], b_tgt))
         log_row(it, data, summary)
+        if args.stop_success and _reached(rows, args.stop_success, 3):
+            break
         if args.checkpoint_every and (it + 1) % args.checkpoint_every == 0:
             save_checkpoint(run_dir, agent, optimizer, args, global_step)
 
@@ -508,6 +703,11 @@ def train(args: Args) -> dict[str, Any]:
         "final_success_rate": float(np.mean([r["success_rate"] for r in tail])) if tail else None,
         "checkpoint": str(path),
     }
+    if args.eval_episodes:
+        result["eval"] = {
+            "train_set": evaluate(agent, args, device, "train"),
+            "held_out": evaluate(agent, args, device, "held_out"),
+        }
     (run_dir / "summary.json").write_text(json.dumps(result, indent=1))
     return result
 

@@ -104,3 +104,105 @@ def test_plot_sb3_curves_table(tmp_path: Path) -> None:
     assert out.stat().st_size > 0
     assert "| 1/2 | 400 ± 0 | s1: 400, s2: not reached | 0.62 ± 0.38 |" in table
     assert out.with_suffix(".md").read_text() == table
+
+
+def test_ppo_world_model_mask_and_aids_smoke(tmp_path: Path) -> None:
+    """The masked torch PPO with shaped rewards, structured fields, the novelty bonus and the
+    held-out evaluation: per-sub-goal columns in the CSV, held-out success in the summary."""
+    mod = _load("ppo_world_model")
+    args = mod.parse_args(
+        ["--scenario", "generated", "--difficulty", "0.5", "--num-generated", "2",
+         "--num-envs", "16", "--num-steps", "8", "--total-timesteps", "512", "--mask",
+         "--reward-mode", "shaped", "--structured-obs", "--novelty-coef", "0.1",
+         "--wm-coef", "1", "--aux-target", "current", "--eval-episodes", "8",
+         "--out-dir", str(tmp_path), "--csv", str(tmp_path / "log.csv"), "--no-progress",
+         "--device", "cpu"]
+    )  # fmt: skip
+    result = mod.train(args)
+    rows = _rows(tmp_path / "log.csv")
+    assert all(0.0 <= float(r["sg_user_fact"]) <= 1.0 for r in rows if r["sg_user_fact"])
+    for split in ("train_set", "held_out"):
+        assert result["eval"][split]["episodes"] == 8
+        assert 0.0 <= result["eval"][split]["success_rate"] <= 1.0
+    assert result["eval"]["held_out"]["generator_seed"] == 1000
+
+
+def test_masked_policy_never_takes_an_inadmissible_action() -> None:
+    mod = _load("ppo_world_model")
+    import torch
+
+    agent = mod.Agent(10, 4, 2, 1, 5, 8, 16)
+    mask = torch.tensor([[True, False, False, True, False]] * 64)
+    dist, _ = agent.policy_value(torch.randn(64, 16), mask)
+    assert mask.gather(1, dist.sample()[:, None]).all()
+
+
+def test_novelty_bonus_decays_with_visits() -> None:
+    mod = _load("ppo_world_model")
+    import torch
+
+    counts = mod.NoveltyCounts(torch.device("cpu"), buckets=1 << 10)
+    obs = {"tokens": torch.tensor([[1, 2], [1, 2], [3, 4]])}
+    first = counts.bonus(obs)
+    assert torch.allclose(first, torch.tensor([0.5**0.5, 0.5**0.5, 1.0]))
+    assert (counts.bonus(obs) < first).all()
+
+
+def test_phone_hidden_revealed_smoke(tmp_path: Path) -> None:
+    """Two arms x two twins x two seeds at a tiny budget: one CSV/JSON per run, and the
+    analysis (IQM, bootstrap intervals, advantages, verdict, table, plot)."""
+    mod = _load("phone_hidden_revealed")
+    out = tmp_path / "hr"
+    summary = mod.main(
+        ["--out", str(out), "--difficulty", "0.5", "--num-generated", "2", "--num-envs", "16",
+         "--num-steps", "8", "--total-timesteps", "256", "--eval-episodes", "4",
+         "--arms", "ppo,ppo+recon", "--seeds", "1,2", "--bootstrap", "50"]
+    )  # fmt: skip
+    for twin in ("hidden", "revealed"):
+        for arm in ("ppo", "ppo+recon"):
+            for seed in (1, 2):
+                run = json.loads((out / twin / f"{arm}_s{seed}.json").read_text())
+                assert run["global_step"] == 256
+                assert "--reveal-hidden" in run["command"].split() or twin == "hidden"
+        cell = summary["cells"][twin]["ppo"]
+        assert 0.0 <= cell["auc_iqm"] <= 1.0
+        lo, hi = cell["auc_ci"]
+        assert lo <= cell["auc_iqm"] <= hi
+    assert "hidden_minus_revealed" in summary["advantage_over_ppo"]["ppo+recon"]
+    assert (out / "curves.png").stat().st_size > 0
+    assert "| hidden | ppo |" in (out / "table.md").read_text()
+
+
+def test_iqm_and_auc() -> None:
+    mod = _load("phone_hidden_revealed")
+    import numpy as np
+
+    assert mod.iqm(np.array([0.0, 1.0, 2.0, 100.0])) == 1.5
+    curve = {"step": np.array([50, 100]), "success": np.array([1.0, 1.0])}
+    assert mod.auc(curve, 100) == 0.75  # 0 at step 0, 1 from step 50
+
+
+def test_sparse_bag_features_equal_the_dense_bag() -> None:
+    """The encoder's embedding-bag first layer computes the same product as the dense
+    normalised bag of words it replaces (and the same gradient)."""
+    mod = _load("ppo_world_model")
+    import torch
+
+    torch.manual_seed(0)
+    agent = mod.Agent(50, 6, 3, 2, 7, 8, 16)
+    tokens = torch.randint(0, 50, (32, 6))
+    tokens[0] = 0  # an empty observation
+    w = agent.encoder[0].weight[:, :50]
+    sparse = agent._bag_times(tokens, w)
+    dense = agent._bag(tokens) @ w.t()
+    assert torch.allclose(sparse, dense, atol=1e-6)
+    (g_sparse,) = torch.autograd.grad(sparse.sum(), w)
+    (g_dense,) = torch.autograd.grad(dense.sum(), w)
+    assert torch.allclose(g_sparse, g_dense, atol=1e-6)
+
+
+def test_phone_ladder_budget_reads_flags_without_values() -> None:
+    mod = _load("phone_ladder")
+    job = ["--scenario", "isp_bill_discount", "--reveal-hidden", "--total-timesteps", "100000"]
+    assert mod.budget(job) == 100_000
+    assert mod.budget(["--scenario", "mock", "--seed", "1"]) == 200_000
