@@ -280,7 +280,7 @@ def test_data_collector_phone(obs_mode: str) -> None:
     # The reset target is the first observation's target encoding.
     np.testing.assert_array_equal(
         info[keys.NEXT_OBS_TARGET],
-        env.unwrapped.vec.target_from_obs(env.unwrapped.vec._observe())[0].numpy(),
+        env.unwrapped.vec.target_from_obs(env.unwrapped.vec.observe())[0].numpy(),
     )
     if obs_mode == "tokens":
         ds = _collect(env, 2)

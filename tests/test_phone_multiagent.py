@@ -14,6 +14,7 @@ import envgym.phone as phone
 from envgym.phone.compiler import R_GRANT, R_REFUSE, compile_scenarios
 from envgym.phone.faces import PhoneVectorEnv
 from envgym.phone.multiagent import PhoneParallelVectorEnv
+from envgym.phone.policy import true_value
 from envgym.phone.scenarios import load_scenario, resolve_scenarios
 
 PARTIES = ("assistant", "rep", "user")
@@ -31,7 +32,7 @@ def pinned(learners: Any, seeds: int = 3, **kw: Any) -> Any:
     st = env.core.state
     st["scenario"] = torch.arange(env.num_envs) % env.compiled.dims["K"]
     env.engine.reset_scenario_fields(st)
-    env.core._state_changed()
+    env.core.state_changed()
     return env
 
 
@@ -54,7 +55,8 @@ def first_episodes(
         if "rep" in act:
             rep_moves.append(torch.where(on_turn & ~done, act["rep"], -1))
         lie = torch.rand(B, generator=gen) < 1 / 3 if careless else None
-        _, _, term, trunc, info = env.step(act, stated_correct=None if lie is None else ~lie)
+        said = None if lie is None else stated_values(env, act["assistant"], lie)
+        _, _, term, trunc, info = env.step(act, stated_value=said)
         a0 = env.learners[0]
         end = (term[a0] | trunc[a0]) & ~done
         for a in env.learners:
@@ -70,6 +72,20 @@ def first_episodes(
         "terms": terms,
         "rep_moves": torch.stack(rep_moves) if rep_moves else None,
     }
+
+
+def stated_values(env: PhoneParallelVectorEnv, a: torch.Tensor, lie: torch.Tensor) -> torch.Tensor:
+    """The value ids an assistant taking actions ``a`` states for their facts: the user's true
+    value, or (``lie``) a value no fact has; the engine decides which are right."""
+    e, c = env.engine, env.compiled
+    true = torch.tensor(
+        [
+            [-2 if (v := true_value(sc, f)) is None else e.value_id(v) for f in c.facts]
+            for sc in c.scenarios
+        ]
+    )
+    f = e.act_arg[a].clamp(max=len(c.facts) - 1)
+    return torch.where(lie, -2, true[env.core.state["scenario"], f])
 
 
 def oracle(env: PhoneParallelVectorEnv, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -186,7 +202,7 @@ def provide_pending(env: PhoneParallelVectorEnv, a: torch.Tensor) -> torch.Tenso
     names = env.action_names["assistant"]
     st = env.core.state
     provide = torch.tensor([names.index(f"provide:{f}") for f in env.compiled.facts])
-    pf = env.engine._pending_fact(st)
+    pf = env.engine.pending_fact(st)
     working = (st["phase"] == 3) & (st["service"] >= 0) & (pf >= 0)
     return torch.where(working, provide[pf.clamp(min=0)], a)
 

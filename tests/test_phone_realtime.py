@@ -359,6 +359,27 @@ def test_play_realtime_mock_to_success(
     assert "mean_response_latency_s" in out.splitlines()[-1]
 
 
+def test_play_passes_the_stated_value_to_the_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    """A value typed in the real-time UI is what the rep checks: a wrong one is a mismatch,
+    the true one verifies (the assistant knows the mock's account number either way)."""
+    from envgym.phone.play import RealtimePlay
+
+    def mismatches_after(value: str) -> int:
+        ui = RealtimePlay("envgym/Phone-v0", {"scenario": "mock"}, seed=0)
+        for line, ticks in [("dial 0", 40), ("request a password reset", 60)]:
+            assert ui.command(line) == 1
+            for _ in range(ticks):
+                assert not ui.tick()
+        assert ui.command(f"my account number is {value}") == 1
+        for _ in range(30):
+            ui.tick()
+        return int(ui.env.state["mismatches"][0])
+
+    assert mismatches_after("99999") == 1
+    assert mismatches_after("12345") == 0
+    capsys.readouterr()
+
+
 def test_bench_times_the_realtime_engine_in_the_same_run(tmp_path: Any) -> None:
     import json
 

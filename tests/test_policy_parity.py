@@ -29,7 +29,7 @@ from envgym.phone.compiler import (
     CompiledPhone,
     compile_scenarios,
 )
-from envgym.phone.engine import PhoneEngine, oracle_success_rate
+from envgym.phone.engine import STATES_KNOWN, PhoneActions, PhoneEngine, oracle_success_rate
 from envgym.phone.generator import generate_scenario
 from envgym.phone.models import Eligibility, PhoneScenario, Service
 from envgym.phone.policy import Verdict
@@ -215,39 +215,52 @@ class EngineDriver:
             if all(w.phase == "done" for w in self.worlds):
                 break
             acts = torch.full((B,), self.names["wait"], dtype=torch.int64)
-            correct = torch.zeros(B, dtype=torch.bool)
+            said = torch.full((B,), STATES_KNOWN, dtype=torch.int64)
             for b, w in enumerate(self.worlds):
-                acts[b], correct[b] = self._act(b, w)
-            self.eng.step(self.st, acts, correct)
+                acts[b], said[b] = self._act(b, w)
+            self.eng.step(self.st, PhoneActions(acts, said))
             msgs = self.st["msgs"].tolist()
             for b, w in enumerate(self.worlds):
                 self._observe(b, w, set(msgs[b]))
         assert all(w.phase == "done" for w in self.worlds), "a script did not finish"
         return [self._final(b, w) for b, w in enumerate(self.worlds)]
 
-    def _act(self, b: int, w: World) -> tuple[int, bool]:
-        """The caller's action in world ``b`` and whether a stated value is right."""
+    def _act(self, b: int, w: World) -> tuple[int, int]:
+        """The caller's action in world ``b`` and the id of the value it states (the engine
+        alone decides whether it is right)."""
         if w.phase == "request":
             w.phase = "talk"
-            return self.names[f"request:{w.svc.id}"], False
+            return self.names[f"request:{w.svc.id}"], STATES_KNOWN
         if w.phase == "dial":
             listed = next(
                 i for i, n in enumerate(self.c.scenarios[w.k].company.numbers) if n.listed
             )
-            return self.names[f"dial:{listed}"], False
+            return self.names[f"dial:{listed}"], STATES_KNOWN
         if w.phase != "talk":
-            return self.names["wait"], False
+            return self.names["wait"], STATES_KNOWN
         asked = self.asked
         if asked[b] == "fee":
             w.said_no_to_fee = not w.script.fee_yes
-            return self.names["say_yes" if w.script.fee_yes else "say_no"], False
+            return self.names["say_yes" if w.script.fee_yes else "say_no"], STATES_KNOWN
         if asked[b] == "offer":
-            return self.names["say_yes" if w.script.offer_yes else "say_no"], False
+            return self.names["say_yes" if w.script.offer_yes else "say_no"], STATES_KNOWN
         fid = asked[b]
         assert fid is not None, f"world {b}: the rep asked nothing ({w})"
         sc = self.c.scenarios[w.k]
+        wrong = w.script.attempts[w.attempt] == fid
         value = stated_values(sc, w.svc, w.script.attempts[w.attempt])[fid]
-        return self.names[f"provide:{fid}"], policy.stated_correct(sc, fid, value)
+        return self.names[f"provide:{fid}"], self._value_id(sc, fid, value, wrong)
+
+    def _value_id(self, sc: PhoneScenario, fid: str, value: str, wrong: bool) -> int:
+        """The id of the value stated for ``fid``: a right one respelled (the engine's
+        normalisation must find the truth), a wrong one as another value of the scenario where
+        there is one (an id the engine knows, only not this fact's), else the text itself."""
+        said = self.eng.value_id(value)
+        if not wrong:
+            return said
+        truth = self.eng.value_id(policy.true_value(sc, fid) or "")
+        others = (self.eng.value_id(f.value) for f in sc.user.facts)
+        return next((v for v in others if v != truth), said)
 
     def _observe(self, b: int, w: World, said: set[int]) -> None:
         """Read the company's answer in world ``b`` from what the rep said."""

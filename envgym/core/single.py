@@ -147,7 +147,7 @@ class SingleEnv(gym.Env):
         if self._ended and seed is None:
             # The engine already moved this world to its next episode (SAME_STEP auto-reset),
             # exactly as world i of a vector env does.
-            obs = self.vec._observe()
+            obs = self.vec.observe()
         else:
             obs, _ = self.vec.reset(seed=seed, options=options or None)
         obs = self._begin_episode(obs, face_options)

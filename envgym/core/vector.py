@@ -134,6 +134,12 @@ class TorchVectorEnv(VectorEnv):
         """The current observation of every world, as new tensors (never views of state)."""
         raise NotImplementedError
 
+    def observe(self) -> Obs:
+        """The current observation of every world, as :meth:`reset` and :meth:`step` return
+        it (new tensors): for a caller that changed the state in place (a pinned scenario, a
+        face resuming an auto-reset world)."""
+        return self._observe()
+
     def target_from_obs(self, obs: Obs) -> torch.Tensor:
         """The ``next_obs_target`` encoding of a (batched) observation.
 

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from envgym.core.jsontext import json_depth
-from envgym.phone import policy
 from envgym.phone.compiler import IVR_KEYS, CompiledPhone
 from envgym.phone.text import normalize_value
 
@@ -296,11 +295,3 @@ class ActionParser:
         if first.lower() in ("my", "the", "our") and fact and value:
             return self._call("provide", {"fact": fact, "value": value}, scenario_index)
         return self._bad(f"could not parse {s[:60]!r}")
-
-    def stated_correct(self, parsed: ParsedAction, scenario_index: int) -> bool:
-        """Whether a ``provide``'s stated value is the fact's true value in that scenario."""
-        if parsed.value is None:
-            return False
-        name = self.c.catalogue[parsed.action].name
-        fid = name.split(":", 1)[1]
-        return policy.stated_correct(self.c.scenarios[scenario_index], fid, parsed.value)

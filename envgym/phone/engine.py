@@ -102,6 +102,10 @@ _S_SCENARIO, _S_REP, _S_HOLD, _S_VARIANT = 11, 23, 37, 53
 
 State = dict[str, torch.Tensor]
 
+STATES_KNOWN = -1
+"""A :attr:`PhoneActions.stated_value` entry: this world's assistant states what it knows (no
+value id is -1: :meth:`PhoneEngine.value_id` gives ids from 0, and -2 for a value no fact has)."""
+
 
 @dataclass(frozen=True)
 class PhoneActions:
@@ -112,8 +116,9 @@ class PhoneActions:
     assistant: torch.Tensor
     """int64 [B] assistant catalogue ids (``garbled_action``: text that could not be parsed)."""
     stated_value: torch.Tensor | None = None
-    """int64 [B], for ``provide``: the stated value's id (:meth:`PhoneEngine.value_id`); None:
-    the assistant states what it knows (a fact it doesn't know comes out invented)."""
+    """int64 [B], for ``provide``: the stated value's id (:meth:`PhoneEngine.value_id`), or
+    ``STATES_KNOWN`` in worlds that state what they know (a fact the assistant doesn't know
+    comes out invented); None: every world states what it knows."""
     rep: torch.Tensor | None = None
     """int64 [B] rep catalogue ids of a learned rep (None: the scripted rep)."""
     user: torch.Tensor | None = None
@@ -200,7 +205,7 @@ class PhoneEngine:
         rep = st["phase"] == REP
         pc, active = st["pc"], st["service"] >= 0
         return {
-            "pending_fact": self._pending_fact(st) + 1,
+            "pending_fact": self.pending_fact(st) + 1,
             "department": torch.where(rep, st["dept"] + 1, torch.zeros_like(st["dept"])),
             "verification": st["verified"].to(torch.int8),
             "offer_pending": torch.stack(
@@ -438,9 +443,6 @@ class PhoneEngine:
         self,
         st: State,
         actions: torch.Tensor | PhoneActions,
-        stated_correct: torch.Tensor | None = None,
-        rep_actions: torch.Tensor | None = None,
-        user_actions: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Advance every world by one turn (in place); return the transition.
 
@@ -459,23 +461,16 @@ class PhoneEngine:
 
         Args:
             st: the state (modified in place).
-            actions: the step's inputs (:class:`PhoneActions`), or just the int64 [B]
-                assistant catalogue ids (``garbled_action`` for unparseable text), with the
-                other inputs as the arguments below; the assistant's action is ignored in
-                worlds where it does not hold the floor.
-            stated_correct: bool [B]: for ``provide`` actions, whether the value stated is the
-                true one, decided by the caller (the real-time and three-party envs; new code
-                passes :attr:`PhoneActions.stated_value`). Default: the assistant states what
-                it knows, so it is correct iff it knows the fact.
-            rep_actions: int64 [B] rep catalogue ids of a learned rep, or None for the scripted
-                rep. A learned rep acts in the worlds where it holds the floor at the start of
-                the step, one move per step; the scripted rep answers within the step.
-            user_actions: int64 [B] user action ids (answer / don't know / refuse) of a learned
-                user, or None for the scripted user (answers every fact it has).
+            actions: the step's inputs (:class:`PhoneActions`: the assistant's action, the
+                value it states, a learned rep's and user's moves), or just the int64 [B]
+                assistant catalogue ids (the assistant states what it knows; the scripted rep
+                and user answer). The assistant's action is ignored in worlds where it does not
+                hold the floor; a learned rep acts in the worlds where it holds the floor at the
+                start of the step, one move per step (the scripted rep answers within the step).
         """
         if not isinstance(actions, PhoneActions):
-            actions = PhoneActions(actions, None, rep_actions, user_actions)
-        u = Turn(self, st, actions, stated_correct)
+            actions = PhoneActions(actions)
+        u = Turn(self, st, actions)
         terminated = u.kind == A_REPORT
         u.emit(terminated, self.t.m_sys_report.index_select(0, u.sc))
         # Each rule acts on the worlds whose action is of its kinds. On CPU the rules of kinds
@@ -602,20 +597,20 @@ class PhoneEngine:
         f = u.arg.clamp(max=self.F - 1)
         exists = t.fact_exists[sc, f]
         correct = self._stated_true(u, f) & exists
-        unasked = m & (self._pending_fact(st) != f)
+        unasked = m & (self.pending_fact(st) != f)
         u.privacy = u.privacy + (unasked & correct & t.fact_sensitive[sc, f]).float()
         u.to_rep(m, STIM_PROVIDE, f)
         st["stim_ok"] = torch.where(m, correct, st["stim_ok"])
 
     def _stated_true(self, u: Turn, f: torch.Tensor) -> torch.Tensor:
         """bool [B]: whether the value stated for fact ``f`` is the account's (the rep's
-        check): the stated value's id against the true one's; by default the assistant
-        states what it knows."""
-        if u.stated_value is not None:
-            return self._fact_value[u.sc, f] == u.stated_value.to(self.device)
-        if u.stated_correct is not None:
-            return u.stated_correct.to(self.device)
-        return u.st["known"][u.bi, f]
+        check): the stated value's id against the true one's; where none is stated
+        (``STATES_KNOWN``, or no ``stated_value`` at all) the assistant states what it knows."""
+        known = u.st["known"][u.bi, f]
+        if u.stated_value is None:
+            return known
+        said = u.stated_value.to(self.device)
+        return torch.where(said == STATES_KNOWN, known, self._fact_value[u.sc, f] == said)
 
     def _assistant_yes_no(self, u: Turn) -> None:
         """Yes or no to the rep's fee or offer question (nothing asked: not understood)."""
@@ -1049,7 +1044,7 @@ class PhoneEngine:
             c, a = cols[kind]
             mask[:, c] = rep & t.svc_exists.index_select(0, sc)[:, a]
         c, a = cols[A_PROVIDE]
-        mask[:, c] = rep & (self._pending_fact(st)[:, None] == a[None, :])
+        mask[:, c] = rep & (self.pending_fact(st)[:, None] == a[None, :])
         c, a = cols[A_ASK_USER]
         reachable = off | t.user_on_call.index_select(0, sc)[:, None]
         has = (
@@ -1063,7 +1058,7 @@ class PhoneEngine:
         return mask
 
     # ------------------------------------------------------------------ the rep's program
-    def _pending_fact(self, st: State) -> torch.Tensor:
+    def pending_fact(self, st: State) -> torch.Tensor:
         """The fact the rep's checklist waits for (-1: none): a verification item or the
         eligibility fact of the active request."""
         t, sc = self.t, st["scenario"]
@@ -1114,7 +1109,7 @@ class PhoneEngine:
         svc = st["service"]
         s0 = svc.clamp(min=0)
         pc = st["pc"]
-        pf = self._pending_fact(st)
+        pf = self.pending_fact(st)
         f = t.prog_fact[sc, s0, pc.clamp(max=self.P - 1)]
         elig_fails = (
             (pc == V + SLOT_ELIG)
@@ -1261,12 +1256,11 @@ class Turn:
         eng: PhoneEngine,
         st: State,
         inputs: PhoneActions,
-        stated_correct: torch.Tensor | None = None,
     ) -> None:
         actions = inputs.assistant
         dev, B = eng.device, actions.shape[0]
         self.eng, self.t, self.st = eng, eng.t, st
-        self.stated_value, self.stated_correct = inputs.stated_value, stated_correct
+        self.stated_value = inputs.stated_value
         self.sc = st["scenario"]
         self.bi = torch.arange(B, device=dev)
         self.floor0 = st["floor"].clone()
@@ -1377,7 +1371,7 @@ class RepView:
         self.s0, self.active, self.pc = svc.clamp(min=0), svc >= 0, st["pc"]
         self.stated = self.stim == STIM_PROVIDE
         self.sf = self.sarg.clamp(min=0, max=eng.F - 1)
-        self.answers = self.stated & (eng._pending_fact(st) == self.sarg)
+        self.answers = self.stated & (eng.pending_fact(st) == self.sarg)
         self.at_elig = self.pc == eng.V + SLOT_ELIG
         # the service a transfer / referral / explanation is about
         about = (self.stim == STIM_REQUEST) | (self.stim == STIM_ASK_ABOUT)

@@ -204,9 +204,6 @@ class PhoneVectorEnv(TorchVectorEnv):
         self.phase_names = PHASE_NAMES
         self.reward_term_names = ALL_REWARD_TERMS
         self.state = self.engine.empty_state(self.num_envs)
-        # What subclasses that decide a stated value's truth themselves pass to the engine
-        # (the three-party core); this env passes the stated value (PhoneActions).
-        self._stated_correct: torch.Tensor | None = None
         self._inputs: PhoneActions | None = None
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._heard: torch.Tensor | None = None
@@ -278,7 +275,7 @@ class PhoneVectorEnv(TorchVectorEnv):
             self._ended_level = torch.where(mask, self.difficulty, self._ended_level)
         heard = self._heard
         self.engine.reset(self.state, mask, seeds)
-        self._state_changed()
+        self.state_changed()
         if heard is not None:
             self._heard = self._reheard(heard, mask)
 
@@ -298,14 +295,15 @@ class PhoneVectorEnv(TorchVectorEnv):
 
     def set_state(self, state: Any, worlds: Any = None) -> None:
         super().set_state(state, worlds)
-        self._state_changed()
+        self.state_changed()
 
-    def _state_changed(self) -> None:
-        """Forget what was derived from the state (what was heard, its action mask)."""
+    def state_changed(self) -> None:
+        """Forget what was derived from the state (what was heard, its action mask): call it
+        after changing :attr:`state` in place (``step``, ``reset`` and ``set_state`` do)."""
         self._heard = None
         self._mask = None
 
-    def _heard_tokens(self) -> torch.Tensor:
+    def heard_tokens(self) -> torch.Tensor:
         """What the worlds heard this step in the observation's form: int32 ``[B, L]`` tokens,
         or (``obs_mode="ids"``) int32 ``[B, MSG_SLOTS]`` message ids. The token expansion is
         the widest op of a step: it is computed once per state change."""
@@ -335,25 +333,25 @@ class PhoneVectorEnv(TorchVectorEnv):
         return inputs if inputs is not None else PhoneActions(actions)
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
-        out = self.engine.step(self.state, self._engine_inputs(actions), self._stated_correct)
+        out = self.engine.step(self.state, self._engine_inputs(actions))
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
-        self._state_changed()
-        return _step_output(out, self._heard_tokens())
+        self.state_changed()
+        return _step_output(out, self.heard_tokens())
 
     def _fused_step(
         self, actions: torch.Tensor
     ) -> tuple[StepOutput, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         st = self.state
-        out = self.engine.step(st, self._engine_inputs(actions), self._stated_correct)
+        out = self.engine.step(st, self._engine_inputs(actions))
         self._step_msgs = (st["msgs"].clone(), st["vars"].clone())
-        self._state_changed()
-        target = self._heard_tokens()
+        self.state_changed()
+        target = self.heard_tokens()
         final = self._observation(target)
         done = out["terminated"] | out["truncated"]
         self.engine.reset(st, done, None)
-        self._state_changed()
-        obs = self._observation(self._heard_tokens())
+        self.state_changed()
+        obs = self._observation(self.heard_tokens())
         return _step_output(out, target), final, obs
 
     def _observation(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -451,7 +449,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         return self._ended_level.clone()
 
     def _observe(self) -> dict[str, torch.Tensor]:
-        return self._observation(self._heard_tokens())
+        return self._observation(self.heard_tokens())
 
     def target_from_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The phone target is the heard part of the observation (``tokens`` or ``msg_ids``)."""
@@ -675,8 +673,8 @@ class PhoneEnv(SingleEnv):
             )
         self.vec.state["scenario"][0] = int(index)
         self.vec.engine.reset_scenario_fields(self.vec.state)
-        self.vec._state_changed()
-        return self.vec._observe()
+        self.vec.state_changed()
+        return self.vec.observe()
 
     # ------------------------------------------------------------------ SingleEnv hooks
     def _face_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -762,7 +760,7 @@ class PhoneEnv(SingleEnv):
             known = [f for k, f in enumerate(self.compiled.facts) if bool(st["known"][0, k])]
             header = [
                 f"envgym phone: {self.compiled.scenarios[self.scenario_index].name}",
-                f"turn {int(st['turn'][0])}   phase {int(self.vec._observe()['phase'][0])}   "
+                f"turn {int(st['turn'][0])}   phase {int(self.vec.observe()['phase'][0])}   "
                 f"known: {', '.join(known) or '-'}",
             ]
             return call_frame(header, self._transcript)

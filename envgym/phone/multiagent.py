@@ -43,6 +43,7 @@ from envgym.phone.compiler import (
     USER_ACTIONS,
     USER_REWARD_TERMS,
 )
+from envgym.phone.engine import PhoneActions
 from envgym.phone.faces import PhoneVectorEnv
 from envgym.phone.scenarios import ScenarioSpec
 
@@ -74,7 +75,6 @@ class _ThreePartyCore(PhoneVectorEnv):
     def __init__(self, num_envs: int, scenario: ScenarioSpec, learners: tuple[str, ...], **kw: Any):
         super().__init__(num_envs, scenario, cuda_graph=False, **kw)
         self.learners = learners
-        self.party_actions: dict[str, torch.Tensor | None] = {"rep": None, "user": None}
         self.last_out: dict[str, torch.Tensor] = {}
         c, e = self.compiled, self.engine
         F, S, P, D = c.dims["F"], c.dims["S"], c.dims["P"], c.dims["D"]
@@ -131,21 +131,15 @@ class _ThreePartyCore(PhoneVectorEnv):
 
     # ------------------------------------------------------------------ engine hooks
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
-        out = self.engine.step(
-            self.state,
-            actions,
-            self._stated_correct,
-            rep_actions=self.party_actions["rep"],
-            user_actions=self.party_actions["user"],
-        )
+        out = self.engine.step(self.state, self._engine_inputs(actions))
         self.last_out = out
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
-        self._state_changed()
+        self.state_changed()
         return StepOutput(
             reward=out["reward"],
             terminated=out["terminated"],
             truncated=out["truncated"],
-            next_obs_target=self._heard_tokens(),
+            next_obs_target=self.heard_tokens(),
             reward_terms=out["reward_terms"],
             success=out["success"],
             action_error=out["action_error"],
@@ -188,7 +182,7 @@ class _ThreePartyCore(PhoneVectorEnv):
                 "claim_matches": col(st["stim_ok"]),
                 "request": col(svc),
                 "stage": col(st["pc"]),
-                "pending": col(self.engine._pending_fact(st)),
+                "pending": col(self.engine.pending_fact(st)),
                 "department": col(st["dept"]),
                 "required": (required[:, :F] & active).to(i32),
                 "verified": st["verified"].to(i32),
@@ -343,12 +337,13 @@ class PhoneParallelVectorEnv:
         return obs, {a: {"my_turn": obs[a]["my_turn"][:, 0].bool()} for a in self.learners}
 
     def step(
-        self, actions: dict[str, Any], stated_correct: torch.Tensor | None = None
+        self, actions: dict[str, Any], stated_value: torch.Tensor | None = None
     ) -> tuple[Any, Any, Any, Any, Any]:
         """One turn in every world: ``actions[agent]`` is an int ``[B]`` per learned agent.
 
-        ``stated_correct`` (bool ``[B]``, optional): for the assistant's ``provide`` actions,
-        whether the value stated is the true one (default: true iff the assistant knows it).
+        ``stated_value`` (int64 ``[B]``, optional): for the assistant's ``provide`` actions,
+        the id of the value it states (:meth:`PhoneEngine.value_id`; ``STATES_KNOWN`` or
+        None: it states what it knows); the engine checks it against the user's true value.
         """
         if not isinstance(actions, dict):
             raise InvalidActionError(
@@ -363,13 +358,8 @@ class PhoneParallelVectorEnv:
         core = self.core
         # A scripted assistant is the oracle.
         assistant = act["assistant"] if "assistant" in act else self.engine.oracle(core.state)
-        core.party_actions = {"rep": act.get("rep"), "user": act.get("user")}
-        core._stated_correct = stated_correct
-        try:
-            obs, reward, term, trunc, info = core.step(assistant)
-        finally:
-            core.party_actions = {"rep": None, "user": None}
-            core._stated_correct = None
+        inputs = PhoneActions(assistant, stated_value, act.get("rep"), act.get("user"))
+        obs, reward, term, trunc, info = core.step(inputs)
         out = core.last_out
         final = info[keys.FINAL_OBS]
         done = term | trunc
@@ -521,7 +511,7 @@ class PhoneParallelEnv(ParallelEnv):
 
     def state(self) -> np.ndarray:
         """The world's heard tokens (a global view for centralised critics)."""
-        return self.vec.core._heard_tokens()[0].cpu().numpy()
+        return self.vec.core.heard_tokens()[0].cpu().numpy()
 
     def close(self) -> None:
         self.vec.close()

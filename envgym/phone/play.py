@@ -13,6 +13,7 @@ import gymnasium as gym
 import torch
 
 from envgym.phone.actions import ActionParser
+from envgym.phone.engine import PhoneActions
 from envgym.phone.realtime import (
     CH_BACKCHANNEL,
     CH_MUSIC,
@@ -166,7 +167,8 @@ class RealtimePlay:
         self.parser = ActionParser(self.env.compiled, self.env.engine.garbled_action)
         self.obs, _ = self.envs.reset(seed=seed)
         self.k = int(self.env.state["scenario"][0])
-        self.plan: dict[str, Any] = {"action": 0, "barge": False}
+        # What the player asked to say (a catalogue action, its stated value's id), until said.
+        self.plan: dict[str, Any] = {"action": 0, "barge": False, "said": None}
         self.ret, self.ticks = 0.0, 0
 
     def run(self, stdin: TextIO) -> int:
@@ -208,12 +210,8 @@ class RealtimePlay:
             if parsed.action >= len(env.compiled.catalogue):
                 print(f"  (not understood: {parsed.error}; nothing said)")
                 return 0
-            self.plan.update(action=parsed.action, barge=barge)
-            env._stated_correct = (
-                torch.tensor([self.parser.stated_correct(parsed, self.k)])
-                if parsed.value is not None
-                else None
-            )
+            said = None if parsed.value is None else env.engine.value_id(parsed.value)
+            self.plan.update(action=parsed.action, barge=barge, said=said)
         return 1
 
     def show(self, o: dict[str, torch.Tensor], said: str) -> None:
@@ -242,7 +240,7 @@ class RealtimePlay:
             return cat - 1 + RT_FIRST_PREPARE, "(thinking)"
         a = RT_BARGE_IN if self.plan["barge"] else RT_SPEAK
         said = env.utterances[self.k][cat]
-        if int(env._utt_ticks[self.k, cat]) > 1:  # spoken chunk by chunk
+        if int(env.utterance_ticks[self.k, cat]) > 1:  # spoken chunk by chunk
             words = tokenize(said)
             i = int(st["rt_said"][0]) * env.C
             said = " ".join(words[i : i + env.C])
@@ -253,14 +251,16 @@ class RealtimePlay:
         env = self.env
         a, said = self._tick_action()
         said_before = int(env.state["rt_said"][0])
-        self.obs, r, term, trunc, info = self.envs.step(torch.tensor([a]))
+        act, said_id = torch.tensor([a]), self.plan["said"]
+        # The stated value goes with the prepare ticks; the engine checks it when it is said.
+        step_in = act if said_id is None else PhoneActions(act, torch.tensor([said_id]))
+        self.obs, r, term, trunc, info = self.envs.step(step_in)
         obs = self.obs
         finished = a in (RT_SPEAK, RT_BARGE_IN) and int(obs["prepared"][0]) == 0
         if a == RT_SPEAK and not finished and int(obs["progress"][0, 1]) == said_before:
             said = ""  # the line was busy: the chunk waits
         if finished:
-            self.plan["action"] = 0  # said in full
-            env._stated_correct = None
+            self.plan.update(action=0, said=None)  # said in full
         self.ticks += 1
         self.ret += float(r[0])
         ended = bool(term[0] or trunc[0])

@@ -27,7 +27,7 @@ from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys
 from envgym.core.single import SingleEnv
-from envgym.core.vector import one_world_action
+from envgym.core.vector import integer_actions, one_world_action
 from envgym.phone.compiler import (
     A_ASK_ABOUT,
     A_ASK_USER,
@@ -47,7 +47,7 @@ from envgym.phone.compiler import (
     REWARD_TERMS,
     CompiledPhone,
 )
-from envgym.phone.engine import PhoneEngine
+from envgym.phone.engine import STATES_KNOWN, PhoneActions, PhoneEngine
 from envgym.phone.models import PhoneScenario
 from envgym.phone.scenarios import ScenarioSpec
 from envgym.phone.text import tokenize
@@ -183,6 +183,10 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
     - ``prepare:<action>`` (3 + j): think about catalogue action ``j + 1`` of the turn-based
       env (every action but ``wait``) for this tick; switching abandons the previous one.
     ``speak``/``barge_in`` with nothing ready is an ``action_error`` (``nothing_prepared``).
+    ``step`` also takes a :class:`~envgym.phone.engine.PhoneActions` record of tick actions
+    and, for ``prepare`` of a ``provide``, the stated value's id: it is kept with the prepared
+    utterance and the engine checks it when the utterance is said (without one, or with plain
+    actions, the assistant states what it knows).
 
     ## Observation, a ``Dict``
     ``heard`` int32 ``[C]``: tokens heard this tick (0 = nothing); ``heard_from`` int8 ``[C]``
@@ -256,7 +260,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
 
         self._build_tables()
         self._build_spaces()
-        self._stated_correct: torch.Tensor | None = None
+        self._stated_in: torch.Tensor | None = None  # this step's record's stated values
         self._L = L = c.max_tokens
         self._Lb = 2 * L  # the stream buffer: queued notes plus one answer
         self.state = self._empty_state(self.num_envs)
@@ -284,7 +288,8 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         def col(vals: list[Any], dtype: torch.dtype = torch.int64) -> torch.Tensor:
             return torch.tensor(vals, dtype=dtype, device=dev)
 
-        self._utt_ticks = utt.to(dev)
+        self.utterance_ticks = utt.to(dev)
+        """int64 [K, A]: ticks it takes to say catalogue action ``a`` in scenario ``k``."""
         self._is_talk = col([a.kind in _TALK_KINDS for a in cat], torch.bool)
         self._yields = col([r.on_interrupt == "yield" for r in rt], torch.bool)
         self._backchannel = col([r.backchannel for r in rt], torch.bool)
@@ -354,6 +359,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
                 "rt_heard": z(B, self.C, dtype=torch.int32),  # heard in the last tick
                 "rt_heard_from": z(B, self.C, dtype=torch.int8),
                 "rt_prep": z(B),  # catalogue action thought about / being said (0 none)
+                "rt_stated": z(B) + STATES_KNOWN,  # its stated value's id (PhoneActions)
                 "rt_thought": z(B),
                 "rt_said": z(B),
                 "rt_garbled": z(B, dtype=torch.bool),  # talked over a rep who talked on
@@ -432,9 +438,10 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
     def _restart_streams(self, mask: torch.Tensor) -> None:
         """Fresh real-time state for the masked worlds' new episode; the intro starts."""
         st = self.state
+        fill = {"rt_floor": -1, "rt_stated": STATES_KNOWN}
         for k in self._rt_keys:
             m = mask.view(-1, *([1] * (st[k].dim() - 1)))
-            st[k] = st[k].masked_fill(m, -1 if k == "rt_floor" else 0)
+            st[k] = st[k].masked_fill(m, fill.get(k, 0))
         idx = torch.nonzero(mask).flatten()
         sub = {"msgs": st["msgs"][idx], "vars": st["vars"][idx]}
         self._load_stream(idx, self.engine.tokens(sub), self._channels(sub))
@@ -447,12 +454,23 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         answer is queued in their streams. Returns the engine's output for those worlds."""
         st = self.state
         sub = {k: st[k][idx] for k in self._engine_keys}
-        said = None if self._stated_correct is None else self._stated_correct.to(self.device)[idx]
-        out = self.engine.step(sub, actions[idx], said)
+        out = self.engine.step(sub, PhoneActions(actions[idx], st["rt_stated"][idx]))
         for k in self._engine_keys:
             st[k][idx] = sub[k]
         self._load_stream(idx, self.engine.tokens(sub), self._channels(sub))
         return out
+
+    def _convert_actions(self, actions: Any) -> torch.Tensor:
+        """Tick action ids (see :meth:`TorchVectorEnv._convert_actions`), or a
+        :class:`~envgym.phone.engine.PhoneActions` record of them with the values stated by
+        its ``prepare`` actions (int64 ``[B]`` value ids, :meth:`PhoneEngine.value_id`)."""
+        if not isinstance(actions, PhoneActions):
+            self._stated_in = None
+            return super()._convert_actions(actions)
+        a = super()._convert_actions(actions.assistant)
+        said = actions.stated_value
+        self._stated_in = None if said is None else integer_actions(said, self.num_envs)
+        return a
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         sc = self.state["scenario"]
@@ -477,6 +495,9 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         for k in ("rt_garbled", "rt_backchannel"):
             st[k] = st[k] & ~switch
         st["rt_prep"] = torch.where(switch, prep_a, st["rt_prep"])
+        said, self._stated_in = self._stated_in, None
+        said = torch.full_like(prep_a, STATES_KNOWN) if said is None else said.to(self.device)
+        st["rt_stated"] = torch.where(is_prep, said, st["rt_stated"])
         st["rt_thought"] = torch.where(
             is_prep, (st["rt_thought"] + 1).clamp(max=self.think_ticks), st["rt_thought"]
         )
@@ -491,7 +512,7 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         voice = go & talk  # the assistant's voice is on the line this tick
         starts = go & (st["rt_said"] == 0)
         st["rt_said"] = st["rt_said"] + go.long()
-        complete = go & (st["rt_said"] >= self._utt_ticks[sc, prep])
+        complete = go & (st["rt_said"] >= self.utterance_ticks[sc, prep])
         over = voice & other_talking
         on_rep = phase0 == REP
         yields = over & on_rep & self._yields[sc]
@@ -802,33 +823,28 @@ class PhoneRealtimeEnv(SingleEnv):
         words = {"say_yes": "yes", "say_no": "no", "hang_up": "hang up", "ask_user": "ask user"}
         return f"{words.get(kind, kind.replace('_', ' '))} {arg}".strip()
 
-    def _parse(self, text: Any) -> tuple[int, str]:
-        """A text action as (tick action id, parse error)."""
+    def _parse(self, text: Any) -> tuple[int, int | None, str]:
+        """A text action as (tick action id, the stated value's id or None, parse error)."""
         if not isinstance(text, str):
-            return RT_SILENT, f"not_understood: expected text, got {type(text).__name__}"
+            return RT_SILENT, None, f"not_understood: expected text, got {type(text).__name__}"
         s = text.strip()
         low = s.lower().rstrip(".!")
         if low in ("", "silent", "silence", "listen", "wait", "..."):
-            return RT_SILENT, ""
+            return RT_SILENT, None, ""
         if low == "speak":
-            return RT_SPEAK, ""
+            return RT_SPEAK, None, ""
         if low in ("barge_in", "barge in", "barge"):
-            return RT_BARGE_IN, ""
+            return RT_BARGE_IN, None, ""
         if low.startswith("prepare"):
             s = s[len("prepare") :].strip(" :")
         parsed = self.parser.parse(s, self.scenario_index)
         if parsed.action >= len(self.compiled.catalogue):
-            return RT_SILENT, f"not_understood: {parsed.error}"
+            return RT_SILENT, None, f"not_understood: {parsed.error}"
         if parsed.action == 0:  # the turn-based wait: stay silent
-            return RT_SILENT, ""
-        correct = (
-            torch.tensor([self.parser.stated_correct(parsed, self.scenario_index)])
-            if parsed.value is not None
-            else None
-        )
-        # Kept until the utterance is said: the engine checks the value when it is complete.
-        self.vec._stated_correct = correct
-        return parsed.action - 1 + RT_FIRST_PREPARE, ""
+            return RT_SILENT, None, ""
+        # What was said; the engine checks it when the utterance is complete.
+        said = None if parsed.value is None else self.vec.engine.value_id(parsed.value)
+        return parsed.action - 1 + RT_FIRST_PREPARE, said, ""
 
     # ------------------------------------------------------------------ SingleEnv hooks
     def _observation(self, obs: dict[str, torch.Tensor]) -> Any:
@@ -847,7 +863,6 @@ class PhoneRealtimeEnv(SingleEnv):
             if isinstance(pin, bool) or not isinstance(pin, int | np.integer):
                 raise ValueError(f"options['scenario_index'] must be an int, got {pin!r}")
             obs = self.vec.pin_scenarios(torch.tensor([int(pin)]))
-        self.vec._stated_correct = None
         self._episode_scenario = self.scenario_index
         return obs
 
@@ -865,15 +880,10 @@ class PhoneRealtimeEnv(SingleEnv):
     def _to_vector_action(self, action: Any) -> Any:
         self._parse_error = ""
         if self.obs_mode == "text":
-            tick_action, self._parse_error = self._parse(action)
-            return torch.tensor([tick_action])
+            tick_action, said, self._parse_error = self._parse(action)
+            a = torch.tensor([tick_action])
+            return a if said is None else PhoneActions(a, torch.tensor([said]))
         return one_world_action(action)
-
-    def _vector_step(self, action: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-        out = self.vec.step(action)
-        if bool(out[2][0] or out[3][0]):
-            self.vec._stated_correct = None
-        return out
 
     def _action_error(self, info: dict[str, Any]) -> str:
         return self._parse_error or RT_ACTION_ERRORS[int(info[keys.ACTION_ERROR][0])]
