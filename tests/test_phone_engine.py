@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from envgym.phone.ceiling import ceiling_steps_per_s
-from envgym.phone.compiler import MSG_SLOTS
 from envgym.phone.faces import PhoneVectorEnv
+from envgym.phone.names import MSG_SLOTS
 from envgym.phone.tables import PhoneTables
 
 

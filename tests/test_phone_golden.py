@@ -33,8 +33,8 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 def trajectory(name: str) -> list[str]:
     """Per-step digests of a run mixing oracle (70%) and random actions, seeded."""
-    from envgym.phone.compiler import REWARD_TERMS
     from envgym.phone.faces import PhoneVectorEnv
+    from envgym.phone.names import REWARD_TERMS
 
     cfg = dict(RUNS[name])
     steps = cfg.pop("steps")

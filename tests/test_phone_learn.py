@@ -13,9 +13,9 @@ import torch
 import envgym  # noqa: F401
 from envgym.core import keys
 from envgym.curriculum import SuccessGatedCurriculum
-from envgym.phone.compiler import ALL_REWARD_TERMS, REWARD_TERMS, SHAPED_TERMS, SUBGOAL_SHARE
 from envgym.phone.engine import oracle_success_rate
 from envgym.phone.faces import PhoneEnv, PhoneVectorEnv
+from envgym.phone.names import ALL_REWARD_TERMS, REWARD_TERMS, SHAPED_TERMS, SUBGOAL_SHARE
 from envgym.testing import check_action_mask
 
 

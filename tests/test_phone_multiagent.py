@@ -11,9 +11,10 @@ import torch
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import envgym.phone as phone
-from envgym.phone.compiler import R_GRANT, R_REFUSE, compile_scenarios
+from envgym.phone.compiler import compile_scenarios
 from envgym.phone.faces import PhoneVectorEnv
 from envgym.phone.multiagent import PhoneParallelVectorEnv
+from envgym.phone.names import R_GRANT, R_REFUSE
 from envgym.phone.policy import true_value
 from envgym.phone.scenarios import load_scenario, resolve_scenarios
 

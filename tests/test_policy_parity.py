@@ -21,17 +21,11 @@ import torch
 from envgym.browser.tasks.base import Request
 from envgym.browser.tasks.portal import PortalTask
 from envgym.phone import policy
-from envgym.phone.compiler import (
-    FLOOR_ASSISTANT,
-    REP,
-    SLOT_ELIG,
-    STIM_NONE,
-    CompiledPhone,
-    compile_scenarios,
-)
+from envgym.phone.compiler import CompiledPhone, compile_scenarios
 from envgym.phone.engine import STATES_KNOWN, PhoneActions, PhoneEngine, oracle_success_rate
 from envgym.phone.generator import generate_scenario
 from envgym.phone.models import Eligibility, PhoneScenario, Service
+from envgym.phone.names import FLOOR_ASSISTANT, REP, SLOT_ELIG, STIM_NONE
 from envgym.phone.policy import Verdict
 from envgym.phone.scenarios import load_scenario, shipped_names
 

@@ -30,7 +30,9 @@ from envgym.core import StepOutput, keys
 from envgym.core.errors import InvalidActionError
 from envgym.core.single import world_info, world_obs
 from envgym.core.vector import integer_actions, one_world_action
-from envgym.phone.compiler import (
+from envgym.phone.engine import PhoneActions
+from envgym.phone.faces import PhoneVectorEnv
+from envgym.phone.names import (
     FLOOR_ASSISTANT,
     FLOOR_REP,
     FLOOR_USER,
@@ -43,8 +45,6 @@ from envgym.phone.compiler import (
     USER_ACTIONS,
     USER_REWARD_TERMS,
 )
-from envgym.phone.engine import PhoneActions
-from envgym.phone.faces import PhoneVectorEnv
 from envgym.phone.scenarios import ScenarioSpec
 
 _TURN_MAX = 10_000

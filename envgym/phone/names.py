@@ -4,8 +4,8 @@ Each enumeration below is the one home of a set of integer codes (what the engin
 tensors) and their names (what ``info`` and the docs show): the name tuples
 (``PHASE_NAMES``, ``ACTION_ERRORS``, ``REP_MOVES``, ...) and the module-level integer constants
 (``OFF``, ``A_DIAL``, ``R_GRANT``, ...) are derived from them, so the two cannot drift apart.
-The reward terms of every party are declared here too. :mod:`envgym.phone.compiler` re-exports
-all of it (code that imports the names from the compiler keeps working).
+The reward terms of every party are declared here too. Import them from here (the compiler no
+longer re-exports them).
 """
 
 from __future__ import annotations

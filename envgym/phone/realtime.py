@@ -28,7 +28,10 @@ from gymnasium.vector.utils import batch_space
 from envgym.core import StepOutput, TorchVectorEnv, keys
 from envgym.core.single import SingleEnv
 from envgym.core.vector import integer_actions, one_world_action
-from envgym.phone.compiler import (
+from envgym.phone.compiler import CompiledPhone
+from envgym.phone.engine import STATES_KNOWN, PhoneActions, PhoneEngine
+from envgym.phone.models import PhoneScenario
+from envgym.phone.names import (
     A_ASK_ABOUT,
     A_ASK_USER,
     A_DIAL,
@@ -45,10 +48,7 @@ from envgym.phone.compiler import (
     PHASE_NAMES,
     REP,
     REWARD_TERMS,
-    CompiledPhone,
 )
-from envgym.phone.engine import STATES_KNOWN, PhoneActions, PhoneEngine
-from envgym.phone.models import PhoneScenario
 from envgym.phone.scenarios import ScenarioSpec
 from envgym.phone.text import tokenize
 
