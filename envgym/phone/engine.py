@@ -94,7 +94,7 @@ from envgym.phone.names import (
     U_REFUSE,
 )
 from envgym.phone.packing import MessagePacker
-from envgym.phone.tables import PhoneTables
+from envgym.phone.tables import PhoneTables, at, pick
 from envgym.phone.text import normalize_value
 
 # RNG streams (any distinct constants).
@@ -206,7 +206,7 @@ class PhoneEngine:
         pc, active = st["pc"], st["service"] >= 0
         return {
             "pending_fact": self.pending_fact(st) + 1,
-            "department": torch.where(rep, st["dept"] + 1, torch.zeros_like(st["dept"])),
+            "department": torch.where(rep, st["dept"] + 1, 0),
             "verification": st["verified"].to(torch.int8),
             "offer_pending": torch.stack(
                 [rep & active & (pc == self.V + k) for k in (SLOT_FEE, SLOT_OFFER)], dim=1
@@ -215,7 +215,7 @@ class PhoneEngine:
 
     def noisy_slots(self, msgs: torch.Tensor) -> torch.Tensor:
         """bool [B, S]: which message slots hold a message whose content is a seeded draw."""
-        return self._noisy_msg[msgs.clamp(min=0)] & (msgs >= 0)
+        return at(self._noisy_msg, msgs.clamp(min=0)) & (msgs >= 0)
 
     def noise_mask(self, msgs: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         """bool [B, L], aligned with :meth:`tokens` of the same messages: True on the tokens
@@ -223,7 +223,7 @@ class PhoneEngine:
         greeting, whether a hold goes on or a rep picks up)."""
         noisy = self.noisy_slots(msgs)  # [B, S]
         m = msgs.clamp(min=0)
-        ln = torch.where(msgs >= 0, self.c.msg_len[m, var], torch.zeros_like(msgs))
+        ln = torch.where(msgs >= 0, at(self.c.msg_len, m, var), torch.zeros_like(msgs))
         end = torch.cumsum(ln, dim=1)
         slot = (self._positions[:, :, None] >= end[:, None, :]).sum(dim=2)  # [B, L]
         padded = torch.cat([noisy, torch.zeros_like(noisy[:, :1])], dim=1)
@@ -323,13 +323,13 @@ class PhoneEngine:
         """Start a new episode in the masked worlds (in place)."""
         if seeds is not None:
             st["seed"] = torch.where(mask, seeds.to(self.device), st["seed"])
-            st["episode"] = torch.where(mask, torch.zeros_like(st["episode"]), st["episode"])
+            st["episode"] = torch.where(mask, 0, st["episode"])
         else:
             st["episode"] = torch.where(mask, st["episode"] + 1, st["episode"])
         # Each world draws from its curriculum level's block of the set (one block: all K).
         lv = st["level"]
-        draw = self.level_lo[lv] + self._draw(
-            mask, self.level_n[lv], st["seed"], st["episode"], _S_SCENARIO
+        draw = at(self.level_lo, lv) + self._draw(
+            mask, at(self.level_n, lv), st["seed"], st["episode"], _S_SCENARIO
         )
         sc = torch.where(mask, draw, st["scenario"])
         st["scenario"] = sc
@@ -360,16 +360,14 @@ class PhoneEngine:
             "violations",
         ):
             st[key] = torch.where(mask, zero, st[key])
-        st["stim_ok"] = torch.where(mask, torch.zeros_like(st["stim_ok"]), st["stim_ok"])
-        st["user_refused"] = torch.where(
-            m1, torch.zeros_like(st["user_refused"]), st["user_refused"]
-        )
+        st["stim_ok"] = st["stim_ok"] & ~mask
+        st["user_refused"] = st["user_refused"] & ~m1
         for key in ("number", "service", "stim_arg", "user_asked"):
             st[key] = torch.where(mask, zero - 1, st[key])
-        st["calls"] = torch.where(m1, torch.zeros_like(st["calls"]), st["calls"])
+        st["calls"] = torch.where(m1, 0, st["calls"])
         st["known"] = torch.where(m1, t.fact_known0.index_select(0, sc), st["known"])
         st["num_known"] = torch.where(m1, t.num_listed.index_select(0, sc), st["num_known"])
-        st["verified"] = torch.where(m1, torch.zeros_like(st["verified"]), st["verified"])
+        st["verified"] = st["verified"] & ~m1
         st["records"] = torch.where(m1, t.rec_init.index_select(0, sc), st["records"])
         for key in ("sg_dept", "sg_service"):
             st[key] = st[key] & ~mask
@@ -395,13 +393,13 @@ class PhoneEngine:
         out = torch.zeros(mask.shape, dtype=torch.int64, device=self.device)
         rows = torch.nonzero(mask).flatten()
         if len(rows):
-            sub = [k[rows] if isinstance(k, torch.Tensor) else k for k in keys]
-            out[rows] = rng.randint(high[rows], *sub)
+            sub = [k.index_select(0, rows) if isinstance(k, torch.Tensor) else k for k in keys]
+            out.index_copy_(0, rows, rng.randint(high.index_select(0, rows), *sub))
         return out
 
     def _variants(self, st: State, msgs: torch.Tensor) -> torch.Tensor:
         """Each message slot's phrasing variant (0 where the message has one phrasing)."""
-        nvar = self.c.msg_nvar[msgs.clamp(min=0)]
+        nvar = at(self.c.msg_nvar, msgs.clamp(min=0))
         slot = torch.arange(MSG_SLOTS, device=self.device)[None, :]
         if self.sync_free:
             return rng.randint(
@@ -414,8 +412,10 @@ class PhoneEngine:
         out = torch.zeros_like(msgs)
         b, j = torch.nonzero(nvar > 1, as_tuple=True)
         if len(b):
-            keys = (st["seed"][b], st["episode"][b], st["turn"][b], j + _S_VARIANT)
-            out[b, j] = rng.randint(nvar[b, j], *keys)
+            keys = tuple(st[k].index_select(0, b) for k in ("seed", "episode", "turn"))
+            flat = b * MSG_SLOTS + j
+            high = nvar.reshape(-1).index_select(0, flat)
+            out.view(-1).index_copy_(0, flat, rng.randint(high, *keys, j + _S_VARIANT))
         return out
 
     def message_ids(self, st: State) -> torch.Tensor:
@@ -423,10 +423,10 @@ class PhoneEngine:
         ``self.packer.table``; 0: empty slot)."""
         return self.packer.ids(st["msgs"], st["vars"])
 
-    def tokens(self, st: State) -> torch.Tensor:
+    def tokens(self, st: State, out: torch.Tensor | None = None) -> torch.Tensor:
         """Token ids of what the assistant heard this step, packed and padded: int32 [B, L]
-        (:meth:`MessagePacker.pack` of :meth:`message_ids`)."""
-        return self.packer.pack(self.message_ids(st), self.sync_free)
+        (:meth:`MessagePacker.pack` of :meth:`message_ids`; into ``out`` when given)."""
+        return self.packer.pack(self.message_ids(st), self.sync_free, out)
 
     def _goal_records(self, st: State) -> torch.Tensor:
         """bool [B, R]: records the goal constrains that hold their goal value."""
@@ -436,7 +436,7 @@ class PhoneEngine:
     def success(self, st: State) -> torch.Tensor:
         t, sc = self.t, st["scenario"]
         ok = (st["records"] == t.goal_val.index_select(0, sc)) | ~t.goal_mask.index_select(0, sc)
-        return ok.all(dim=1) & (st["fees"] <= t.max_fees.index_select(0, sc))
+        return _all_rows(ok) & (st["fees"] <= t.max_fees.index_select(0, sc))
 
     # ------------------------------------------------------------------ step
     def step(
@@ -499,7 +499,7 @@ class PhoneEngine:
         asked = u.kind == A_ASK_USER
         m = asked & (u.off | t.user_on_call.index_select(0, sc))
         u.emit(asked & ~m, t.m_sys_user_away.index_select(0, sc))
-        st["floor"] = torch.where(m, torch.full_like(st["floor"], FLOOR_USER), st["floor"])
+        st["floor"] = torch.where(m, FLOOR_USER, st["floor"])
         st["user_asked"] = torch.where(m, u.arg.clamp(max=self.F - 1), st["user_asked"])
         # text that could not be parsed
         m = u.kind == A_GARBLED
@@ -512,30 +512,28 @@ class PhoneEngine:
     def _call_dial(self, u: Turn) -> None:
         """Dialing a listed (or learned) number: the policy's call limits, then the number's
         route (an IVR menu or a department's queue)."""
-        t, st, sc, bi = self.t, u.st, u.sc, u.bi
+        t, st, sc = self.t, u.st, u.sc
         m = u.kind == A_DIAL
         u.fail(m & ~u.off, E_ON_CALL, t.m_sys_on_call.index_select(0, sc))
         num = u.arg.clamp(max=self.N - 1)
-        listed = (u.arg < t.n_numbers.index_select(0, sc)) & st["num_known"][bi, num]
+        listed = (u.arg < t.n_numbers.index_select(0, sc)) & pick(st["num_known"], num)
         u.fail(m & u.off & ~listed, E_UNKNOWN_NUMBER, t.m_sys_unknown_number.index_select(0, sc))
         dial = m & u.off & listed
-        st["calls"][bi, num] += dial.long()
+        st["calls"].scatter_add_(1, num[:, None], dial.long()[:, None])
         st["total_calls"] = st["total_calls"] + dial.long()
         u.over = (dial & (st["total_calls"] > t.call_budget.index_select(0, sc))).float()
-        ncalls = st["calls"][bi, num]
+        ncalls = pick(st["calls"], num)
         refused = dial & (ncalls > t.max_calls_per_number.index_select(0, sc))
         u.emit(refused, t.m_sys_call_refused.index_select(0, sc))
         connects = dial & ~refused
-        u.emit(connects & t.hints.index_select(0, sc), t.m_sys_hint[sc, (ncalls - 1).clamp(0, 9)])
+        u.emit(
+            connects & t.hints.index_select(0, sc), at(t.m_sys_hint, sc, (ncalls - 1).clamp(0, 9))
+        )
         st["number"] = torch.where(connects, num, st["number"])
-        st["verified"] = torch.where(
-            connects[:, None], torch.zeros_like(st["verified"]), st["verified"]
-        )
-        st["mismatches"] = torch.where(
-            connects, torch.zeros_like(st["mismatches"]), st["mismatches"]
-        )
+        st["verified"] = st["verified"] & ~connects[:, None]
+        st["mismatches"] = torch.where(connects, 0, st["mismatches"])
         u.end_service(connects)
-        u.follow(connects, t.num_route_kind[sc, num], t.num_route_id[sc, num])
+        u.follow(connects, at(t.num_route_kind, sc, num), at(t.num_route_id, sc, num))
 
     def _call_ivr_hold(self, u: Turn) -> None:
         """Pressing a menu key, waiting (the menu's timeout route, the hold queue, or a rep's
@@ -549,18 +547,18 @@ class PhoneEngine:
         press = m & u.on_ivr
         node = u.node
         key = u.arg.clamp(max=11)
-        ok_kind = t.ivr_opt_kind[sc, node, key]
+        ok_kind = at(t.ivr_opt_kind, sc, node, key)
         bad_key = press & (ok_kind == 0)
         u.emit(bad_key, t.m_invalid_key.index_select(0, sc))
-        u.emit(bad_key, t.m_ivr_prompt[sc, node])
-        u.follow(press & (ok_kind > 0), ok_kind, t.ivr_opt_id[sc, node, key])
+        u.emit(bad_key, at(t.m_ivr_prompt, sc, node))
+        u.follow(press & (ok_kind > 0), ok_kind, at(t.ivr_opt_id, sc, node, key))
         # wait
         m = u.kind == A_WAIT
         u.emit(m & u.off, t.m_sys_idle.index_select(0, sc))
         w_ivr = m & u.on_ivr
-        to_kind = t.ivr_to_kind[sc, node]
-        u.emit(w_ivr & (to_kind == 0), t.m_ivr_prompt[sc, node])
-        u.follow(w_ivr & (to_kind > 0), to_kind, t.ivr_to_id[sc, node])
+        to_kind = at(t.ivr_to_kind, sc, node)
+        u.emit(w_ivr & (to_kind == 0), at(t.m_ivr_prompt, sc, node))
+        u.follow(w_ivr & (to_kind > 0), to_kind, at(t.ivr_to_id, sc, node))
         w_hold = m & u.on_hold
         st["hold_left"] = torch.where(w_hold, (st["hold_left"] - 1).clamp(min=0), st["hold_left"])
         picked = w_hold & (st["hold_left"] == 0)
@@ -582,23 +580,23 @@ class PhoneEngine:
         speech = u.speech
         u.fail(speech & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
         u.fail(speech & u.on_ivr, E_IVR_KEYS, t.m_ivr_no_speech.index_select(0, sc))
-        u.emit(speech & u.on_ivr, t.m_ivr_prompt[sc, u.node])
+        u.emit(speech & u.on_ivr, at(t.m_ivr_prompt, sc, u.node))
         u.fail(speech & u.on_hold, E_HOLD, t.m_sys_nobody.index_select(0, sc))
         talk = speech & u.on_rep
         svc_arg = u.arg.clamp(max=max(len(self.c.services) - 1, 0))
         m = talk & (u.kind == A_REQUEST)
-        here = m & t.svc_exists[sc, svc_arg] & (t.svc_dept[sc, svc_arg] == st["dept"])
+        here = m & at(t.svc_exists, sc, svc_arg) & (at(t.svc_dept, sc, svc_arg) == st["dept"])
         st["service"] = torch.where(here, svc_arg, st["service"])
-        st["pc"] = torch.where(here, torch.zeros_like(st["pc"]), st["pc"])
+        st["pc"] = torch.where(here, 0, st["pc"])
         u.to_rep(m, STIM_REQUEST, svc_arg)
         u.to_rep(talk & (u.kind == A_ASK_ABOUT), STIM_ASK_ABOUT, svc_arg)
         # provide a fact: the stated value is the true one, or (default) the fact is known
         m = talk & (u.kind == A_PROVIDE)
         f = u.arg.clamp(max=self.F - 1)
-        exists = t.fact_exists[sc, f]
+        exists = at(t.fact_exists, sc, f)
         correct = self._stated_true(u, f) & exists
         unasked = m & (self.pending_fact(st) != f)
-        u.privacy = u.privacy + (unasked & correct & t.fact_sensitive[sc, f]).float()
+        u.privacy = u.privacy + (unasked & correct & at(t.fact_sensitive, sc, f)).float()
         u.to_rep(m, STIM_PROVIDE, f)
         st["stim_ok"] = torch.where(m, correct, st["stim_ok"])
 
@@ -606,11 +604,11 @@ class PhoneEngine:
         """bool [B]: whether the value stated for fact ``f`` is the account's (the rep's
         check): the stated value's id against the true one's; where none is stated
         (``STATES_KNOWN``, or no ``stated_value`` at all) the assistant states what it knows."""
-        known = u.st["known"][u.bi, f]
+        known = pick(u.st["known"], f)
         if u.stated_value is None:
             return known
         said = u.stated_value.to(self.device)
-        return torch.where(said == STATES_KNOWN, known, self._fact_value[u.sc, f] == said)
+        return torch.where(said == STATES_KNOWN, known, at(self._fact_value, u.sc, f) == said)
 
     def _assistant_yes_no(self, u: Turn) -> None:
         """Yes or no to the rep's fee or offer question (nothing asked: not understood)."""
@@ -628,9 +626,9 @@ class PhoneEngine:
         u.emit(declined_fee, t.m_offer_declined.index_select(0, sc))
         u.end_service(declined_fee)
         took_offer = at_offer & yes
-        ov = t.offer_val[sc, s0]
+        ov = at(t.offer_val, sc, s0)
         st["records"] = torch.where(took_offer[:, None] & (ov >= 0), ov, st["records"])
-        u.emit(took_offer, t.m_offer_accepted[sc, s0])
+        u.emit(took_offer, at(t.m_offer_accepted, sc, s0))
         u.end_service(took_offer)
         declined_offer = at_offer & ~yes
         u.emit(declined_offer, t.m_offer_declined.index_select(0, sc))
@@ -640,7 +638,7 @@ class PhoneEngine:
     # ------------------------------------------------------------------ the user's reply
     def _user_reply(self, u: Turn, user_actions: torch.Tensor | None) -> None:
         """The user answers a fact it has (or, a learned user, doesn't know / refuses)."""
-        t, st, sc, bi = self.t, u.st, u.sc, u.bi
+        t, st, sc = self.t, u.st, u.sc
         u_turn = st["floor"] == FLOOR_USER
         if user_actions is not None:
             u_turn = u_turn & (u.floor0 == FLOOR_USER)  # a learned user answers next step
@@ -648,19 +646,17 @@ class PhoneEngine:
             return
         u_move = self.user_policy(st) if user_actions is None else user_actions.to(self.device)
         uf = st["user_asked"].clamp(min=0)
-        has = t.fact_exists[sc, uf]
+        has = at(t.fact_exists, sc, uf)
         answer = u_turn & (u_move == U_ANSWER) & has
-        st["known"][bi, uf] |= answer
-        u.emit(answer, t.m_user_says[sc, uf])
+        _or_at(st["known"], uf, answer)
+        u.emit(answer, at(t.m_user_says, sc, uf))
         u.emit(u_turn & (u_move != U_REFUSE) & ~has, t.m_user_unknown.index_select(0, sc))
         dont_know = u_turn & (u_move == U_DONT_KNOW) & has
         u.emit(dont_know, t.m_user_dont_know.index_select(0, sc))
         refuses = u_turn & (u_move == U_REFUSE)
         u.emit(refuses, t.m_user_refuses.index_select(0, sc))
-        st["user_refused"][bi, uf] |= (dont_know | refuses) & has
-        st["floor"] = torch.where(
-            u_turn, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"]
-        )
+        _or_at(st["user_refused"], uf, (dont_know | refuses) & has)
+        st["floor"] = torch.where(u_turn, FLOOR_ASSISTANT, st["floor"])
 
     # ------------------------------------------------------------------ the rep's moves
     def _rep_turns(self, u: Turn, rep_actions: torch.Tensor | None) -> None:
@@ -693,8 +689,8 @@ class PhoneEngine:
         """
         st = u.st
         v = RepView(self, u, move)
-        st["floor"] = torch.where(mask, torch.full_like(st["floor"], FLOOR_ASSISTANT), st["floor"])
-        st["stim"] = torch.where(mask, torch.full_like(st["stim"], STIM_NONE), st["stim"])
+        st["floor"] = torch.where(mask, FLOOR_ASSISTANT, st["floor"])
+        st["stim"] = torch.where(mask, STIM_NONE, st["stim"])
         present = set() if self.sync_free else set(v.rk[mask].unique().tolist())
         for k, rule in self._rep_rules:
             if self.sync_free or k in present:
@@ -726,8 +722,8 @@ class PhoneEngine:
         """A greeting (on a transferred request: one that names it, and goes on with it)."""
         t, st, sc = self.t, u.st, u.sc
         d = st["dept"].clamp(min=0)
-        u.emit(m & ~v.active, t.m_greet[sc, d, st["rep"]])
-        u.emit(m & v.active, t.m_greet_transfer[sc, d, st["rep"], v.s0])
+        u.emit(m & ~v.active, at(t.m_greet, sc, d, st["rep"]))
+        u.emit(m & v.active, at(t.m_greet_transfer, sc, d, st["rep"], v.s0))
         u.to_rep(m & v.active, STIM_CONTINUE)
 
     def _rep_verify(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -736,7 +732,7 @@ class PhoneEngine:
         t, st, sc = self.t, u.st, u.sc
         u.rep_err.masked_fill_(m & ~v.stated, RE_NOTHING_STATED)
         m = m & v.stated
-        st["verified"][u.bi, v.sf] |= m
+        _or_at(st["verified"], v.sf, m)
         u.false_ver.add_((m & ~v.sok).float())
         u.emit(m & v.answers & v.at_elig, t.m_eligible.index_select(0, sc))
         u.emit(m & ~(v.answers & v.at_elig), t.m_verified.index_select(0, sc))
@@ -765,10 +761,10 @@ class PhoneEngine:
         u.rep_err.masked_fill_(m & ~v.active, RE_NO_REQUEST)
         m = m & v.active
         u.forbidden.add_((m & (v.pc < self.V + SLOT_OFFER)).float())
-        gv = t.grant_val[sc, v.s0]
+        gv = at(t.grant_val, sc, v.s0)
         st["records"] = torch.where(m[:, None] & (gv >= 0), gv, st["records"])
-        st["fees"] = torch.where(m, st["fees"] + t.svc_fee[sc, v.s0], st["fees"])
-        u.emit(m, t.m_done[sc, v.s0])
+        st["fees"] = torch.where(m, st["fees"] + at(t.svc_fee, sc, v.s0), st["fees"])
+        u.emit(m, at(t.m_done, sc, v.s0))
         u.end_service(m)
 
     def _rep_refuse(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -776,22 +772,22 @@ class PhoneEngine:
         t, st, sc = self.t, u.st, u.sc
         u.rep_err.masked_fill_(m & ~v.active, RE_NO_REQUEST)
         m = m & v.active
-        u.wrongful.add_((m & t.elig_pass[sc, v.s0]).float())
+        u.wrongful.add_((m & at(t.elig_pass, sc, v.s0)).float())
         # A refusal on a stated (true) eligibility fact still checked that fact.
-        st["verified"][u.bi, v.sf] |= m & v.answers & v.sok
-        u.emit(m, t.m_refusal[sc, v.s0])
+        _or_at(st["verified"], v.sf, m & v.answers & v.sok)
+        u.emit(m, at(t.m_refusal, sc, v.s0))
         u.end_service(m)
 
     def _rep_transfer(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """A transfer to the department that handles the service (its queue)."""
         t, st, sc = self.t, u.st, u.sc
-        t_dept = t.svc_dept[sc, v.t0]
-        can = v.t_ok & (t_dept != st["dept"]) & t.dept_transfers[sc, st["dept"]]
+        t_dept = at(t.svc_dept, sc, v.t0)
+        can = v.t_ok & (t_dept != st["dept"]) & at(t.dept_transfers, sc, st["dept"])
         u.rep_err.masked_fill_(m & ~can, RE_CANNOT_TRANSFER)
         m = m & can
         st["service"] = torch.where(m, v.t0, st["service"])
-        st["pc"] = torch.where(m, torch.zeros_like(st["pc"]), st["pc"])
-        u.emit(m, t.m_transfer[sc, t_dept.clamp(min=0)])
+        st["pc"] = torch.where(m, 0, st["pc"])
+        u.emit(m, at(t.m_transfer, sc, t_dept.clamp(min=0)))
         u.enter_queue(m, t_dept)
 
     def _rep_refer(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -799,11 +795,11 @@ class PhoneEngine:
         t, st, sc = self.t, u.st, u.sc
         u.rep_err.masked_fill_(m & ~v.t_ok, RE_NO_REQUEST)
         m = m & v.t_ok
-        u.emit(m, t.m_call_other[sc, v.t0])
-        other = t.svc_other_number[sc, v.t0]
+        u.emit(m, at(t.m_call_other, sc, v.t0))
+        other = at(t.svc_other_number, sc, v.t0)
         noted = m & (other >= 0)
-        st["num_known"][u.bi, other.clamp(min=0)] |= noted
-        u.emit(noted, t.m_sys_number_noted[sc, other.clamp(min=0)])
+        _or_at(st["num_known"], other.clamp(min=0), noted)
+        u.emit(noted, at(t.m_sys_number_noted, sc, other.clamp(min=0)))
 
     def _rep_hold(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """Putting the caller on hold (back into the department's queue)."""
@@ -814,19 +810,19 @@ class PhoneEngine:
         """What a service needs."""
         u.rep_err.masked_fill_(m & ~v.t_ok, RE_NO_REQUEST)
         m = m & v.t_ok
-        u.emit(m, self.t.m_explain[u.sc, v.t0])
+        u.emit(m, at(self.t.m_explain, u.sc, v.t0))
         u.to_rep(m, STIM_CONTINUE)
 
     def _rep_ask_fee(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """The fee question of the active request."""
         u.rep_err.masked_fill_(m & ~v.active, RE_NO_REQUEST)
-        u.emit(m & v.active, self.t.m_fee_q[u.sc, v.s0])
+        u.emit(m & v.active, at(self.t.m_fee_q, u.sc, v.s0))
 
     def _rep_offer(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """The retention offer of the active request."""
-        has_offer = v.active & self.t.has_offer[u.sc, v.s0]
+        has_offer = v.active & at(self.t.has_offer, u.sc, v.s0)
         u.rep_err.masked_fill_(m & ~has_offer, RE_NO_OFFER)
-        u.emit(m & has_offer, self.t.m_offer[u.sc, v.s0])
+        u.emit(m & has_offer, at(self.t.m_offer, u.sc, v.s0))
 
     def _rep_cannot_help(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """ "I can't help with that" (after a question, the rep goes on)."""
@@ -848,9 +844,9 @@ class PhoneEngine:
     def _rep_ask(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """Asking the caller for a fact."""
         fa = v.ra.clamp(max=self.F - 1)
-        exists = self.t.fact_exists[u.sc, fa]
+        exists = at(self.t.fact_exists, u.sc, fa)
         u.rep_err.masked_fill_(m & ~exists, RE_NO_FACT)
-        u.emit(m & exists, self.t.m_ask_fact[u.sc, fa])
+        u.emit(m & exists, at(self.t.m_ask_fact, u.sc, fa))
 
     # ------------------------------------------------------------------ messages and rewards
     def _lay_messages(self, u: Turn) -> None:
@@ -958,9 +954,9 @@ class PhoneEngine:
         weight, split evenly over its items.
         """
         t, sc = self.t, st["scenario"]
-        pf = self._plan_facts[sc]
-        dept = (st["phase"] == REP) & self._plan_dept[sc, st["dept"].clamp(min=0)]
-        svc = (st["service"] >= 0) & self._plan_svc[sc, st["service"].clamp(min=0)]
+        pf = at(self._plan_facts, sc)
+        dept = (st["phase"] == REP) & at(self._plan_dept, sc, st["dept"].clamp(min=0))
+        svc = (st["service"] >= 0) & at(self._plan_svc, sc, st["service"].clamp(min=0))
         ver = st["verified"] & pf
         fact = st["known"] & pf
         rec = self._goal_records(st)
@@ -996,20 +992,20 @@ class PhoneEngine:
         """bool [B] per sub-goal: reached this episode (every item of the group, for the
         per-item groups; a group with no items counts as reached)."""
         t, sc = self.t, st["scenario"]
-        pf = self._plan_facts[sc]
+        pf = at(self._plan_facts, sc)
         hidden = pf & ~t.fact_known0.index_select(0, sc)
         goal = t.goal_mask.index_select(0, sc)
         reached = (
             st["sg_dept"],
             st["sg_service"],
-            (st["sg_verified"] | ~pf).all(dim=1),
-            (st["sg_fact"] | ~hidden).all(dim=1),
-            (st["sg_records"] | ~goal).all(dim=1),
+            _all_rows(st["sg_verified"] | ~pf),
+            _all_rows(st["sg_fact"] | ~hidden),
+            _all_rows(st["sg_records"] | ~goal),
         )
         return dict(zip(SUBGOALS, reached, strict=True))
 
     # ------------------------------------------------------------------ admissible actions
-    def action_mask(self, st: State) -> torch.Tensor:
+    def action_mask(self, st: State, out: torch.Tensor | None = None) -> torch.Tensor:
         """bool [B, A]: the catalogue actions that change something in each world's state.
 
         Computed from the state with a few gathers per action kind (no per-world loop):
@@ -1020,11 +1016,15 @@ class PhoneEngine:
         ``ask_user:f`` while the user is reachable, for facts the user has and the assistant
         doesn't know. An admissible action never yields an ``action_error``; the oracle's
         action is always admissible. In worlds where the assistant doesn't hold the floor
-        (three-party mode) only ``wait`` is admissible.
+        (three-party mode) only ``wait`` is admissible. Written into ``out`` when given (a
+        persistent bool [B, A] buffer).
         """
         t, sc = self.t, st["scenario"]
         B = sc.shape[0]
-        mask = torch.zeros(B, self.garbled_action, dtype=torch.bool, device=self.device)
+        if out is None:
+            mask = torch.zeros(B, self.garbled_action, dtype=torch.bool, device=self.device)
+        else:
+            mask = out.fill_(False)
         ph = st["phase"][:, None]
         off, ivr, rep = ph == OFF, ph == IVR, ph == REP
         cols = self._cols
@@ -1036,19 +1036,23 @@ class PhoneEngine:
         mask[:, cols[A_YES][0]] = asked
         mask[:, cols[A_NO][0]] = asked
         c, a = cols[A_DIAL]
-        listed = (a[None, :] < t.n_numbers.index_select(0, sc)[:, None]) & st["num_known"][:, a]
+        listed = (a[None, :] < t.n_numbers.index_select(0, sc)[:, None]) & st[
+            "num_known"
+        ].index_select(1, a)
         mask[:, c] = off & listed
         c, a = cols[A_PRESS]
-        mask[:, c] = ivr & (t.ivr_opt_kind[sc, st["node"]][:, a] > 0)
+        mask[:, c] = ivr & (at(t.ivr_opt_kind, sc, st["node"]).index_select(1, a) > 0)
         for kind in (A_REQUEST, A_ASK_ABOUT):
             c, a = cols[kind]
-            mask[:, c] = rep & t.svc_exists.index_select(0, sc)[:, a]
+            mask[:, c] = rep & t.svc_exists.index_select(0, sc).index_select(1, a)
         c, a = cols[A_PROVIDE]
         mask[:, c] = rep & (self.pending_fact(st)[:, None] == a[None, :])
         c, a = cols[A_ASK_USER]
         reachable = off | t.user_on_call.index_select(0, sc)[:, None]
         has = (
-            t.fact_exists.index_select(0, sc)[:, a] & ~st["known"][:, a] & ~st["user_refused"][:, a]
+            t.fact_exists.index_select(0, sc).index_select(1, a)
+            & ~st["known"].index_select(1, a)
+            & ~st["user_refused"].index_select(1, a)
         )
         mask[:, c] = reachable & has
         # Three-party mode: where a learned rep or user holds the floor, the assistant waits.
@@ -1064,8 +1068,8 @@ class PhoneEngine:
         t, sc = self.t, st["scenario"]
         svc = st["service"]
         pc = st["pc"].clamp(max=self.P - 1)
-        f = t.prog_fact[sc, svc.clamp(min=0), pc]
-        return torch.where((svc >= 0) & (st["pc"] <= self.V + SLOT_ELIG), f, torch.full_like(f, -1))
+        f = at(t.prog_fact, sc, svc.clamp(min=0), pc)
+        return torch.where((svc >= 0) & (st["pc"] <= self.V + SLOT_ELIG), f, -1)
 
     def _normalize(self, st: State, mask: torch.Tensor) -> None:
         """Move the active request's checklist past what needs nobody: items already
@@ -1073,7 +1077,6 @@ class PhoneEngine:
         what needs the caller or a decision (a grant or a refusal)."""
         t, sc = self.t, st["scenario"]
         V = self.V
-        bi = torch.arange(sc.shape[0], device=self.device)
         if not self.sync_free and not bool((mask & (st["service"] >= 0)).any()):
             return
         for _ in range(self.P + 1):
@@ -1081,12 +1084,14 @@ class PhoneEngine:
             active = mask & (svc >= 0) & (st["pc"] < self.P)
             s0 = svc.clamp(min=0)
             pc = st["pc"].clamp(max=self.P - 1)
-            f = t.prog_fact[sc, s0, pc]
-            ver = st["verified"][bi, f.clamp(min=0)] & (f >= 0)
+            f = at(t.prog_fact, sc, s0, pc)
+            ver = pick(st["verified"], f.clamp(min=0)) & (f >= 0)
             skip_v = (st["pc"] < V) & ((f < 0) | ver)
-            elig_pass_known = (st["pc"] == V + SLOT_ELIG) & ((f < 0) | (ver & t.elig_pass[sc, s0]))
-            skip_f = (st["pc"] == V + SLOT_FEE) & (t.svc_fee[sc, s0] == 0)
-            skip_o = (st["pc"] == V + SLOT_OFFER) & ~t.has_offer[sc, s0]
+            elig_pass_known = (st["pc"] == V + SLOT_ELIG) & (
+                (f < 0) | (ver & at(t.elig_pass, sc, s0))
+            )
+            skip_f = (st["pc"] == V + SLOT_FEE) & (at(t.svc_fee, sc, s0) == 0)
+            skip_o = (st["pc"] == V + SLOT_OFFER) & ~at(t.has_offer, sc, s0)
             skip = active & (skip_v | elig_pass_known | skip_f | skip_o)
             if not self.sync_free and not bool(skip.any()):
                 break  # saves work on CPU; on CUDA the loop runs in full, without a sync
@@ -1104,18 +1109,17 @@ class PhoneEngine:
         """
         t, sc = self.t, st["scenario"]
         V = self.V
-        bi = torch.arange(sc.shape[0], device=self.device)
         stim, sarg, sok = st["stim"], st["stim_arg"], st["stim_ok"]
         svc = st["service"]
         s0 = svc.clamp(min=0)
         pc = st["pc"]
         pf = self.pending_fact(st)
-        f = t.prog_fact[sc, s0, pc.clamp(max=self.P - 1)]
+        f = at(t.prog_fact, sc, s0, pc.clamp(max=self.P - 1))
         elig_fails = (
             (pc == V + SLOT_ELIG)
             & (f >= 0)
-            & st["verified"][bi, f.clamp(min=0)]
-            & ~t.elig_pass[sc, s0]
+            & pick(st["verified"], f.clamp(min=0))
+            & ~at(t.elig_pass, sc, s0)
         )
 
         def c(k: int) -> torch.Tensor:
@@ -1123,39 +1127,39 @@ class PhoneEngine:
 
         # go on with the request: the checklist's next step
         cont = c(R_LISTEN)
-        cont = torch.where(pc == V + SLOT_OFFER, c(R_OFFER), cont)
-        cont = torch.where(pc == V + SLOT_FEE, c(R_ASK_FEE), cont)
+        cont = torch.where(pc == V + SLOT_OFFER, R_OFFER, cont)
+        cont = torch.where(pc == V + SLOT_FEE, R_ASK_FEE, cont)
         cont = torch.where(pf >= 0, self._rep_ask_base + pf.clamp(min=0), cont)
-        cont = torch.where(pc == V + SLOT_GRANT, c(R_GRANT), cont)
-        cont = torch.where(elig_fails, c(R_REFUSE), cont)
-        cont = torch.where(svc < 0, c(R_LISTEN), cont)
+        cont = torch.where(pc == V + SLOT_GRANT, R_GRANT, cont)
+        cont = torch.where(elig_fails, R_REFUSE, cont)
+        cont = torch.where(svc < 0, R_LISTEN, cont)
 
         s1 = sarg.clamp(min=0, max=max(len(self.c.services) - 1, 0))
-        exists = (sarg >= 0) & t.svc_exists[sc, s1]
-        here = t.svc_dept[sc, s1] == st["dept"]
-        transfers = t.dept_transfers[sc, st["dept"]]
+        exists = (sarg >= 0) & at(t.svc_exists, sc, s1)
+        here = at(t.svc_dept, sc, s1) == st["dept"]
+        transfers = at(t.dept_transfers, sc, st["dept"])
         on_request = torch.where(
             ~exists,
-            c(R_CANNOT_HELP),
-            torch.where(here, cont, torch.where(transfers, c(R_TRANSFER), c(R_REFER))),
+            R_CANNOT_HELP,
+            torch.where(here, cont, torch.where(transfers, R_TRANSFER, R_REFER)),
         )
-        on_ask = torch.where(exists, c(R_EXPLAIN), c(R_CANNOT_HELP))
+        on_ask = torch.where(exists, R_EXPLAIN, R_CANNOT_HELP)
         answers = pf == sarg
         at_elig = pc == V + SLOT_ELIG
         on_provide = torch.where(
             ~answers,
-            c(R_UNREQUESTED),
+            R_UNREQUESTED,
             torch.where(
                 ~sok,
-                c(R_REJECT),
-                torch.where(at_elig & ~t.elig_pass[sc, s0], c(R_REFUSE), c(R_VERIFY)),
+                R_REJECT,
+                torch.where(at_elig & ~at(t.elig_pass, sc, s0), R_REFUSE, R_VERIFY),
             ),
         )
         move = c(R_LISTEN)
-        move = torch.where(stim == STIM_PICKUP, c(R_GREET), move)
+        move = torch.where(stim == STIM_PICKUP, R_GREET, move)
         move = torch.where(stim == STIM_CONTINUE, cont, move)
-        move = torch.where(stim == STIM_UNCLEAR, c(R_NOT_UNDERSTOOD), move)
-        move = torch.where(stim == STIM_WAIT, c(R_STILL_THERE), move)
+        move = torch.where(stim == STIM_UNCLEAR, R_NOT_UNDERSTOOD, move)
+        move = torch.where(stim == STIM_WAIT, R_STILL_THERE, move)
         move = torch.where(stim == STIM_REQUEST, on_request, move)
         move = torch.where(stim == STIM_ASK_ABOUT, on_ask, move)
         move = torch.where(stim == STIM_PROVIDE, on_provide, move)
@@ -1177,7 +1181,7 @@ class PhoneEngine:
         """
         t, sc, base = self.t, st["scenario"], self._kind_base
         s_star, done = self._oracle_next_service(st)
-        need = t.needs_fact[sc, s_star] & ~st["known"]  # [B, F]
+        need = at(t.needs_fact, sc, s_star) & ~st["known"]  # [B, F]
         a = torch.full_like(sc, base[A_WAIT])
         a = self._oracle_on_call(st, s_star, a)
         # facts first, and report when done (both override the above); a fact the user won't
@@ -1212,38 +1216,49 @@ class PhoneEngine:
         """The call's part of the plan for service ``s_star``: dial its number, press toward
         its department, then (with a rep) request it and answer the rep's checklist."""
         t, sc, base, V = self.t, st["scenario"], self._kind_base, self.V
-        bi = torch.arange(sc.shape[0], device=self.device)
         phase = st["phase"]
         # off the call: dial the number for the next request
-        num = t.oracle_number[sc, s_star]
-        alt = t.oracle_number_alt[sc, s_star]
+        num = at(t.oracle_number, sc, s_star)
+        alt = at(t.oracle_number_alt, sc, s_star)
         a0 = alt.clamp(min=0)
-        use_alt = (alt >= 0) & st["num_known"][bi, a0] & ~t.num_listed[sc, a0]
+        use_alt = (alt >= 0) & pick(st["num_known"], a0) & ~at(t.num_listed, sc, a0)
         num = torch.where(use_alt, alt, num).clamp(min=0)
         a = torch.where(phase == OFF, base[A_DIAL] + num, a)
         # in the IVR: press toward the entry department (or the service's, after a redirect)
-        entry = torch.where(use_alt, t.svc_dept[sc, s_star], t.oracle_entry_dept[sc, s_star])
-        key = t.ivr_key_toward[sc, st["node"], entry.clamp(min=0)]
+        entry = torch.where(
+            use_alt, at(t.svc_dept, sc, s_star), at(t.oracle_entry_dept, sc, s_star)
+        )
+        key = at(t.ivr_key_toward, sc, st["node"], entry.clamp(min=0))
         a = torch.where((phase == IVR) & (key >= 0), base[A_PRESS] + key.clamp(min=0), a)
         a = torch.where((phase == IVR) & (key < 0), torch.full_like(a, base[A_HANGUP]), a)
         # with a rep: ask for the service here (or hang up to dial the number a rep gave)
         on_rep, svc = phase == REP, st["service"]
-        here = t.svc_dept[sc, s_star] == st["dept"]
-        transfers = t.dept_transfers[sc, st["dept"]]
-        told = st["num_known"][bi, a0] & (alt >= 0)
+        here = at(t.svc_dept, sc, s_star) == st["dept"]
+        transfers = at(t.dept_transfers, sc, st["dept"])
+        told = pick(st["num_known"], a0) & (alt >= 0)
         ask_here = here | transfers | ~told
         a = torch.where(on_rep & (svc != s_star) & ask_here, base[A_REQUEST] + s_star, a)
         a = torch.where(on_rep & (svc != s_star) & ~ask_here, torch.full_like(a, base[A_HANGUP]), a)
         # the rep's checklist: state each fact, then yes or no to the fee and the offer
         working = on_rep & (svc == s_star)
         pc = st["pc"]
-        pf = t.prog_fact[sc, s_star, pc.clamp(max=self.P - 1)]
+        pf = at(t.prog_fact, sc, s_star, pc.clamp(max=self.P - 1))
         provide = working & (pc <= V + SLOT_ELIG) & (pf >= 0)
         a = torch.where(provide, base[A_PROVIDE] + pf.clamp(min=0), a)
-        fee = torch.where(t.plan_accept_fee[sc, s_star], base[A_YES], base[A_NO])
+        fee = torch.where(at(t.plan_accept_fee, sc, s_star), base[A_YES], base[A_NO])
         a = torch.where(working & (pc == V + SLOT_FEE), fee, a)
-        offer = torch.where(t.plan_accept_offer[sc, s_star], base[A_YES], base[A_NO])
+        offer = torch.where(at(t.plan_accept_offer, sc, s_star), base[A_YES], base[A_NO])
         return torch.where(working & (pc == V + SLOT_OFFER), offer, a)
+
+
+def _all_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x.all(dim=1)`` of a bool [B, X] (as a count: on CPU much faster than ``all``)."""
+    return x.sum(dim=1) == x.shape[1]
+
+
+def _or_at(rows: torch.Tensor, col: torch.Tensor, value: torch.Tensor) -> None:
+    """``rows[arange(B), col] |= value`` (bool rows [B, X], in place)."""
+    rows.scatter_(1, col[:, None], (pick(rows, col) | value)[:, None])
 
 
 class Turn:
@@ -1262,11 +1277,10 @@ class Turn:
         self.eng, self.t, self.st = eng, eng.t, st
         self.stated_value = inputs.stated_value
         self.sc = st["scenario"]
-        self.bi = torch.arange(B, device=dev)
         self.floor0 = st["floor"].clone()
         a_turn = self.floor0 == FLOOR_ASSISTANT
-        self.kind = torch.where(a_turn, eng.act_kind[actions], torch.full_like(actions, A_IDLE))
-        self.arg = eng.act_arg[actions]
+        self.kind = torch.where(a_turn, at(eng.act_kind, actions), A_IDLE)
+        self.arg = at(eng.act_arg, actions)
         ph0 = st["phase"].clone()
         self.off, self.on_ivr, self.on_hold, self.on_rep = (
             ph0 == OFF,
@@ -1303,14 +1317,14 @@ class Turn:
 
     def end_service(self, mask: torch.Tensor) -> None:
         st = self.st
-        st["service"] = torch.where(mask, torch.full_like(st["service"], -1), st["service"])
-        st["pc"] = torch.where(mask, torch.zeros_like(st["pc"]), st["pc"])
+        st["service"] = torch.where(mask, -1, st["service"])
+        st["pc"] = torch.where(mask, 0, st["pc"])
 
     def to_rep(self, mask: torch.Tensor, stim: int, stim_arg: torch.Tensor | None = None) -> None:
         """Hand the floor to the rep, who answers ``stim`` (with ``stim_arg``)."""
         st = self.st
-        st["floor"] = torch.where(mask, torch.full_like(st["floor"], FLOOR_REP), st["floor"])
-        st["stim"] = torch.where(mask, torch.full_like(st["stim"], stim), st["stim"])
+        st["floor"] = torch.where(mask, FLOOR_REP, st["floor"])
+        st["stim"] = torch.where(mask, stim, st["stim"])
         # A stimulus without an argument clears the last one's (the rep's screen shows only
         # what this turn is about).
         arg_ = torch.full_like(st["stim_arg"], -1) if stim_arg is None else stim_arg
@@ -1320,7 +1334,7 @@ class Turn:
     def connect(self, mask: torch.Tensor) -> None:
         """A rep picks up (and greets: the rep's first move)."""
         st = self.st
-        st["phase"] = torch.where(mask, torch.full_like(st["phase"], REP), st["phase"])
+        st["phase"] = torch.where(mask, REP, st["phase"])
         self.to_rep(mask, STIM_PICKUP)
 
     def enter_queue(self, mask: torch.Tensor, dept: torch.Tensor) -> None:
@@ -1329,33 +1343,33 @@ class Turn:
         t, st, sc, eng = self.t, self.st, self.sc, self.eng
         d = dept.clamp(min=0)
         st["dept"] = torch.where(mask, d, st["dept"])
-        lo, hi = t.dept_hold_lo[sc, d], t.dept_hold_hi[sc, d]
+        lo, hi = at(t.dept_hold_lo, sc, d), at(t.dept_hold_hi, sc, d)
         keys = (st["seed"], st["episode"], st["turn"])
         draw = lo + eng._draw(mask, hi - lo + 1, *keys, _S_HOLD)
         st["hold_left"] = torch.where(mask, draw, st["hold_left"])
         st["rep"] = torch.where(
             mask, eng._draw(mask, t.n_reps.index_select(0, sc), *keys, _S_REP), st["rep"]
         )
-        st["phase"] = torch.where(mask, torch.full_like(st["phase"], HOLD), st["phase"])
-        self.emit(mask & (draw > 0), t.m_hold[sc, d])
+        st["phase"] = torch.where(mask, HOLD, st["phase"])
+        self.emit(mask & (draw > 0), at(t.m_hold, sc, d))
         self.connect(mask & (draw == 0))
 
     def follow(self, mask: torch.Tensor, kind: torch.Tensor, rid: torch.Tensor) -> None:
         """Follow an IVR route: 1 = menu node, 2 = department queue."""
         st = self.st
         to_node = mask & (kind == 1)
-        st["phase"] = torch.where(to_node, torch.full_like(st["phase"], IVR), st["phase"])
+        st["phase"] = torch.where(to_node, IVR, st["phase"])
         st["node"] = torch.where(to_node, rid.clamp(min=0), st["node"])
-        self.emit(to_node, self.t.m_ivr_prompt[self.sc, st["node"]])
+        self.emit(to_node, at(self.t.m_ivr_prompt, self.sc, st["node"]))
         # Every world computes both branches: a menu id must never index the department
         # tables (a set with more menus than departments would read out of bounds).
         to_queue = mask & (kind == 2)
-        self.enter_queue(to_queue, torch.where(to_queue, rid, torch.zeros_like(rid)))
+        self.enter_queue(to_queue, torch.where(to_queue, rid, 0))
 
     def end_call(self, mask: torch.Tensor) -> None:
         st = self.st
-        st["phase"] = torch.where(mask, torch.full_like(st["phase"], OFF), st["phase"])
-        st["number"] = torch.where(mask, torch.full_like(st["number"], -1), st["number"])
+        st["phase"] = torch.where(mask, OFF, st["phase"])
+        st["number"] = torch.where(mask, -1, st["number"])
         self.end_service(mask)
 
 
@@ -1365,7 +1379,7 @@ class RepView:
 
     def __init__(self, eng: PhoneEngine, u: Turn, move: torch.Tensor) -> None:
         st, sc = u.st, u.sc
-        self.rk, self.ra = eng.rep_kind[move], eng.rep_arg[move]
+        self.rk, self.ra = at(eng.rep_kind, move), at(eng.rep_arg, move)
         self.stim, self.sarg, self.sok = st["stim"], st["stim_arg"], st["stim_ok"]
         svc = st["service"]
         self.s0, self.active, self.pc = svc.clamp(min=0), svc >= 0, st["pc"]

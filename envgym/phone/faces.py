@@ -136,7 +136,10 @@ class PhoneVectorEnv(TorchVectorEnv):
     ``offer_pending`` to the observation; default off), ``reveal_hidden``, ``variation``
     (``"on"`` / ``"off"``), ``target_mask`` (publish ``info["target_mask"]``), ``levels``
     (a curriculum: one generated set per difficulty level, chosen per world with
-    :meth:`set_difficulty`).
+    :meth:`set_difficulty`); ``copy`` (as Gymnasium's vector envs' ``copy``: ``True``, the
+    default, returns new tensors every step; ``False`` writes the tokens and the action mask
+    into persistent buffers, valid until the next ``step`` / ``reset``: no large allocation
+    per step).
 
     ## Version history
     - v0: initial release.
@@ -164,8 +167,10 @@ class PhoneVectorEnv(TorchVectorEnv):
         variation: str = "on",
         target_mask: bool = False,
         levels: Sequence[float] | None = None,
+        copy: bool = True,
     ) -> None:
         super().__init__(num_envs, device)
+        self.copy = copy
         if reward_mode not in REWARD_MODES:
             raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
         if obs_mode not in OBS_MODES:
@@ -208,6 +213,12 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._heard: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
+        # copy=False: what was heard and the action mask are written into persistent buffers
+        # (two token buffers: the step's, which final_obs and the target hold, and the one
+        # after its auto-reset, which obs holds), overwritten by the next step.
+        self._bufs: list[torch.Tensor] = []
+        self._buf_after_reset = False
+        self._mask_buf: torch.Tensor | None = None
         # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
         # CUDA graph and replayed: one launch instead of hundreds of small kernels.
         if cuda_graph is None:
@@ -276,22 +287,32 @@ class PhoneVectorEnv(TorchVectorEnv):
         heard = self._heard
         self.engine.reset(self.state, mask, seeds)
         self.state_changed()
+        self._buf_after_reset = True
         if heard is not None:
             self._heard = self._reheard(heard, mask)
 
     def _reheard(self, heard: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
         """What the worlds hear after a partial reset: ``heard`` (before it) with the reset
         worlds' rows rebuilt, so a step packs the tokens of the worlds that reset only (a new
-        tensor: ``heard`` was handed out as the final observation)."""
+        tensor, or with ``copy=False`` the after-reset buffer: ``heard`` was handed out as the
+        final observation)."""
         rows = torch.nonzero(mask).flatten()
         if len(rows) == 0:
             return heard
         if 2 * len(rows) > self.num_envs:
             return None  # most worlds reset: rebuild all of it
         ids = self.engine.packer.ids(self.state["msgs"][rows], self.state["vars"][rows])
-        new = heard.clone()
+        new = heard.clone() if self.copy else self._buffer(1, heard).copy_(heard)
         new.index_copy_(0, rows, ids if self.obs_mode == "ids" else self.engine.packer.pack(ids))
         return new
+
+    def _buffer(self, i: int, like: torch.Tensor) -> torch.Tensor:
+        """Persistent buffer ``i`` (0: the step's heard tokens, 1: after its auto-reset)."""
+        while len(self._bufs) <= i:
+            self._bufs.append(torch.empty_like(like))
+        if self._bufs[i].shape != like.shape or self._bufs[i].dtype != like.dtype:
+            self._bufs[i] = torch.empty_like(like)
+        return self._bufs[i]
 
     def set_state(self, state: Any, worlds: Any = None) -> None:
         super().set_state(state, worlds)
@@ -308,8 +329,16 @@ class PhoneVectorEnv(TorchVectorEnv):
         or (``obs_mode="ids"``) int32 ``[B, MSG_SLOTS]`` message ids. The token expansion is
         the widest op of a step: it is computed once per state change."""
         if self._heard is None:
-            ids = self.engine.message_ids(self.state)
-            self._heard = ids if self.obs_mode == "ids" else self.engine.tokens(self.state)
+            if self.obs_mode == "ids":
+                self._heard = self.engine.message_ids(self.state)
+            elif self.copy:
+                self._heard = self.engine.tokens(self.state)
+            else:
+                B, L = self.num_envs, self.engine.L
+                if not self._bufs:
+                    self._bufs.append(torch.empty((B, L), dtype=torch.int32, device=self.device))
+                buf = self._buffer(int(self._buf_after_reset), self._bufs[0])
+                self._heard = self.engine.tokens(self.state, out=buf)
         return self._heard
 
     def _convert_actions(self, actions: Any) -> torch.Tensor:
@@ -334,6 +363,7 @@ class PhoneVectorEnv(TorchVectorEnv):
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         out = self.engine.step(self.state, self._engine_inputs(actions))
+        self._buf_after_reset = False
         # What was heard this step, kept past a SAME_STEP auto-reset for the text face.
         self._step_msgs = (self.state["msgs"].clone(), self.state["vars"].clone())
         self.state_changed()
@@ -346,11 +376,13 @@ class PhoneVectorEnv(TorchVectorEnv):
         out = self.engine.step(st, self._engine_inputs(actions))
         self._step_msgs = (st["msgs"].clone(), st["vars"].clone())
         self.state_changed()
+        self._buf_after_reset = False
         target = self.heard_tokens()
         final = self._observation(target)
         done = out["terminated"] | out["truncated"]
         self.engine.reset(st, done, None)
         self.state_changed()
+        self._buf_after_reset = True
         obs = self._observation(self.heard_tokens())
         return _step_output(out, target), final, obs
 
@@ -373,7 +405,12 @@ class PhoneVectorEnv(TorchVectorEnv):
         as the last ``info["action_mask"]``; see :meth:`PhoneEngine.action_mask`). Computed
         once per state: the step's info and a masked learner's call share it."""
         if self._mask is None:
-            self._mask = self.engine.action_mask(self.state)
+            if not self.copy and self._mask_buf is None:
+                A = self.engine.garbled_action
+                self._mask_buf = torch.empty(
+                    (self.num_envs, A), dtype=torch.bool, device=self.device
+                )
+            self._mask = self.engine.action_mask(self.state, out=self._mask_buf)
         return self._mask
 
     def _add_masks(self, info: dict[str, Any]) -> dict[str, Any]:

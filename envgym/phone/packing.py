@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from envgym.phone.tables import at
+
 
 class MessagePacker:
     """The gather table of a compiled set's messages and the packing of ids into tokens."""
@@ -31,14 +33,22 @@ class MessagePacker:
         self.L = int(max_tokens)
         self.width = min(W, self.L)
         self._offsets = torch.arange(W, dtype=torch.int64, device=dev)[None, :]
+        rows = torch.zeros((self.table.shape[0], self.L), dtype=torch.int32, device=dev)
+        rows[:, : self.width] = self.table[:, : self.width]
+        self._rows = rows
+        """int32 ``[1 + M * NV, L]``: each id's tokens as a whole observation row (a world that
+        heard one message gets its row: one contiguous row copy, the common case)."""
 
     def ids(self, msgs: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
         """int32 ``[B, S]`` message ids of the slots' (message, variant) pairs (-1: none)."""
         uid = msgs * self.num_variants + variants + 1
         return torch.where(msgs >= 0, uid, torch.zeros_like(uid)).to(torch.int32)
 
-    def pack(self, ids: torch.Tensor, sync_free: bool = False) -> torch.Tensor:
-        """int32 ``[B, L]`` tokens of ``[B, S]`` message ids, laid end to end, 0-padded.
+    def pack(
+        self, ids: torch.Tensor, sync_free: bool = False, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """int32 ``[B, L]`` tokens of ``[B, S]`` message ids, laid end to end, 0-padded
+        (written into ``out`` when given: a persistent buffer spares a large allocation).
 
         On CPU (``sync_free=False``) the common case is one row copy: worlds that heard a
         single message get its row; only worlds with more messages take the general path
@@ -46,11 +56,11 @@ class MessagePacker:
         world, with no host sync. Both give the same tokens.
         """
         if sync_free:
-            return self.pack_general(ids)
-        B, w = ids.shape[0], self.width
-        out = torch.empty((B, self.L), dtype=torch.int32, device=ids.device)
-        torch.index_select(self.table[:, :w], 0, ids[:, 0].to(torch.int64), out=out[:, :w])
-        out[:, w:].zero_()
+            general = self.pack_general(ids)
+            return general if out is None else out.copy_(general)
+        if out is None:
+            out = torch.empty((ids.shape[0], self.L), dtype=torch.int32, device=ids.device)
+        torch.index_select(self._rows, 0, ids[:, 0].to(torch.int64), out=out)
         more = torch.nonzero((ids[:, 1:] > 0).any(dim=1)).flatten()
         if len(more):
             out.index_copy_(0, more, self.pack_general(ids[more]))
@@ -65,10 +75,10 @@ class MessagePacker:
         """
         B, S = ids.shape
         uid = ids.to(torch.int64)
-        ln = self.lengths[uid]
+        ln = at(self.lengths, uid)
         start = torch.cumsum(ln, dim=1) - ln
         out = torch.zeros((B, self.L + 1), dtype=torch.int32, device=ids.device)
         for j in range(S):
             pos = (start[:, j : j + 1] + self._offsets).clamp_(max=self.L)
-            out.scatter_(1, pos, self.table[uid[:, j]])
+            out.scatter_(1, pos, self.table.index_select(0, uid[:, j]))
         return out[:, : self.L].contiguous()

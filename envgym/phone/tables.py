@@ -224,3 +224,23 @@ class PhoneTables:
     def to(self, device: torch.device) -> PhoneTables:
         """A copy with every table on ``device``."""
         return PhoneTables(**{k: v.to(device) for k, v in self.items()})
+
+
+def at(table: torch.Tensor, *idx: torch.Tensor) -> torch.Tensor:
+    """``table[idx[0], idx[1], ...]`` for int64 index tensors of one shape, as one
+    ``index_select`` of the flattened leading dims (on CPU several times faster than advanced
+    indexing, the same values). Every index must lie inside its dim: none may be negative
+    (clamp first)."""
+    n = len(idx)
+    lin = idx[0]
+    for i, size in zip(idx[1:], table.shape[1:n], strict=True):
+        lin = lin * size + i
+    rest = table.shape[n:]
+    rows = table.reshape(-1, *rest).index_select(0, lin.reshape(-1))
+    return rows if lin.dim() == 1 else rows.reshape(*lin.shape, *rest)
+
+
+def pick(rows: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+    """``rows[arange(B), col]``: each world's entry ``col`` of its row of ``rows`` [B, X]
+    (a gather; ``col`` int64 [B] inside ``0 .. X-1``)."""
+    return rows.gather(1, col[:, None]).squeeze(1)
