@@ -255,6 +255,17 @@ class PhoneEngine:
 
         # Every kind the catalogue holds: all but the garbled action, the last kind.
         self._cols = {k: cols(k) for k in range(A_GARBLED)}
+        self._cols_identity = {
+            k: bool(torch.equal(a.cpu(), torch.arange(len(a)))) for k, (_, a) in self._cols.items()
+        }
+        # The kinds in column order (the action mask is their column blocks laid side by side).
+        self._col_order = sorted(
+            (k for k, (c, _) in self._cols.items() if c.stop > c.start),
+            key=lambda k: self._cols[k][0].start,
+        )
+        assert sum(self._cols[k][0].stop - self._cols[k][0].start for k in self._col_order) == len(
+            kinds
+        ), "the catalogue's kinds must cover its columns"
 
     def _init_subgoal_tables(self) -> None:
         """Per scenario: the departments, services and facts its oracle plan goes through."""
@@ -271,6 +282,16 @@ class PhoneEngine:
         onehot.scatter_(2, dept[..., None], True)
         self._plan_dept = (onehot & self._plan_svc[..., None]).any(dim=1)  # [K, D]
         self._plan_facts = (t.needs_fact & self._plan_svc[..., None]).any(dim=1)  # [K, F]
+        # Per scenario: each per-item group's payment per item (verified, fact, records).
+        pf = self._plan_facts
+        self._sg_per = torch.stack(
+            [
+                1.0 / pf.sum(dim=1).clamp(min=1).float(),
+                1.0 / (pf & ~t.fact_known0).sum(dim=1).clamp(min=1).float(),
+                1.0 / t.goal_mask.sum(dim=1).clamp(min=1).float(),
+            ],
+            dim=1,
+        )
 
     # ------------------------------------------------------------------ state
     def empty_state(self, B: int) -> State:
@@ -953,7 +974,7 @@ class PhoneEngine:
         goal record took its goal value. Each group pays at most ``SUBGOAL_SHARE`` of the goal
         weight, split evenly over its items.
         """
-        t, sc = self.t, st["scenario"]
+        sc = st["scenario"]
         pf = at(self._plan_facts, sc)
         dept = (st["phase"] == REP) & at(self._plan_dept, sc, st["dept"].clamp(min=0))
         svc = (st["service"] >= 0) & at(self._plan_svc, sc, st["service"].clamp(min=0))
@@ -967,13 +988,13 @@ class PhoneEngine:
             "fact": ((fact & ~st["sg_fact"]).sum(dim=1)).float(),
             "records": (rec & ~st["sg_records"]).sum(dim=1).float(),
         }
-        n_fact = (pf & ~t.fact_known0.index_select(0, sc)).sum(dim=1).clamp(min=1).float()
+        per_item = self._sg_per.index_select(0, sc)
         per = {
             "dept": torch.ones_like(w_goal),
             "service": torch.ones_like(w_goal),
-            "verified": 1.0 / pf.sum(dim=1).clamp(min=1).float(),
-            "fact": 1.0 / n_fact,
-            "records": 1.0 / t.goal_mask.index_select(0, sc).sum(dim=1).clamp(min=1).float(),
+            "verified": per_item[:, 0],
+            "fact": per_item[:, 1],
+            "records": per_item[:, 2],
         }
         st["sg_dept"] = st["sg_dept"] | dept
         st["sg_service"] = st["sg_service"] | svc
@@ -1020,46 +1041,47 @@ class PhoneEngine:
         persistent bool [B, A] buffer).
         """
         t, sc = self.t, st["scenario"]
-        B = sc.shape[0]
-        if out is None:
-            mask = torch.zeros(B, self.garbled_action, dtype=torch.bool, device=self.device)
-        else:
-            mask = out.fill_(False)
         ph = st["phase"][:, None]
         off, ivr, rep = ph == OFF, ph == IVR, ph == REP
-        cols = self._cols
-        mask[:, cols[A_WAIT][0]] = True
-        mask[:, cols[A_REPORT][0]] = True
-        mask[:, cols[A_HANGUP][0]] = ~off
         svc, pc = st["service"][:, None], st["pc"][:, None]
         asked = rep & (svc >= 0) & ((pc == self.V + SLOT_FEE) | (pc == self.V + SLOT_OFFER))
-        mask[:, cols[A_YES][0]] = asked
-        mask[:, cols[A_NO][0]] = asked
-        c, a = cols[A_DIAL]
-        listed = (a[None, :] < t.n_numbers.index_select(0, sc)[:, None]) & st[
-            "num_known"
-        ].index_select(1, a)
-        mask[:, c] = off & listed
-        c, a = cols[A_PRESS]
-        mask[:, c] = ivr & (at(t.ivr_opt_kind, sc, st["node"]).index_select(1, a) > 0)
-        for kind in (A_REQUEST, A_ASK_ABOUT):
-            c, a = cols[kind]
-            mask[:, c] = rep & t.svc_exists.index_select(0, sc).index_select(1, a)
-        c, a = cols[A_PROVIDE]
-        mask[:, c] = rep & (self.pending_fact(st)[:, None] == a[None, :])
-        c, a = cols[A_ASK_USER]
-        reachable = off | t.user_on_call.index_select(0, sc)[:, None]
-        has = (
-            t.fact_exists.index_select(0, sc).index_select(1, a)
-            & ~st["known"].index_select(1, a)
-            & ~st["user_refused"].index_select(1, a)
+        a_dial = self._cols[A_DIAL][1]
+        listed = (a_dial[None, :] < t.n_numbers.index_select(0, sc)[:, None]) & self._columns(
+            st["num_known"], A_DIAL
         )
-        mask[:, c] = reachable & has
+        svc_here = self._columns(t.svc_exists.index_select(0, sc), A_REQUEST)
+        has = (
+            self._columns(t.fact_exists.index_select(0, sc), A_ASK_USER)
+            & ~self._columns(st["known"], A_ASK_USER)
+            & ~self._columns(st["user_refused"], A_ASK_USER)
+        )
+        reachable = off | t.user_on_call.index_select(0, sc)[:, None]
+        pending = self.pending_fact(st)[:, None] == self._cols[A_PROVIDE][1][None, :]
+        press = at(t.ivr_opt_kind, sc, st["node"])
+        blocks = {
+            A_REPORT: torch.ones_like(off),
+            A_HANGUP: ~off,
+            A_YES: asked,
+            A_NO: asked,
+            A_DIAL: off & listed,
+            A_PRESS: ivr & (self._columns(press, A_PRESS) > 0),
+            A_REQUEST: rep & svc_here,
+            A_ASK_ABOUT: rep & self._columns(t.svc_exists.index_select(0, sc), A_ASK_ABOUT),
+            A_PROVIDE: rep & pending,
+            A_ASK_USER: reachable & has,
+        }
         # Three-party mode: where a learned rep or user holds the floor, the assistant waits.
-        theirs = st["floor"] != FLOOR_ASSISTANT
-        mask.masked_fill_(theirs[:, None], False)
-        mask[:, cols[A_WAIT][0]] |= theirs[:, None]
-        return mask
+        mine = (st["floor"] == FLOOR_ASSISTANT)[:, None]
+        parts = [torch.ones_like(off) if k == A_WAIT else blocks[k] & mine for k in self._col_order]
+        return torch.cat(parts, dim=1, out=out) if out is not None else torch.cat(parts, dim=1)
+
+    def _columns(self, x: torch.Tensor, kind: int) -> torch.Tensor:
+        """The columns of ``x`` [B, X] that the catalogue's actions of ``kind`` take as their
+        argument, in catalogue order (a view when they are ``0 .. n-1``)."""
+        args = self._cols[kind][1]
+        if self._cols_identity[kind]:
+            return x[:, : len(args)]
+        return x.index_select(1, args)
 
     # ------------------------------------------------------------------ the rep's program
     def pending_fact(self, st: State) -> torch.Tensor:
