@@ -176,3 +176,50 @@ def test_cuda_graph_step_equals_cpu() -> None:
     first = gpu.step(a)[4]["next_obs_target"].clone()
     gpu.set_state(snap)
     assert torch.equal(gpu.step(a)[4]["next_obs_target"], first)
+
+
+def _tree_equal(a: object, b: object) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_tree_equal(a[k], b[k]) for k in a)  # type: ignore[union-attr]
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)  # type: ignore[arg-type]
+    return a == b
+
+
+def test_copy_false_reuses_buffers_and_gives_the_same_transitions() -> None:
+    """copy=False writes the tokens and the action mask into persistent buffers; every value
+    it returns (obs, final_obs, targets, masks, rewards) is the copy=True env's, bit for bit,
+    across auto-resets; copy=True observations stay as they were after the next step."""
+    from envgym.phone.faces import PhoneVectorEnv
+
+    fresh, reused = (PhoneVectorEnv(48, "all", copy=c) for c in (True, False))
+    for env in (fresh, reused):
+        env.reset(seed=3)
+    g = torch.Generator().manual_seed(0)
+    A = int(fresh.single_action_space.n)
+    ptrs: set[tuple[int, int, int]] = set()
+    resets = 0
+    held = held_copy = None
+    for _ in range(120):
+        a = torch.randint(0, A, (48,), generator=g)
+        o1, r1, t1, tr1, i1 = fresh.step(a)
+        if held is not None:
+            assert torch.equal(held, held_copy)  # copy=True: what was handed out stays
+        held, held_copy = o1["tokens"], o1["tokens"].clone()
+        o2, r2, t2, tr2, i2 = reused.step(a)
+        assert _tree_equal(o1, o2) and torch.equal(r1, r2)
+        assert torch.equal(t1, t2) and torch.equal(tr1, tr2)
+        for k in (keys.NEXT_OBS_TARGET, keys.ACTION_MASK, keys.FINAL_OBS):
+            assert _tree_equal(i1[k], i2[k]), k
+        resets += int((t1 | tr1).sum())
+        ptrs.add(
+            (
+                i2[keys.NEXT_OBS_TARGET].data_ptr(),
+                o2["tokens"].data_ptr(),
+                i2[keys.ACTION_MASK].data_ptr(),
+            )
+        )
+    assert resets > 10  # the comparison went through auto-resets
+    # Two token buffers (the step's, after its auto-reset) and one mask buffer, reused.
+    assert len({p[0] for p in ptrs}) == 1 and len({p[2] for p in ptrs}) == 1
+    assert len({p[1] for p in ptrs}) <= 2

@@ -7,7 +7,9 @@ message ids, a verification bitmask, reward, auto-reset, and a ``[B, L]`` token 
 (``env / ceiling``); this script times the two alternately, round after round, so that load from
 other processes on a shared machine hits both alike, and reports medians:
 
-- ``env``: ``PhoneVectorEnv(B, "all", obs_mode=MODE)``, random actions drawn before the loop;
+- ``env``: ``PhoneVectorEnv(B, "all", obs_mode=MODE, copy=COPY)``, random actions drawn before
+  the loop; ``copy=True`` (the default: new tensors every step) and ``copy=False`` (the tokens
+  and the action mask in persistent buffers, as the ceiling keeps its own);
 - ``ceiling``: the ceiling step at the same ``B``, action count and token length ``L``.
 
 Usage::
@@ -37,9 +39,9 @@ def _steps_for(n: int) -> int:
     return max(3, min(200, 200_000 // n))
 
 
-def measure(n: int, mode: str, rounds: int) -> dict:
+def measure(n: int, mode: str, rounds: int, copy: bool) -> dict:
     """Median env and ceiling steps/s over ``rounds`` alternating rounds."""
-    env = PhoneVectorEnv(n, "all", obs_mode=mode)
+    env = PhoneVectorEnv(n, "all", obs_mode=mode, copy=copy)
     env.reset(seed=0)
     A, L = int(env.single_action_space.n), env.engine.L
     ceiling = CeilingWorlds(ceiling_tables(A, L, env.device), n, ids_only=mode == "ids")
@@ -62,6 +64,7 @@ def measure(n: int, mode: str, rounds: int) -> dict:
     return {
         "num_envs": n,
         "obs_mode": mode,
+        "copy": copy,
         "steps_per_round": steps,
         "rounds": rounds,
         "env_steps_per_s": statistics.median(env_sps),
@@ -77,10 +80,10 @@ def main() -> None:
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     rows = []
     for n in sizes:
-        for mode in ("tokens", "ids"):
-            row = measure(n, mode, rounds)
+        for mode, copy in (("tokens", True), ("tokens", False), ("ids", True)):
+            row = measure(n, mode, rounds, copy)
             print(
-                f"B={n:>6} {mode:>6}: env {row['env_steps_per_s']:>13,.0f}/s "
+                f"B={n:>6} {mode:>6} copy={copy!s:>5}: env {row['env_steps_per_s']:>13,.0f}/s "
                 f"({row['env_ms_per_step']:.2f} ms/step)  ceiling "
                 f"{row['ceiling_steps_per_s']:>13,.0f}/s  env/ceiling "
                 f"{row['ratio_env_over_ceiling']:.3f}",
