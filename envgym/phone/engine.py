@@ -493,7 +493,7 @@ class PhoneEngine:
             actions = PhoneActions(actions)
         u = Turn(self, st, actions)
         terminated = u.kind == A_REPORT
-        u.emit(terminated, self.t.m_sys_report.index_select(0, u.sc))
+        u.say(terminated, self.t.m_sys_report)
         # Each rule acts on the worlds whose action is of its kinds. On CPU the rules of kinds
         # no world chose are skipped (they would change nothing): a small batch runs a few.
         present = None if self.sync_free else set(u.kind.unique().tolist())
@@ -519,33 +519,33 @@ class PhoneEngine:
         t, st, sc = self.t, u.st, u.sc
         asked = u.kind == A_ASK_USER
         m = asked & (u.off | t.user_on_call.index_select(0, sc))
-        u.emit(asked & ~m, t.m_sys_user_away.index_select(0, sc))
+        u.say(asked & ~m, t.m_sys_user_away)
         st["floor"] = torch.where(m, FLOOR_USER, st["floor"])
         st["user_asked"] = torch.where(m, u.arg.clamp(max=self.F - 1), st["user_asked"])
         # text that could not be parsed
         m = u.kind == A_GARBLED
         u.err.masked_fill_(m, E_GARBLED)
         u.to_rep(m & u.on_rep, STIM_UNCLEAR)
-        u.emit(m & u.on_ivr, t.m_ivr_no_speech.index_select(0, sc))
-        u.emit(m & u.on_hold, t.m_sys_nobody.index_select(0, sc))
-        u.emit(m & u.off, t.m_user_unknown.index_select(0, sc))
+        u.say(m & u.on_ivr, t.m_ivr_no_speech)
+        u.say(m & u.on_hold, t.m_sys_nobody)
+        u.say(m & u.off, t.m_user_unknown)
 
     def _call_dial(self, u: Turn) -> None:
         """Dialing a listed (or learned) number: the policy's call limits, then the number's
         route (an IVR menu or a department's queue)."""
         t, st, sc = self.t, u.st, u.sc
         m = u.kind == A_DIAL
-        u.fail(m & ~u.off, E_ON_CALL, t.m_sys_on_call.index_select(0, sc))
+        u.fail(m & ~u.off, E_ON_CALL, t.m_sys_on_call)
         num = u.arg.clamp(max=self.N - 1)
         listed = (u.arg < t.n_numbers.index_select(0, sc)) & pick(st["num_known"], num)
-        u.fail(m & u.off & ~listed, E_UNKNOWN_NUMBER, t.m_sys_unknown_number.index_select(0, sc))
+        u.fail(m & u.off & ~listed, E_UNKNOWN_NUMBER, t.m_sys_unknown_number)
         dial = m & u.off & listed
         st["calls"].scatter_add_(1, num[:, None], dial.long()[:, None])
         st["total_calls"] = st["total_calls"] + dial.long()
         u.over = (dial & (st["total_calls"] > t.call_budget.index_select(0, sc))).float()
         ncalls = pick(st["calls"], num)
         refused = dial & (ncalls > t.max_calls_per_number.index_select(0, sc))
-        u.emit(refused, t.m_sys_call_refused.index_select(0, sc))
+        u.say(refused, t.m_sys_call_refused)
         connects = dial & ~refused
         u.emit(
             connects & t.hints.index_select(0, sc), at(t.m_sys_hint, sc, (ncalls - 1).clamp(0, 9))
@@ -561,8 +561,8 @@ class PhoneEngine:
         "still there?") and hanging up."""
         t, st, sc = self.t, u.st, u.sc
         m = u.kind == A_PRESS
-        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
-        u.fail(m & u.on_hold, E_NO_MENU, t.m_sys_nobody.index_select(0, sc))
+        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call)
+        u.fail(m & u.on_hold, E_NO_MENU, t.m_sys_nobody)
         u.err.masked_fill_(m & u.on_rep, E_NO_MENU)
         u.to_rep(m & u.on_rep, STIM_UNCLEAR)
         press = m & u.on_ivr
@@ -570,12 +570,12 @@ class PhoneEngine:
         key = u.arg.clamp(max=11)
         ok_kind = at(t.ivr_opt_kind, sc, node, key)
         bad_key = press & (ok_kind == 0)
-        u.emit(bad_key, t.m_invalid_key.index_select(0, sc))
+        u.say(bad_key, t.m_invalid_key)
         u.emit(bad_key, at(t.m_ivr_prompt, sc, node))
         u.follow(press & (ok_kind > 0), ok_kind, at(t.ivr_opt_id, sc, node, key))
         # wait
         m = u.kind == A_WAIT
-        u.emit(m & u.off, t.m_sys_idle.index_select(0, sc))
+        u.say(m & u.off, t.m_sys_idle)
         w_ivr = m & u.on_ivr
         to_kind = at(t.ivr_to_kind, sc, node)
         u.emit(w_ivr & (to_kind == 0), at(t.m_ivr_prompt, sc, node))
@@ -583,15 +583,15 @@ class PhoneEngine:
         w_hold = m & u.on_hold
         st["hold_left"] = torch.where(w_hold, (st["hold_left"] - 1).clamp(min=0), st["hold_left"])
         picked = w_hold & (st["hold_left"] == 0)
-        u.emit(w_hold & ~picked, t.m_still_hold.index_select(0, sc))
+        u.say(w_hold & ~picked, t.m_still_hold)
         u.connect(picked)
         u.to_rep(m & u.on_rep, STIM_WAIT)
         # hang up
         m = u.kind == A_HANGUP
-        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
+        u.fail(m & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call)
         hang = m & ~u.off
         u.end_call(hang)
-        u.emit(hang, t.m_sys_call_ended.index_select(0, sc))
+        u.say(hang, t.m_sys_call_ended)
 
     def _assistant_speech(self, u: Turn) -> None:
         """Speech: to nobody (or a machine) it fails; to a rep, a request makes a service this
@@ -599,10 +599,10 @@ class PhoneEngine:
         account (the rep answers both in its move)."""
         t, st, sc = self.t, u.st, u.sc
         speech = u.speech
-        u.fail(speech & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call.index_select(0, sc))
-        u.fail(speech & u.on_ivr, E_IVR_KEYS, t.m_ivr_no_speech.index_select(0, sc))
+        u.fail(speech & u.off, E_NOT_ON_CALL, t.m_sys_not_on_call)
+        u.fail(speech & u.on_ivr, E_IVR_KEYS, t.m_ivr_no_speech)
         u.emit(speech & u.on_ivr, at(t.m_ivr_prompt, sc, u.node))
-        u.fail(speech & u.on_hold, E_HOLD, t.m_sys_nobody.index_select(0, sc))
+        u.fail(speech & u.on_hold, E_HOLD, t.m_sys_nobody)
         talk = speech & u.on_rep
         svc_arg = u.arg.clamp(max=max(len(self.c.services) - 1, 0))
         m = talk & (u.kind == A_REQUEST)
@@ -644,7 +644,7 @@ class PhoneEngine:
         u.to_rep(nothing, STIM_UNCLEAR)
         st["pc"] = torch.where(at_fee & yes, st["pc"] + 1, st["pc"])
         declined_fee = at_fee & ~yes
-        u.emit(declined_fee, t.m_offer_declined.index_select(0, sc))
+        u.say(declined_fee, t.m_offer_declined)
         u.end_service(declined_fee)
         took_offer = at_offer & yes
         ov = at(t.offer_val, sc, s0)
@@ -652,7 +652,7 @@ class PhoneEngine:
         u.emit(took_offer, at(t.m_offer_accepted, sc, s0))
         u.end_service(took_offer)
         declined_offer = at_offer & ~yes
-        u.emit(declined_offer, t.m_offer_declined.index_select(0, sc))
+        u.say(declined_offer, t.m_offer_declined)
         st["pc"] = torch.where(declined_offer, st["pc"] + 1, st["pc"])
         u.to_rep((at_fee & yes) | declined_offer, STIM_CONTINUE)
 
@@ -671,11 +671,11 @@ class PhoneEngine:
         answer = u_turn & (u_move == U_ANSWER) & has
         _or_at(st["known"], uf, answer)
         u.emit(answer, at(t.m_user_says, sc, uf))
-        u.emit(u_turn & (u_move != U_REFUSE) & ~has, t.m_user_unknown.index_select(0, sc))
+        u.say(u_turn & (u_move != U_REFUSE) & ~has, t.m_user_unknown)
         dont_know = u_turn & (u_move == U_DONT_KNOW) & has
-        u.emit(dont_know, t.m_user_dont_know.index_select(0, sc))
+        u.say(dont_know, t.m_user_dont_know)
         refuses = u_turn & (u_move == U_REFUSE)
-        u.emit(refuses, t.m_user_refuses.index_select(0, sc))
+        u.say(refuses, t.m_user_refuses)
         _or_at(st["user_refused"], uf, (dont_know | refuses) & has)
         st["floor"] = torch.where(u_turn, FLOOR_ASSISTANT, st["floor"])
 
@@ -750,13 +750,13 @@ class PhoneEngine:
     def _rep_verify(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """Verification: the stated fact counts as checked (a false one is a violation); an
         answer to the checklist's item moves the checklist on."""
-        t, st, sc = self.t, u.st, u.sc
+        t, st = self.t, u.st
         u.rep_err.masked_fill_(m & ~v.stated, RE_NOTHING_STATED)
         m = m & v.stated
         _or_at(st["verified"], v.sf, m)
         u.false_ver.add_((m & ~v.sok).float())
-        u.emit(m & v.answers & v.at_elig, t.m_eligible.index_select(0, sc))
-        u.emit(m & ~(v.answers & v.at_elig), t.m_verified.index_select(0, sc))
+        u.say(m & v.answers & v.at_elig, t.m_eligible)
+        u.say(m & ~(v.answers & v.at_elig), t.m_verified)
         st["pc"] = torch.where(m & v.answers, st["pc"] + 1, st["pc"])
         u.to_rep(m, STIM_CONTINUE)
 
@@ -768,10 +768,10 @@ class PhoneEngine:
         u.wrongful.add_((m & v.sok).float())
         st["mismatches"] = st["mismatches"] + m.long()
         lock = m & (st["mismatches"] >= t.max_mismatch.index_select(0, sc))
-        u.emit(lock, t.m_security.index_select(0, sc))
+        u.say(lock, t.m_security)
         u.end_call(lock)
-        u.emit(lock, t.m_sys_rep_hung_up.index_select(0, sc))
-        u.emit(m & ~lock, t.m_mismatch.index_select(0, sc))
+        u.say(lock, t.m_sys_rep_hung_up)
+        u.say(m & ~lock, t.m_mismatch)
         u.to_rep(m & ~lock, STIM_CONTINUE)
 
     def _rep_grant(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -824,7 +824,7 @@ class PhoneEngine:
 
     def _rep_hold(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """Putting the caller on hold (back into the department's queue)."""
-        u.emit(m, self.t.m_rep_hold.index_select(0, u.sc))
+        u.say(m, self.t.m_rep_hold)
         u.enter_queue(m, u.st["dept"])
 
     def _rep_explain(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -847,19 +847,19 @@ class PhoneEngine:
 
     def _rep_cannot_help(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
         """ "I can't help with that" (after a question, the rep goes on)."""
-        u.emit(m, self.t.m_cannot_help.index_select(0, u.sc))
+        u.say(m, self.t.m_cannot_help)
         u.to_rep(m & (v.stim == STIM_ASK_ABOUT), STIM_CONTINUE)
 
     def _rep_not_understood(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
-        u.emit(m, self.t.m_not_understood.index_select(0, u.sc))
+        u.say(m, self.t.m_not_understood)
         u.to_rep(m, STIM_CONTINUE)
 
     def _rep_still_there(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
-        u.emit(m, self.t.m_still_there.index_select(0, u.sc))
+        u.say(m, self.t.m_still_there)
         u.to_rep(m, STIM_CONTINUE)
 
     def _rep_unrequested(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
-        u.emit(m, self.t.m_unrequested.index_select(0, u.sc))
+        u.say(m, self.t.m_unrequested)
         u.to_rep(m, STIM_CONTINUE)
 
     def _rep_ask(self, u: Turn, m: torch.Tensor, v: RepView) -> None:
@@ -874,25 +874,46 @@ class PhoneEngine:
         """Lay the messages spoken this step, in the order spoken, into the world's message
         slots (messages past ``MSG_SLOTS`` are dropped) and draw their phrasing variants.
 
-        One pass over what was spoken, in place: each message goes to its world's next free
-        slot (a full world's goes to a discard column). On CPU a message no world spoke costs
-        one test.
+        On CPU each message is written to the worlds that spoke it only (found with one
+        ``nonzero``: few worlds speak any one message); sync-free (CUDA graphs), one masked
+        pass per message over every world, a full world's message going to a discard column.
+        Both lay the same messages.
         """
-        st, B, S, dev = u.st, u.sc.shape[0], MSG_SLOTS, self.device
+        st = u.st
+        msgs = self._lay_masked(u) if self.sync_free else self._lay_sparse(u)
+        st["msgs"] = msgs
+        st["vars"] = self._variants(st, msgs)
+
+    def _lay_sparse(self, u: Turn) -> torch.Tensor:
+        B, S, dev = u.sc.shape[0], MSG_SLOTS, self.device
+        msgs = torch.full((B * S,), -1, dtype=torch.int64, device=dev)
+        count = torch.zeros(B, dtype=torch.int64, device=dev)  # next free slot per world
+        for mask, mid, per_scenario in u.spoken:
+            rows = torch.nonzero(mask).flatten()
+            if len(rows) == 0:
+                continue
+            said = mid.index_select(0, u.sc.index_select(0, rows) if per_scenario else rows)
+            c = count.index_select(0, rows)
+            keep = (said >= 0) & (c < S)
+            if not bool(keep.all()):
+                rows, said, c = rows[keep], said[keep], c[keep]
+            msgs.index_copy_(0, rows * S + c, said)
+            count.index_copy_(0, rows, c + 1)
+        return msgs.view(B, S)
+
+    def _lay_masked(self, u: Turn) -> torch.Tensor:
+        B, S, dev = u.sc.shape[0], MSG_SLOTS, self.device
         msgs = torch.full((B, S + 1), -1, dtype=torch.int64, device=dev)
         count = torch.zeros((B, 1), dtype=torch.int64, device=dev)  # next free slot, at most S
         col = torch.empty_like(count)
         discard = torch.full_like(count, S)
-        for mask, mid in u.spoken:
-            if not self.sync_free and not bool(mask.any()):
-                continue
+        for mask, message, per_scenario in u.spoken:
+            mid = message.index_select(0, u.sc) if per_scenario else message
             said = (mask & (mid >= 0))[:, None]
             torch.where(said, count, discard, out=col)
             msgs.scatter_(1, col, mid[:, None])  # what lands in the discard column is dropped
             count.add_(said).clamp_(max=S)
-        msgs = msgs[:, :S].contiguous()
-        st["msgs"] = msgs
-        st["vars"] = self._variants(st, msgs)
+        return msgs[:, :S].contiguous()
 
     def _rewards(self, u: Turn, terminated: torch.Tensor) -> dict[str, torch.Tensor]:
         """The transition: the assistant's reward terms (per ``reward_mode``), the rep's and
@@ -1316,7 +1337,9 @@ class Turn:
         )
         # Messages are collected in the order the rules speak them and laid into the world's
         # message slots once, at the end of the step (one scatter instead of one per message).
-        self.spoken: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.spoken: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
+        """(mask, message, per_scenario): a message id per world, or (per_scenario) a
+        per-scenario table of them."""
         self.err = torch.zeros(B, dtype=torch.int64, device=dev)
         self.rep_err = torch.zeros(B, dtype=torch.int64, device=dev)
         zf = torch.zeros(B, dtype=torch.float32, device=dev)
@@ -1330,12 +1353,18 @@ class Turn:
 
     def emit(self, mask: torch.Tensor, mid: torch.Tensor) -> None:
         """The masked worlds hear message ``mid`` (int64 [B]; -1: nothing)."""
-        self.spoken.append((mask, mid))
+        self.spoken.append((mask, mid, False))
 
-    def fail(self, mask: torch.Tensor, code: int, mid: torch.Tensor) -> None:
-        """The masked worlds' action fails with error ``code``; they hear why."""
+    def say(self, mask: torch.Tensor, table: torch.Tensor) -> None:
+        """The masked worlds hear their scenario's message ``table[scenario]`` (``table``:
+        int64 [K], one of the per-scenario message tables; looked up for the speakers only)."""
+        self.spoken.append((mask, table, True))
+
+    def fail(self, mask: torch.Tensor, code: int, table: torch.Tensor) -> None:
+        """The masked worlds' action fails with error ``code``; they hear why (their
+        scenario's message ``table[scenario]``)."""
         self.err.masked_fill_(mask, code)
-        self.emit(mask, mid)
+        self.say(mask, table)
 
     def end_service(self, mask: torch.Tensor) -> None:
         st = self.st
