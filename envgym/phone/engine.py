@@ -258,6 +258,8 @@ class PhoneEngine:
         self._cols_identity = {
             k: bool(torch.equal(a.cpu(), torch.arange(len(a)))) for k, (_, a) in self._cols.items()
         }
+        # Per scenario, the dial columns' numbers that are in its directory.
+        self._dial_listed = self._cols[A_DIAL][1][None, :] < self.t.n_numbers[:, None]
         # The kinds in column order (the action mask is their column blocks laid side by side).
         self._col_order = sorted(
             (k for k, (c, _) in self._cols.items() if c.stop > c.start),
@@ -1062,38 +1064,39 @@ class PhoneEngine:
         persistent bool [B, A] buffer).
         """
         t, sc = self.t, st["scenario"]
+        # Per world ([B, 1]): the phase, and (three-party mode) whether the assistant holds
+        # the floor: where a learned rep or user does, the assistant can only wait.
+        mine = (st["floor"] == FLOOR_ASSISTANT)[:, None]
         ph = st["phase"][:, None]
-        off, ivr, rep = ph == OFF, ph == IVR, ph == REP
+        off, ivr, rep = (ph == OFF) & mine, (ph == IVR) & mine, (ph == REP) & mine
         svc, pc = st["service"][:, None], st["pc"][:, None]
         asked = rep & (svc >= 0) & ((pc == self.V + SLOT_FEE) | (pc == self.V + SLOT_OFFER))
-        a_dial = self._cols[A_DIAL][1]
-        listed = (a_dial[None, :] < t.n_numbers.index_select(0, sc)[:, None]) & self._columns(
-            st["num_known"], A_DIAL
-        )
-        svc_here = self._columns(t.svc_exists.index_select(0, sc), A_REQUEST)
+        reachable = (off | t.user_on_call.index_select(0, sc)[:, None]) & mine
+        # Per world and argument ([B, n]).
+        listed = self._dial_listed.index_select(0, sc) & self._columns(st["num_known"], A_DIAL)
+        keys = self._columns(at(t.ivr_opt_kind, sc, st["node"]), A_PRESS) > 0
+        svcs = t.svc_exists.index_select(0, sc)
         has = (
             self._columns(t.fact_exists.index_select(0, sc), A_ASK_USER)
             & ~self._columns(st["known"], A_ASK_USER)
             & ~self._columns(st["user_refused"], A_ASK_USER)
         )
-        reachable = off | t.user_on_call.index_select(0, sc)[:, None]
-        pending = self.pending_fact(st)[:, None] == self._cols[A_PROVIDE][1][None, :]
-        press = at(t.ivr_opt_kind, sc, st["node"])
+        asks = torch.zeros((sc.shape[0], self.F + 1), dtype=torch.bool, device=self.device)
+        asks.scatter_(1, self.pending_fact(st)[:, None] + 1, True)  # column 0: nothing asked
         blocks = {
-            A_REPORT: torch.ones_like(off),
-            A_HANGUP: ~off,
+            A_WAIT: torch.ones_like(mine),
+            A_REPORT: mine,
+            A_HANGUP: ~(ph == OFF) & mine,
             A_YES: asked,
             A_NO: asked,
-            A_DIAL: off & listed,
-            A_PRESS: ivr & (self._columns(press, A_PRESS) > 0),
-            A_REQUEST: rep & svc_here,
-            A_ASK_ABOUT: rep & self._columns(t.svc_exists.index_select(0, sc), A_ASK_ABOUT),
-            A_PROVIDE: rep & pending,
-            A_ASK_USER: reachable & has,
+            A_DIAL: _and_rows(off, listed),
+            A_PRESS: _and_rows(ivr, keys),
+            A_REQUEST: _and_rows(rep, self._columns(svcs, A_REQUEST)),
+            A_ASK_ABOUT: _and_rows(rep, self._columns(svcs, A_ASK_ABOUT)),
+            A_PROVIDE: _and_rows(rep, self._columns(asks[:, 1:], A_PROVIDE)),
+            A_ASK_USER: _and_rows(reachable, has),
         }
-        # Three-party mode: where a learned rep or user holds the floor, the assistant waits.
-        mine = (st["floor"] == FLOOR_ASSISTANT)[:, None]
-        parts = [torch.ones_like(off) if k == A_WAIT else blocks[k] & mine for k in self._col_order]
+        parts = [blocks[k] for k in self._col_order]
         return torch.cat(parts, dim=1, out=out) if out is not None else torch.cat(parts, dim=1)
 
     def _columns(self, x: torch.Tensor, kind: int) -> torch.Tensor:
@@ -1292,6 +1295,12 @@ class PhoneEngine:
         a = torch.where(working & (pc == V + SLOT_FEE), fee, a)
         offer = torch.where(at(t.plan_accept_offer, sc, s_star), base[A_YES], base[A_NO])
         return torch.where(working & (pc == V + SLOT_OFFER), offer, a)
+
+
+def _and_rows(per_world: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``per_world & x`` for bool [B, 1] and [B, n] (the factor laid out in full first: on CPU
+    a broadcast bool op is several times slower than a same-shape one)."""
+    return per_world.expand_as(x).contiguous() & x
 
 
 def _all_rows(x: torch.Tensor) -> torch.Tensor:
