@@ -102,6 +102,23 @@ _S_SCENARIO, _S_REP, _S_HOLD, _S_VARIANT = 11, 23, 37, 53
 
 State = dict[str, torch.Tensor]
 
+_RESET_ZERO = (
+    "turn",
+    "phase",
+    "node",
+    "dept",
+    "hold_left",
+    "rep",
+    "total_calls",
+    "mismatches",
+    "pc",
+    "fees",
+    "floor",
+    "stim",
+    "violations",
+)
+"""The per-world counters and ids an episode starts at 0."""
+
 STATES_KNOWN = -1
 """A :attr:`PhoneActions.stated_value` entry: this world's assistant states what it knows (no
 value id is -1: :meth:`PhoneEngine.value_id` gives ids from 0, and -2 for a value no fact has)."""
@@ -363,46 +380,34 @@ class PhoneEngine:
         self._reset_episode(st, torch.ones_like(st["scenario"], dtype=torch.bool))
 
     def _reset_episode(self, st: State, mask: torch.Tensor) -> None:
-        t = self.t
-        sc = st["scenario"]
-        m1 = mask[:, None]
+        t, sc = self.t, st["scenario"]
         zero = torch.zeros_like(st["turn"])
-        for key in (
-            "turn",
-            "phase",
-            "node",
-            "dept",
-            "hold_left",
-            "rep",
-            "total_calls",
-            "mismatches",
-            "pc",
-            "fees",
-            "floor",
-            "stim",
-            "violations",
-        ):
+        for key in _RESET_ZERO:
             st[key] = torch.where(mask, zero, st[key])
-        st["stim_ok"] = st["stim_ok"] & ~mask
-        st["user_refused"] = st["user_refused"] & ~m1
         for key in ("number", "service", "stim_arg", "user_asked"):
             st[key] = torch.where(mask, zero - 1, st[key])
-        st["calls"] = torch.where(m1, 0, st["calls"])
-        st["known"] = torch.where(m1, t.fact_known0.index_select(0, sc), st["known"])
-        st["num_known"] = torch.where(m1, t.num_listed.index_select(0, sc), st["num_known"])
-        st["verified"] = st["verified"] & ~m1
-        st["records"] = torch.where(m1, t.rec_init.index_select(0, sc), st["records"])
-        for key in ("sg_dept", "sg_service"):
+        for key in ("stim_ok", "sg_dept", "sg_service"):
             st[key] = st[key] & ~mask
-        st["sg_verified"] = st["sg_verified"] & ~m1
+        wide = _widener(mask)
+        for key in ("user_refused", "verified", "sg_verified"):
+            st[key] = st[key] & ~wide(st[key])
+        st["calls"] = torch.where(wide(st["calls"]), 0, st["calls"])
+        for key, start in (
+            ("known", t.fact_known0),
+            ("num_known", t.num_listed),
+            ("records", t.rec_init),
+        ):
+            st[key] = torch.where(wide(st[key]), start.index_select(0, sc), st[key])
         # What the assistant knows, and records that already meet the goal, at the start are
         # not sub-goals it reached.
-        st["sg_fact"] = torch.where(m1, st["known"], st["sg_fact"])
-        st["sg_records"] = torch.where(m1, self._goal_records(st), st["sg_records"])
+        st["sg_fact"] = torch.where(wide(st["sg_fact"]), st["known"], st["sg_fact"])
+        st["sg_records"] = torch.where(
+            wide(st["sg_records"]), self._goal_records(st), st["sg_records"]
+        )
         intro = torch.full_like(st["msgs"], -1)
         intro[:, 0] = t.m_intro.index_select(0, sc)
-        st["msgs"] = torch.where(m1, intro, st["msgs"])
-        st["vars"] = torch.where(m1, self._variants(st, intro), st["vars"])
+        st["msgs"] = torch.where(wide(st["msgs"]), intro, st["msgs"])
+        st["vars"] = torch.where(wide(st["vars"]), self._variants(st, intro), st["vars"])
 
     # ------------------------------------------------------------------ helpers
     def _draw(
@@ -553,7 +558,7 @@ class PhoneEngine:
             connects & t.hints.index_select(0, sc), at(t.m_sys_hint, sc, (ncalls - 1).clamp(0, 9))
         )
         st["number"] = torch.where(connects, num, st["number"])
-        st["verified"] = st["verified"] & ~connects[:, None]
+        st["verified"] = st["verified"] & ~_wide(connects, st["verified"])
         st["mismatches"] = torch.where(connects, 0, st["mismatches"])
         u.end_service(connects)
         u.follow(connects, at(t.num_route_kind, sc, num), at(t.num_route_id, sc, num))
@@ -650,7 +655,7 @@ class PhoneEngine:
         u.end_service(declined_fee)
         took_offer = at_offer & yes
         ov = at(t.offer_val, sc, s0)
-        st["records"] = torch.where(took_offer[:, None] & (ov >= 0), ov, st["records"])
+        st["records"] = torch.where(_and_rows(took_offer, ov >= 0), ov, st["records"])
         u.emit(took_offer, at(t.m_offer_accepted, sc, s0))
         u.end_service(took_offer)
         declined_offer = at_offer & ~yes
@@ -785,7 +790,7 @@ class PhoneEngine:
         m = m & v.active
         u.forbidden.add_((m & (v.pc < self.V + SLOT_OFFER)).float())
         gv = at(t.grant_val, sc, v.s0)
-        st["records"] = torch.where(m[:, None] & (gv >= 0), gv, st["records"])
+        st["records"] = torch.where(_and_rows(m, gv >= 0), gv, st["records"])
         st["fees"] = torch.where(m, st["fees"] + at(t.svc_fee, sc, v.s0), st["fees"])
         u.emit(m, at(t.m_done, sc, v.s0))
         u.end_service(m)
@@ -1297,10 +1302,28 @@ class PhoneEngine:
         return torch.where(working & (pc == V + SLOT_OFFER), offer, a)
 
 
+def _wide(per_world: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-world [B] or [B, 1] tensor laid out in full to ``like``'s [B, n] (on CPU an op
+    broadcasting a [B, 1] operand is several times slower than a same-shape one)."""
+    return per_world.reshape(-1, 1).expand_as(like).contiguous()
+
+
+def _widener(per_world: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """:func:`_wide` of one per-world mask to any [B, n] tensor, laid out once per width."""
+    cache: dict[int, torch.Tensor] = {}
+
+    def wide(like: torch.Tensor) -> torch.Tensor:
+        n = like.shape[1]
+        if n not in cache:
+            cache[n] = _wide(per_world, like)
+        return cache[n]
+
+    return wide
+
+
 def _and_rows(per_world: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``per_world & x`` for bool [B, 1] and [B, n] (the factor laid out in full first: on CPU
-    a broadcast bool op is several times slower than a same-shape one)."""
-    return per_world.expand_as(x).contiguous() & x
+    """``per_world & x`` for bool [B, 1] and [B, n]."""
+    return _wide(per_world, x) & x
 
 
 def _all_rows(x: torch.Tensor) -> torch.Tensor:

@@ -213,12 +213,10 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._heard: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
-        # copy=False: what was heard and the action mask are written into persistent buffers
-        # (two token buffers: the step's, which final_obs and the target hold, and the one
-        # after its auto-reset, which obs holds), overwritten by the next step.
+        # copy=False: persistent buffers (tokens: the step's, held by final_obs and the
+        # target, and the one after its auto-reset, held by obs; the action mask).
         self._bufs: list[torch.Tensor] = []
-        self._buf_after_reset = False
-        self._mask_buf: torch.Tensor | None = None
+        self._buf_after_reset, self._mask_buf = False, None
         # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
         # CUDA graph and replayed: one launch instead of hundreds of small kernels.
         if cuda_graph is None:
