@@ -220,22 +220,32 @@ class TorchVectorEnv(VectorEnv):
         # _observe() builds new tensors, so the pre-reset obs can be handed out without a copy.
         final_obs = obs = self._observe()
         done = out.terminated | out.truncated
-        if bool(done.any()):
+        any_done = bool(done.any())
+        if any_done:
             self._reset_worlds(done, None)
             obs = self._observe()
-        return self._finish_step(out, final_obs, obs, done)
+        return self._finish_step(out, final_obs, obs, done, any_done)
 
     def _finish_step(
-        self, out: StepOutput, final_obs: Obs, obs: Obs, done: torch.Tensor | None = None
+        self,
+        out: StepOutput,
+        final_obs: Obs,
+        obs: Obs,
+        done: torch.Tensor | None = None,
+        any_done: bool | None = None,
     ) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        """Episode statistics and the info dict, shared by the plain and the fused step
-        (``done``: ``terminated | truncated`` if the caller has it already)."""
+        """Episode statistics and the info dict, shared by the plain and the fused step.
+
+        ``done`` (``terminated | truncated``) and ``any_done`` (whether any world ended) are
+        passed when the caller knows them already; without ``any_done`` (the fused step
+        avoids host syncs) the ended worlds' sums are restarted unconditionally."""
         if done is None:
             done = out.terminated | out.truncated
-        ret, terms = self._accumulate_returns(out.reward, out.reward_terms, done)
+        ret, terms = self._accumulate_returns(out.reward, out.reward_terms, done, any_done)
         self._episode_length += 1
         length = self._episode_length.clone()
-        self._episode_length.masked_fill_(done, 0)
+        if any_done is not False:
+            self._episode_length.masked_fill_(done, 0)
         info: dict[str, Any] = {
             keys.NEXT_OBS_TARGET: out.next_obs_target,
             keys.REWARD_TERMS: out.reward_terms,
@@ -256,7 +266,11 @@ class TorchVectorEnv(VectorEnv):
         return obs, out.reward, out.terminated, out.truncated, info
 
     def _accumulate_returns(
-        self, reward: torch.Tensor, terms: Mapping[str, torch.Tensor], done: torch.Tensor
+        self,
+        reward: torch.Tensor,
+        terms: Mapping[str, torch.Tensor],
+        done: torch.Tensor,
+        any_done: bool | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Add a step's reward and reward terms to the episode's sums; return copies (the
         return, and per term) and restart the ended worlds' sums.
@@ -276,7 +290,8 @@ class TorchVectorEnv(VectorEnv):
             for k, v in terms.items():
                 self._episode_terms[k] += v
         snapshot = sums.clone()
-        sums.masked_fill_(done, 0.0)
+        if any_done is not False:
+            sums.masked_fill_(done, 0.0)
         ret, *rows = snapshot.unbind(0)
         out = dict(zip(self._sum_names, rows, strict=True))
         return ret, out if names == self._sum_names else {k: out[k] for k in names}

@@ -415,12 +415,11 @@ class RobotEngine:
         if any_unstable:
             success = success & ~unstable
         terms["success"] = success
-        # All weighted terms in one [T, B] array: one multiply, one cast; rows are the terms.
+        # All weighted terms in one [T, B] array: one float64 multiply written as float32.
         rows = plan.terms
         for i, k in enumerate(task.reward):
             rows[i] = terms[k]
-        rows *= plan.weights
-        weighted = rows.astype(np.float32)
+        weighted = np.multiply(rows, plan.weights, out=np.empty(rows.shape, np.float32))
         if any_unstable:  # a rolled-back world earns nothing for the failed step
             weighted[:, unstable] = 0.0
         t = arrays["t"]
@@ -430,7 +429,7 @@ class RobotEngine:
         truncated = np.greater(t >= plan.episode_length, terminated)
         if any_unstable:
             truncated |= unstable
-        obs = np.concatenate((S, grip, goal), axis=1)[:, plan.obs_cols].astype(np.float32)
+        obs = np.concatenate((S, grip, goal), axis=1, dtype=np.float32)[:, plan.obs_cols]
         tensor = torch.from_numpy
         return {
             "reward": tensor(weighted.sum(0)),
