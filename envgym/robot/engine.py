@@ -396,7 +396,7 @@ class RobotEngine:
         ``obs`` (float32 ``[B, obs_size]``) and ``target`` (its first ``target_size``
         columns, a view), all new tensors on ``device``.
         """
-        if self._np is not None and self.device.type == actions.device.type == "cpu":
+        if self._np is not None and self.device.type == "cpu" and actions.is_cpu:
             return self._step_np(st, actions.detach().numpy())
         return self._step_torch(st, actions)
 

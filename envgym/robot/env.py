@@ -253,9 +253,15 @@ class RobotVectorEnv(TorchVectorEnv):
             next_obs_target=out["target"],
             reward_terms=out["reward_terms"],
             success=out["success"],
-            action_error=torch.zeros(self.num_envs, dtype=torch.int64, device=self.device),
+            action_error=self._no_action_errors(),
             extra={"unstable": out["unstable"]},
         )
+
+    def _no_action_errors(self) -> torch.Tensor:
+        """``action_error`` of a step: zeros (every finite action is carried out)."""
+        if self.device.type == "cpu":  # NumPy's allocation is the cheaper call
+            return torch.from_numpy(np.zeros(self.num_envs, dtype=np.int64))
+        return torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
 
     def _observe(self) -> Any:
         if self._obs is None:
