@@ -102,8 +102,9 @@ def action_tensor(
 def _in_range_actions(actions: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
     """The common case of :func:`action_tensor` in a few cheap calls: a CPU float tensor or
     (C-contiguous) array of exactly ``shape`` whose entries all lie in ``[-1, 1]`` (so all
-    finite: NaN fails both comparisons), as float32; float32 input is not copied. ``None``
-    for anything else, which the full checks then handle."""
+    finite: NaN fails both comparisons), as float32 (a float32 tensor is not copied; an array
+    always is, so the result never shares a caller's read-only buffer). ``None`` for anything
+    else, which the full checks then handle."""
     tensor: torch.Tensor | None = None
     if isinstance(actions, torch.Tensor):
         if actions.device.type != "cpu" or actions.dtype not in _NP_FLOATS:
@@ -118,9 +119,9 @@ def _in_range_actions(actions: Any, shape: tuple[int, ...]) -> torch.Tensor | No
         return None
     if arr.shape != shape or not (arr.min() >= -1.0 and arr.max() <= 1.0):
         return None
-    if arr.dtype != np.float32:
-        return torch.from_numpy(arr.astype(np.float32))
-    return tensor if tensor is not None else torch.from_numpy(arr)
+    if tensor is not None and arr.dtype == np.float32:
+        return tensor
+    return torch.from_numpy(arr.astype(np.float32))
 
 
 class RobotVectorEnv(TorchVectorEnv):
