@@ -386,3 +386,31 @@ def test_validate_cli_checks_robot_scenes(tmp_path, capsys) -> None:
     bad.write_text("name: bad\ntask: {kind: reach, target: goal, reward: {success: 1}}\n")
     assert main(["validate", str(bad)]) == 1
     assert "task.target" in capsys.readouterr().out
+
+
+def test_in_range_actions_take_the_short_check_with_the_full_checks_results() -> None:
+    """The action check's fast path (CPU floats of the right shape, all in [-1, 1]) gives the
+    float32 values the full check gives; a float32 tensor passes uncopied, an array is always
+    copied; anything out of range, non-finite or odd goes through the full rule."""
+    from envgym.core.errors import InvalidActionError
+    from envgym.robot.env import action_tensor
+
+    cpu = torch.device("cpu")
+    rng = np.random.default_rng(3)
+    inside = rng.uniform(-1, 1, (4, 7))
+    for a in (torch.from_numpy(inside), torch.from_numpy(inside).float(), inside):
+        t = action_tensor(a, 4, 7, cpu)
+        assert t.dtype == torch.float32 and t.shape == (4, 7)
+        assert torch.equal(t, torch.from_numpy(inside.astype(np.float32)))
+    t32 = torch.from_numpy(inside).float()
+    assert action_tensor(t32, 4, 7, cpu).data_ptr() == t32.data_ptr()
+    frozen = inside.astype(np.float32)
+    frozen.setflags(write=False)
+    assert not np.shares_memory(action_tensor(frozen, 4, 7, cpu).numpy(), frozen)
+    single = action_tensor(inside[0].astype(np.float32), 1, 7, cpu, single=True)
+    assert single.shape == (1, 7) and torch.equal(single[0], t32[0])
+    big = inside * 1e300
+    assert torch.equal(action_tensor(big, 4, 7, cpu), torch.from_numpy(np.sign(big)).float())
+    for bad in (np.full((4, 7), np.nan), np.full((4, 7), np.inf), inside[:3]):
+        with pytest.raises(InvalidActionError):
+            action_tensor(bad, 4, 7, cpu)

@@ -85,7 +85,8 @@ def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dic
     acts = [torch.rand(num_envs, 7, generator=gen) * 2 - 1 for _ in range(paired_steps)]
     pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
     datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
-    out, ctrl = np.zeros_like(ph._out), np.zeros_like(ph._ctrl)
+    out = np.zeros((num_envs, ph.substeps, ph.nstate))
+    ctrl = np.zeros((num_envs, ph.substeps, m.nu))
     for a in acts[:STEPS]:  # warm-up (the paired steps then start from this state)
         envs.step(a)
     env_t, raw_t, inside_t = [], [], []

@@ -119,6 +119,8 @@ class TorchVectorEnv(VectorEnv):
         self._episode_return = torch.zeros(self.num_envs, dtype=torch.float32, device=self.device)
         self._episode_length = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self._episode_terms: dict[str, torch.Tensor] = {}
+        self._episode_sums = self._episode_return[None]
+        self._sum_names: tuple[str, ...] = ()
         self._needs_reset = True
 
     # ------------------------------------------------------------------ engine hooks
@@ -218,18 +220,32 @@ class TorchVectorEnv(VectorEnv):
         # _observe() builds new tensors, so the pre-reset obs can be handed out without a copy.
         final_obs = obs = self._observe()
         done = out.terminated | out.truncated
-        if bool(done.any()):
+        any_done = bool(done.any())
+        if any_done:
             self._reset_worlds(done, None)
             obs = self._observe()
-        return self._finish_step(out, final_obs, obs)
+        return self._finish_step(out, final_obs, obs, done, any_done)
 
     def _finish_step(
-        self, out: StepOutput, final_obs: Obs, obs: Obs
+        self,
+        out: StepOutput,
+        final_obs: Obs,
+        obs: Obs,
+        done: torch.Tensor | None = None,
+        any_done: bool | None = None,
     ) -> tuple[Obs, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        """Episode statistics and the info dict, shared by the plain and the fused step."""
-        done = out.terminated | out.truncated
-        self._episode_return += out.reward
+        """Episode statistics and the info dict, shared by the plain and the fused step.
+
+        ``done`` (``terminated | truncated``) and ``any_done`` (whether any world ended) are
+        passed when the caller knows them already; without ``any_done`` (the fused step
+        avoids host syncs) the ended worlds' sums are restarted unconditionally."""
+        if done is None:
+            done = out.terminated | out.truncated
+        ret, terms = self._accumulate_returns(out.reward, out.reward_terms, done, any_done)
         self._episode_length += 1
+        length = self._episode_length.clone()
+        if any_done is not False:
+            self._episode_length.masked_fill_(done, 0)
         info: dict[str, Any] = {
             keys.NEXT_OBS_TARGET: out.next_obs_target,
             keys.REWARD_TERMS: out.reward_terms,
@@ -239,32 +255,58 @@ class TorchVectorEnv(VectorEnv):
             keys.FINAL_OBS: final_obs,
             "_" + keys.FINAL_OBS: done,
             keys.EPISODE: {
-                "r": self._episode_return.clone(),
-                "l": self._episode_length.clone(),
+                "r": ret,
+                "l": length,
                 # per reward term: the episode's return of that term; per sub-goal: reached
-                "terms": self._accumulate_terms(out.reward_terms, done),
+                "terms": terms,
                 "subgoals": dict(out.subgoals),
             },
             "_" + keys.EPISODE: done,
         }
-        self._episode_return.masked_fill_(done, 0.0)
-        self._episode_length.masked_fill_(done, 0)
         return obs, out.reward, out.terminated, out.truncated, info
 
-    def _accumulate_terms(
-        self, terms: Mapping[str, torch.Tensor], done: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """Add a step's reward terms to the episode's per-term returns; return them (copies)
-        and restart the ended worlds' sums."""
-        out = {}
-        for k, v in terms.items():
-            acc = self._episode_terms.get(k)
-            if acc is None:
-                acc = self._episode_terms[k] = torch.zeros_like(self._episode_return)
-            acc += v
-            out[k] = acc.clone()
-            acc.masked_fill_(done, 0.0)
-        return out
+    def _accumulate_returns(
+        self,
+        reward: torch.Tensor,
+        terms: Mapping[str, torch.Tensor],
+        done: torch.Tensor,
+        any_done: bool | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Add a step's reward and reward terms to the episode's sums; return copies (the
+        return, and per term) and restart the ended worlds' sums.
+
+        The sums are the rows of one ``[1 + T, B]`` tensor (row 0 the return, then one row
+        per term name seen so far; ``_episode_return`` and ``_episode_terms`` are views of
+        it), so a step that reports the same terms as the last costs a handful of ops
+        whatever their number: the same float32 additions as one accumulator per term."""
+        names = tuple(terms)
+        if names != self._sum_names and not set(names) <= set(self._sum_names):
+            self._layout_sums(names)
+        sums = self._episode_sums
+        if names == self._sum_names:
+            sums += torch.stack([reward, *terms.values()])
+        else:  # a subset of the terms, or another order: row by row
+            self._episode_return += reward
+            for k, v in terms.items():
+                self._episode_terms[k] += v
+        snapshot = sums.clone()
+        if any_done is not False:
+            sums.masked_fill_(done, 0.0)
+        ret, *rows = snapshot.unbind(0)
+        out = dict(zip(self._sum_names, rows, strict=True))
+        return ret, out if names == self._sum_names else {k: out[k] for k in names}
+
+    def _layout_sums(self, names: tuple[str, ...]) -> None:
+        """Rebuild the episode sums with rows for ``names`` too, keeping every sum so far."""
+        old = {"": self._episode_return, **self._episode_terms}
+        layout = (*names, *(k for k in self._sum_names if k not in names))
+        sums = torch.zeros(1 + len(layout), self.num_envs, dtype=torch.float32, device=self.device)
+        for i, k in enumerate(("", *layout)):
+            if k in old:
+                sums[i] = old[k]
+        self._episode_sums, self._sum_names = sums, layout
+        self._episode_return = sums[0]
+        self._episode_terms = {k: sums[1 + i] for i, k in enumerate(layout)}
 
     # ------------------------------------------------------------------ fused / CUDA graph
     # A family may implement `_fused_step`: one transition *including* the SAME_STEP

@@ -19,7 +19,7 @@ Randomness is counter-based (:mod:`envgym.core.rng`): world ``i`` draws from
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -350,8 +350,10 @@ class RobotEngine:
     # ------------------------------------------------------------------ actions
     def controls(self, actions: torch.Tensor) -> torch.Tensor:
         """Actions ``[B, n_arm + 1]`` in [-1, 1] -> MuJoCo controls ``[B, nu]`` (float64)."""
-        if self._np_state is not None and actions.device.type == "cpu":
-            return torch.from_numpy(self._controls_np(actions.detach().numpy()))
+        if self._np is not None and actions.device.type == "cpu":
+            ctrl = np.empty((actions.shape[0], 1, self.c.model.nu))
+            self._controls_np(actions.detach().numpy(), ctrl)
+            return torch.from_numpy(ctrl[:, 0])
         r = self.c.scene.robot
         a = actions.to(device=self.pdev, dtype=F64).clamp(-1.0, 1.0)
         if r.control == "joint_position":
@@ -361,73 +363,83 @@ class RobotEngine:
         fin = self.fin_lo + (a[:, -1:] + 1) * 0.5 * (self.fin_hi - self.fin_lo)
         return torch.cat([arm, fin, fin], dim=-1)
 
-    def _controls_np(self, actions: np.ndarray) -> np.ndarray:
-        """:meth:`controls` in NumPy: the same elementwise float64 operations (bit-identical
-        results, far fewer dispatch costs at small batch sizes)."""
+    def _controls_np(self, actions: np.ndarray, out: np.ndarray) -> None:
+        """:meth:`controls` in NumPy, written into ``out`` ``[B, k, nu]`` (the same controls
+        in each of the ``k`` rows: the physics' per-substep buffer): the same elementwise
+        float64 operations (bit-identical results, far fewer dispatch costs at small batch
+        sizes)."""
         plan = self._np
         assert plan is not None
-        x = actions.astype(np.float64)
-        np.minimum(np.maximum(x, -1.0, out=x), 1.0, out=x)
         # Every control is lo + (a + 1) / 2 * span of its action column (the gripper's drives
         # both fingers; halving is exact, so (a + 1) * (span / 2) rounds alike); in torque
         # mode the arm's are a * torque_limit instead.
-        ctrl = x[:, plan.ctrl_cols]
-        ctrl += 1
-        ctrl *= plan.ctrl_half_span
-        ctrl += plan.ctrl_lo
-        if self.c.scene.robot.control != "joint_position":
-            ctrl[:, : self.c.n_arm] = x[:, :-1] * self.c.scene.robot.torque_limit
-        return ctrl
+        x = actions[:, plan.ctrl_cols].astype(np.float64)
+        np.minimum(np.maximum(x, -1.0, out=x), 1.0, out=x)
+        if plan.torque_limit is None:
+            x += 1
+            x *= plan.ctrl_half_span
+            np.add(x[:, None], plan.ctrl_lo, out=out)
+            return
+        fin = slice(self.c.n_arm, None)
+        x[:, fin] += 1
+        x[:, fin] *= plan.ctrl_half_span[fin]
+        x[:, fin] += plan.ctrl_lo[fin]
+        x[:, : self.c.n_arm] *= plan.torque_limit
+        out[:] = x[:, None]
 
     # ------------------------------------------------------------------ step
     def step(self, st: dict[str, torch.Tensor], actions: torch.Tensor) -> dict[str, Any]:
         """One transition of every world (no auto-reset).
 
         Returns ``reward`` (float32 ``[B]``, the sum of ``reward_terms``), ``reward_terms``
-        (weighted, float32), ``success``, ``terminated``, ``truncated``, ``unstable`` (bool)
-        and ``obs`` (float32 ``[B, obs_size]``), all new tensors on ``device``.
+        (weighted, float32), ``success``, ``terminated``, ``truncated``, ``unstable`` (bool),
+        ``obs`` (float32 ``[B, obs_size]``) and ``target`` (its first ``target_size``
+        columns, a view), all new tensors on ``device``.
         """
-        if self._np_state is not None and self.device.type == actions.device.type == "cpu":
+        if self._np is not None and self.device.type == "cpu" and actions.is_cpu:
             return self._step_np(st, actions.detach().numpy())
         return self._step_torch(st, actions)
 
     def _step_np(self, st: dict[str, torch.Tensor], actions: np.ndarray) -> dict[str, Any]:
         """The CPU backend's step as one NumPy pass (see the module docstring)."""
-        ph, plan = self.physics, self._np
+        ph, plan, task = self.physics, self._np, self.task
         assert plan is not None
-        unstable = ph.step_np(self._controls_np(actions))
+        self._controls_np(actions, ph.ctrl)
+        unstable, any_unstable = ph.step_np()
         S = ph.state
         grip, R = self.kin.forward_np(S[:, ph.qpos_slice])
-        goal = st["goal"].numpy()
+        arrays = plan.arrays(st)
+        goal = arrays["goal"]
         q = _StateView(S, plan.state_cols, grip_pos=grip, hand_rot=R, goal=goal, goal_pos=goal)
-        success, terms = self.success_and_terms({"goal": goal, "scales": st["scales"].numpy()}, q)
-        any_unstable = bool(unstable.any())
+        success, terms = self.success_and_terms(arrays, q)
         if any_unstable:
             success = success & ~unstable
         terms["success"] = success
-        # All weighted terms in one [T, B] array: one multiply, one cast; rows are the terms.
+        # All weighted terms in one [T, B] array: one float64 multiply written as float32.
         rows = plan.terms
-        for i, k in enumerate(self.task.reward):
+        for i, k in enumerate(task.reward):
             rows[i] = terms[k]
-        weighted = (rows * plan.weights).astype(np.float32)
+        weighted = np.multiply(rows, plan.weights, out=np.empty(rows.shape, np.float32))
         if any_unstable:  # a rolled-back world earns nothing for the failed step
             weighted[:, unstable] = 0.0
-        t = st["t"].numpy()
+        t = arrays["t"]
         t += 1
-        terminated = success & self.task.terminate_on_success
-        truncated = t >= self.c.scene.episode_length
-        truncated &= ~terminated
-        truncated |= unstable
-        obs = np.concatenate((S, grip, goal), axis=1)[:, plan.obs_cols].astype(np.float32)
-        terms_out = zip(self.task.reward, weighted, strict=True)
+        terminated = success & task.terminate_on_success
+        # truncated = (t >= episode_length) & ~terminated, as one comparison of bools
+        truncated = np.greater(t >= plan.episode_length, terminated)
+        if any_unstable:
+            truncated |= unstable
+        obs = np.concatenate((S, grip, goal), axis=1, dtype=np.float32)[:, plan.obs_cols]
+        tensor = torch.from_numpy
         return {
-            "reward": torch.from_numpy(weighted.sum(0)),
-            "reward_terms": {k: torch.from_numpy(w) for k, w in terms_out},
-            "success": torch.from_numpy(success),
-            "terminated": torch.from_numpy(terminated),
-            "truncated": torch.from_numpy(truncated),
-            "unstable": torch.from_numpy(unstable),
-            "obs": torch.from_numpy(obs),
+            "reward": tensor(weighted.sum(0)),
+            "reward_terms": {k: tensor(w) for k, w in zip(task.reward, weighted, strict=True)},
+            "success": tensor(success),
+            "terminated": tensor(terminated),
+            "truncated": tensor(truncated),
+            "unstable": tensor(unstable),
+            "obs": tensor(obs),
+            "target": tensor(obs[:, : self.layout.target_size]),
         }
 
     def _step_torch(self, st: dict[str, torch.Tensor], actions: torch.Tensor) -> dict[str, Any]:
@@ -450,6 +462,7 @@ class RobotEngine:
         st["t"] += 1
         terminated = success & self.task.terminate_on_success
         truncated = ((st["t"] >= self.c.scene.episode_length) & ~terminated) | unstable
+        obs = self.observe(st, q)
         return {
             "reward": weighted.sum(0),
             "reward_terms": dict(zip(weights, weighted.unbind(0), strict=True)),
@@ -457,7 +470,8 @@ class RobotEngine:
             "terminated": terminated,
             "truncated": truncated,
             "unstable": unstable,
-            "obs": self.observe(st, q),
+            "obs": obs,
+            "target": obs[:, : self.layout.target_size],
         }
 
     # ------------------------------------------------------------------ oracle
@@ -588,6 +602,9 @@ class _NumpyPlan:
     """The action column behind each control ``[nu]`` (the gripper's drives both fingers)."""
     ctrl_lo: np.ndarray
     ctrl_half_span: np.ndarray
+    torque_limit: float | None
+    """The arm's torque scale in ``joint_torque`` mode (``None``: position targets)."""
+    episode_length: int
     state_cols: dict[str, slice | np.ndarray]
     """Each state-derived quantity's columns in the physics state array."""
     obs_cols: np.ndarray
@@ -596,11 +613,23 @@ class _NumpyPlan:
     """Reward weights ``[T, 1]`` in the scene's term order."""
     terms: np.ndarray
     """Scratch ``[T, B]`` float64 for the unweighted terms."""
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    _arrays_of: tuple[torch.Tensor, ...] = ()
+
+    def arrays(self, st: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """NumPy views of the engine state's ``goal``, ``scales`` and ``t`` (CPU tensors),
+        made again only when the state holds other tensors than last time."""
+        goal, scales, t = st["goal"], st["scales"], st["t"]
+        was = self._arrays_of
+        if not was or goal is not was[0] or scales is not was[1] or t is not was[2]:
+            self._arrays = {"goal": goal.numpy(), "scales": scales.numpy(), "t": t.numpy()}
+            self._arrays_of = (goal, scales, t)
+        return self._arrays
 
     @staticmethod
     def build(eng: RobotEngine) -> _NumpyPlan:
         ph, c = eng.physics, eng.c
-        n_arm = c.n_arm
+        n_arm, robot = c.n_arm, c.scene.robot
         lo, span = eng.arm_lo.cpu().numpy(), (eng.arm_hi - eng.arm_lo).cpu().numpy()
         fin_span = eng.fin_hi - eng.fin_lo
         base = {False: ph.qpos_slice.start, True: ph.qvel_slice.start}
@@ -618,6 +647,8 @@ class _NumpyPlan:
             ctrl_cols=np.array([*range(n_arm), n_arm, n_arm]),
             ctrl_lo=np.concatenate([lo, [eng.fin_lo, eng.fin_lo]]),
             ctrl_half_span=0.5 * np.concatenate([span, [fin_span, fin_span]]),
+            torque_limit=None if robot.control == "joint_position" else robot.torque_limit,
+            episode_length=c.scene.episode_length,
             state_cols=state_cols,
             obs_cols=np.concatenate(obs),
             weights=weights[:, None],

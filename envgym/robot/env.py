@@ -51,6 +51,11 @@ def action_tensor(
     overflow to ``inf``. Errors are :class:`InvalidActionError` and nothing has stepped.
     """
     want = (act_dim,) if single else (num_envs, act_dim)
+    fast = _in_range_actions(actions, want)
+    if fast is not None:
+        if single:
+            fast = fast.reshape(1, act_dim)
+        return fast if device.type == "cpu" else fast.to(device)
 
     def check_shape(shape: tuple[int, ...]) -> None:
         if shape != want and not (num_envs == 1 and shape == (act_dim,)):
@@ -92,6 +97,31 @@ def action_tensor(
     else:
         clipped = np.clip(arr, -1, 1).astype(np.float32)
     return torch.from_numpy(clipped).to(device)
+
+
+def _in_range_actions(actions: Any, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The common case of :func:`action_tensor` in a few cheap calls: a CPU float tensor or
+    (C-contiguous) array of exactly ``shape`` whose entries all lie in ``[-1, 1]`` (so all
+    finite: NaN fails both comparisons), as float32 (a float32 tensor is not copied; an array
+    always is, so the result never shares a caller's read-only buffer). ``None`` for anything
+    else, which the full checks then handle."""
+    tensor: torch.Tensor | None = None
+    if isinstance(actions, torch.Tensor):
+        if actions.device.type != "cpu" or actions.dtype not in _NP_FLOATS:
+            return None
+        tensor = actions.detach()
+        arr = tensor.numpy()
+    elif isinstance(actions, np.ndarray) and actions.dtype.kind == "f":
+        if not actions.flags.c_contiguous:
+            return None
+        arr = actions
+    else:
+        return None
+    if arr.shape != shape or not (arr.min() >= -1.0 and arr.max() <= 1.0):
+        return None
+    if tensor is not None and arr.dtype == np.float32:
+        return tensor
+    return torch.from_numpy(arr.astype(np.float32))
 
 
 class RobotVectorEnv(TorchVectorEnv):
@@ -221,12 +251,18 @@ class RobotVectorEnv(TorchVectorEnv):
             reward=out["reward"],
             terminated=out["terminated"],
             truncated=out["truncated"],
-            next_obs_target=out["obs"][:, : self.target_size],
+            next_obs_target=out["target"],
             reward_terms=out["reward_terms"],
             success=out["success"],
-            action_error=torch.zeros(self.num_envs, dtype=torch.int64, device=self.device),
+            action_error=self._no_action_errors(),
             extra={"unstable": out["unstable"]},
         )
+
+    def _no_action_errors(self) -> torch.Tensor:
+        """``action_error`` of a step: zeros (every finite action is carried out)."""
+        if self.device.type == "cpu":  # NumPy's allocation is the cheaper call
+            return torch.from_numpy(np.zeros(self.num_envs, dtype=np.int64))
+        return torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
 
     def _observe(self) -> Any:
         if self._obs is None:

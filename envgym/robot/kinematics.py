@@ -71,6 +71,7 @@ class ArmKinematics:
         self._has_anchor = [bool(link[4].abs().max() > 0) for link in self.links]
         self.arm_qpos = [int(a) for a in c.arm_qpos]
         self._np_T = _homogeneous_terms(c)
+        self._np_trig: dict[int, np.ndarray] = {}
 
     def forward_np(self, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`forward` without the Jacobian, in NumPy (float64): grip position ``[B, 3]``
@@ -78,14 +79,20 @@ class ArmKinematics:
 
         The same chain as the torch version, as a product of per-link 4x4 transforms (results
         agree to float64 rounding, ~1e-16). Each link's transform is affine in the sine and
-        cosine of its joint angle (Rodrigues), so all of them are built in a few whole-batch
-        operations, then multiplied pairwise in a tree (the link count padded to a power of
-        two): about ten NumPy calls whatever the chain length, which matters at small batch
-        sizes (this runs on every CPU-backend step).
+        cosine of its joint angle (Rodrigues), so all of them come out of one batched product
+        ``[sin, cos, 1] @ coefficients``, then are multiplied pairwise in a tree (the link
+        count padded to a power of two): seven NumPy calls whatever the chain length, which
+        matters at small batch sizes (this runs on every CPU-backend step).
         """
-        base, by_sin, by_cos, cols = self._np_T
-        q = qpos[:, cols, None, None]
-        T = base + np.sin(q) * by_sin - np.cos(q) * by_cos  # [B, L, 4, 4]
+        coef, cols = self._np_T
+        B, L = qpos.shape[0], cols.shape[0]
+        trig = self._np_trig.get(B)
+        if trig is None:  # [B, L, 1, (sin, cos, 1)], kept per batch size
+            trig = self._np_trig[B] = np.ones((B, L, 1, 3))
+        q = qpos[:, cols]
+        np.sin(q, out=trig[:, :, 0, 0])
+        np.cos(q, out=trig[:, :, 0, 1])
+        T = (trig @ coef).reshape(B, L, 4, 4)  # every link's transform in one product
         while T.shape[1] > 1:  # T0 T1 T2 ... in order, neighbours two at a time
             T = T[:, 0::2] @ T[:, 1::2]
         return T[:, 0, :3, 3], T[:, 0, :3, :3]
@@ -145,8 +152,10 @@ def _homogeneous_terms(c: CompiledScene) -> tuple[np.ndarray, ...]:
     rotation is ``rot Rj`` and its translation ``pos + rot (anchor - Rj anchor)``: ``C_k`` is
     ``[rot, pos]``, ``S_k`` and ``K_k`` the parts that go with ``sin(q)`` and ``1 - cos(q)``
     (zero for links without a joint). The grip offset is folded into the last link, and
-    identity links pad the chain to a power of two. Returns ``(C + K, S, K)`` ``[L, 4, 4]``
-    and each link's qpos column ``[L]`` (0 without a joint: its angle meets only zeros).
+    identity links pad the chain to a power of two. Returns the coefficients of
+    ``(sin(q), cos(q), 1)``, that is ``(S, -K, C + K)``, as ``[L, 3, 16]`` (the flattened
+    4x4s), and each link's qpos column ``[L]`` (0 without a joint: its angle meets only
+    zeros).
     """
     n = len(c.chain)
     L = 1 << max(n - 1, 0).bit_length()
@@ -168,7 +177,8 @@ def _homogeneous_terms(c: CompiledScene) -> tuple[np.ndarray, ...]:
     grip[:3, 3] = c.grip_offset
     for terms in (const, by_sin, by_cos):
         terms[n - 1] = terms[n - 1] @ grip
-    return const + by_cos, by_sin, by_cos, cols
+    coef = np.stack([by_sin, -by_cos, const + by_cos], axis=1).reshape(L, 3, 16)
+    return coef, cols
 
 
 def _quat_to_mat_np(q: np.ndarray) -> np.ndarray:

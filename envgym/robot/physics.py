@@ -11,6 +11,7 @@ Both expose the same small interface to the engine: ``qpos``/``qvel`` (torch vie
 
 from __future__ import annotations
 
+import math
 import os
 
 import mujoco
@@ -60,7 +61,8 @@ class CpuPhysics:
         self.nstate = mujoco.mj_stateSize(m, spec)
         self.state = np.zeros((num_worlds, self.nstate))
         self._out = np.zeros((num_worlds, self.substeps, self.nstate))
-        self._ctrl = np.zeros((num_worlds, self.substeps, m.nu))
+        self.ctrl = np.zeros((num_worlds, self.substeps, m.nu))
+        """The controls of the next step ``[B, substeps, nu]`` (held over its substeps)."""
         self._warm = np.zeros((num_worlds, m.nv))
         self._sens = np.zeros((num_worlds, self.substeps, m.nsensordata)) if m.nsensordata else None
         # FULLPHYSICS layout: time, qpos, qvel, act, ...
@@ -95,16 +97,19 @@ class CpuPhysics:
             bool ``[B]``: worlds whose new state was unstable (NaN or a velocity above the
             scene's limit); their state is left at its value before the step.
         """
-        return torch.from_numpy(self.step_np(ctrl.detach().cpu().numpy()))
+        self.ctrl[:] = ctrl.detach().cpu().numpy()[:, None, :]
+        return torch.from_numpy(self.step_np()[0])
 
-    def step_np(self, ctrl: np.ndarray) -> np.ndarray:
-        """:meth:`step` on a NumPy ``[B, nu]`` float64 control array (no torch calls)."""
-        self._ctrl[:] = ctrl[:, None, :]
+    def step_np(self) -> tuple[np.ndarray, bool]:
+        """:meth:`step` under the controls already in :attr:`ctrl` (no torch calls).
+
+        Returns the new bool ``[B]`` unstable mask and whether any world is unstable.
+        """
         self.pool.rollout(
             self.models,
             self.datas,
             self.state,
-            self._ctrl,
+            self.ctrl,
             control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
             skip_checks=True,
             nstep=self.substeps,
@@ -114,12 +119,15 @@ class CpuPhysics:
         )
         new = self._out[:, -1]
         vel = new[:, self.qvel_slice]
+        # The common case in two whole-array reductions: a finite sum means every entry is
+        # finite (an inf or NaN anywhere makes it inf or NaN; a finite sum that overflowed
+        # only sends us down the exact per-world test below).
+        if math.isfinite(new.sum()) and np.abs(vel).max() < self.unstable_velocity:
+            np.copyto(self.state, new)
+            return np.zeros(self.B, dtype=bool), False
         stable = np.isfinite(new).all(axis=1) & (np.abs(vel).max(axis=1) < self.unstable_velocity)
-        if stable.all():
-            self.state[:] = new
-        else:
-            np.copyto(self.state, new, where=stable[:, None])
-        return ~stable
+        np.copyto(self.state, new, where=stable[:, None])
+        return ~stable, not stable.all()
 
     def write(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
         """Set the masked worlds' physical state (time 0, given qpos/qvel, no activations)."""

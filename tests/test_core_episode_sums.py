@@ -1,0 +1,108 @@
+"""The vector base's episode statistics: returns, lengths and per-term returns.
+
+The sums live in one ``[1 + T, B]`` tensor (``TorchVectorEnv._accumulate_returns``); these
+tests hold it to the plain definition (each world's sum of every step's reward and terms
+since its episode began) when the reported terms change order, go missing or appear late,
+and check that resets and snapshots read and write the same sums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from envgym.core import StepOutput, TorchVectorEnv, keys
+
+
+class _Scripted(TorchVectorEnv):
+    """Two worlds whose step outputs (reward terms, episode ends) a test lists in advance."""
+
+    def __init__(self, script: list[tuple[dict[str, list[float]], list[bool]]]) -> None:
+        super().__init__(2)
+        self.single_action_space = spaces.Discrete(2)
+        self.single_observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.action_space = batch_space(self.single_action_space, 2)
+        self.observation_space = batch_space(self.single_observation_space, 2)
+        self.script = list(script)
+
+    def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
+        pass
+
+    def _observe(self) -> torch.Tensor:
+        return torch.zeros(2, 1)
+
+    def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
+        values, ended = self.script.pop(0)
+        terms = {k: torch.tensor(v, dtype=torch.float32) for k, v in values.items()}
+        reward = torch.stack(list(terms.values())).sum(0) if terms else torch.zeros(2)
+        return StepOutput(
+            reward=reward,
+            terminated=torch.tensor(ended),
+            truncated=torch.zeros(2, dtype=torch.bool),
+            next_obs_target=torch.zeros(2, 1),
+            reward_terms=terms,
+            success=torch.zeros(2, dtype=torch.bool),
+            action_error=torch.zeros(2, dtype=torch.int64),
+        )
+
+
+SCRIPT = [
+    ({"a": [1.0, 2.0], "b": [10.0, 20.0]}, [False, False]),
+    ({"b": [1.0, 1.0], "a": [0.5, 0.25]}, [False, False]),  # another order
+    ({"a": [1.0, 1.0]}, [True, False]),  # "b" missing; world 0 ends
+    ({"a": [2.0, 2.0], "b": [3.0, 3.0], "c": [4.0, 5.0]}, [False, True]),  # "c" appears
+    ({"a": [1.0, 1.0], "b": [1.0, 1.0], "c": [1.0, 1.0]}, [False, False]),
+]
+
+
+def _expected() -> list[tuple[list[float], list[int], dict[str, list[float]]]]:
+    """Per step: each world's return, length and per-term returns, by the definition."""
+    out = []
+    ret, length = np.zeros(2), np.zeros(2, dtype=int)
+    sums: dict[str, np.ndarray] = {}
+    for values, ended in SCRIPT:
+        for k, v in values.items():
+            sums[k] = sums.get(k, np.zeros(2)) + np.array(v)
+            ret = ret + np.array(v)
+        length = length + 1
+        out.append((ret.tolist(), length.tolist(), {k: sums[k].tolist() for k in values}))
+        done = np.array(ended)
+        ret[done], length[done] = 0.0, 0
+        for v in sums.values():
+            v[done] = 0.0
+    return out
+
+
+def test_episode_sums_follow_the_definition_when_terms_change() -> None:
+    envs = _Scripted(SCRIPT)
+    envs.reset(seed=0)
+    for (ret, length, terms), (_, ended) in zip(_expected(), SCRIPT, strict=True):
+        _, _, term, _, info = envs.step(np.zeros(2, dtype=np.int64))
+        ep = info[keys.EPISODE]
+        assert ep["r"].tolist() == ret
+        assert ep["l"].tolist() == length
+        assert set(ep["terms"]) == set(terms)
+        for k, v in terms.items():
+            assert ep["terms"][k].tolist() == v, k
+        assert info["_" + keys.EPISODE].tolist() == ended == term.tolist()
+
+
+def test_handed_out_sums_are_copies_and_snapshots_read_the_sums() -> None:
+    envs = _Scripted([*SCRIPT[:2], ({"a": [1.0, 1.0], "b": [0.0, 0.0]}, [False, False])])
+    envs.reset(seed=0)
+    _, _, _, _, info = envs.step(np.zeros(2, dtype=np.int64))
+    info[keys.EPISODE]["r"].fill_(99.0)  # a caller's edit must not reach the env
+    info[keys.EPISODE]["terms"]["a"].fill_(99.0)
+    _, _, _, _, info = envs.step(np.zeros(2, dtype=np.int64))
+    assert info[keys.EPISODE]["r"].tolist() == [12.5, 23.25]
+    assert info[keys.EPISODE]["terms"]["a"].tolist() == [1.5, 2.25]
+    snap = envs.get_state()
+    assert snap["__episode_return"].tolist() == [12.5, 23.25]
+    snap["__episode_return"] = torch.tensor([1.0, 2.0])
+    envs.set_state(snap)
+    _, _, _, _, info = envs.step(np.zeros(2, dtype=np.int64))
+    assert info[keys.EPISODE]["r"].tolist() == [2.0, 3.0]
+    envs.reset(seed=0, options={"reset_mask": np.array([True, False])})
+    assert envs.get_state()["__episode_return"].tolist() == [0.0, 3.0]
