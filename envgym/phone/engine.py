@@ -1012,9 +1012,9 @@ class PhoneEngine:
         new = {
             "dept": (dept & ~st["sg_dept"]).float(),
             "service": (svc & ~st["sg_service"]).float(),
-            "verified": (ver & ~st["sg_verified"]).sum(dim=1).float(),
-            "fact": ((fact & ~st["sg_fact"]).sum(dim=1)).float(),
-            "records": (rec & ~st["sg_records"]).sum(dim=1).float(),
+            "verified": _count_rows(ver & ~st["sg_verified"]).float(),
+            "fact": _count_rows(fact & ~st["sg_fact"]).float(),
+            "records": _count_rows(rec & ~st["sg_records"]).float(),
         }
         per_item = self._sg_per.index_select(0, sc)
         per = {
@@ -1327,8 +1327,17 @@ def _and_rows(per_world: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _all_rows(x: torch.Tensor) -> torch.Tensor:
-    """``x.all(dim=1)`` of a bool [B, X] (as a count: on CPU much faster than ``all``)."""
-    return x.sum(dim=1) == x.shape[1]
+    """``x.all(dim=1)`` of a bool [B, X] (the bytes' minimum: on CPU several times faster than
+    ``all`` over a short row)."""
+    if x.shape[1] == 0:
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    return x.view(torch.uint8).amin(dim=1) == 1
+
+
+def _count_rows(x: torch.Tensor) -> torch.Tensor:
+    """int32 [B]: the True entries of each row of a bool [B, X] (summed as bytes, with no
+    int64 copy of ``x``)."""
+    return x.view(torch.uint8).sum(dim=1, dtype=torch.int32)
 
 
 def _or_at(rows: torch.Tensor, col: torch.Tensor, value: torch.Tensor) -> None:
