@@ -94,7 +94,7 @@ from envgym.phone.names import (
     U_REFUSE,
 )
 from envgym.phone.packing import MessagePacker
-from envgym.phone.tables import PhoneTables, at, pick
+from envgym.phone.tables import SMALL, PhoneTables, at, pick
 from envgym.phone.text import normalize_value
 
 # RNG streams (any distinct constants).
@@ -881,13 +881,14 @@ class PhoneEngine:
         """Lay the messages spoken this step, in the order spoken, into the world's message
         slots (messages past ``MSG_SLOTS`` are dropped) and draw their phrasing variants.
 
-        On CPU each message is written to the worlds that spoke it only (found with one
-        ``nonzero``: few worlds speak any one message); sync-free (CUDA graphs), one masked
-        pass per message over every world, a full world's message going to a discard column.
-        Both lay the same messages.
+        On CPU (at least ``SMALL`` worlds) each message is written to the worlds that spoke it
+        only (found with one ``nonzero``: few worlds speak any one message); otherwise one
+        masked pass per message over every world, a full world's message going to a discard
+        column (on CPU a message nobody spoke costs one test). Both lay the same messages.
         """
         st = u.st
-        msgs = self._lay_masked(u) if self.sync_free else self._lay_sparse(u)
+        sparse = not self.sync_free and u.sc.shape[0] >= SMALL
+        msgs = self._lay_sparse(u) if sparse else self._lay_masked(u)
         st["msgs"] = msgs
         st["vars"] = self._variants(st, msgs)
 
@@ -915,6 +916,8 @@ class PhoneEngine:
         col = torch.empty_like(count)
         discard = torch.full_like(count, S)
         for mask, message, per_scenario in u.spoken:
+            if not self.sync_free and not bool(mask.any()):
+                continue
             mid = message.index_select(0, u.sc) if per_scenario else message
             said = (mask & (mid >= 0))[:, None]
             torch.where(said, count, discard, out=col)
@@ -1305,7 +1308,8 @@ class PhoneEngine:
 def _wide(per_world: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A per-world [B] or [B, 1] tensor laid out in full to ``like``'s [B, n] (on CPU an op
     broadcasting a [B, 1] operand is several times slower than a same-shape one)."""
-    return per_world.reshape(-1, 1).expand_as(like).contiguous()
+    wide = per_world.reshape(-1, 1)
+    return wide if like.shape[0] < SMALL else wide.expand_as(like).contiguous()
 
 
 def _widener(per_world: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

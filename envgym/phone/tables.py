@@ -226,11 +226,18 @@ class PhoneTables:
         return PhoneTables(**{k: v.to(device) for k, v in self.items()})
 
 
+SMALL = 1024
+"""Batches below this many worlds take the plain (fewer-op) path of the lookups here and of
+the engine's other layout tricks: at small sizes a step's cost is its op count."""
+
+
 def at(table: torch.Tensor, *idx: torch.Tensor) -> torch.Tensor:
     """``table[idx[0], idx[1], ...]`` for int64 index tensors of one shape, as one
     ``index_select`` of the flattened leading dims (on CPU several times faster than advanced
     indexing, the same values). Every index must lie inside its dim: none may be negative
-    (clamp first)."""
+    (clamp first). Below ``SMALL`` entries plain indexing is cheaper (fewer ops), and used."""
+    if idx[0].numel() < SMALL:
+        return table[idx]
     n = len(idx)
     lin = idx[0]
     for i, size in zip(idx[1:], table.shape[1:n], strict=True):
