@@ -259,4 +259,6 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones() -> None:
             assert torch.equal(ib[k][rows], is_[k]), (step, k)
         for k, v in ib[keys.REWARD_TERMS].items():
             assert torch.equal(v[rows], is_[keys.REWARD_TERMS][k]), (step, k)
+        for k, v in big.state.items():  # every state field, not only what is observed
+            assert torch.equal(v[rows], small.state[k]), (step, k)
     assert oracle_turns > 50

@@ -119,6 +119,10 @@ _RESET_ZERO = (
 )
 """The per-world counters and ids an episode starts at 0."""
 
+_REP_TALLIES = ("rep_err", "forbidden", "false_ver", "wrongful")
+"""The step's tallies a rep move writes (:meth:`Turn.rows` gathers them, ``merge`` writes
+them back)."""
+
 STATES_KNOWN = -1
 """A :attr:`PhoneActions.stated_value` entry: this world's assistant states what it knows (no
 value id is -1: :meth:`PhoneEngine.value_id` gives ids from 0, and -2 for a value no fact has)."""
@@ -695,10 +699,18 @@ class PhoneEngine:
         if rep_actions is None:
             for _ in range(self.REP_MOVES_PER_STEP):
                 r_turn = st["floor"] == FLOOR_REP
-                if not self.sync_free and not bool(r_turn.any()):
+                if self.sync_free:
+                    self._scripted_move(u, r_turn)
+                    continue
+                rows = torch.nonzero(r_turn).flatten()
+                if len(rows) == 0:
                     break
-                self._normalize(st, r_turn)
-                self._rep_move(u, r_turn, self.rep_policy(st))
+                if len(r_turn) < SMALL:
+                    self._scripted_move(u, r_turn)
+                else:  # the rep holds the floor in a few worlds: move there only
+                    sub = u.rows(rows)
+                    self._scripted_move(sub, torch.ones_like(rows, dtype=torch.bool))
+                    u.merge(sub, rows)
             return
         r_turn = (u.floor0 == FLOOR_REP) & (st["floor"] == FLOOR_REP)
         self._normalize(st, r_turn)
@@ -706,6 +718,11 @@ class PhoneEngine:
         # Where the rep now holds the floor, its next observation shows the program as the
         # rules will see it.
         self._normalize(st, st["floor"] == FLOOR_REP)
+
+    def _scripted_move(self, u: Turn, mask: torch.Tensor) -> None:
+        """One move of the scripted rep in the masked worlds: its checklist, then its choice."""
+        self._normalize(u.st, mask)
+        self._rep_move(u, mask, self.rep_policy(u.st))
 
     def _rep_move(self, u: Turn, mask: torch.Tensor, move: torch.Tensor) -> None:
         """Apply one rep move in the masked worlds (the rep holds the floor there).
@@ -896,11 +913,12 @@ class PhoneEngine:
         B, S, dev = u.sc.shape[0], MSG_SLOTS, self.device
         msgs = torch.full((B * S,), -1, dtype=torch.int64, device=dev)
         count = torch.zeros(B, dtype=torch.int64, device=dev)  # next free slot per world
-        for mask, mid, per_scenario in u.spoken:
-            rows = torch.nonzero(mask).flatten()
-            if len(rows) == 0:
+        for mask, mid, per_scenario, where in u.spoken:
+            sel = torch.nonzero(mask).flatten()
+            if len(sel) == 0:
                 continue
-            said = mid.index_select(0, u.sc.index_select(0, rows) if per_scenario else rows)
+            rows = sel if where is None else where.index_select(0, sel)
+            said = mid.index_select(0, u.sc.index_select(0, rows) if per_scenario else sel)
             c = count.index_select(0, rows)
             keep = (said >= 0) & (c < S)
             if not bool(keep.all()):
@@ -915,7 +933,8 @@ class PhoneEngine:
         count = torch.zeros((B, 1), dtype=torch.int64, device=dev)  # next free slot, at most S
         col = torch.empty_like(count)
         discard = torch.full_like(count, S)
-        for mask, message, per_scenario in u.spoken:
+        for mask, message, per_scenario, where in u.spoken:
+            assert where is None, "sub-turns are merged on the sparse path only"
             if not self.sync_free and not bool(mask.any()):
                 continue
             mid = message.index_select(0, u.sc) if per_scenario else message
@@ -1382,9 +1401,10 @@ class Turn:
         )
         # Messages are collected in the order the rules speak them and laid into the world's
         # message slots once, at the end of the step (one scatter instead of one per message).
-        self.spoken: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
-        """(mask, message, per_scenario): a message id per world, or (per_scenario) a
-        per-scenario table of them."""
+        self.spoken: list[tuple[torch.Tensor, torch.Tensor, bool, torch.Tensor | None]] = []
+        """(mask, message, per_scenario, rows): a message id per world, or (per_scenario) a
+        per-scenario table of them; ``rows`` maps a sub-turn's worlds to the step's
+        (:meth:`merge`; None: the step's worlds)."""
         self.err = torch.zeros(B, dtype=torch.int64, device=dev)
         self.rep_err = torch.zeros(B, dtype=torch.int64, device=dev)
         zf = torch.zeros(B, dtype=torch.float32, device=dev)
@@ -1398,18 +1418,40 @@ class Turn:
 
     def emit(self, mask: torch.Tensor, mid: torch.Tensor) -> None:
         """The masked worlds hear message ``mid`` (int64 [B]; -1: nothing)."""
-        self.spoken.append((mask, mid, False))
+        self.spoken.append((mask, mid, False, None))
 
     def say(self, mask: torch.Tensor, table: torch.Tensor) -> None:
         """The masked worlds hear their scenario's message ``table[scenario]`` (``table``:
         int64 [K], one of the per-scenario message tables; looked up for the speakers only)."""
-        self.spoken.append((mask, table, True))
+        self.spoken.append((mask, table, True, None))
 
     def fail(self, mask: torch.Tensor, code: int, table: torch.Tensor) -> None:
         """The masked worlds' action fails with error ``code``; they hear why (their
         scenario's message ``table[scenario]``)."""
         self.err.masked_fill_(mask, code)
         self.say(mask, table)
+
+    def rows(self, rows: torch.Tensor) -> Turn:
+        """A turn over the worlds ``rows`` only (their state and the rep's tallies, gathered),
+        for rules that act in a few worlds; :meth:`merge` writes it back."""
+        sub = object.__new__(Turn)
+        sub.eng, sub.t = self.eng, self.t
+        sub.st = {k: v.index_select(0, rows) for k, v in self.st.items()}
+        sub.sc = sub.st["scenario"]
+        sub.spoken = []
+        for k in _REP_TALLIES:
+            setattr(sub, k, getattr(self, k).index_select(0, rows))
+        return sub
+
+    def merge(self, sub: Turn, rows: torch.Tensor) -> None:
+        """Write back a :meth:`rows` turn: its worlds' state and tallies, and its messages
+        after the ones spoken so far."""
+        for k, v in sub.st.items():
+            self.st[k].index_copy_(0, rows, v)
+        for k in _REP_TALLIES:
+            getattr(self, k).index_copy_(0, rows, getattr(sub, k))
+        for mask, message, per_scenario, _ in sub.spoken:
+            self.spoken.append((mask, message, per_scenario, rows))
 
     def end_service(self, mask: torch.Tensor) -> None:
         st = self.st
