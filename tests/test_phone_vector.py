@@ -262,3 +262,25 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones() -> None:
         for k, v in big.state.items():  # every state field, not only what is observed
             assert torch.equal(v[rows], small.state[k]), (step, k)
     assert oracle_turns > 50
+
+
+def test_sparse_partial_reset_equals_the_masked_reset() -> None:
+    """From SMALL worlds on, a reset of a few worlds gathers, resets and writes back their
+    rows only; it leaves the same state as the masked reset of every world (sync-free)."""
+    from envgym.phone.faces import PhoneVectorEnv
+    from envgym.phone.tables import SMALL
+
+    n = SMALL + 8
+    sparse, masked = PhoneVectorEnv(n, "all"), PhoneVectorEnv(n, "all")
+    masked.engine.sync_free = True
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[[3, 500, n - 1]] = True
+    g = torch.Generator().manual_seed(2)
+    for env in (sparse, masked):
+        env.reset(seed=0)
+        for a in torch.randint(0, int(env.single_action_space.n), (5, n), generator=g):
+            env.step(a)
+        g.manual_seed(2)
+        env.reset(seed=list(range(100, 100 + n)), options={"reset_mask": mask})
+    for k, v in sparse.state.items():
+        assert torch.equal(v, masked.state[k]), k

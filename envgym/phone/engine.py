@@ -364,7 +364,23 @@ class PhoneEngine:
         }
 
     def reset(self, st: State, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
-        """Start a new episode in the masked worlds (in place)."""
+        """Start a new episode in the masked worlds (in place). On CPU, from ``SMALL`` worlds
+        on, when few worlds reset (an auto-reset), only their rows are gathered, reset and
+        written back; elsewhere every world runs the masked reset. Both give the same state."""
+        B = mask.shape[0]
+        if not self.sync_free and B >= SMALL:
+            rows = torch.nonzero(mask).flatten()
+            if 4 * len(rows) < B:
+                sub = {k: v.index_select(0, rows) for k, v in st.items()}
+                ones = torch.ones_like(rows, dtype=torch.bool)
+                sub_seeds = None if seeds is None else seeds.to(self.device).index_select(0, rows)
+                self._reset_masked(sub, ones, sub_seeds)
+                for k, v in sub.items():
+                    st[k].index_copy_(0, rows, v)
+                return
+        self._reset_masked(st, mask, seeds)
+
+    def _reset_masked(self, st: State, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
         if seeds is not None:
             st["seed"] = torch.where(mask, seeds.to(self.device), st["seed"])
             st["episode"] = torch.where(mask, 0, st["episode"])
@@ -1066,9 +1082,9 @@ class PhoneEngine:
         pf = at(self._plan_facts, sc)
         hidden = pf & ~t.fact_known0.index_select(0, sc)
         goal = t.goal_mask.index_select(0, sc)
-        reached = (
-            st["sg_dept"],
-            st["sg_service"],
+        reached = (  # copies: what is handed out never aliases the state
+            st["sg_dept"].clone(),
+            st["sg_service"].clone(),
             _all_rows(st["sg_verified"] | ~pf),
             _all_rows(st["sg_fact"] | ~hidden),
             _all_rows(st["sg_records"] | ~goal),
