@@ -70,6 +70,12 @@ class RayVectorEnv(VectorEnv):
     that were not cut short by a fault; the family's own reasons, e.g. the browser's, pass
     through).
 
+    ## Bad input
+    A batch the local env would refuse (``step``, ``step_async``, ``send``) is refused with the
+    same error before any worker steps, naming bad worlds by their global index: the learner
+    checks every world of it with the family's own rule (``action_rule()`` of the hosted env,
+    sent once by each worker with the spaces; no Ray call per step). No world changes.
+
     ## Transport
     Observations, rewards and infos travel as NumPy arrays inside Ray objects (see
     :mod:`envgym.distributed.wire`): results above Ray's inline limit (100 KiB) go to the
