@@ -18,6 +18,7 @@ import torch
 
 import envgym  # noqa: F401
 from envgym.core import keys
+from envgym.core.errors import InvalidActionError
 from envgym.testing import check_vector_env
 from envgym.wrappers import TransitionRecorder
 
@@ -294,3 +295,129 @@ def test_ready_mode_returns_finished_workers_while_a_slow_one_steps() -> None:
         dist.close()
         once.close()
         twice.close()
+
+
+# ------------------------------------------------------------------------ bad input
+def _refused(
+    dist: RayVectorEnv,
+    actions: Any,
+    match: str,
+    workers: Any = None,
+    error: type[Exception] = InvalidActionError,
+) -> None:
+    """The batch is refused with the family's error (message ``match``)."""
+    with pytest.raises(error, match=match):
+        if workers is None:
+            dist.step(actions)
+        else:
+            dist.send(actions, workers=workers)
+
+
+def test_phone_bad_batch_is_refused_before_any_worker_steps() -> None:
+    """An out-of-space action in the last worker's slice, then in the first, a float batch and
+    a short one (step and send): each raises InvalidActionError naming the global world, and
+    afterwards snapshot and trajectory equal a local env that never saw the bad batches."""
+    n = 6
+    dist = RayVectorEnv("envgym/Phone-v0", n, 2, step_timeout_s=60, scenario="mock")
+    local = gym.make_vec(
+        "envgym/Phone-v0", n, vectorization_mode="vector_entry_point", scenario="mock"
+    )
+    try:
+        assert dist.world_ranges == [(0, 3), (3, 6)]
+        dist.reset(seed=5)
+        local.reset(seed=5)
+        for t in range(3):
+            act = local.oracle_action()
+            assert_step_equal(dist.step(act), local.step(act), f"before {t}")
+        good = local.oracle_action().numpy()
+        size = int(dist.single_action_space.n)
+        last, first = good.copy(), good.copy()
+        last[5] = size
+        first[0] = -1
+        _refused(dist, last, rf"Discrete\({size}\) in worlds \[5\]")
+        _refused(dist, torch.as_tensor(first), r"in worlds \[0\]")
+        _refused(dist, good.astype(np.float32), "must be integers")
+        _refused(dist, good[:5], "expected 6 actions")
+        # send() to worker 1 alone: its row 0 is world 3.
+        _refused(dist, np.array([size, 0, 0]), r"in worlds \[3\]", workers=[1])
+        assert dist.worker_losses == []
+        assert_same(dist.get_state(), local.get_state(), "state after the refusals")
+        for t in range(8):
+            act = local.oracle_action()
+            assert_step_equal(dist.step(act), local.step(act), f"after {t}")
+        dist.send(local.oracle_action())  # ready mode works after a refused send
+        assert dist.recv(min_workers=2)[1].shape == (n,)
+    finally:
+        dist.close()
+        local.close()
+
+
+@pytest.mark.mujoco
+def test_robot_bad_batch_is_refused_before_any_worker_steps() -> None:
+    """NaN in the last worker's slice, inf in the first, a wrong shape, a bool batch: each is
+    InvalidActionError naming the global world, and every world is left as it was."""
+    pytest.importorskip("mujoco")
+    kw: dict[str, Any] = {"episode_length": 12, "backend": "cpu"}
+    dist = RayVectorEnv("envgym/Robot-Push-v0", 5, 2, step_timeout_s=60, **kw)
+    local = gym.make_vec("envgym/Robot-Push-v0", 5, vectorization_mode="vector_entry_point", **kw)
+    try:
+        assert dist.world_ranges == [(0, 3), (3, 5)]
+        dist.reset(seed=8)
+        local.reset(seed=8)
+        gen = torch.Generator().manual_seed(2)
+        for t in range(3):
+            act = torch.rand(5, 7, generator=gen) * 2 - 1
+            assert_step_equal(dist.step(act), local.step(act), f"before {t}")
+        good = local.oracle_action()
+        last, first = good.clone(), good.clone()
+        last[4, 2] = float("nan")
+        first[0, 6] = float("inf")
+        _refused(dist, last, r"non-finite actions \(NaN or inf\) in worlds \[4\]")
+        _refused(dist, first.numpy(), r"in worlds \[0\]")
+        _refused(dist, good[:, :6], "expected actions of shape")
+        _refused(dist, good > 0, "real numbers")
+        _refused(dist, last[3:].numpy(), r"in worlds \[4\]", workers=[1])
+        assert_same(dist.get_state(), local.get_state(), "state after the refusals")
+        for t in range(6):
+            act = local.oracle_action()
+            assert_step_equal(dist.step(act), local.step(act), f"after {t}")
+    finally:
+        dist.close()
+        local.close()
+
+
+@pytest.mark.browser
+def test_browser_bad_batch_is_refused_before_any_worker_steps() -> None:
+    """A non-string action in the last worker's slice, then the first: the browser's
+    ValueError naming the global world; then the trajectory equals a local env's that never
+    saw them (the oracle's click would have ended world 0's episode had worker 0 stepped)."""
+    pytest.importorskip("playwright")
+    from envgym.browser.launch import default_executable
+
+    if default_executable() is None:
+        pytest.skip("no Chromium")
+    kw: dict[str, Any] = {"task": "ClickButton", "max_tokens": 512}
+    dist = RayVectorEnv("envgym/Browser-ClickButton-v0", 2, 2, step_timeout_s=30, **kw)
+    local = gym.make_vec(
+        "envgym/Browser-ClickButton-v0", 2, vectorization_mode="vector_entry_point", **kw
+    )
+    try:
+        assert_same(dist.reset(seed=3)[0]["tokens"], local.reset(seed=3)[0]["tokens"], "reset")
+        good = local.oracle_action()
+        _refused(dist, [good[0], 5], r"worlds \[1\] got \['int'\]", error=ValueError)
+        _refused(dist, [None, good[1]], r"worlds \[0\]", error=ValueError)
+        _refused(dist, [b"click"], r"worlds \[1\]", workers=[1], error=ValueError)
+        ended = 0
+        for t in range(3):
+            act = local.oracle_action()
+            d, lo = dist.step(act), local.step(act)
+            for name, x, y in zip(
+                ("reward", "terminated", "truncated"), d[1:4], lo[1:4], strict=True
+            ):
+                assert_same(x, y, f"step {t} {name}")
+            assert_same(d[0]["tokens"], lo[0]["tokens"], f"step {t} tokens")
+            ended += int((lo[2] | lo[3]).sum())
+        assert ended > 0
+    finally:
+        dist.close()
+        local.close()

@@ -20,6 +20,7 @@ from envgym.browser.tasks import task_factory
 from envgym.browser.tasks.base import Task
 from envgym.core import StepOutput, TorchVectorEnv
 from envgym.core.single import SingleEnv
+from envgym.core.vector import ActionRule, world_names
 
 TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n"}
 VOCAB_SIZE = 257
@@ -48,6 +49,37 @@ def unwrap_action(action: Any) -> Any:
     if isinstance(action, np.ndarray) and action.shape == ():
         return action.item()
     return action
+
+
+def action_items(
+    actions: Any, num_envs: int, worlds: Sequence[int] | np.ndarray | None = None
+) -> list[Any]:
+    """The browser's bad-input rule for a batch (``docs/browser.md``): a sequence of
+    ``num_envs`` strings or dicts (``unwrap_action`` applied), else ``ValueError`` before any
+    world steps, naming the worlds (rows, or ``worlds[row]``) that hold something else."""
+    if isinstance(actions, str | bytes | dict) or torch.is_tensor(actions):
+        raise ValueError(
+            f"expected a sequence of {num_envs} actions (strings or dicts), got "
+            f"{type(actions).__name__}"
+        )
+    if isinstance(actions, np.ndarray) and actions.ndim != 1:
+        raise ValueError(f"expected {num_envs} actions, got an array {actions.shape}")
+    try:
+        n = len(actions)
+    except TypeError:
+        raise ValueError(
+            f"expected a sequence of {num_envs} actions, got {type(actions).__name__}"
+        ) from None
+    if n != num_envs:
+        raise ValueError(f"expected {num_envs} actions, got {n}")
+    items = [unwrap_action(a) for a in actions]
+    bad = [i for i, a in enumerate(items) if not isinstance(a, str | dict)]
+    if bad:
+        raise ValueError(
+            f"actions must be strings or dicts; worlds {world_names(bad, worlds)} got "
+            f"{[type(items[i]).__name__ for i in bad[:8]]}"
+        )
+    return items
 
 
 class BrowserVectorEnv(TorchVectorEnv):
@@ -174,39 +206,20 @@ class BrowserVectorEnv(TorchVectorEnv):
         self.engine.reset(idx, s)
 
     def _convert_actions(self, actions: Any) -> list[Any]:  # type: ignore[override]
-        """Parse one action per world. The bad-input rule (``docs/browser.md``): a batch that
-        is not a sequence of ``num_envs`` strings/dicts raises ``ValueError`` before any world
-        steps; a string or dict that does not parse becomes that world's in-band
-        ``action_error`` (code 1) with the ``invalid_action`` penalty."""
-        if isinstance(actions, str | bytes | dict) or torch.is_tensor(actions):
-            raise ValueError(
-                f"expected a sequence of {self.num_envs} actions (strings or dicts), got "
-                f"{type(actions).__name__}"
-            )
-        if isinstance(actions, np.ndarray) and actions.ndim != 1:
-            raise ValueError(f"expected {self.num_envs} actions, got an array {actions.shape}")
-        try:
-            n = len(actions)
-        except TypeError:
-            raise ValueError(
-                f"expected a sequence of {self.num_envs} actions, got {type(actions).__name__}"
-            ) from None
-        if n != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} actions, got {n}")
-        items = [unwrap_action(a) for a in actions]
-        bad = [i for i, a in enumerate(items) if not isinstance(a, str | dict)]
-        if bad:
-            raise ValueError(
-                f"actions must be strings or dicts; worlds {bad[:8]} got "
-                f"{[type(items[i]).__name__ for i in bad[:8]]}"
-            )
+        """Parse one action per world (:func:`action_items` checks the batch first): a string
+        or dict that does not parse becomes that world's in-band ``action_error`` (code 1)
+        with the ``invalid_action`` penalty."""
         parsed: list[Any] = []
-        for a in items:
+        for a in action_items(actions, self.num_envs):
             try:
                 parsed.append(parse_action(a))
             except ParseError as e:
                 parsed.append(e)
         return parsed
+
+    def action_rule(self) -> ActionRule:
+        """:func:`action_items` (see :meth:`TorchVectorEnv.action_rule`)."""
+        return action_items
 
     def _step_worlds(self, actions: Any) -> StepOutput:
         results = self.engine.step(actions)

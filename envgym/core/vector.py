@@ -14,8 +14,9 @@ statistics, action conversion and validation, device handling, and per-world sna
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,10 @@ from envgym.core.errors import (
 )
 
 Obs = dict[str, torch.Tensor] | torch.Tensor
+
+ActionRule = Callable[..., Any]
+"""A family's action rule (:meth:`TorchVectorEnv.action_rule`): ``rule(actions, num_envs,
+worlds=None)`` returns the validated batch or raises the family's error."""
 
 
 @dataclass
@@ -153,28 +158,34 @@ class TorchVectorEnv(VectorEnv):
     def _convert_actions(self, actions: Any) -> torch.Tensor:
         """Turn user actions into a validated tensor on ``self.device``.
 
-        The default handles ``Discrete`` single action spaces: actions must be integers (any
-        signed or unsigned integer dtype; not bool, float or complex) of shape ``[num_envs]``
-        or ``[num_envs, 1]``, each inside the space. Anything else raises
-        :class:`~envgym.core.errors.InvalidActionError` naming the problem (and the worlds, for
-        out-of-space values); nothing in the env changes. Families with other spaces override
-        it.
+        The default handles ``Discrete`` single action spaces with :func:`discrete_actions`;
+        anything it refuses raises :class:`~envgym.core.errors.InvalidActionError` and nothing
+        in the env changes. Families with other spaces override it (and :meth:`action_rule`).
         """
         from gymnasium import spaces
 
         space = self.single_action_space
         if not isinstance(space, spaces.Discrete):
             raise NotImplementedError("override _convert_actions for non-Discrete action spaces")
-        t = integer_actions(actions, self.num_envs)
-        lo, hi = int(space.start), int(space.start + space.n)
-        bad = (t < lo) | (t >= hi)
-        if bool(bad.any()):
-            idx = torch.nonzero(bad).flatten()[:8].tolist()
-            vals = t[bad][:8].tolist()
-            raise InvalidActionError(
-                f"actions out of the action space Discrete({space.n}) in worlds {idx}: {vals}"
-            )
-        return (t - lo).to(self.device)
+        return discrete_actions(actions, self.num_envs, space).to(self.device)
+
+    def action_rule(self) -> ActionRule | None:
+        """This env's bad-input rule for a batch of actions, callable without an env.
+
+        A picklable ``rule(actions, num_envs, worlds=None)`` that checks a batch of any number
+        of worlds exactly as :meth:`step` checks this env's (the same function
+        :meth:`_convert_actions` calls), raising the same error, naming the bad rows as
+        ``worlds[row]`` when ``worlds`` is given, and touching no env. A driver of several
+        envs (``RayVectorEnv``) checks a whole batch with it before any of them steps.
+        ``None``: no such rule (the default for non-``Discrete`` spaces); a family that
+        overrides :meth:`_convert_actions` with another rule overrides this too.
+        """
+        from gymnasium import spaces
+
+        space = self.single_action_space
+        if not isinstance(space, spaces.Discrete):
+            return None
+        return partial(discrete_actions, space=space)
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(
@@ -480,6 +491,39 @@ def integer_actions(actions: Any, num_envs: int) -> torch.Tensor:
             f"got shape {tuple(t.shape)}"
         )
     return t.to(torch.int64).reshape(num_envs)
+
+
+def world_names(rows: Any, worlds: Sequence[int] | np.ndarray | None = None) -> list[int]:
+    """The first 8 of the rows ``rows`` (indices, or a bool mask) for an error message: as
+    world indices ``worlds[row]`` when ``worlds`` is given (a driver checking a batch of
+    several envs' worlds), else the rows themselves."""
+    arr = np.asarray(rows.cpu() if torch.is_tensor(rows) else rows)
+    idx = np.flatnonzero(arr) if arr.dtype == np.bool_ else arr.reshape(-1)
+    idx = idx[:8]
+    return [int(i) for i in (idx if worlds is None else np.asarray(worlds)[idx])]
+
+
+def discrete_actions(
+    actions: Any,
+    num_envs: int,
+    space: Any,
+    worlds: Sequence[int] | np.ndarray | None = None,
+) -> torch.Tensor:
+    """The vector base's rule for a ``Discrete`` space (``space``): integers (any signed or
+    unsigned integer dtype; not bool, float or complex) of shape ``[num_envs]`` or
+    ``[num_envs, 1]``, each inside the space, as zero-based int64 ``[num_envs]`` (on the
+    input's device). Anything else raises :class:`InvalidActionError` naming the problem (and
+    the worlds, for out-of-space values: see :func:`world_names`)."""
+    t = integer_actions(actions, num_envs)
+    lo, hi = int(space.start), int(space.start + space.n)
+    bad = (t < lo) | (t >= hi)
+    if bool(bad.any()):
+        idx = world_names(bad, worlds)
+        vals = t[bad][:8].tolist()
+        raise InvalidActionError(
+            f"actions out of the action space Discrete({space.n}) in worlds {idx}: {vals}"
+        )
+    return t - lo
 
 
 def reset_mask(mask: Any, num_envs: int) -> torch.Tensor:

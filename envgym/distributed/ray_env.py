@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import keys
-from envgym.core.vector import resolve_device
+from envgym.core.vector import ActionRule, resolve_device
 from envgym.distributed.wire import (
     MISSING,
     Missing,
@@ -69,6 +69,12 @@ class RayVectorEnv(VectorEnv):
     are not touched. ``info["truncation_reason"]`` is in every step's info (``""`` for worlds
     that were not cut short by a fault; the family's own reasons, e.g. the browser's, pass
     through).
+
+    ## Bad input
+    A batch the local env would refuse (``step``, ``step_async``, ``send``) is refused with the
+    same error before any worker steps, naming bad worlds by their global index: the learner
+    checks every world of it with the family's own rule (``action_rule()`` of the hosted env,
+    sent once by each worker with the spaces; no Ray call per step). No world changes.
 
     ## Transport
     Observations, rewards and infos travel as NumPy arrays inside Ray objects (see
@@ -162,12 +168,14 @@ class RayVectorEnv(VectorEnv):
         if self.single_target_space is not None:
             self.target_space = batch_space(self.single_target_space, self.num_envs)
         self.supports_state_snapshots = bool(desc["supports_state_snapshots"])
+        self._action_rule: ActionRule | None = desc["action_rule"]
         self.metadata = {**desc["metadata"], "autoreset_mode": AutoresetMode.SAME_STEP}
         for name, value in desc["attributes"].items():
             setattr(self, name, value)
         self.worker_losses: list[tuple[int, int, str]] = []
         """``(step, worker, "hung" | "dead")`` of every loss so far."""
         self._steps = 0
+        self._all_worlds = np.arange(self.num_envs)
         self._obs_parts: list[Any] = [MISSING] * self.num_workers
         self._pending: list[Any] | None = None
         self._inflight: dict[int, tuple[Any, float]] = {}
@@ -332,18 +340,29 @@ class RayVectorEnv(VectorEnv):
         info = concat(infos, self._sizes)
         return obs, ({} if isinstance(info, Missing) else from_wire(info, self.device))
 
-    def _split(self, actions: Any) -> list[Any]:
+    def _check_actions(self, actions: Any, worlds: np.ndarray) -> None:
+        """Refuse a bad batch before any worker steps: the family's own action rule (the
+        function its ``_convert_actions`` calls, from :meth:`TorchVectorEnv.action_rule`),
+        run here on every world of the batch, raises the family's error naming the bad worlds
+        by their global index (``worlds[row]``). No Ray call: the rule came with the spaces."""
+        if self._action_rule is not None:
+            self._action_rule(actions, int(worlds.size), worlds=worlds)
+
+    def _split(self, actions: Any, worlds: np.ndarray) -> Any:
+        """The batch for the worlds ``worlds`` (in order), checked, as an array or list that
+        the callers slice per worker (``arr[start : start + size]``)."""
+        self._check_actions(actions, worlds)
         if torch.is_tensor(actions):
             arr: Any = actions.detach().cpu().numpy()
         elif isinstance(actions, np.ndarray):
             arr = actions
         elif isinstance(actions, str | dict):
-            raise ValueError(f"expected a sequence of {self.num_envs} actions")
+            raise ValueError(f"expected a sequence of {worlds.size} actions")
         else:
             arr = list(actions)
-        if len(arr) != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} actions, got {len(arr)}")
-        return [arr[s:e] for s, e in self.world_ranges]
+        if len(arr) != worlds.size:
+            raise ValueError(f"expected {worlds.size} actions, got {len(arr)}")
+        return arr
 
     def step_async(self, actions: Any) -> None:
         """Send the actions and return at once; :meth:`step_wait` gathers the batch. The
@@ -354,9 +373,12 @@ class RayVectorEnv(VectorEnv):
             raise RuntimeError("step_async() called twice without step_wait()")
         if self._inflight:
             raise RuntimeError("steps sent with send() are in flight; recv() them first")
-        slices = self._split(actions)
+        arr = self._split(actions, self._all_worlds)
         self._sent_at = time.monotonic()
-        self._pending = [w.step.remote(a) for w, a in zip(self._workers, slices, strict=True)]
+        self._pending = [
+            w.step.remote(arr[s:e])
+            for w, (s, e) in zip(self._workers, self.world_ranges, strict=True)
+        ]
 
     def step_wait(self) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Wait (until the step deadline) for the step sent by :meth:`step_async`."""
@@ -402,14 +424,7 @@ class RayVectorEnv(VectorEnv):
         if busy:
             raise RuntimeError(f"workers {busy} have a step in flight; recv() it first")
         rows = np.concatenate([np.arange(*self.world_ranges[w]) for w in ws])
-        if torch.is_tensor(actions):
-            arr: Any = actions.detach().cpu().numpy()
-        elif isinstance(actions, np.ndarray):
-            arr = actions
-        else:
-            arr = list(actions)
-        if len(arr) != rows.size:
-            raise ValueError(f"expected {rows.size} actions for workers {ws}, got {len(arr)}")
+        arr = self._split(actions, rows)
         now = time.monotonic()
         start = 0
         for w in ws:

@@ -57,6 +57,9 @@ class EnvWorker:
             "single_target_space": getattr(b, "single_target_space", None),
             "supports_state_snapshots": getattr(b, "supports_state_snapshots", True),
             "metadata": dict(b.metadata),
+            # The family's action rule (a picklable function): the learner checks a whole
+            # batch with it before any worker steps (docs/distributed.md, "Bad input").
+            "action_rule": b.action_rule() if hasattr(b, "action_rule") else None,
             "attributes": {
                 name: getattr(b, name)
                 for name in (

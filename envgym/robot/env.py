@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from gymnasium.vector.utils import batch_space
 from envgym.core import StepOutput, TorchVectorEnv
 from envgym.core.errors import InvalidActionError, InvalidStateError
 from envgym.core.single import SingleEnv
+from envgym.core.vector import ActionRule, world_names
 from envgym.robot.compiler import CompiledScene, compile_scene
 from envgym.robot.engine import RobotEngine
 from envgym.robot.scenes import SceneSpec, load_scene
@@ -39,7 +41,12 @@ unstable; a goal or return near the float64 limit would overflow the float32 obs
 
 
 def action_tensor(
-    actions: Any, num_envs: int, act_dim: int, device: torch.device, single: bool = False
+    actions: Any,
+    num_envs: int,
+    act_dim: int,
+    device: torch.device,
+    single: bool = False,
+    worlds: Sequence[int] | np.ndarray | None = None,
 ) -> torch.Tensor:
     """Validate a batch of Box actions and return it as float32 ``[num_envs, act_dim]``.
 
@@ -48,7 +55,8 @@ def action_tensor(
     ``[num_envs, act_dim]`` (``[act_dim]`` for the single env, or for a vector env of one
     world), every entry finite (NaN/inf raise, naming the worlds); finite values outside
     ``[-1, 1]`` are clipped, in the input's own precision, so ``1e300`` is ``1.0``, not an
-    overflow to ``inf``. Errors are :class:`InvalidActionError` and nothing has stepped.
+    overflow to ``inf``. Errors are :class:`InvalidActionError` and nothing has stepped; the
+    worlds they name are rows, or ``worlds[row]`` (:func:`~envgym.core.vector.world_names`).
     """
     want = (act_dim,) if single else (num_envs, act_dim)
     fast = _in_range_actions(actions, want)
@@ -62,7 +70,7 @@ def action_tensor(
             raise InvalidActionError(f"expected actions of shape {want}, got {shape}")
 
     def non_finite(bad_rows: Any) -> InvalidActionError:
-        idx = [int(i) for i in np.flatnonzero(np.asarray(bad_rows))[:8]]
+        idx = world_names(np.asarray(bad_rows), worlds)
         return InvalidActionError(f"non-finite actions (NaN or inf) in worlds {idx}")
 
     if torch.is_tensor(actions) and actions.device.type == "cpu" and actions.dtype in _NP_FLOATS:
@@ -240,6 +248,11 @@ class RobotVectorEnv(TorchVectorEnv):
 
     def _convert_actions(self, actions: Any) -> torch.Tensor:
         return action_tensor(actions, self.num_envs, self.engine.act_dim, self.device)
+
+    def action_rule(self) -> ActionRule:
+        """:func:`action_tensor` for this scene's action size (see
+        :meth:`TorchVectorEnv.action_rule`)."""
+        return partial(action_tensor, act_dim=self.engine.act_dim, device=torch.device("cpu"))
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         out = self.engine.step(self.state, actions)
