@@ -80,7 +80,7 @@ def main() -> None:
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     rows = []
     for n in sizes:
-        for mode, copy in (("tokens", True), ("tokens", False), ("ids", True)):
+        for mode, copy in (("tokens", True), ("tokens", False), ("ids", True), ("ids", False)):
             row = measure(n, mode, rounds, copy)
             print(
                 f"B={n:>6} {mode:>6} copy={copy!s:>5}: env {row['env_steps_per_s']:>13,.0f}/s "
