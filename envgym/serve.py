@@ -34,6 +34,7 @@ What envgym adds to OpenEnv's server:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -111,6 +112,10 @@ class ServedEnv(Environment):
         self.server_kwargs = dict(env_kwargs or {})
         self.step_timeout_s = step_timeout_s
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envgym-session")
+        self._epoch = 0
+        """Which env thread is current: a call abandoned past its deadline (its thread left
+        behind, :meth:`_abandon`) belongs to an older epoch and, if it ever returns, changes
+        nothing (:meth:`_commit`)."""
         self._env: Any = None
         self._kwargs: dict[str, Any] | None = None
         self._oracle = False
@@ -124,18 +129,33 @@ class ServedEnv(Environment):
 
     # ------------------------------------------------------------------ env thread
 
-    def _make(self, kwargs: dict[str, Any]) -> None:
+    def _make(self, kwargs: dict[str, Any], epoch: int) -> Any:
+        """The session's env for ``kwargs`` (the current one, or a new one replacing it)."""
         import gymnasium as gym
 
         import envgym  # noqa: F401  (registers the ids)
 
         if self._env is not None and kwargs == self._kwargs:
-            return
+            return self._env
         if self._env is not None:
             self._env.close()
-            self._env = None
-        self._env = gym.make(self.env_id, **kwargs)
-        self._kwargs = kwargs
+            self._commit(epoch, _env=None)
+        env = gym.make(self.env_id, **kwargs)
+        try:
+            self._commit(epoch, _env=env, _kwargs=kwargs)
+        except _Abandoned:
+            env.close()
+            raise
+        return env
+
+    def _commit(self, epoch: int, **fields: Any) -> None:
+        """Set session fields from a call of env thread ``epoch``, unless that call was
+        abandoned (then :class:`_Abandoned`: whatever it returns is dropped)."""
+        with self._lock:
+            if epoch != self._epoch:
+                raise _Abandoned
+            for k, v in fields.items():
+                setattr(self, k, v)
 
     def _spaces(self) -> dict[str, Any]:
         env = self._env
@@ -148,22 +168,22 @@ class ServedEnv(Environment):
     def _oracle_action(self) -> Any:
         return to_wire(self._env.unwrapped.oracle_action()) if self._oracle else None
 
-    def _reset(self, data: dict[str, Any]) -> EnvgymObservation:
+    def _reset(self, data: dict[str, Any], epoch: int) -> EnvgymObservation:
         env_id = data.get("env_id")
         if env_id is not None and env_id != self.env_id:
             raise ValueError(f"this server serves {self.env_id!r}, not {env_id!r}")
         client_kwargs = data.get("env_kwargs") or {}
         if not isinstance(client_kwargs, dict):
             raise ValueError("env_kwargs must be a JSON object")
-        self._make({**self.server_kwargs, **client_kwargs})
-        self._oracle = bool(data.get("oracle", False))
+        env = self._make({**self.server_kwargs, **client_kwargs}, epoch)
+        self._commit(epoch, _oracle=bool(data.get("oracle", False)))
         if data.get("describe_only"):
             return EnvgymObservation(spaces=self._spaces())
         seed = data.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        obs, info = self._env.reset(seed=seed, options=from_wire(data.get("options")))
-        self._state = State(episode_id=data.get("episode_id"), step_count=0)
+        obs, info = env.reset(seed=seed, options=from_wire(data.get("options")))
+        self._commit(epoch, _state=State(episode_id=data.get("episode_id"), step_count=0))
         return EnvgymObservation(
             obs=to_wire(obs),
             info=to_wire(info),
@@ -171,13 +191,13 @@ class ServedEnv(Environment):
             spaces=self._spaces(),
         )
 
-    def _step(self, action: Any) -> EnvgymObservation:
-        if self._env is None:
+    def _step(self, action: Any, epoch: int) -> EnvgymObservation:
+        env = self._env
+        if env is None:
             raise RuntimeError("reset the session before stepping it")
-        obs, reward, terminated, truncated, info = self._env.step(from_wire(action))
-        self._state = State(
-            episode_id=self._state.episode_id, step_count=self._state.step_count + 1
-        )
+        obs, reward, terminated, truncated, info = env.step(from_wire(action))
+        st = self._state
+        self._commit(epoch, _state=State(episode_id=st.episode_id, step_count=st.step_count + 1))
         done = bool(terminated or truncated)
         return EnvgymObservation(
             obs=to_wire(obs),
@@ -247,23 +267,29 @@ class ServedEnv(Environment):
 
     async def _run(self, fn: Any, *args: Any) -> EnvgymObservation:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._thread, fn, *args)
+        future = loop.run_in_executor(self._thread, fn, *args, self._epoch)
         try:
             return await asyncio.wait_for(future, self.step_timeout_s)
         except TimeoutError:
-            # The env's thread is stuck: abandon it (and the env it owns); the next reset builds
-            # a fresh env on a fresh thread.
-            self._thread.shutdown(wait=False, cancel_futures=True)
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envgym-session")
-            self._env, self._kwargs = None, None
-            raise ServedEnvError(
-                f"{DEADLINE_EXCEEDED}: the env call ran past {self.step_timeout_s:g} s; "
-                "reset the session"
-            ) from None
+            raise self._abandon() from None
         except ServedEnvError:
             raise
         except Exception as e:  # the env's own documented error, named for the client
             raise ServedEnvError(f"{type(e).__name__}: {e}") from e
+
+    def _abandon(self) -> ServedEnvError:
+        """The env's thread is stuck past the deadline: leave it (and the env it owns) behind;
+        a call of it that returns later changes nothing (a new epoch); the next reset builds a
+        fresh env on a fresh thread. Returns the client's error."""
+        with self._lock:
+            self._epoch += 1
+            stuck, self._env, self._kwargs = self._thread, None, None
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="envgym-session")
+        stuck.shutdown(wait=False, cancel_futures=True)
+        return ServedEnvError(
+            f"{DEADLINE_EXCEEDED}: the env call ran past {self.step_timeout_s:g} s; "
+            "reset the session"
+        )
 
     async def reset_async(
         self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any
@@ -290,9 +316,17 @@ class ServedEnv(Environment):
         return self._call_sync(self._step, action.action)
 
     def _call_sync(self, fn: Any, *args: Any) -> EnvgymObservation:
+        """:meth:`_call` for the synchronous face: the same deadline and the same errors."""
         self._begin()
         try:
-            return self._thread.submit(fn, *args).result(self.step_timeout_s)
+            future = self._thread.submit(fn, *args, self._epoch)
+            return future.result(self.step_timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise self._abandon() from None
+        except ServedEnvError:
+            raise
+        except Exception as e:  # the env's own documented error, named for the client
+            raise ServedEnvError(f"{type(e).__name__}: {e}") from e
         finally:
             self._end()
 
@@ -314,6 +348,10 @@ class ServedEnv(Environment):
     def is_open(self) -> bool:
         """Whether the session still takes calls (neither closed nor expired)."""
         return not self._closing
+
+
+class _Abandoned(Exception):
+    """A call of an abandoned env thread tried to change the session (it is dropped)."""
 
 
 class _BodyLimit:

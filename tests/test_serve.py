@@ -21,7 +21,14 @@ import envgym  # noqa: F401  (registers the ids)
 from envgym.cli import main
 from envgym.phone.scenarios import shipped_names
 from envgym.remote import AsyncRemoteEnv, RemoteEnv, RemoteEnvError
-from envgym.serve import SESSION_EXPIRED, EnvgymAction, EnvServer, ServedEnv, ServedEnvError
+from envgym.serve import (
+    DEADLINE_EXCEEDED,
+    SESSION_EXPIRED,
+    EnvgymAction,
+    EnvServer,
+    ServedEnv,
+    ServedEnvError,
+)
 
 PHONE = "envgym/Phone-v0"
 
@@ -463,3 +470,50 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_call_abandoned_past_its_deadline_changes_nothing_when_it_returns(
+    gate_id: str,
+) -> None:
+    """A step stuck past the deadline is abandoned (DEADLINE_EXCEEDED, on the async and the
+    synchronous face alike); the session resets onto a fresh env; when the stuck step finally
+    returns, it changes neither the session's env nor its step count."""
+    served = ServedEnv(gate_id, step_timeout_s=0.3)
+
+    async def run() -> None:
+        await served.reset_async(seed=0)
+        old = _GateEnv.made[-1]
+        old.gate.set()
+        for _ in range(2):
+            await served.step_async(EnvgymAction(action=0))
+        assert served.state.step_count == 2
+        old.gate.clear()
+        with pytest.raises(ServedEnvError, match=f"^{DEADLINE_EXCEEDED}: "):
+            await served.step_async(EnvgymAction(action=0))
+        await served.reset_async(seed=1)  # a fresh env on a fresh thread
+        new = _GateEnv.made[-1]
+        assert new is not old
+        new.gate.set()
+        await served.step_async(EnvgymAction(action=0))
+        assert served.state.step_count == 1
+        old.gate.set()  # the abandoned step returns now (and tries to count itself)
+        for _ in range(100):
+            if not old.stepping:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert not old.stepping
+        assert served.state.step_count == 1
+        assert served._env.unwrapped is new
+
+    asyncio.run(run())
+    assert served.state.step_count == 1
+    # The synchronous (HTTP) face: the same deadline, the same error, not a raw TimeoutError.
+    _GateEnv.made[-1].gate.clear()
+    with pytest.raises(ServedEnvError, match=f"^{DEADLINE_EXCEEDED}: "):
+        served.step(EnvgymAction(action=0))
+    _GateEnv.made[-1].gate.set()
+    served.reset(seed=2)
+    _GateEnv.made[-1].gate.set()
+    assert served.step(EnvgymAction(action=0)).obs == 1
+    served.close()
