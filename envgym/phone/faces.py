@@ -215,7 +215,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._mask: torch.Tensor | None = None
         # copy=False: persistent buffers (tokens: the step's, held by final_obs and the
         # target, and the one after its auto-reset, held by obs; the action mask).
-        self._bufs: list[torch.Tensor] = []
+        self._bufs: dict[int, torch.Tensor] = {}
         self._buf_after_reset, self._mask_buf = False, None
         # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
         # CUDA graph and replayed: one launch instead of hundreds of small kernels.
@@ -300,17 +300,17 @@ class PhoneVectorEnv(TorchVectorEnv):
         if 2 * len(rows) > self.num_envs:
             return None  # most worlds reset: rebuild all of it
         ids = self.engine.packer.ids(self.state["msgs"][rows], self.state["vars"][rows])
-        new = heard.clone() if self.copy else self._buffer(1, heard).copy_(heard)
+        new = heard.clone() if self.copy else self._buffer(1, heard.shape).copy_(heard)
         new.index_copy_(0, rows, ids if self.obs_mode == "ids" else self.engine.packer.pack(ids))
         return new
 
-    def _buffer(self, i: int, like: torch.Tensor) -> torch.Tensor:
-        """Persistent buffer ``i`` (0: the step's heard tokens, 1: after its auto-reset)."""
-        while len(self._bufs) <= i:
-            self._bufs.append(torch.empty_like(like))
-        if self._bufs[i].shape != like.shape or self._bufs[i].dtype != like.dtype:
-            self._bufs[i] = torch.empty_like(like)
-        return self._bufs[i]
+    def _buffer(self, i: int, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        """Persistent int32 buffer ``i`` of ``shape`` (0: what the step heard, 1: what the worlds
+        hear after its auto-reset)."""
+        buf = self._bufs.get(i)
+        if buf is None or buf.shape != shape:
+            buf = self._bufs[i] = torch.empty(shape, dtype=torch.int32, device=self.device)
+        return buf
 
     def set_state(self, state: Any, worlds: Any = None) -> None:
         super().set_state(state, worlds)
@@ -332,10 +332,8 @@ class PhoneVectorEnv(TorchVectorEnv):
             elif self.copy:
                 self._heard = self.engine.tokens(self.state)
             else:
-                B, L = self.num_envs, self.engine.L
-                if not self._bufs:
-                    self._bufs.append(torch.empty((B, L), dtype=torch.int32, device=self.device))
-                buf = self._buffer(int(self._buf_after_reset), self._bufs[0])
+                shape = (self.num_envs, self.engine.L)
+                buf = self._buffer(int(self._buf_after_reset), shape)
                 self._heard = self.engine.tokens(self.state, out=buf)
         return self._heard
 
