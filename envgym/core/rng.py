@@ -15,9 +15,12 @@ _MASK32 = 0xFFFFFFFF
 
 
 def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
-    """``(x * c) mod 2**32`` for ``x`` in ``[0, 2**32)`` without int64 overflow."""
-    c_lo, c_hi = c & 0xFFFF, (c >> 16) & 0xFFFF
-    return ((x * c_lo) + (((x * c_hi) & 0xFFFF) << 16)) & _MASK32
+    """``(x * c) mod 2**32`` for ``x`` in ``[0, 2**32)`` and a constant ``c`` in ``[0, 2**32)``
+    without int64 overflow: ``c`` is replaced by its representative in ``[-2**31, 2**31)`` (the
+    same residue mod ``2**32``), so ``|x * c| < 2**63``, and the two's-complement low 32 bits of
+    the product are the residue."""
+    c = c - (1 << 32) if c >= 1 << 31 else c
+    return (x * c) & _MASK32
 
 
 def hash32(x: torch.Tensor) -> torch.Tensor:
