@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -126,6 +127,15 @@ them back)."""
 STATES_KNOWN = -1
 """A :attr:`PhoneActions.stated_value` entry: this world's assistant states what it knows (no
 value id is -1: :meth:`PhoneEngine.value_id` gives ids from 0, and -2 for a value no fact has)."""
+
+
+class GoalRows(NamedTuple):
+    """Each world's records against its scenario's goal (:meth:`PhoneEngine.goal_rows`)."""
+
+    held: torch.Tensor
+    """bool [B, R]: the record holds its goal value."""
+    constrained: torch.Tensor
+    """bool [B, R]: the goal constrains the record."""
 
 
 @dataclass(frozen=True)
@@ -305,12 +315,16 @@ class PhoneEngine:
         onehot.scatter_(2, dept[..., None], True)
         self._plan_dept = (onehot & self._plan_svc[..., None]).any(dim=1)  # [K, D]
         self._plan_facts = (t.needs_fact & self._plan_svc[..., None]).any(dim=1)  # [K, F]
+        # The planned facts the assistant does not know at the start, and the records that
+        # already hold their goal value at the start (neither is a sub-goal reached).
+        self._plan_hidden = self._plan_facts & ~t.fact_known0
+        self._goal_held0 = (t.rec_init == t.goal_val) & t.goal_mask
         # Per scenario: each per-item group's payment per item (verified, fact, records).
         pf = self._plan_facts
         self._sg_per = torch.stack(
             [
                 1.0 / pf.sum(dim=1).clamp(min=1).float(),
-                1.0 / (pf & ~t.fact_known0).sum(dim=1).clamp(min=1).float(),
+                1.0 / self._plan_hidden.sum(dim=1).clamp(min=1).float(),
                 1.0 / t.goal_mask.sum(dim=1).clamp(min=1).float(),
             ],
             dim=1,
@@ -422,7 +436,7 @@ class PhoneEngine:
         # not sub-goals it reached.
         st["sg_fact"] = torch.where(wide(st["sg_fact"]), st["known"], st["sg_fact"])
         st["sg_records"] = torch.where(
-            wide(st["sg_records"]), self._goal_records(st), st["sg_records"]
+            wide(st["sg_records"]), self._goal_held0.index_select(0, sc), st["sg_records"]
         )
         intro = torch.full_like(st["msgs"], -1)
         intro[:, 0] = t.m_intro.index_select(0, sc)
@@ -476,15 +490,18 @@ class PhoneEngine:
         (:meth:`MessagePacker.pack` of :meth:`message_ids`; into ``out`` when given)."""
         return self.packer.pack(self.message_ids(st), self.sync_free, out)
 
-    def _goal_records(self, st: State) -> torch.Tensor:
-        """bool [B, R]: records the goal constrains that hold their goal value."""
+    def goal_rows(self, st: State) -> GoalRows:
+        """Each world's records against its goal (looked up once for all that a step asks)."""
         t, sc = self.t, st["scenario"]
-        return (st["records"] == t.goal_val.index_select(0, sc)) & t.goal_mask.index_select(0, sc)
+        held = st["records"] == t.goal_val.index_select(0, sc)
+        return GoalRows(held, t.goal_mask.index_select(0, sc))
 
-    def success(self, st: State) -> torch.Tensor:
+    def success(self, st: State, goal: GoalRows | None = None) -> torch.Tensor:
+        """bool [B]: every record the goal constrains holds its goal value, within the fee
+        budget (``goal``: :meth:`goal_rows` of ``st``, when the caller has it)."""
         t, sc = self.t, st["scenario"]
-        ok = (st["records"] == t.goal_val.index_select(0, sc)) | ~t.goal_mask.index_select(0, sc)
-        return _all_rows(ok) & (st["fees"] <= t.max_fees.index_select(0, sc))
+        g = self.goal_rows(st) if goal is None else goal
+        return _all_rows(g.held | ~g.constrained) & (st["fees"] <= t.max_fees.index_select(0, sc))
 
     # ------------------------------------------------------------------ step
     def step(
@@ -965,7 +982,9 @@ class PhoneEngine:
         the user's, the episode's end and success."""
         t, st, sc = self.t, u.st, u.sc
         truncated = (st["turn"] >= t.max_turns.index_select(0, sc)) & ~terminated
-        success = self.success(st)
+        goal_rows = self.goal_rows(st)
+        success = self.success(st, goal_rows)
+        pf = at(self._plan_facts, sc)
         w = t.w.index_select(0, sc)
         ended = (terminated | truncated).float()
         terms = {
@@ -978,7 +997,7 @@ class PhoneEngine:
         assert tuple(terms) == REWARD_TERMS
         # The per-step costs as the rep and the user see them (independent of reward_mode).
         goal, turn_cost = terms["goal"], terms["turn_cost"]
-        reward = self._assistant_reward(terms, self._subgoal_terms(st, w[:, 0]))
+        reward = self._assistant_reward(terms, self._subgoal_terms(st, w[:, 0], goal_rows, pf))
         st["violations"] = st["violations"] + (u.forbidden + u.false_ver).long()
         rep_terms = {
             "resolved": goal,
@@ -1003,7 +1022,7 @@ class PhoneEngine:
             "rep_action_error": u.rep_err,
             "user_reward": user_terms["goal"] + user_terms["turn_cost"],
             "user_reward_terms": user_terms,
-            "subgoals": self.subgoals(st),
+            "subgoals": self.subgoals(st, goal_rows.constrained, pf),
         }
 
     def _assistant_reward(
@@ -1031,22 +1050,24 @@ class PhoneEngine:
         return reward
 
     # ------------------------------------------------------------------ sub-goals
-    def _subgoal_terms(self, st: State, w_goal: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _subgoal_terms(
+        self, st: State, w_goal: torch.Tensor, goal: GoalRows, pf: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Mark the sub-goals reached this step; return each group's payment (once per episode).
 
         Groups (of the scenario's oracle plan): a rep of a department the plan goes through
         answered; a planned service became the active request; each fact the plan needs was
         verified; each such fact the assistant didn't know at the start became known; each
         goal record took its goal value. Each group pays at most ``SUBGOAL_SHARE`` of the goal
-        weight, split evenly over its items.
+        weight, split evenly over its items. ``goal`` is :meth:`goal_rows` of ``st``, ``pf``
+        the facts of the scenario's plan (bool [B, F]).
         """
         sc = st["scenario"]
-        pf = at(self._plan_facts, sc)
         dept = (st["phase"] == REP) & at(self._plan_dept, sc, st["dept"].clamp(min=0))
         svc = (st["service"] >= 0) & at(self._plan_svc, sc, st["service"].clamp(min=0))
         ver = st["verified"] & pf
         fact = st["known"] & pf
-        rec = self._goal_records(st)
+        rec = goal.held & goal.constrained
         new = {
             "dept": (dept & ~st["sg_dept"]).float(),
             "service": (svc & ~st["sg_service"]).float(),
@@ -1075,13 +1096,15 @@ class PhoneEngine:
             )
         }
 
-    def subgoals(self, st: State) -> dict[str, torch.Tensor]:
+    def subgoals(
+        self, st: State, goal: torch.Tensor | None = None, pf: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """bool [B] per sub-goal: reached this episode (every item of the group, for the
         per-item groups; a group with no items counts as reached)."""
         t, sc = self.t, st["scenario"]
-        pf = at(self._plan_facts, sc)
-        hidden = pf & ~t.fact_known0.index_select(0, sc)
-        goal = t.goal_mask.index_select(0, sc)
+        pf = at(self._plan_facts, sc) if pf is None else pf
+        hidden = at(self._plan_hidden, sc)
+        goal = t.goal_mask.index_select(0, sc) if goal is None else goal
         reached = (  # copies: what is handed out never aliases the state
             st["sg_dept"].clone(),
             st["sg_service"].clone(),
