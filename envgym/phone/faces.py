@@ -387,7 +387,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         obs = {
             self._heard_key: tokens,
             "phase": st["phase"].clone(),
-            "known_facts": st["known"].to(torch.int8),
+            "known_facts": st["known"].view(torch.int8).clone(),  # bool bytes are 0 or 1
             "calls": st["calls"].clamp(max=_MAX_CALL_COUNT).to(torch.int32),
             "turn": st["turn"].to(torch.int32)[:, None],
         }

@@ -241,7 +241,7 @@ def at(table: torch.Tensor, *idx: torch.Tensor) -> torch.Tensor:
     n = len(idx)
     lin = idx[0]
     for i, size in zip(idx[1:], table.shape[1:n], strict=True):
-        lin = lin * size + i
+        lin = torch.add(i, lin, alpha=size)  # lin * size + i, one op
     rest = table.shape[n:]
     rows = table.reshape(-1, *rest).index_select(0, lin.reshape(-1))
     return rows if lin.dim() == 1 else rows.reshape(*lin.shape, *rest)
