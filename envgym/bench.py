@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from envgym.core.allocator import allocator_mode
 from envgym.core.machine import device_name
 
 POLICIES = ("random", "oracle")
@@ -282,6 +283,7 @@ def bench_env(
             "device": str(dev),
             "device_name": device_name(dev),
             "torch_threads": torch.get_num_threads(),
+            "allocator": allocator_mode(),
             "steps": int(steps),
             "warmup": int(warmup),
             "seed": int(seed),

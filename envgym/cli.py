@@ -205,9 +205,12 @@ def cmd_bench(args: argparse.Namespace, command: str) -> int:
     import torch
 
     from envgym.bench import bench_env, format_row
+    from envgym.core.allocator import reuse_freed_memory
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.reuse_freed_memory and not reuse_freed_memory():
+        print("--reuse-freed-memory: this C library has no mallopt (not glibc); unchanged")
     if args.three_party is not None:
         return _bench_three_party(args, command)
     if args.served:
@@ -693,6 +696,12 @@ def _add_bench(sub: Any) -> None:
     b.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     b.add_argument("--steps", type=_positive, default=200, help="timed steps (default 200)")
     b.add_argument("--warmup", type=_non_negative, default=20, help="untimed steps (default 20)")
+    b.add_argument(
+        "--reuse-freed-memory",
+        action="store_true",
+        help="first have glibc reuse freed big blocks instead of unmapping them "
+        "(envgym.core.allocator; the rows record it): copy=True's fresh tensors stop page-faulting",
+    )
     b.add_argument(
         "--policy",
         choices=("random", "oracle", "fill", "navigate"),

@@ -14,7 +14,11 @@ other processes on a shared machine hits both alike, and reports medians:
 
 Usage::
 
-    python docs/bench/phone_ceiling.py OUT.json [N,N,...] [ROUNDS]
+    python docs/bench/phone_ceiling.py OUT.json [N,N,...] [ROUNDS] [reuse]
+
+``reuse`` first applies :func:`envgym.core.allocator.reuse_freed_memory` (glibc reuses freed
+big blocks instead of unmapping them: ``copy=True``'s fresh tensors stop page-faulting); the
+JSON's ``meta.allocator`` says which allocator ran.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import time
 import torch
 
 from envgym.bench import device_name
+from envgym.core.allocator import allocator_mode, reuse_freed_memory
 from envgym.phone.ceiling import CeilingWorlds, ceiling_tables
 from envgym.phone.faces import PhoneVectorEnv
 
@@ -78,6 +83,8 @@ def main() -> None:
     out = sys.argv[1]
     sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "1,16384,65536").split(",")]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    if len(sys.argv) > 4 and sys.argv[4] == "reuse" and not reuse_freed_memory():
+        sys.exit("reuse: this C library has no mallopt (not glibc)")
     rows = []
     for n in sizes:
         for mode, copy in (("tokens", True), ("tokens", False), ("ids", True), ("ids", False)):
@@ -94,6 +101,7 @@ def main() -> None:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "device_name": device_name(torch.device("cpu")),
         "torch_threads": torch.get_num_threads(),
+        "allocator": allocator_mode(),
         "load_average": os.getloadavg(),
         "python": platform.python_version(),
         "torch": torch.__version__,
