@@ -8,6 +8,7 @@ worker whose step sleeps past the deadline.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import Any
 
@@ -508,6 +509,51 @@ def test_robot_bad_batch_is_refused_before_any_worker_steps() -> None:
     finally:
         dist.close()
         local.close()
+
+
+@pytest.mark.mujoco
+def test_robot_one_world_takes_an_unbatched_action_as_the_local_env_does() -> None:
+    """A vector env of one robot world takes a single [7] action (docs/reliability.md, Robot):
+    on Ray as locally, through step and through send to a one-world worker; a [6] action and,
+    with two worlds, a [7] one are the local env's InvalidActionError."""
+    pytest.importorskip("mujoco")
+    kw: dict[str, Any] = {"episode_length": 5, "backend": "cpu"}
+
+    def local_env(n: int) -> Any:
+        return gym.make_vec(
+            "envgym/Robot-Reach-v0", n, vectorization_mode="vector_entry_point", **kw
+        )
+
+    # Three workers at once on the fixture's 2 CPUs: half a CPU each.
+    half = {"num_cpus": 0.5}
+    one, two = (
+        RayVectorEnv("envgym/Robot-Reach-v0", n, n, step_timeout_s=60, worker_options=half, **kw)
+        for n in (1, 2)
+    )
+    local_one, local_two, world_1 = local_env(1), local_env(2), local_env(1)
+    try:
+        assert_same(one.reset(seed=6)[0], local_one.reset(seed=6)[0], "reset")
+        for t in range(8):  # an episode ends at step 5: the auto-reset is exercised
+            a = local_one.oracle_action()[0]
+            act = (a, a.numpy(), a.tolist())[t % 3]
+            assert_step_equal(one.step(act), local_one.step(act), f"step {t}")
+        for actions in (np.zeros(6, np.float32), torch.zeros(1, 6)):
+            with pytest.raises(InvalidActionError) as want:
+                local_one.step(actions)
+            _refused(one, actions, re.escape(str(want.value)))
+        two.reset(seed=10)
+        local_two.reset(seed=10)
+        world_1.reset(seed=11)  # world 1 of the two is seeded 10 + 1
+        a = world_1.oracle_action()[0].numpy()
+        with pytest.raises(InvalidActionError) as want:
+            local_two.step(a)
+        _refused(two, a, re.escape(str(want.value)))
+        two.send(a, workers=[1])
+        assert_step_equal(two.recv(min_workers=1)[:4], world_1.step(a)[:4], "send to world 1")
+        assert_same(one.get_state(), local_one.get_state(), "get_state")
+    finally:
+        for e in (one, two, local_one, local_two, world_1):
+            e.close()
 
 
 @pytest.mark.browser
