@@ -76,7 +76,11 @@ class RayVectorEnv(VectorEnv):
     A batch the local env would refuse (``step``, ``step_async``, ``send``) is refused with the
     same error before any worker steps, naming bad worlds by their global index: the learner
     checks every world of it with the family's own rule (``action_rule()`` of the hosted env,
-    sent once by each worker with the spaces; no Ray call per step). No world changes.
+    sent once by each worker with the spaces; no Ray call per step). No world changes. What the
+    rule accepts is forwarded as the local env would take it: a typed record of per-world
+    fields (the phone's ``PhoneActions``: stated values, a learned rep) travels as a record, each
+    worker getting its rows of every field; one world's unbatched action (the robot's ``[7]``
+    for a batch of one) travels as a batch of one.
 
     ## Transport
     Observations, rewards and infos travel as NumPy arrays inside Ray objects (see
