@@ -8,6 +8,7 @@ worker whose step sleeps past the deadline.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 import envgym  # noqa: F401
 from envgym.core import keys
 from envgym.core.errors import InvalidActionError
+from envgym.phone.engine import STATES_KNOWN, PhoneActions
 from envgym.testing import check_vector_env
 from envgym.wrappers import TransitionRecorder
 
@@ -150,6 +152,129 @@ def test_robot_on_ray_equals_local_bit_for_bit() -> None:
             act = local.oracle_action() if t % 3 else torch.rand(5, 7, generator=gen) * 2 - 1
             assert_step_equal(dist.step(act), local.step(act), f"step {t}")
         assert_same(dist.get_state(), local.get_state(), "get_state")
+    finally:
+        dist.close()
+        local.close()
+
+
+def _stated_values(envs: Any, a: torch.Tensor, t: int) -> torch.Tensor:
+    """Per world, for a ``provide:f`` action: the id of the user's true value of ``f``, of a
+    value no fact has, or ``STATES_KNOWN``, in turn by world and step (else ``STATES_KNOWN``)."""
+    said = torch.full_like(a, STATES_KNOWN)
+    for i, act in enumerate(a.tolist()):
+        name = envs.action_names[act] if act < len(envs.action_names) else ""
+        if not name.startswith("provide:"):
+            continue
+        fact = name.split(":", 1)[1]
+        sc = envs.compiled.scenarios[int(envs.state["scenario"][i])]
+        truth = next((f.value for f in sc.user.facts if f.id == fact), None)
+        pick = (i + t) % 3
+        if pick == 0 and truth is not None:
+            said[i] = envs.engine.value_id(truth)
+        elif pick == 1:
+            said[i] = envs.engine.value_id("no-such-value")
+    return said
+
+
+def _record(envs: Any, t: int, gen: torch.Generator) -> Any:
+    """Step ``t``'s actions for ``envs`` (the local env): the oracle's, as plain ids or as a
+    PhoneActions record (stated values right and wrong, none, a learned rep's and user's
+    moves now and then, the garbled action in one world)."""
+    a = envs.oracle_action()
+    n = a.shape[0]
+    if t % 5 == 0:
+        return a
+    if t % 5 == 1:
+        return PhoneActions(a)
+    stated = _stated_values(envs, a, t)
+    if t % 5 == 2:
+        a = a.clone()
+        a[t % n] = envs.engine.garbled_action
+        return PhoneActions(a, stated.numpy()[:, None])  # NumPy, [B, 1]: the rule takes both
+    if t % 5 == 3:
+        return PhoneActions(a, stated)
+    rep = torch.randint(0, len(envs.engine.rep_catalogue), (n,), generator=gen)
+    user = torch.randint(0, 3, (n,), generator=gen)
+    return PhoneActions(a, stated, rep, user)
+
+
+def test_phone_actions_records_on_ray_equal_local() -> None:
+    """PhoneActions records (stated values right, wrong and unsaid, the garbled action, a
+    learned rep and user) through step, step_async and send on 2 workers equal a local run;
+    the stated values change the rep's verdict (some verifications fail, some pass)."""
+    n = 8
+    dist = RayVectorEnv("envgym/Phone-v0", n, 2, step_timeout_s=60, scenario="all")
+    local = phone_vec(n)
+    try:
+        assert_same(dist.reset(seed=21)[0], local.reset(seed=21)[0], "reset")
+        gen = torch.Generator().manual_seed(3)
+        mismatched = verified = False
+        for t in range(60):
+            act = _record(local, t, gen)
+            if t % 3 == 1:
+                dist.step_async(act)
+                d = dist.step_wait()
+            elif t % 3 == 2:
+                dist.send(act)
+                d = dist.recv(min_workers=2)
+                assert list(d[4]["env_id"]) == list(range(n))
+            else:
+                d = dist.step(act)
+            lo = local.step(act)
+            assert_step_equal(d, lo, f"step {t}")
+            mismatched |= bool((local.state["mismatches"] > 0).any())
+            verified |= bool(local.state["verified"].any())
+        assert mismatched and verified, "the stated values never changed a verdict"
+        assert_same(dist.get_state(), local.get_state(), "get_state")
+    finally:
+        dist.close()
+        local.close()
+
+
+def test_phone_bad_record_is_refused_before_any_worker_steps() -> None:
+    """A record with a bad field (assistant id past the garbled action, a rep or user move out
+    of its catalogue, a stated value of the wrong shape or dtype) in the first or the last
+    worker's slice: the local env's InvalidActionError, naming the global world; no world
+    changes, and the trajectory goes on equal to the local env's."""
+    n = 6
+    dist = RayVectorEnv("envgym/Phone-v0", n, 2, step_timeout_s=60, scenario="mock")
+    local = gym.make_vec(
+        "envgym/Phone-v0", n, vectorization_mode="vector_entry_point", scenario="mock"
+    )
+    try:
+        dist.reset(seed=7)
+        local.reset(seed=7)
+        a = local.oracle_action()
+        reps = len(local.engine.rep_catalogue)
+        zero = torch.zeros(n, dtype=torch.int64)
+
+        def at(world: int, value: int, base: torch.Tensor = zero) -> torch.Tensor:
+            out = base.clone()
+            out[world] = value
+            return out
+
+        bad = [
+            (PhoneActions(at(5, local.engine.garbled_action + 1, a)), r"assistant .* \[5\]"),
+            (PhoneActions(a, None, at(4, reps)), rf"rep actions: .*\({reps}\) in worlds \[4\]"),
+            (PhoneActions(a, None, None, at(0, -1)), r"user actions: .* in worlds \[0\]"),
+            (PhoneActions(a, zero[:5]), r"stated_value: expected 6 actions"),
+            (PhoneActions(a, zero.float()), r"stated_value: .*must be integers"),
+            (PhoneActions(None, zero), "needs assistant actions"),
+        ]
+        snap = local.get_state()
+        for record, match in bad:
+            with pytest.raises(InvalidActionError, match=match):
+                local.step(record)
+            _refused(dist, record, match)
+        # send() to worker 1 alone: its row 0 is world 3.
+        _refused(dist, PhoneActions(a[3:], None, at(0, reps)[:3]), r"worlds \[3\]", workers=[1])
+        assert dist.worker_losses == []
+        assert_same(local.get_state(), snap, "local state after the refusals")
+        assert_same(dist.get_state(), snap, "state after the refusals")
+        gen = torch.Generator().manual_seed(4)
+        for t in range(10):
+            act = _record(local, t, gen)
+            assert_step_equal(dist.step(act), local.step(act), f"after {t}")
     finally:
         dist.close()
         local.close()
@@ -384,6 +509,51 @@ def test_robot_bad_batch_is_refused_before_any_worker_steps() -> None:
     finally:
         dist.close()
         local.close()
+
+
+@pytest.mark.mujoco
+def test_robot_one_world_takes_an_unbatched_action_as_the_local_env_does() -> None:
+    """A vector env of one robot world takes a single [7] action (docs/reliability.md, Robot):
+    on Ray as locally, through step and through send to a one-world worker; a [6] action and,
+    with two worlds, a [7] one are the local env's InvalidActionError."""
+    pytest.importorskip("mujoco")
+    kw: dict[str, Any] = {"episode_length": 5, "backend": "cpu"}
+
+    def local_env(n: int) -> Any:
+        return gym.make_vec(
+            "envgym/Robot-Reach-v0", n, vectorization_mode="vector_entry_point", **kw
+        )
+
+    # Three workers at once on the fixture's 2 CPUs: half a CPU each.
+    half = {"num_cpus": 0.5}
+    one, two = (
+        RayVectorEnv("envgym/Robot-Reach-v0", n, n, step_timeout_s=60, worker_options=half, **kw)
+        for n in (1, 2)
+    )
+    local_one, local_two, world_1 = local_env(1), local_env(2), local_env(1)
+    try:
+        assert_same(one.reset(seed=6)[0], local_one.reset(seed=6)[0], "reset")
+        for t in range(8):  # an episode ends at step 5: the auto-reset is exercised
+            a = local_one.oracle_action()[0]
+            act = (a, a.numpy(), a.tolist())[t % 3]
+            assert_step_equal(one.step(act), local_one.step(act), f"step {t}")
+        for actions in (np.zeros(6, np.float32), torch.zeros(1, 6)):
+            with pytest.raises(InvalidActionError) as want:
+                local_one.step(actions)
+            _refused(one, actions, re.escape(str(want.value)))
+        two.reset(seed=10)
+        local_two.reset(seed=10)
+        world_1.reset(seed=11)  # world 1 of the two is seeded 10 + 1
+        a = world_1.oracle_action()[0].numpy()
+        with pytest.raises(InvalidActionError) as want:
+            local_two.step(a)
+        _refused(two, a, re.escape(str(want.value)))
+        two.send(a, workers=[1])
+        assert_step_equal(two.recv(min_workers=1)[:4], world_1.step(a)[:4], "send to world 1")
+        assert_same(one.get_state(), local_one.get_state(), "get_state")
+    finally:
+        for e in (one, two, local_one, local_two, world_1):
+            e.close()
 
 
 @pytest.mark.browser

@@ -309,6 +309,26 @@ def test_rgb_array_render_and_video(tmp_path) -> None:
     assert rc == 0 and out.stat().st_size > 1000
 
 
+def test_render_after_an_episode_ends_shows_its_last_state() -> None:
+    _gl_or_skip()
+    env = gym.make(
+        "envgym/Robot-Reach-v0", render_mode="rgb_array", width=64, height=48, episode_length=3
+    )
+    vec = env.unwrapped.vec
+    env.reset(seed=0)
+    assert vec.final_frame is None
+    for _ in range(3):
+        _, _, term, trunc, _ = env.step(env.unwrapped.oracle_action())
+        if term or trunc:
+            break
+    assert term or trunc
+    last = env.render()
+    assert last is vec.final_frame and last.shape == (48, 64, 3)
+    # The world has reset already: its current frame is the next episode's first.
+    assert not np.array_equal(last, vec.render(0, 0, 64, 48))
+    env.close()
+
+
 def test_schema_and_bench_cli(tmp_path, capsys) -> None:
     import json
 

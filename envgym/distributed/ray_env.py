@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -13,13 +14,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import keys
-from envgym.core.vector import ActionRule, resolve_device
+from envgym.core.vector import ActionRule, one_world_action, resolve_device
 from envgym.distributed.wire import (
     MISSING,
     Missing,
     TensorLeaf,
     concat,
     from_wire,
+    is_record,
     put_rows,
     take_rows,
     to_wire,
@@ -74,7 +76,11 @@ class RayVectorEnv(VectorEnv):
     A batch the local env would refuse (``step``, ``step_async``, ``send``) is refused with the
     same error before any worker steps, naming bad worlds by their global index: the learner
     checks every world of it with the family's own rule (``action_rule()`` of the hosted env,
-    sent once by each worker with the spaces; no Ray call per step). No world changes.
+    sent once by each worker with the spaces; no Ray call per step). No world changes. What the
+    rule accepts is forwarded as the local env would take it: a typed record of per-world
+    fields (the phone's ``PhoneActions``: stated values, a learned rep) travels as a record, each
+    worker getting its rows of every field; one world's unbatched action (the robot's ``[7]``
+    for a batch of one) travels as a batch of one.
 
     ## Transport
     Observations, rewards and infos travel as NumPy arrays inside Ray objects (see
@@ -175,7 +181,6 @@ class RayVectorEnv(VectorEnv):
         self.worker_losses: list[tuple[int, int, str]] = []
         """``(step, worker, "hung" | "dead")`` of every loss so far."""
         self._steps = 0
-        self._all_worlds = np.arange(self.num_envs)
         self._obs_parts: list[Any] = [MISSING] * self.num_workers
         self._pending: list[Any] | None = None
         self._inflight: dict[int, tuple[Any, float]] = {}
@@ -348,20 +353,34 @@ class RayVectorEnv(VectorEnv):
         if self._action_rule is not None:
             self._action_rule(actions, int(worlds.size), worlds=worlds)
 
-    def _split(self, actions: Any, worlds: np.ndarray) -> Any:
-        """The batch for the worlds ``worlds`` (in order), checked, as an array or list that
-        the callers slice per worker (``arr[start : start + size]``)."""
+    def _split(self, actions: Any, workers: Sequence[int]) -> list[Any]:
+        """The batch for the worlds of ``workers`` (in that order), checked, as one part per
+        worker in wire form (an array or list of its rows; a record of its rows' fields)."""
+        worlds = np.concatenate([np.arange(*self.world_ranges[w]) for w in workers])
         self._check_actions(actions, worlds)
+        batch = self._as_batch(actions, int(worlds.size))
+        bounds = np.cumsum([0, *(self._sizes[w] for w in workers)])
+        return [take_rows(batch, np.arange(s, e)) for s, e in itertools.pairwise(bounds)]
+
+    def _as_batch(self, actions: Any, n: int) -> Any:
+        """Checked actions for ``n`` worlds in wire form, one row per world."""
+        if is_record(actions):
+            # A typed record (PhoneActions): its fields travel, the family's rule checked them.
+            return to_wire(actions)
         if torch.is_tensor(actions):
             arr: Any = actions.detach().cpu().numpy()
         elif isinstance(actions, np.ndarray):
             arr = actions
         elif isinstance(actions, str | dict):
-            raise ValueError(f"expected a sequence of {worlds.size} actions")
+            raise ValueError(f"expected a sequence of {n} actions")
         else:
             arr = list(actions)
-        if len(arr) != worlds.size:
-            raise ValueError(f"expected {worlds.size} actions, got {len(arr)}")
+        if n == 1 and self._action_rule is not None and len(arr) != 1:
+            # The family's rule took it as one world's unbatched action (the robot's [7] for
+            # one world, as the local env of one world does): it travels as a batch of one.
+            arr = one_world_action(arr)
+        if len(arr) != n:
+            raise ValueError(f"expected {n} actions, got {len(arr)}")
         return arr
 
     def step_async(self, actions: Any) -> None:
@@ -373,12 +392,9 @@ class RayVectorEnv(VectorEnv):
             raise RuntimeError("step_async() called twice without step_wait()")
         if self._inflight:
             raise RuntimeError("steps sent with send() are in flight; recv() them first")
-        arr = self._split(actions, self._all_worlds)
+        parts = self._split(actions, range(self.num_workers))
         self._sent_at = time.monotonic()
-        self._pending = [
-            w.step.remote(arr[s:e])
-            for w, (s, e) in zip(self._workers, self.world_ranges, strict=True)
-        ]
+        self._pending = [w.step.remote(p) for w, p in zip(self._workers, parts, strict=True)]
 
     def step_wait(self) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Wait (until the step deadline) for the step sent by :meth:`step_async`."""
@@ -423,14 +439,10 @@ class RayVectorEnv(VectorEnv):
         busy = [w for w in ws if w in inflight]
         if busy:
             raise RuntimeError(f"workers {busy} have a step in flight; recv() it first")
-        rows = np.concatenate([np.arange(*self.world_ranges[w]) for w in ws])
-        arr = self._split(actions, rows)
+        parts = self._split(actions, ws)
         now = time.monotonic()
-        start = 0
-        for w in ws:
-            n = self._sizes[w]
-            inflight[w] = (self._workers[w].step.remote(arr[start : start + n]), now)
-            start += n
+        for w, part in zip(ws, parts, strict=True):
+            inflight[w] = (self._workers[w].step.remote(part), now)
 
     def recv(
         self, min_workers: int = 1, timeout: float | None = None

@@ -6,10 +6,16 @@ out-of-band buffers, so a large result lands in the node's shared-memory object 
 the learner reads it there without a deserialising copy. The learner then concatenates the
 workers' parts (one copy, into an array it owns) and turns the marked leaves back into tensors
 on its device. Text (object arrays of ``str``) is pickled: there is no zero-copy form of it.
+
+Actions travel the other way in the same form: a batch as a NumPy array (or a list), a typed
+record of per-world fields (a dataclass such as ``envgym.phone.engine.PhoneActions``) as a
+:class:`RecordLeaf` of its fields in wire form, sliced per worker with :func:`take_rows` and
+rebuilt on the worker by :func:`from_wire`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -23,6 +29,20 @@ class TensorLeaf(NamedTuple):
     array: np.ndarray
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordLeaf:
+    """A dataclass record in transit: its class and its (``init``) fields in wire form. Each
+    field is batched over worlds or ``None``."""
+
+    cls: type
+    fields: dict[str, Any]
+
+
+def is_record(x: Any) -> bool:
+    """Whether ``x`` is a dataclass instance (a typed record of per-world fields)."""
+    return dataclasses.is_dataclass(x) and not isinstance(x, type | RecordLeaf)
+
+
 class Missing:
     """Stands for a part no worker sent (a lost worker, or a key another worker lacks)."""
 
@@ -31,9 +51,13 @@ MISSING = Missing()
 
 
 def to_wire(x: Any) -> Any:
-    """Tensors -> :class:`TensorLeaf` (on the CPU), recursively through dicts, lists, tuples."""
+    """Tensors -> :class:`TensorLeaf` (on the CPU), recursively through dicts, lists, tuples
+    and dataclass records (-> :class:`RecordLeaf`)."""
     if torch.is_tensor(x):
         return TensorLeaf(x.detach().cpu().numpy())
+    if is_record(x):
+        names = [f.name for f in dataclasses.fields(x) if f.init]
+        return RecordLeaf(type(x), {k: to_wire(getattr(x, k)) for k in names})
     if isinstance(x, dict):
         return {k: to_wire(v) for k, v in x.items()}
     if isinstance(x, list | tuple) and not isinstance(x, TensorLeaf):
@@ -42,10 +66,13 @@ def to_wire(x: Any) -> Any:
 
 
 def from_wire(x: Any, device: torch.device) -> Any:
-    """Inverse of :func:`to_wire`: marked leaves become tensors on ``device``."""
+    """Inverse of :func:`to_wire`: marked leaves become tensors on ``device``, records their
+    class again."""
     if isinstance(x, TensorLeaf):
         arr = x.array if x.array.flags.writeable else x.array.copy()
         return torch.from_numpy(arr).to(device)
+    if isinstance(x, RecordLeaf):
+        return x.cls(**from_wire(x.fields, device))
     if isinstance(x, dict):
         return {k: from_wire(v, device) for k, v in x.items()}
     if isinstance(x, list | tuple):
@@ -105,11 +132,13 @@ def concat(parts: Sequence[Any], sizes: Sequence[int]) -> Any:
 
 
 def take_rows(x: Any, rows: np.ndarray) -> Any:
-    """The rows ``rows`` of every batched leaf (tensors, arrays, lists)."""
+    """The rows ``rows`` of every batched leaf (tensors, arrays, lists; a record's fields)."""
     if torch.is_tensor(x):
         return x[torch.as_tensor(rows, dtype=torch.int64, device=x.device)]
     if isinstance(x, TensorLeaf):
         return TensorLeaf(x.array[rows])
+    if isinstance(x, RecordLeaf):
+        return RecordLeaf(x.cls, take_rows(x.fields, rows))
     if isinstance(x, np.ndarray):
         return x[rows]
     if isinstance(x, dict):

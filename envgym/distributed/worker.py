@@ -103,14 +103,18 @@ class EnvWorker:
 
         ``final_obs`` travels only for the worlds that ended (``done_rows``): the other rows of
         ``final_obs`` equal ``obs`` (the auto-reset touches only ended worlds), so the learner
-        rebuilds the full batch without moving it twice.
+        rebuilds the full batch without moving it twice. ``actions`` are this worker's rows in
+        wire form (a record, e.g. ``PhoneActions``, is rebuilt here with tensors on the env's
+        device).
         """
         if not self._was_reset:
             return RESTARTED
         if self._hang_s > 0:
             seconds, self._hang_s = self._hang_s, 0.0
             time.sleep(seconds)
-        obs, reward, terminated, truncated, info = self.env.step(actions)
+        obs, reward, terminated, truncated, info = self.env.step(
+            from_wire(actions, self.base.device)
+        )
         info = dict(info)
         final = info.pop(keys.FINAL_OBS, None)
         info.pop("_" + keys.FINAL_OBS, None)

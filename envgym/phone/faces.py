@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,12 +14,12 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys
-from envgym.core.errors import InvalidActionError
 from envgym.core.single import SingleEnv
-from envgym.core.vector import integer_actions, one_world_action
+from envgym.core.vector import ActionRule, one_world_action
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
 from envgym.phone.compiler import CompiledPhone, compile_scenarios
 from envgym.phone.engine import PhoneActions, PhoneEngine
+from envgym.phone.inputs import phone_actions
 from envgym.phone.names import ACTION_ERRORS, ALL_REWARD_TERMS, MSG_SLOTS, PHASE_NAMES, REWARD_MODES
 from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
 
@@ -340,17 +342,27 @@ class PhoneVectorEnv(TorchVectorEnv):
     def _convert_actions(self, actions: Any) -> torch.Tensor:
         """Catalogue ids (see :meth:`TorchVectorEnv._convert_actions`), or a
         :class:`~envgym.phone.engine.PhoneActions` record: its assistant ids may also be the
-        engine's ``garbled_action`` (text that could not be parsed), and its stated values go
-        to the engine with them."""
-        if not isinstance(actions, PhoneActions):
+        engine's ``garbled_action`` (text that could not be parsed), and its stated values
+        (and a learned rep's / user's moves) go to the engine with them. Both are checked
+        whole by :meth:`action_rule` before any world changes."""
+        checked = self.action_rule()(actions, self.num_envs)
+        if not isinstance(checked, PhoneActions):
             self._inputs = None
-            return super()._convert_actions(actions)
-        a = integer_actions(actions.assistant, self.num_envs)
-        if bool(((a < 0) | (a > self.engine.garbled_action)).any()):
-            raise InvalidActionError(f"assistant actions out of range: {a.tolist()[:8]}")
-        a = a.to(self.device)
-        self._inputs = PhoneActions(a, actions.stated_value, actions.rep, actions.user)
+            return checked.to(self.device)
+        a = checked.assistant.to(self.device)
+        self._inputs = replace(checked, assistant=a)
         return a
+
+    def action_rule(self) -> ActionRule:
+        """:func:`envgym.phone.inputs.phone_actions` for this env's catalogues (see
+        :meth:`TorchVectorEnv.action_rule`): plain ids and ``PhoneActions`` records."""
+        e = self.engine
+        return partial(
+            phone_actions,
+            space=self.single_action_space,
+            garbled_action=e.garbled_action,
+            rep_actions=len(e.rep_catalogue),
+        )
 
     def _engine_inputs(self, actions: torch.Tensor) -> PhoneActions:
         """The step's inputs: the record passed to :meth:`step`, or just the actions."""

@@ -238,7 +238,7 @@ class RobotVectorEnv(TorchVectorEnv):
         self.state = self.engine.empty_state()
         self._obs: Any = None
         self._renderer: Any = None
-        self._render_args: tuple[Any, int, int] | None = None
+        self._final_frame_args: tuple[Any, int, int] | None = None
         self._final_frame: np.ndarray | None = None
 
     # ------------------------------------------------------------------ engine hooks
@@ -257,9 +257,9 @@ class RobotVectorEnv(TorchVectorEnv):
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         out = self.engine.step(self.state, actions)
         self._obs = self._with_pixels(out["obs"])
-        if self._render_args is not None and bool((out["terminated"] | out["truncated"])[0]):
-            # The single env's last frame of an episode, before the auto-reset replaces it.
-            self._final_frame = self.render(0, *self._render_args)
+        if self._final_frame_args is not None and bool((out["terminated"] | out["truncated"])[0]):
+            # World 0's last frame of an episode, before the auto-reset replaces it.
+            self._final_frame = self.render(0, *self._final_frame_args)
         return StepOutput(
             reward=out["reward"],
             terminated=out["terminated"],
@@ -347,6 +347,18 @@ class RobotVectorEnv(TorchVectorEnv):
             desc = f"raw mujoco_warp.step x{ph.substeps} on the same model and device"
         return desc, sps, dt
 
+    def record_final_frames(self, camera: str | int, width: int, height: int) -> None:
+        """From now on, render world 0's last state of every episode that ends (before the
+        auto-reset replaces it) with ``camera`` at ``width`` x ``height``: :attr:`final_frame`.
+        The single env's ``render()`` shows it once its episode has ended."""
+        self._final_frame_args = (camera, int(width), int(height))
+
+    @property
+    def final_frame(self) -> np.ndarray | None:
+        """World 0's frame of the last episode that ended (:meth:`record_final_frames`), or
+        ``None`` before one ended while recording."""
+        return self._final_frame
+
     def render(self, world: int = 0, camera: str | int = 0, width: int = 512, height: int = 384):
         """An RGB frame ``[H, W, 3]`` uint8 of world ``world`` from a scene camera."""
         from envgym.robot.render import render_world
@@ -411,7 +423,7 @@ class RobotEnv(SingleEnv):
         }
         self._camera, self._size = camera, (width, height)
         if render_mode == "rgb_array":
-            self.vec._render_args = (camera, width, height)
+            self.vec.record_final_frames(camera, width, height)
 
     # ------------------------------------------------------------------ SingleEnv hooks
     def _to_vector_action(self, action: Any) -> torch.Tensor:
@@ -430,6 +442,7 @@ class RobotEnv(SingleEnv):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        if self._ended and self.vec._final_frame is not None:
-            return self.vec._final_frame  # the episode's last state (the world has reset)
+        final = self.vec.final_frame
+        if self._ended and final is not None:
+            return final  # the episode's last state (the world has reset)
         return self.vec.render(0, self._camera, *self._size)
