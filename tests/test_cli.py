@@ -241,7 +241,16 @@ def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert row[key] > 0
     assert row["id"] == "envgym/Phone-Mock-v0"
     assert row["num_envs"] == 4 and row["steps"] == 5 and row["policy"] == "random"
-    for key in ("device", "device_name", "torch_threads", "allocator", "date", "python", "torch", "command"):
+    for key in (
+        "device",
+        "device_name",
+        "torch_threads",
+        "allocator",
+        "date",
+        "python",
+        "torch",
+        "command",
+    ):
         assert row[key]
     assert "bench" in row["command"]
     assert "env-steps/s" in capsys.readouterr().out

@@ -231,6 +231,60 @@ def test_phone_actions_records_on_ray_equal_local() -> None:
         local.close()
 
 
+def _tick_record(envs: Any, t: int) -> Any:
+    """Tick ``t``'s actions for the real-time ``envs`` (local): the oracle's, plain or as a
+    record whose ``prepare:provide:f`` worlds state the true value, a wrong one, or what
+    they know, in turn by world and tick."""
+    a = envs.oracle_action()
+    if t % 4 == 0:
+        return a
+    said = torch.full_like(a, STATES_KNOWN)
+    for i, act in enumerate(a.tolist()):
+        name = envs.action_names[act]
+        if not name.startswith("prepare:provide:"):
+            continue
+        sc = envs.compiled.scenarios[int(envs.state["scenario"][i])]
+        fact = name.split(":", 2)[2]
+        truth = next((f.value for f in sc.user.facts if f.id == fact), None)
+        if (i + t) % 3 == 0 and truth is not None:
+            said[i] = envs.engine.value_id(truth)
+        elif (i + t) % 3 == 1:
+            said[i] = envs.engine.value_id("no-such-value")
+    return PhoneActions(a, said)
+
+
+def test_realtime_phone_records_on_ray_equal_local_and_bad_ones_are_refused() -> None:
+    """The real-time face's records (tick actions with stated values) on 2 workers equal a
+    local run, and the stated values change verdicts; a record with a learned rep's moves
+    (this face has the scripted rep) or a stated value of the wrong shape is the local env's
+    InvalidActionError on Ray too, and changes no world."""
+    n = 6
+    dist = RayVectorEnv("envgym/Phone-v0", n, 2, step_timeout_s=60, scenario="all", realtime=True)
+    local = phone_vec(n, realtime=True)
+    try:
+        assert_same(dist.reset(seed=5)[0], local.reset(seed=5)[0], "reset")
+        a = local.oracle_action()
+        snap = local.get_state()
+        for record, match in (
+            (PhoneActions(a, None, torch.zeros_like(a)), "scripted rep and user"),
+            (PhoneActions(a, torch.zeros(n - 1, dtype=torch.int64)), "stated_value: expected"),
+        ):
+            with pytest.raises(InvalidActionError, match=match):
+                local.step(record)
+            _refused(dist, record, match)
+        assert_same(dist.get_state(), snap, "state after the refusals")
+        mismatched = verified = False
+        for t in range(160):
+            act = _tick_record(local, t)
+            assert_step_equal(dist.step(act), local.step(act), f"tick {t}")
+            mismatched |= bool((local.state["mismatches"] > 0).any())
+            verified |= bool(local.state["verified"].any())
+        assert mismatched and verified, "the stated values never changed a verdict"
+    finally:
+        dist.close()
+        local.close()
+
+
 def test_phone_bad_record_is_refused_before_any_worker_steps() -> None:
     """A record with a bad field (assistant id past the garbled action, a rep or user move out
     of its catalogue, a stated value of the wrong shape or dtype) in the first or the last

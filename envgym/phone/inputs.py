@@ -9,9 +9,12 @@ a learned ``rep``'s moves in its catalogue; a learned ``user``'s moves among
 else :class:`~envgym.core.errors.InvalidActionError` naming the field (and the worlds, for
 values out of range).
 
-``PhoneVectorEnv._convert_actions`` calls :func:`phone_actions` and ``action_rule()`` returns
-it, so a driver of several envs (``RayVectorEnv``) refuses a bad record with the same error
-before any of them steps.
+The real-time face (``realtime=True``) takes records of tick actions with their stated values;
+it has the scripted rep and user, so a record's ``rep`` and ``user`` must be ``None`` there.
+
+``PhoneVectorEnv._convert_actions`` (and the real-time face's) calls :func:`phone_actions` and
+``action_rule()`` returns it, so a driver of several envs (``RayVectorEnv``) refuses a bad
+record with the same error before any of them steps.
 """
 
 from __future__ import annotations
@@ -33,18 +36,24 @@ def phone_actions(
     actions: Any,
     num_envs: int,
     space: spaces.Discrete,
-    garbled_action: int,
-    rep_actions: int,
+    garbled_action: int | None,
+    rep_actions: int | None,
     worlds: Sequence[int] | np.ndarray | None = None,
 ) -> torch.Tensor | PhoneActions:
     """A step's actions checked: catalogue ids (``space``) as zero-based int64 ``[num_envs]``,
     or a :class:`PhoneActions` record with every field as int64 ``[num_envs]`` (on the
     input's device; ``None`` fields stay ``None``). ``garbled_action`` is the engine's id of
-    unparseable text (a record may carry it), ``rep_actions`` the size of the rep's
-    catalogue; bad rows are named ``worlds[row]`` when ``worlds`` is given."""
+    unparseable text (a record may carry it; None: ``space`` alone), ``rep_actions`` the size
+    of the rep's catalogue (None: a face with the scripted rep and user, whose records carry
+    neither); bad rows are named ``worlds[row]`` when ``worlds`` is given."""
     if not isinstance(actions, PhoneActions):
         return discrete_actions(actions, num_envs, space, worlds)
-    sizes = {"assistant": garbled_action + 1, "rep": rep_actions, "user": len(USER_ACTIONS)}
+    if rep_actions is None and (actions.rep is not None or actions.user is not None):
+        raise InvalidActionError(
+            "this face has the scripted rep and user: a record's rep and user must be None"
+        )
+    n_assistant = int(space.n) if garbled_action is None else garbled_action + 1
+    sizes = {"assistant": n_assistant, "rep": rep_actions or 0, "user": len(USER_ACTIONS)}
     checked = {
         name: _field(name, getattr(actions, name), num_envs, n, worlds) for name, n in sizes.items()
     }

@@ -18,6 +18,7 @@ engine's turn step runs batched, with a mask, only on ticks where some world nee
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,9 +28,10 @@ from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys
 from envgym.core.single import SingleEnv
-from envgym.core.vector import integer_actions, one_world_action
+from envgym.core.vector import ActionRule, one_world_action
 from envgym.phone.compiler import CompiledPhone
 from envgym.phone.engine import STATES_KNOWN, PhoneActions, PhoneEngine
+from envgym.phone.inputs import phone_actions
 from envgym.phone.models import PhoneScenario
 from envgym.phone.names import (
     A_ASK_ABOUT,
@@ -464,13 +466,21 @@ class PhoneRealtimeVectorEnv(TorchVectorEnv):
         """Tick action ids (see :meth:`TorchVectorEnv._convert_actions`), or a
         :class:`~envgym.phone.engine.PhoneActions` record of them with the values stated by
         its ``prepare`` actions (int64 ``[B]`` value ids, :meth:`PhoneEngine.value_id`)."""
-        if not isinstance(actions, PhoneActions):
+        checked = self.action_rule()(actions, self.num_envs)
+        if not isinstance(checked, PhoneActions):
             self._stated_in = None
-            return super()._convert_actions(actions)
-        a = super()._convert_actions(actions.assistant)
-        said = actions.stated_value
-        self._stated_in = None if said is None else integer_actions(said, self.num_envs)
-        return a
+            return checked.to(self.device)
+        said = checked.stated_value
+        self._stated_in = None if said is None else said.to(self.device)
+        return checked.assistant.to(self.device)
+
+    def action_rule(self) -> ActionRule:
+        """:func:`envgym.phone.inputs.phone_actions` for tick actions (see
+        :meth:`TorchVectorEnv.action_rule`): plain ids and records of them with stated values
+        (no learned rep or user here)."""
+        return partial(
+            phone_actions, space=self.single_action_space, garbled_action=None, rep_actions=None
+        )
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         sc = self.state["scenario"]
