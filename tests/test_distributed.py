@@ -458,6 +458,8 @@ def test_ready_mode_returns_finished_workers_while_a_slow_one_steps() -> None:
         twice_out = twice.step(a2)
         dist.inject_hang(1, 8)
         dist.send(a1)
+        with pytest.raises(RuntimeError, match="every worker has a step in flight"):
+            dist.send(a1)  # no idle worker left (was a raw ValueError from NumPy)
         for k in range(2):
             obs, rew, term, trunc, info = dist.recv(min_workers=1)
             assert list(info["worker_id"]) == [0] and list(info["env_id"]) == [0, 1, 2, 3]

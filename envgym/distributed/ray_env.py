@@ -439,6 +439,8 @@ class RayVectorEnv(VectorEnv):
         busy = [w for w in ws if w in inflight]
         if busy:
             raise RuntimeError(f"workers {busy} have a step in flight; recv() it first")
+        if not ws:
+            raise RuntimeError("every worker has a step in flight (or none is named); recv() first")
         parts = self._split(actions, ws)
         now = time.monotonic()
         for w, part in zip(ws, parts, strict=True):
