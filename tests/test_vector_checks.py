@@ -164,3 +164,16 @@ def test_warnings_point_at_the_caller() -> None:
     with pytest.warns(UserWarning, match="no episode ended in 1 random steps") as caught:
         check_vector_env(_envs(), steps=1)
     assert {w.filename for w in caught} == {__file__}
+
+
+def test_target_checks_skipped_with_a_warning() -> None:
+    """An env without ``target_from_obs`` skips the target checks, with a warning on the caller."""
+
+    class NoTargetFn(Delegate):
+        def target_from_obs(self, obs: Any) -> Any:
+            raise NotImplementedError
+
+    with pytest.warns(UserWarning) as caught:
+        check_vector_env(NoTargetFn(_envs()), steps=STEPS)
+    assert "env has no target_from_obs(); target checks skipped" in {str(w.message) for w in caught}
+    assert {w.filename for w in caught} == {__file__}
