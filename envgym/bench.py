@@ -21,7 +21,6 @@ machine stepped by a plain torch loop (``state = table[state, action]`` plus a r
 
 from __future__ import annotations
 
-import datetime as _dt
 import platform
 import sys
 import time
@@ -34,7 +33,7 @@ import torch
 from gymnasium import spaces
 
 from envgym.core.allocator import allocator_mode
-from envgym.core.machine import device_name
+from envgym.core.machine import command_line, device_name, timestamp
 
 POLICIES = ("random", "oracle")
 RAW_NUM_STATES = 64
@@ -252,10 +251,7 @@ def bench_env(
             env_kwargs=env_kwargs,
             command=command,
         )
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    _check_bench_args(policy, steps, warmup)
     from envgym.core.vector import resolve_device
 
     dev = resolve_device(device)
@@ -268,17 +264,14 @@ def bench_env(
         **kwargs,
     )
     try:
-        base = envs.unwrapped
         space = envs.single_action_space
         envs.reset(seed=seed)
-        env_time, oracle_time = _time_steps(envs, policy, steps, warmup, seed)
         family = family_of(env_id)
-        raw_desc, raw_sps, raw_time = _raw_baseline(base, family, space, steps, warmup, seed)
-        env_sps = num_envs * steps / max(env_time, 1e-12)
-        row: dict[str, Any] = {
+        timings = _env_timings(envs, family, policy, steps, warmup, seed)
+        return {
             "id": env_id,
             "family": family,
-            "env_kwargs": {k: str(v) for k, v in kwargs.items()},
+            "env_kwargs": _as_text(kwargs),
             "num_envs": int(num_envs),
             "device": str(dev),
             "device_name": device_name(dev),
@@ -289,24 +282,58 @@ def bench_env(
             "seed": int(seed),
             "policy": policy,
             "num_actions": _num_actions(space) if isinstance(space, spaces.Discrete) else None,
-            "env_time_s": env_time,
-            "env_steps_per_s": env_sps,
-            "oracle_time_s": oracle_time,
-            "raw_baseline": raw_desc,
-            "raw_time_s": raw_time,
-            "raw_steps_per_s": raw_sps,
-            "ratio": env_sps / raw_sps if raw_sps else None,
-            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "gymnasium": gym.__version__,
-            "envgym": _envgym_version(),
-            "platform": platform.platform(),
-            "command": command if command is not None else " ".join(sys.argv),
+            **timings,
+            **_provenance(command),
         }
-        return row
     finally:
         envs.close()
+
+
+def _check_bench_args(policy: str, steps: int, warmup: int) -> None:
+    """A known policy, at least one timed step and no negative warmup."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+
+
+def _env_timings(
+    envs: Any, family: str, policy: str, steps: int, warmup: int, seed: int
+) -> dict[str, Any]:
+    """``env.step`` timed under ``policy``, then the raw baseline (the env's own, else the
+    ``family``'s): a row's timing fields."""
+    env_time, oracle_time = _time_steps(envs, policy, steps, warmup, seed)
+    raw_desc, raw_sps, raw_time = _raw_baseline(
+        envs.unwrapped, family, envs.single_action_space, steps, warmup, seed
+    )
+    env_sps = envs.num_envs * steps / max(env_time, 1e-12)
+    return {
+        "env_time_s": env_time,
+        "env_steps_per_s": env_sps,
+        "oracle_time_s": oracle_time,
+        "raw_baseline": raw_desc,
+        "raw_time_s": raw_time,
+        "raw_steps_per_s": raw_sps,
+        "ratio": env_sps / raw_sps if raw_sps else None,
+    }
+
+
+def _as_text(kwargs: dict[str, Any]) -> dict[str, str]:
+    """Env keyword arguments as a row shows them (values as text)."""
+    return {k: str(v) for k, v in kwargs.items()}
+
+
+def _provenance(command: str | None) -> dict[str, Any]:
+    """Where a :func:`bench_env` row comes from: date, software, platform, command line."""
+    return {
+        "date": timestamp(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gymnasium": gym.__version__,
+        "envgym": _envgym_version(),
+        "platform": platform.platform(),
+        "command": command_line(command),
+    }
 
 
 def bench_three_party(
@@ -538,69 +565,100 @@ def bench_served(
     import os
     import subprocess
 
-    import httpx
-
     import envgym  # noqa: F401  (registers the ids)
 
     kwargs = dict(env_kwargs or {})
     port = _free_port()
-    cmd = [sys.executable, "-m", "envgym.cli", "serve", env_id, "--port", str(port)]
-    cmd += ["--max-sessions", str(max(sessions) + 1)]
-    for k, v in kwargs.items():
-        cmd += ["--env-kwarg", f"{k}={v}"]
+    cmd = _serve_command(env_id, port, max(sessions) + 1, kwargs)
     server = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     rows = []
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"the server did not start: {' '.join(cmd)}")
-            time.sleep(0.2)
+        _wait_until_healthy(url, server, cmd)
         for n in sessions:
             local_runs, served_runs = [], []
             for _ in range(repeats):
                 local_runs.append(_play_in_process(env_id, n, steps, seed, kwargs))
                 served_runs.append(_play_served(url, env_id, n, steps, seed, kwargs))
-            local_time, local_eps = sorted(local_runs)[len(local_runs) // 2]
-            served_time, served_eps, latency = sorted(served_runs)[len(served_runs) // 2]
-            total = n * steps
-            local_sps, served_sps = total / local_time, total / served_time
-            rows.append(
-                {
-                    "id": env_id,
-                    "family": family_of(env_id),
-                    "env_kwargs": {k: str(v) for k, v in kwargs.items()},
-                    "sessions": n,
-                    "steps_per_session": steps,
-                    "repeats": repeats,
-                    "in_process_times_s": [t for t, _ in local_runs],
-                    "served_times_s": [t for t, _, _ in served_runs],
-                    "policy": "oracle",
-                    "in_process_time_s": local_time,
-                    "in_process_steps_per_s": local_sps,
-                    "in_process_episodes_per_s": local_eps / local_time,
-                    "served_time_s": served_time,
-                    "served_steps_per_s": served_sps,
-                    "served_episodes_per_s": served_eps / served_time,
-                    "ratio": served_sps / local_sps,
-                    "overhead_ms_per_step": 1000 * (1 / served_sps - 1 / local_sps),
-                    "served_step_latency_ms": 1000 * latency / total,
-                    "transport": "OpenEnv WebSocket /ws, loopback, server in its own process",
-                    "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                    "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "envgym": _envgym_version(),
-                    "command": command if command is not None else " ".join(sys.argv),
-                }
-            )
+            rows.append(_served_row(env_id, kwargs, n, steps, local_runs, served_runs, command))
     finally:
         server.terminate()
         server.wait(timeout=30)
     return rows
+
+
+def _serve_command(env_id: str, port: int, max_sessions: int, kwargs: dict) -> list[str]:
+    """The ``envgym serve`` command line of the benchmark's server."""
+    cmd = [sys.executable, "-m", "envgym.cli", "serve", env_id, "--port", str(port)]
+    cmd += ["--max-sessions", str(max_sessions)]
+    for k, v in kwargs.items():
+        cmd += ["--env-kwarg", f"{k}={v}"]
+    return cmd
+
+
+def _wait_until_healthy(url: str, server: Any, cmd: list[str], timeout: float = 120) -> None:
+    """Poll the server's ``/health`` until it answers 200; raise if it exits or ``timeout``
+    seconds pass first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError(f"the server did not start: {' '.join(cmd)}")
+        time.sleep(0.2)
+
+
+def _median(runs: list[tuple]) -> tuple:
+    """The median run (by time first) of an odd number of runs; the upper one of an even."""
+    return sorted(runs)[len(runs) // 2]
+
+
+def _served_row(
+    env_id: str,
+    kwargs: dict[str, Any],
+    sessions: int,
+    steps: int,
+    local_runs: list[tuple],
+    served_runs: list[tuple],
+    command: str | None,
+) -> dict[str, Any]:
+    """A :func:`bench_served` row for one session count, from the alternating runs of both
+    sides: ``(seconds, episodes)`` in process, ``(seconds, episodes, latency)`` served."""
+    import os
+
+    local_time, local_eps = _median(local_runs)
+    served_time, served_eps, latency = _median(served_runs)
+    total = sessions * steps
+    local_sps, served_sps = total / local_time, total / served_time
+    return {
+        "id": env_id,
+        "family": family_of(env_id),
+        "env_kwargs": _as_text(kwargs),
+        "sessions": sessions,
+        "steps_per_session": steps,
+        "repeats": len(local_runs),
+        "in_process_times_s": [t for t, _ in local_runs],
+        "served_times_s": [t for t, _, _ in served_runs],
+        "policy": "oracle",
+        "in_process_time_s": local_time,
+        "in_process_steps_per_s": local_sps,
+        "in_process_episodes_per_s": local_eps / local_time,
+        "served_time_s": served_time,
+        "served_steps_per_s": served_sps,
+        "served_episodes_per_s": served_eps / served_time,
+        "ratio": served_sps / local_sps,
+        "overhead_ms_per_step": 1000 * (1 / served_sps - 1 / local_sps),
+        "served_step_latency_ms": 1000 * latency / total,
+        "transport": "OpenEnv WebSocket /ws, loopback, server in its own process",
+        "date": timestamp(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "envgym": _envgym_version(),
+        "command": command_line(command),
+    }

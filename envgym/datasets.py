@@ -458,6 +458,167 @@ def _sigint_flag() -> Iterator[dict[str, bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+@dataclass(frozen=True)
+class _Recording:
+    """The arguments of one :func:`record` call that its steps share."""
+
+    env_id: str
+    name: str
+    policy: str
+    episodes: int
+    num_envs: int
+    seed: int
+    device: str
+    env_kwargs: dict[str, Any]
+
+    def settings(self) -> dict[str, Any]:
+        """What makes the recording deterministic; stored in the metadata, and a resumed
+        recording must match it."""
+        return {
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "policy": self.policy,
+            "num_envs": int(self.num_envs),
+            "seed": int(self.seed),
+        }
+
+
+@dataclass
+class _Tally:
+    """What a recording has done so far (see :class:`RecordReport`)."""
+
+    done: int
+    written: int = 0
+    steps_written: int = 0
+    env_steps: int = 0
+    interrupted: bool = False
+
+
+def _native_vec(
+    env_id: str, num_envs: int, env_kwargs: Mapping[str, Any], **options: Any
+) -> gym.vector.VectorEnv:
+    """The id's native batched (SAME_STEP) env, the one recordings step."""
+    return gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **options, **env_kwargs
+    )
+
+
+def _resume_storage(rec: _Recording, data_path: Path) -> tuple[Any, int]:
+    """The stored dataset and how many episodes it holds; its settings must be ``rec``'s."""
+    from minari.dataset.minari_storage import MinariStorage
+
+    storage = MinariStorage.read(data_path)
+    stored = storage.metadata.get("envgym_recording")
+    settings = rec.settings()
+    if stored != json.loads(json.dumps(settings)):
+        raise ValueError(
+            f"dataset {rec.name!r} at {data_path} was recorded with {stored}, not {settings}; "
+            "resume with the same settings or choose another --out"
+        )
+    return storage, int(storage.total_episodes)
+
+
+def _new_storage(rec: _Recording, data_path: Path) -> Any:
+    """A new, empty dataset at ``data_path`` with the spaces of ``rec``'s env (probed with one
+    world), the single env's spec and the recording's metadata."""
+    from minari.dataset.minari_storage import MinariStorage
+
+    spec = _single_env_spec(rec.env_id, rec.env_kwargs)
+    data_path.mkdir(parents=True, exist_ok=True)
+    envs_probe = _native_vec(rec.env_id, 1, rec.env_kwargs)
+    try:
+        storage = MinariStorage.new(
+            data_path,
+            observation_space=envs_probe.single_observation_space,
+            action_space=envs_probe.single_action_space,
+            env_spec=spec,
+            data_format="hdf5",
+        )
+        target_space = repr(envs_probe.unwrapped.single_target_space)
+    finally:
+        envs_probe.close()
+    storage.update_metadata(_recording_metadata(rec, target_space))
+    return storage
+
+
+def _recording_metadata(rec: _Recording, target_space: str) -> dict[str, Any]:
+    """The dataset metadata a new recording writes: Minari's fields and envgym's own."""
+    return {
+        "dataset_id": rec.name,
+        "minari_version": str(_minari().__version__),
+        "algorithm_name": f"envgym record --policy {rec.policy}",
+        "author": {"envgym"},
+        "description": (
+            f"{rec.env_id} with policy {rec.policy!r}, recorded by `envgym record` from the "
+            f"batched engine ({rec.num_envs} worlds, seed {rec.seed}); infos hold "
+            "next_obs_target, reward_terms, success, action_error and the env's other "
+            "per-world infos (docs/datasets.md)."
+        ),
+        "envgym_recording": rec.settings(),
+        "envgym_target_space": target_space,
+        "envgym_created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class _EpisodeOrder:
+    """Where a rollout is in the dataset's fixed episode order: episodes produced so far
+    (``seen``) and episodes each world finished (``per_world``)."""
+
+    seen: int
+    per_world: np.ndarray
+
+    def fresh(self, finished: list[Episode], done: int, episodes: int) -> list[tuple[Episode, int]]:
+        """The episodes of one step that a dataset holding ``done`` of ``episodes`` still
+        lacks (those before ``done`` are replayed, not rewritten), each with its index among
+        its world's episodes."""
+        out: list[tuple[Episode, int]] = []
+        for ep in finished:
+            if self.seen >= done and done + len(out) < episodes:
+                out.append((ep, int(self.per_world[ep.world])))
+            self.per_world[ep.world] += 1
+            self.seen += 1
+        return out
+
+
+def _write_episodes(storage: Any, fresh: list[tuple[Episode, int]], tally: _Tally) -> None:
+    """Append ``fresh`` episodes after the ``tally.done`` stored ones, and count them."""
+    ids = [tally.done + i for i in range(len(fresh))]
+    storage.update_episodes([_episode_buffer(ep, i) for (ep, _), i in zip(fresh, ids, strict=True)])
+    # Which world, and which of its episodes: the key to a direct rollout.
+    storage.update_episode_metadata(
+        [{"envgym_world": ep.world, "envgym_world_episode": k} for ep, k in fresh], ids
+    )
+    tally.done += len(fresh)
+    tally.written += len(fresh)
+    tally.steps_written += sum(len(ep) for ep, _ in fresh)
+
+
+def _record_episodes(
+    rec: _Recording, storage: Any, tally: _Tally, progress: Callable[[int, int], None] | None
+) -> None:
+    """Roll ``rec``'s env out from its seed until the dataset holds ``rec.episodes`` episodes
+    or SIGINT comes, writing each step's episodes the dataset lacks."""
+    envs = _native_vec(rec.env_id, rec.num_envs, rec.env_kwargs, device=rec.device)
+    try:
+        order = _EpisodeOrder(seen=0, per_world=np.zeros(rec.num_envs, dtype=np.int64))
+        with _sigint_flag() as flag:
+            for finished in rollout_episodes(envs, load_policy(rec.policy, rec.seed), rec.seed):
+                tally.env_steps += envs.num_envs
+                fresh = order.fresh(finished, tally.done, rec.episodes)
+                if fresh:
+                    _write_episodes(storage, fresh, tally)
+                    if progress is not None:
+                        progress(tally.done, rec.episodes)
+                if tally.done >= rec.episodes:
+                    break
+                if flag["stop"]:
+                    tally.interrupted = True
+                    break
+    finally:
+        envs.close()
+
+
 def record(
     env_id: str,
     name: str,
@@ -492,124 +653,29 @@ def record(
     Returns:
         A :class:`RecordReport`.
     """
-    minari = _minari()
-    from minari.dataset.minari_storage import MinariStorage
-
+    _minari()
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    env_kwargs = dict(env_kwargs or {})
-    settings = {
-        "env_id": env_id,
-        "env_kwargs": env_kwargs,
-        "policy": policy,
-        "num_envs": int(num_envs),
-        "seed": int(seed),
-    }
+    rec = _Recording(env_id, name, policy, episodes, num_envs, seed, device, dict(env_kwargs or {}))
     data_path = dataset_path(name) / "data"
-    storage: Any
     if (data_path / "metadata.json").exists():
-        storage = MinariStorage.read(data_path)
-        stored = storage.metadata.get("envgym_recording")
-        if stored != json.loads(json.dumps(settings)):
-            raise ValueError(
-                f"dataset {name!r} at {data_path} was recorded with {stored}, not {settings}; "
-                "resume with the same settings or choose another --out"
-            )
-        done = int(storage.total_episodes)
+        storage, done = _resume_storage(rec, data_path)
     else:
-        spec = _single_env_spec(env_id, env_kwargs)
-        data_path.mkdir(parents=True, exist_ok=True)
-        envs_probe = gym.make_vec(
-            env_id, num_envs=1, vectorization_mode="vector_entry_point", **env_kwargs
-        )
-        try:
-            storage = MinariStorage.new(
-                data_path,
-                observation_space=envs_probe.single_observation_space,
-                action_space=envs_probe.single_action_space,
-                env_spec=spec,
-                data_format="hdf5",
-            )
-            target_space = repr(envs_probe.unwrapped.single_target_space)
-        finally:
-            envs_probe.close()
-        storage.update_metadata(
-            {
-                "dataset_id": name,
-                "minari_version": str(minari.__version__),
-                "algorithm_name": f"envgym record --policy {policy}",
-                "author": {"envgym"},
-                "description": (
-                    f"{env_id} with policy {policy!r}, recorded by `envgym record` from the "
-                    f"batched engine ({num_envs} worlds, seed {seed}); infos hold "
-                    "next_obs_target, reward_terms, success, action_error and the env's other "
-                    "per-world infos (docs/datasets.md)."
-                ),
-                "envgym_recording": settings,
-                "envgym_target_space": target_space,
-                "envgym_created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-        )
-        done = 0
-    resumed_from = done
-    written = steps_written = env_steps = 0
-    interrupted = False
+        storage, done = _new_storage(rec, data_path), 0
+    tally = _Tally(done=done)
     t0, c0 = time.perf_counter(), time.process_time()
     if done < episodes:
-        envs = gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode="vector_entry_point",
-            device=device,
-            **env_kwargs,
-        )
-        try:
-            seen = 0  # episodes the rollout has produced, in the fixed order
-            per_world = np.zeros(num_envs, dtype=np.int64)  # episodes each world finished
-            with _sigint_flag() as flag:
-                for finished in rollout_episodes(envs, load_policy(policy, seed), seed):
-                    env_steps += envs.num_envs
-                    fresh: list[tuple[Episode, int]] = []
-                    for ep in finished:
-                        if seen >= done and done + len(fresh) < episodes:
-                            fresh.append((ep, int(per_world[ep.world])))
-                        per_world[ep.world] += 1
-                        seen += 1
-                    if fresh:
-                        ids = [done + i for i in range(len(fresh))]
-                        storage.update_episodes(
-                            [_episode_buffer(ep, i) for (ep, _), i in zip(fresh, ids, strict=True)]
-                        )
-                        # Which world, and which of its episodes: the key to a direct rollout.
-                        storage.update_episode_metadata(
-                            [
-                                {"envgym_world": ep.world, "envgym_world_episode": k}
-                                for ep, k in fresh
-                            ],
-                            ids,
-                        )
-                        done += len(fresh)
-                        written += len(fresh)
-                        steps_written += sum(len(ep) for ep, _ in fresh)
-                        if progress is not None:
-                            progress(done, episodes)
-                    if done >= episodes:
-                        break
-                    if flag["stop"]:
-                        interrupted = True
-                        break
-        finally:
-            envs.close()
+        _record_episodes(rec, storage, tally, progress)
     return RecordReport(
         path=data_path,
-        episodes=done,
-        written=written,
-        steps_written=steps_written,
-        env_steps=env_steps,
+        episodes=tally.done,
+        written=tally.written,
+        steps_written=tally.steps_written,
+        env_steps=tally.env_steps,
         seconds=time.perf_counter() - t0,
         cpu_seconds=time.process_time() - c0,
-        interrupted=interrupted,
-        resumed_from=resumed_from,
+        interrupted=tally.interrupted,
+        resumed_from=done,
     )
 
 
@@ -630,13 +696,7 @@ def time_rollout(
         ``{"env_steps", "seconds", "cpu_seconds", "env_steps_per_s", "env_steps_per_cpu_s"}``
         (CPU time of this process: robust to a shared machine).
     """
-    envs = gym.make_vec(
-        env_id,
-        num_envs=num_envs,
-        vectorization_mode="vector_entry_point",
-        device=device,
-        **dict(env_kwargs or {}),
-    )
+    envs = _native_vec(env_id, num_envs, dict(env_kwargs or {}), device=device)
     try:
         act = load_policy(policy, seed)
         envs.action_space.seed(seed)

@@ -1,5 +1,5 @@
-"""The import graph runs down the layers and has no cycles between packages; the phone
-family's functions are at most MAX_FUNCTION_LINES long.
+"""The import graph runs down the layers and has no cycles between packages; the package's
+functions are at most MAX_FUNCTION_LINES long (LONG_FUNCTIONS_ALLOWED names the exceptions).
 
 Every module of the package (``envgym/`` and ``wrappers/``, installed as ``envgym.wrappers``) is
 parsed (no import is executed) and each ``import`` / ``from ... import`` in it, at module level,
@@ -209,7 +209,7 @@ def test_cycle_finder(graph: dict[str, set[str]], expected: list[list[str]]) -> 
 
 
 MAX_FUNCTION_LINES = 80
-"""The phone family's functions stay small enough to read whole (issue 16)."""
+"""Functions stay small enough to read whole (issue 16 for the phone family)."""
 
 
 def long_functions(root: Path, limit: int) -> list[str]:
@@ -227,6 +227,22 @@ def long_functions(root: Path, limit: int) -> list[str]:
 
 def test_phone_functions_are_short() -> None:
     assert long_functions(ROOT / "phone", MAX_FUNCTION_LINES) == []
+
+
+# Left out of the package-wide check: the distributed benchmark (bench_distributed, 115 lines),
+# which another branch is reworking; drop it from here once it is split.
+LONG_FUNCTIONS_ALLOWED = ("envgym/distributed/bench.py:",)
+
+
+def test_functions_are_short() -> None:
+    """The same limit outside the phone family (the testing checkers, datasets, benchmarks,
+    the robot compiler, ...)."""
+    found = [
+        f
+        for f in long_functions(ROOT, MAX_FUNCTION_LINES)
+        if not any(f"{REPO}/{allowed}" in f for allowed in LONG_FUNCTIONS_ALLOWED)
+    ]
+    assert found == []
 
 
 def test_long_function_finder(tmp_path: Path) -> None:

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime as _dt
 import platform
 import re
-import sys
 import time
 from typing import Any
 
 import gymnasium as gym
 import torch
+
+from envgym.core.machine import command_line, timestamp
 
 BROWSER_POLICIES = ("fill", "navigate", "oracle", "random")
 
@@ -87,35 +87,7 @@ def bench_browser(
     )
     base = envs.unwrapped
     try:
-        t0 = time.perf_counter()
-        obs, _ = envs.reset(seed=seed)
-        first_reset = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        obs, _ = envs.reset(seed=seed)
-        batch_reset = time.perf_counter() - t0
-        sampler = copy.deepcopy(envs.single_action_space)
-        sampler.seed(seed)
-
-        def actions(t: int) -> list[Any]:
-            if policy == "oracle":
-                return base.oracle_action()
-            if policy == "random":
-                return [sampler.sample() for _ in range(num_envs)]
-            return [_action(policy, obs["tree"][i], t) for i in range(num_envs)]
-
-        for t in range(warmup):
-            obs, *_ = envs.step(actions(t))
-        env_time = 0.0
-        for t in range(warmup, warmup + steps):
-            a = actions(t)
-            t1 = time.perf_counter()
-            obs, *_ = envs.step(a)
-            env_time += time.perf_counter() - t1
-        raw_time = None
-        if policy in _ROLE_OF:
-            raw_time = _raw_playwright(base, policy, steps, warmup)
-        env_sps = num_envs * steps / max(env_time, 1e-12)
-        raw_sps = num_envs * steps / raw_time if raw_time else None
+        timings = _timings(envs, policy, steps, warmup, seed)
         return {
             "id": env_id,
             "family": "browser",
@@ -129,27 +101,72 @@ def bench_browser(
             "seed": int(seed),
             "policy": policy,
             "num_actions": None,
-            "env_time_s": env_time,
-            "env_steps_per_s": env_sps,
-            "oracle_time_s": None,
-            "raw_baseline": (
-                f"bare Playwright on the same pages: {policy} + aria_snapshot, asyncio.gather"
-                if raw_time
-                else None
-            ),
-            "raw_time_s": raw_time,
-            "raw_steps_per_s": raw_sps,
-            "ratio": env_sps / raw_sps if raw_sps else None,
-            "first_reset_s": first_reset,
-            "batch_reset_ms": batch_reset * 1000,
+            **timings,
             "reset_ms": reset_ms(env_id, **{k: v for k, v in kwargs.items() if k != "max_steps"}),
-            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "date": timestamp(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "command": command if command is not None else " ".join(sys.argv),
+            "command": command_line(command),
         }
     finally:
         envs.close()
+
+
+def _timings(envs: Any, policy: str, steps: int, warmup: int, seed: int) -> dict[str, Any]:
+    """Two batch resets, the workload's ``env.step`` and, for ``fill`` and ``navigate``, raw
+    Playwright doing the same: a row's timing fields."""
+    t0 = time.perf_counter()
+    envs.reset(seed=seed)
+    first_reset = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    obs, _ = envs.reset(seed=seed)
+    batch_reset = time.perf_counter() - t0
+    env_time = _time_steps(envs, obs, policy, steps, warmup, seed)
+    raw_time = None
+    if policy in _ROLE_OF:
+        raw_time = _raw_playwright(envs.unwrapped, policy, steps, warmup)
+    env_sps = envs.num_envs * steps / max(env_time, 1e-12)
+    raw_sps = envs.num_envs * steps / raw_time if raw_time else None
+    return {
+        "env_time_s": env_time,
+        "env_steps_per_s": env_sps,
+        "oracle_time_s": None,
+        "raw_baseline": (
+            f"bare Playwright on the same pages: {policy} + aria_snapshot, asyncio.gather"
+            if raw_time
+            else None
+        ),
+        "raw_time_s": raw_time,
+        "raw_steps_per_s": raw_sps,
+        "ratio": env_sps / raw_sps if raw_sps else None,
+        "first_reset_s": first_reset,
+        "batch_reset_ms": batch_reset * 1000,
+    }
+
+
+def _time_steps(envs: Any, obs: Any, policy: str, steps: int, warmup: int, seed: int) -> float:
+    """Seconds in ``envs.step`` over ``steps`` steps of the workload after ``warmup``, from the
+    observation ``obs`` (the workload's actions are made outside the timed calls)."""
+    base, num_envs = envs.unwrapped, envs.num_envs
+    sampler = copy.deepcopy(envs.single_action_space)
+    sampler.seed(seed)
+
+    def actions(t: int) -> list[Any]:
+        if policy == "oracle":
+            return base.oracle_action()
+        if policy == "random":
+            return [sampler.sample() for _ in range(num_envs)]
+        return [_action(policy, obs["tree"][i], t) for i in range(num_envs)]
+
+    for t in range(warmup):
+        obs, *_ = envs.step(actions(t))
+    env_time = 0.0
+    for t in range(warmup, warmup + steps):
+        a = actions(t)
+        t1 = time.perf_counter()
+        obs, *_ = envs.step(a)
+        env_time += time.perf_counter() - t1
+    return env_time
 
 
 def _chromium_version(base: Any) -> str:

@@ -1,9 +1,11 @@
-"""The machine a measurement ran on, for benchmark rows (``envgym bench``, ``record --bench``,
-the distributed benchmark)."""
+"""The conditions a measurement ran under, for benchmark rows (``envgym bench``, ``record
+--bench``, the distributed benchmark): the machine, the time and the command line."""
 
 from __future__ import annotations
 
+import datetime as dt
 import platform
+import sys
 
 import torch
 
@@ -20,3 +22,13 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "cpu"
+
+
+def timestamp() -> str:
+    """Now in UTC, to the second (ISO 8601): a row's ``date``."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def command_line(command: str | None = None) -> str:
+    """A row's ``command``: ``command`` where given, else this process's command line."""
+    return command if command is not None else " ".join(sys.argv)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from envgym.robot.models import RobotScene, SceneObject
+from envgym.robot.models import Camera, Physics, Robot, RobotScene, SceneObject, Table, Target
 from envgym.robot.scenes import asset_dir
 
 
@@ -130,8 +130,20 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
     """The scene as an ``MjSpec`` (arm asset + table + objects + targets + cameras)."""
     spec = mujoco.MjSpec.from_file(str(asset_dir() / sc.robot.asset))
     spec.modelname = f"envgym_{sc.name}"
+    _set_options(spec, sc.physics)
+    world = spec.worldbody
+    _add_stage(world, sc.table)
+    _add_objects(world, sc.objects)
+    _add_targets(world, sc.targets)
+    _add_cameras(world, sc.cameras)
+    _add_actuators(spec, sc.robot)
+    return spec
+
+
+def _set_options(spec: mujoco.MjSpec, physics: Physics) -> None:
+    """The physics options (timestep, solver settings) and the offscreen render size."""
     opt = spec.option
-    opt.timestep = sc.physics.timestep
+    opt.timestep = physics.timestep
     opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     opt.impratio = 10.0
@@ -140,7 +152,10 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
     opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 480
-    world = spec.worldbody
+
+
+def _add_stage(world: mujoco.MjsBody, t: Table) -> None:
+    """Two lights, a floor that nothing collides with, and the table top (its surface at z=0)."""
     world.add_light(pos=[0.3, -0.4, 1.5], dir=[0.0, 0.3, -1.0], castshadow=False)
     world.add_light(pos=[0.6, 0.6, 1.2], dir=[-0.2, -0.3, -1.0], castshadow=False)
     world.add_geom(
@@ -152,7 +167,6 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
         contype=0,
         conaffinity=0,
     )
-    t = sc.table
     world.add_geom(
         name="table",
         type=mujoco.mjtGeom.mjGEOM_BOX,
@@ -161,8 +175,13 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
         friction=[t.friction, 0.005, 0.0001],
         rgba=list(t.rgba),
     )
-    for o in sc.objects:
-        radius, half_h = half_extents(o)
+
+
+def _add_objects(world: mujoco.MjsBody, objects: list[SceneObject]) -> None:
+    """Each object as a free body with one geom, named after the object (body, joint, geom);
+    the engine places it at reset."""
+    for o in objects:
+        _, half_h = half_extents(o)
         body = world.add_body(name=o.name, pos=[0.4, 0.0, half_h])
         body.add_freejoint(name=o.name)
         size = list(o.size) + [0.0] * (3 - len(o.size))
@@ -175,7 +194,11 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
             condim=4,
             rgba=list(o.rgba),
         )
-    for tg in sc.targets:
+
+
+def _add_targets(world: mujoco.MjsBody, targets: list[Target]) -> None:
+    """Each target as a mocap body ``target_<name>`` with a sphere that never collides."""
+    for tg in targets:
         body = world.add_body(name=f"target_{tg.name}", mocap=True, pos=[0.4, 0.0, 0.1])
         body.add_geom(
             type=mujoco.mjtGeom.mjGEOM_SPHERE,
@@ -185,14 +208,22 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
             conaffinity=0,
             group=2,
         )
-    for cam in sc.cameras:
+
+
+def _add_cameras(world: mujoco.MjsBody, cameras: list[Camera]) -> None:
+    """Each fixed camera, oriented to look at its point."""
+    for cam in cameras:
         world.add_camera(
             name=cam.name,
             pos=list(cam.pos),
             quat=_look_at_quat(cam.pos, cam.look_at),
             fovy=cam.fovy,
         )
-    r = sc.robot
+
+
+def _add_actuators(spec: mujoco.MjSpec, r: Robot) -> None:
+    """One actuator ``act_<joint>`` per arm joint (a position servo or a torque motor, by the
+    control mode), then one position servo per finger joint."""
     for j in r.arm_joints:
         act = spec.add_actuator(name=f"act_{j}", target=j, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         if r.control == "joint_position":
@@ -208,7 +239,6 @@ def build_spec(sc: RobotScene) -> mujoco.MjSpec:
         act.set_to_position(kp=r.finger_kp, dampratio=1.0, inheritrange=True)
         act.forcelimited = True
         act.forcerange = [-15.0, 15.0]
-    return spec
 
 
 def compile_scene(sc: RobotScene) -> CompiledScene:

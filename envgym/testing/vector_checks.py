@@ -74,6 +74,16 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and (a.index or 0) == (b.index or 0)
 
 
+def _same_rows(a: torch.Tensor, b: torch.Tensor, num_envs: int) -> torch.Tensor:
+    """Per world: whether ``a`` and ``b`` (``[num_envs, ...]``) are equal throughout."""
+    return (a == b).reshape(num_envs, -1).all(dim=1)
+
+
+def _first_worlds(flags: torch.Tensor) -> list[int]:
+    """The first (at most 8) worlds where ``flags`` is set, for error messages."""
+    return torch.nonzero(flags).flatten().tolist()[:8]
+
+
 def sample_actions(envs: Any, gen: torch.Generator) -> Any:
     """Random actions from a CPU generator: a tensor for a Discrete or bounded Box single action
     space; for any other space (e.g. text), a list of ``single_action_space.sample()`` draws
@@ -171,8 +181,24 @@ def check_vector_env(
     """
     B = envs.num_envs
     dev = torch.device(envs.device)
+    _check_spaces(envs)
+    _check_reset(envs, seed, dev)
+    _check_random_steps(envs, steps, seed, dev)
+    _check_bad_actions(envs)
+    _check_determinism(envs, steps, seed)
+    # An env whose worlds cannot be copied (e.g. live browser pages) declares
+    # supports_state_snapshots = False.
+    if hasattr(envs, "get_state") and getattr(envs, "supports_state_snapshots", True):
+        _check_snapshots(envs, seed)
+    check_action_mask(envs, steps=steps, seed=seed)
+    if single_env_fn is not None:
+        check_batch_vs_single(
+            envs, single_env_fn, steps=steps, seed=seed, worlds=min(worlds_vs_single, B)
+        )
 
-    # --- metadata and spaces
+
+def _check_spaces(envs: Any) -> None:
+    """The SAME_STEP auto-reset declaration and the single and batched spaces."""
     assert envs.metadata.get("autoreset_mode") == AutoresetMode.SAME_STEP, (
         "vector envs must declare metadata['autoreset_mode'] = AutoresetMode.SAME_STEP"
     )
@@ -185,6 +211,9 @@ def check_vector_env(
     ):
         assert getattr(envs, name, None) is not None, f"vector env lacks {name}"
 
+
+def _check_reset(envs: Any, seed: int, dev: torch.device) -> None:
+    """``reset`` returns an info dict and observations on ``dev``, in the observation space."""
     obs, info = envs.reset(seed=seed)
     assert isinstance(info, dict), "reset() must return an info dict"
     devs = _devices(obs)
@@ -195,66 +224,96 @@ def check_vector_env(
         "reset observation is not in observation_space"
     )
 
-    # --- one pass of random steps: types, devices, info keys, reward terms, targets
+
+def _check_random_steps(envs: Any, steps: int, seed: int, dev: torch.device) -> None:
+    """One pass of random steps (NumPy and torch actions in turn) checking every step's
+    outputs and targets; warns when no episode ended, so auto-reset went unchecked."""
     gen = torch.Generator().manual_seed(seed)
     ended_seen = 0
     for t in range(steps):
         act = sample_actions(envs, gen)
-        act_in = act
         if torch.is_tensor(act):
-            act_in = act.numpy() if t % 2 else act.to(dev)  # NumPy and torch actions both work
-        obs, rew, term, trunc, info = envs.step(act_in)
+            act = act.numpy() if t % 2 else act.to(dev)  # NumPy and torch actions both work
+        obs, rew, term, trunc, info = envs.step(act)
         where = f"step {t}"
-        for name, x in (("reward", rew), ("terminated", term), ("truncated", trunc)):
-            assert torch.is_tensor(x) and _same_device(x.device, dev), (
-                f"{where}: {name} must be a tensor on {dev}"
-            )
-            assert tuple(x.shape) == (B,), f"{where}: {name} has shape {tuple(x.shape)}"
-        assert rew.dtype == torch.float32, f"{where}: reward dtype {rew.dtype}"
-        assert term.dtype == torch.bool and trunc.dtype == torch.bool, f"{where}: flags not bool"
-        for k in keys.REQUIRED_INFO_KEYS:
-            assert k in info, f"{where}: info lacks {k!r}"
-        tgt = info[keys.NEXT_OBS_TARGET]
-        assert _same_device(tgt.device, dev), f"{where}: target on {tgt.device}"
-        assert envs.target_space.contains(_np(tgt)), f"{where}: next_obs_target not in target_space"
-        assert envs.observation_space.contains(_np(obs)), f"{where}: obs not in observation_space"
-        total = sum(info[keys.REWARD_TERMS].values())
-        assert torch.allclose(total, rew, atol=1e-5), (
-            f"{where}: reward != sum of reward_terms (max diff {float((total - rew).abs().max())})"
-        )
-        succ = info[keys.SUCCESS]
-        assert succ.dtype == torch.bool and tuple(succ.shape) == (B,), f"{where}: success shape"
-        done = term | trunc
-        final = info.get(keys.FINAL_OBS)
-        assert final is not None, f"{where}: info lacks final_obs"
-        try:
-            expected = envs.target_from_obs(final)
-        except NotImplementedError:
-            warnings.warn("env has no target_from_obs(); target checks skipped", stacklevel=2)
-            expected = None
-        if expected is not None:
-            same = (expected == tgt).reshape(B, -1).all(dim=1)
-            assert bool(same.all()), (
-                f"{where}: next_obs_target differs from the target of the true next observation "
-                f"in worlds {torch.nonzero(~same).flatten().tolist()[:8]}"
-            )
-            if bool(done.any()):
-                ended_seen += int(done.sum())
-                fresh = envs.target_from_obs(obs)
-                differs = ~(fresh == tgt).reshape(B, -1).all(dim=1)
-                if not bool(differs[done].any()):
-                    warnings.warn(
-                        f"{where}: targets of ended worlds equal their reset observation; "
-                        "is the target computed after the auto-reset?",
-                        stacklevel=2,
-                    )
+        _check_step_outputs(envs, dev, where, obs, rew, term, trunc, info)
+        ended_seen += _check_targets(envs, where, obs, term | trunc, info)
     if ended_seen == 0:
-        warnings.warn(
-            f"no episode ended in {steps} random steps; auto-reset was not exercised", stacklevel=2
+        warnings.warn(  # stacklevel 3: the caller of check_vector_env
+            f"no episode ended in {steps} random steps; auto-reset was not exercised", stacklevel=3
         )
 
-    # --- out-of-space actions give a clear error; so does a wrong number of actions
-    space = envs.single_action_space
+
+def _check_step_outputs(
+    envs: Any,
+    dev: torch.device,
+    where: str,
+    obs: Obs,
+    rew: Any,
+    term: Any,
+    trunc: Any,
+    info: dict[str, Any],
+) -> None:
+    """Types, shapes and devices (``dev``) of one step's outputs, the required info keys, the
+    spaces of observation and target, reward = sum of its terms."""
+    B = envs.num_envs
+    for name, x in (("reward", rew), ("terminated", term), ("truncated", trunc)):
+        assert torch.is_tensor(x) and _same_device(x.device, dev), (
+            f"{where}: {name} must be a tensor on {dev}"
+        )
+        assert tuple(x.shape) == (B,), f"{where}: {name} has shape {tuple(x.shape)}"
+    assert rew.dtype == torch.float32, f"{where}: reward dtype {rew.dtype}"
+    assert term.dtype == torch.bool and trunc.dtype == torch.bool, f"{where}: flags not bool"
+    for k in keys.REQUIRED_INFO_KEYS:
+        assert k in info, f"{where}: info lacks {k!r}"
+    tgt = info[keys.NEXT_OBS_TARGET]
+    assert _same_device(tgt.device, dev), f"{where}: target on {tgt.device}"
+    assert envs.target_space.contains(_np(tgt)), f"{where}: next_obs_target not in target_space"
+    assert envs.observation_space.contains(_np(obs)), f"{where}: obs not in observation_space"
+    total = sum(info[keys.REWARD_TERMS].values())
+    assert torch.allclose(total, rew, atol=1e-5), (
+        f"{where}: reward != sum of reward_terms (max diff {float((total - rew).abs().max())})"
+    )
+    succ = info[keys.SUCCESS]
+    assert succ.dtype == torch.bool and tuple(succ.shape) == (B,), f"{where}: success shape"
+
+
+def _check_targets(
+    envs: Any, where: str, obs: Obs, done: torch.Tensor, info: dict[str, Any]
+) -> int:
+    """``next_obs_target`` is the target of the true next observation (``final_obs``), not of
+    the auto-reset one; returns how many episodes ended (0 when targets cannot be checked)."""
+    final = info.get(keys.FINAL_OBS)
+    assert final is not None, f"{where}: info lacks final_obs"
+    try:
+        expected = envs.target_from_obs(final)
+    except NotImplementedError:
+        # stacklevel 4 here and below: the caller of check_vector_env
+        warnings.warn("env has no target_from_obs(); target checks skipped", stacklevel=4)
+        expected = None
+    if expected is None:
+        return 0
+    tgt = info[keys.NEXT_OBS_TARGET]
+    same = _same_rows(expected, tgt, envs.num_envs)
+    assert bool(same.all()), (
+        f"{where}: next_obs_target differs from the target of the true next observation "
+        f"in worlds {_first_worlds(~same)}"
+    )
+    if not bool(done.any()):
+        return 0
+    differs = ~_same_rows(envs.target_from_obs(obs), tgt, envs.num_envs)
+    if not bool(differs[done].any()):
+        warnings.warn(
+            f"{where}: targets of ended worlds equal their reset observation; "
+            "is the target computed after the auto-reset?",
+            stacklevel=4,
+        )
+    return int(done.sum())
+
+
+def _check_bad_actions(envs: Any) -> None:
+    """Out-of-space actions give a clear error; so does a wrong number of actions."""
+    B, space = envs.num_envs, envs.single_action_space
     if isinstance(space, spaces.Discrete):
         bad = torch.full((B,), int(space.start + space.n), dtype=torch.int64)
         _expect_value_error(envs, bad, "an out-of-space action", mentions="action")
@@ -267,7 +326,9 @@ def check_vector_env(
         too_many = [*sample_actions(envs, torch.Generator().manual_seed(0)), None]
     _expect_value_error(envs, too_many, "a wrong number of actions")
 
-    # --- determinism: same seed and actions, same trajectory
+
+def _check_determinism(envs: Any, steps: int, seed: int) -> None:
+    """The same seed and actions give the same trajectory."""
     a = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
     b = _rollout(envs, seed, steps, action_seed=7, policy="oracle")
     for t, (ra, rb) in enumerate(zip(a, b, strict=True)):
@@ -277,51 +338,49 @@ def check_vector_env(
                     f"same seed, different trajectory at step {t} in {name}: {_diff(ra[j], rb[j])}"
                 )
 
-    # --- snapshots: restoring a state reproduces the same future. An env whose worlds cannot
-    # be copied (e.g. live browser pages) declares supports_state_snapshots = False.
-    if hasattr(envs, "get_state") and getattr(envs, "supports_state_snapshots", True):
-        envs.reset(seed=seed + 1)
-        gen = torch.Generator().manual_seed(3)
-        for _ in range(5):
-            envs.step(sample_actions(envs, gen))
-        snap = envs.get_state()
-        acts = [sample_actions(envs, gen) for _ in range(10)]
 
-        def future() -> list[Any]:
-            out = []
-            for act in acts:
-                o, r, te, tr, inf = envs.step(act)
-                out.append((_np(o), _np(r), _np(te), _np(tr), _np(inf[keys.NEXT_OBS_TARGET])))
-            return out
-
-        first = future()
-        envs.set_state(snap)
-        second = future()
-        for t, (x, y) in enumerate(zip(first, second, strict=True)):
-            assert all(_equal(p, q) for p, q in zip(x, y, strict=True)), (
-                f"set_state(get_state()) did not reproduce step {t} of the future"
-            )
-        # Branching: world 0's state copied into every world evolves identically.
-        envs.set_state(snap)
-        envs.set_state(envs.get_state(worlds=[0] * B))
-        if torch.is_tensor(acts[0]):
-            first = acts[0][:1]
-            same_act = first.repeat(B, *([1] * (first.dim() - 1)))
-        else:
-            same_act = [acts[0][0]] * B
-        o, *_ = envs.step(same_act)
-        o = _np(o)
-        for i in range(1, B):
-            assert _equal(_row(o, i), _row(o, 0)), f"branched world {i} differs from world 0"
-
-    # --- admissible-action masks (envs that publish info["action_mask"])
-    check_action_mask(envs, steps=steps, seed=seed)
-
-    # --- batch vs single
-    if single_env_fn is not None:
-        check_batch_vs_single(
-            envs, single_env_fn, steps=steps, seed=seed, worlds=min(worlds_vs_single, B)
+def _check_snapshots(envs: Any, seed: int) -> None:
+    """Restoring a state reproduces the same future, and a state can be branched."""
+    envs.reset(seed=seed + 1)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        envs.step(sample_actions(envs, gen))
+    snap = envs.get_state()
+    acts = [sample_actions(envs, gen) for _ in range(10)]
+    first = _future(envs, acts)
+    envs.set_state(snap)
+    second = _future(envs, acts)
+    for t, (x, y) in enumerate(zip(first, second, strict=True)):
+        assert all(_equal(p, q) for p, q in zip(x, y, strict=True)), (
+            f"set_state(get_state()) did not reproduce step {t} of the future"
         )
+    _check_branching(envs, snap, acts[0])
+
+
+def _future(envs: Any, acts: list[Any]) -> list[tuple[Any, ...]]:
+    """(obs, reward, terminated, truncated, target) of each step taking ``acts`` in turn."""
+    out = []
+    for act in acts:
+        o, r, te, tr, inf = envs.step(act)
+        out.append((_np(o), _np(r), _np(te), _np(tr), _np(inf[keys.NEXT_OBS_TARGET])))
+    return out
+
+
+def _check_branching(envs: Any, snap: Any, act: Any) -> None:
+    """World 0's state of ``snap`` copied into every world evolves identically under world 0's
+    action of ``act``."""
+    B = envs.num_envs
+    envs.set_state(snap)
+    envs.set_state(envs.get_state(worlds=[0] * B))
+    if torch.is_tensor(act):
+        first = act[:1]
+        same_act = first.repeat(B, *([1] * (first.dim() - 1)))
+    else:
+        same_act = [act[0]] * B
+    o, *_ = envs.step(same_act)
+    o = _np(o)
+    for i in range(1, B):
+        assert _equal(_row(o, i), _row(o, 0)), f"branched world {i} differs from world 0"
 
 
 def check_action_mask(envs: Any, *, steps: int = 60, seed: int = 123) -> None:
@@ -348,16 +407,14 @@ def check_action_mask(envs: Any, *, steps: int = 60, seed: int = 123) -> None:
             oracle = envs.oracle_action().cpu()
             bad = ~m[rows, oracle]
             assert not bool(bad.any()), (
-                f"{where}: the oracle's action is not admissible in worlds "
-                f"{torch.nonzero(bad).flatten().tolist()[:8]}"
+                f"{where}: the oracle's action is not admissible in worlds {_first_worlds(bad)}"
             )
             act = torch.where(torch.rand(B, generator=gen) < 0.5, oracle, rand)
         _, _, _, _, info = envs.step(act)
         err = info[keys.ACTION_ERROR].cpu()
         bad = err != 0
         assert not bool(bad.any()), (
-            f"{where}: admissible actions gave action_error in worlds "
-            f"{torch.nonzero(bad).flatten().tolist()[:8]}"
+            f"{where}: admissible actions gave action_error in worlds {_first_worlds(bad)}"
         )
         assert keys.ACTION_MASK in info, f"{where}: info lacks {keys.ACTION_MASK!r}"
         mask = info[keys.ACTION_MASK]
