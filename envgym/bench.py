@@ -241,16 +241,8 @@ def bench_env(
         # Real browser pages: its own workloads and a raw-Playwright baseline.
         from envgym.browser.bench import bench_browser
 
-        return bench_browser(
-            env_id,
-            num_envs,
-            steps=steps,
-            warmup=warmup,
-            policy=policy,
-            seed=seed,
-            env_kwargs=env_kwargs,
-            command=command,
-        )
+        timing = {"steps": steps, "warmup": warmup, "policy": policy, "seed": seed}
+        return bench_browser(env_id, num_envs, **timing, env_kwargs=env_kwargs, command=command)
     _check_bench_args(policy, steps, warmup)
     from envgym.core.vector import resolve_device
 

@@ -11,16 +11,17 @@ From the command line: ``envgym bench envgym/Phone-v0 --num-envs 16384 --distrib
 
 from __future__ import annotations
 
-import datetime as _dt
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import torch
+
+from envgym.core.machine import command_line, device_name, timestamp
 
 
 def _actions(envs: Any, policy: str, gen: torch.Generator, n: int) -> Any:
@@ -71,24 +72,51 @@ def bench_distributed(
     import ray
 
     import envgym  # noqa: F401  (registers the ids)
-    from envgym.core.machine import device_name
-    from envgym.distributed import RayVectorEnv
 
     if policy not in ("random", "oracle"):
         raise ValueError(f"policy must be 'random' or 'oracle', got {policy!r}")
     kwargs = dict(env_kwargs or {})
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    variants: dict[str, Any] = {
+    variants: dict[str, Any] = {}
+    try:
+        variants.update(_variants(env_id, num_envs, workers, step_timeout_s, kwargs))
+        timing = _Timing(policy, seed, warmup, rounds, steps, num_envs)
+        times = _time_variants(variants, timing)
+        losses = {
+            name: len(envs.worker_losses)
+            for name, envs in variants.items()
+            if hasattr(envs, "worker_losses")
+        }
+    finally:
+        for envs in variants.values():
+            envs.close()
+    return _row(env_id, kwargs, timing, times, losses, command)
+
+
+def _variants(
+    env_id: str,
+    num_envs: int,
+    workers: Sequence[int],
+    step_timeout_s: float,
+    kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """The local vector env and one ``RayVectorEnv`` per worker count, all alive at once.
+
+    They share the cluster's CPUs among every worker (each worker still runs torch on one
+    thread), so none waits for a CPU to be scheduled."""
+    import ray
+
+    from envgym.distributed import RayVectorEnv
+
+    out: dict[str, Any] = {
         "local": gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point", **kwargs)
     }
     try:
-        # All variants live at once: share the cluster's CPUs among every worker (each worker
-        # still runs torch on one thread), so none waits for a CPU to be scheduled.
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         per_worker = min(1.0, cpus / max(1, sum(workers)))
         for w in workers:
-            variants[f"ray_{w}"] = RayVectorEnv(
+            out[f"ray_{w}"] = RayVectorEnv(
                 env_id,
                 num_envs,
                 w,
@@ -96,39 +124,68 @@ def bench_distributed(
                 worker_options={"num_cpus": per_worker},
                 **kwargs,
             )
-        gen = torch.Generator().manual_seed(seed)
-        for envs in variants.values():
-            envs.reset(seed=seed)
-            for _ in range(warmup):
-                envs.step(_actions(envs, policy, gen, num_envs))
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        for _ in range(rounds):
-            for name, envs in variants.items():
-                elapsed = 0.0
-                for _ in range(steps):
-                    act = _actions(envs, policy, gen, num_envs)
-                    t0 = time.perf_counter()
-                    envs.step(act)
-                    elapsed += time.perf_counter() - t0
-                times[name].append(num_envs * steps / elapsed)
-        losses = {
-            name: len(envs.worker_losses)
-            for name, envs in variants.items()
-            if isinstance(envs, RayVectorEnv)
-        }
-    finally:
-        for envs in variants.values():
+    except BaseException:
+        for envs in out.values():
             envs.close()
+        raise
+    return out
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """How the variants are timed (the row records it)."""
+
+    policy: str
+    seed: int
+    warmup: int
+    rounds: int
+    steps: int
+    num_envs: int
+
+
+def _time_variants(variants: dict[str, Any], timing: _Timing) -> dict[str, list[float]]:
+    """Env-steps/s of every variant in every round: each reset and warmed up first, then
+    ``rounds`` rounds of ``steps`` steps of each variant in turn (actions drawn untimed)."""
+    gen = torch.Generator().manual_seed(timing.seed)
+    n = timing.num_envs
+    for envs in variants.values():
+        envs.reset(seed=timing.seed)
+        for _ in range(timing.warmup):
+            envs.step(_actions(envs, timing.policy, gen, n))
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(timing.rounds):
+        for name, envs in variants.items():
+            elapsed = 0.0
+            for _ in range(timing.steps):
+                act = _actions(envs, timing.policy, gen, n)
+                t0 = time.perf_counter()
+                envs.step(act)
+                elapsed += time.perf_counter() - t0
+            times[name].append(n * timing.steps / elapsed)
+    return times
+
+
+def _row(
+    env_id: str,
+    kwargs: dict[str, Any],
+    timing: _Timing,
+    times: dict[str, list[float]],
+    losses: dict[str, int],
+    command: str | None,
+) -> dict[str, Any]:
+    """The JSON-serialisable row: medians, every round, overheads against local, provenance."""
+    import ray
+
     med = {name: statistics.median(v) for name, v in times.items()}
     return {
         "id": env_id,
         "kind": "distributed",
         "env_kwargs": {k: str(v) for k, v in kwargs.items()},
-        "num_envs": int(num_envs),
-        "policy": policy,
-        "steps": int(steps),
-        "warmup": int(warmup),
-        "rounds": int(rounds),
+        "num_envs": int(timing.num_envs),
+        "policy": timing.policy,
+        "steps": int(timing.steps),
+        "warmup": int(timing.warmup),
+        "rounds": int(timing.rounds),
         "steps_per_s": med,
         "steps_per_s_rounds": times,
         "overhead_vs_local": {
@@ -138,12 +195,12 @@ def bench_distributed(
         "ray_cluster_cpus": ray.cluster_resources().get("CPU"),
         "device_name": device_name(torch.device("cpu")),
         "torch_threads": torch.get_num_threads(),
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "ray": ray.__version__,
         "platform": platform.platform(),
-        "command": command if command is not None else " ".join(sys.argv),
+        "command": command_line(command),
     }
 
 
