@@ -341,10 +341,9 @@ def _bench_three_party(args: argparse.Namespace, command: str) -> int:
 
 def cmd_demo(args: argparse.Namespace, command: str) -> int:
     """Oracle vs random policy on every installed family's scenarios."""
-    import datetime as dt
-
     import torch
 
+    from envgym.core.machine import timestamp
     from envgym.demo import format_table, installed_families, rows_to_json, run_demo, summarize
 
     threads = args.threads
@@ -382,7 +381,7 @@ def cmd_demo(args: argparse.Namespace, command: str) -> int:
                 "device": args.device,
                 "seed": args.seed,
                 "torch_threads": torch.get_num_threads(),
-                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "date": timestamp(),
                 "command": command,
             },
         )
@@ -395,11 +394,11 @@ def cmd_demo(args: argparse.Namespace, command: str) -> int:
 
 def cmd_eval(args: argparse.Namespace, command: str) -> int:
     """Evaluate a text-face policy: success and pass^k per scenario, or a continual run."""
-    import datetime as dt
+    from envgym.core.machine import timestamp
 
     stamp = {
         "command": command,
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
     }
     if args.continual:
         from envgym.phone.continual import evaluate_continual
@@ -570,14 +569,13 @@ def _record_bench(
 ) -> None:
     """``envgym record --bench``: time the same policy's rollout without recording and write
     both rates (and the machine) as JSON."""
-    import datetime as dt
     import importlib.metadata
     import os
     import platform
 
     import torch
 
-    from envgym.core.machine import device_name
+    from envgym.core.machine import device_name, timestamp
     from envgym.datasets import time_rollout
 
     rate = report.steps_written / report.seconds if report.seconds > 0 else 0.0
@@ -617,7 +615,7 @@ def _record_bench(
         "torch": torch.__version__,
         "minari": importlib.metadata.version("minari"),
         "h5py": importlib.metadata.version("h5py"),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "command": command,
     }
     print(

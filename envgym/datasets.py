@@ -21,7 +21,6 @@ resumed recording equals an uninterrupted one, episode for episode. See ``docs/d
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import importlib
 import importlib.util
 import json
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from envgym.core import keys
+from envgym.core.machine import timestamp
 
 _INSTALL_HINT = "install the datasets extra: pip install -e '.[datasets]'"
 
@@ -556,7 +556,7 @@ def _recording_metadata(rec: _Recording, target_space: str) -> dict[str, Any]:
         ),
         "envgym_recording": rec.settings(),
         "envgym_target_space": target_space,
-        "envgym_created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "envgym_created": timestamp(),
     }
 
 
