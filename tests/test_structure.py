@@ -235,10 +235,11 @@ LONG_FUNCTIONS_ALLOWED: tuple[str, ...] = ()
 
 def test_functions_are_short() -> None:
     """The same limit outside the phone family (the testing checkers, datasets, benchmarks,
-    the robot compiler, ...)."""
+    the robot compiler, ...) and in ``envgym.wrappers``."""
     found = [
         f
-        for f in long_functions(ROOT, MAX_FUNCTION_LINES)
+        for root in (ROOT, WRAPPERS)
+        for f in long_functions(root, MAX_FUNCTION_LINES)
         if not any(f"{REPO}/{allowed}" in f for allowed in LONG_FUNCTIONS_ALLOWED)
     ]
     assert found == []

@@ -105,153 +105,163 @@ class SB3VecEnv:
 _CLASS_CACHE: dict[type, type] = {}
 
 
+class _SB3Methods:
+    """The methods of :class:`SB3VecEnv`'s SB3 subclass (``_sb3_class`` puts them in front of
+    SB3's ``VecEnv``, imported on first use)."""
+
+    _vec_env_base: type
+    """SB3's ``VecEnv`` (set on the built subclass)."""
+
+    def __init__(self, env: Any, *, seed: int | None = None) -> None:
+        self.env = env
+        obs_space = _sb3_space(env.single_observation_space)
+        self._vec_env_base.__init__(self, env.num_envs, obs_space, env.single_action_space)
+        self._actions: Any = None
+        self._first_seed = seed
+        self._is_dict = isinstance(obs_space, spaces.Dict)
+        self._mask: Any = None
+
+    # ---------------------------------------------------------------- action masks
+    def action_masks(self) -> np.ndarray:
+        """bool ``[B, A]``: the env's ``info["action_mask"]`` for the current observations
+        (sb3-contrib's ``MaskablePPO`` reads it through ``env_method("action_masks")``)."""
+        if self._mask is None:
+            raise AttributeError(
+                "this env publishes no info['action_mask'] (or reset() was not called)"
+            )
+        return _to_numpy(self._mask).astype(bool)
+
+    # ---------------------------------------------------------------- VecEnv API
+    def reset(self) -> Any:
+        seed = self._first_seed
+        # SB3 stores the seed of VecEnv.seed(s) as one seed per world: s, s+1, ...
+        seeds = getattr(self, "_seeds", None) or []
+        if seeds and seeds[0] is not None:
+            seed = int(seeds[0])
+        obs, info = self.env.reset(seed=seed)
+        self._mask = info.get(keys.ACTION_MASK)
+        self._first_seed = None
+        if hasattr(self, "_reset_seeds"):
+            self._reset_seeds()
+        if hasattr(self, "_reset_options"):
+            self._reset_options()
+        return _to_numpy(obs)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        if self._actions is None:
+            raise RuntimeError("step_async() must be called before step_wait()")
+        obs, rew, term, trunc, info = self.env.step(self._actions)
+        self._mask = info.get(keys.ACTION_MASK)
+        self._actions = None
+        obs_np = _to_numpy(obs)
+        term_np = _to_numpy(term).astype(bool)
+        trunc_np = _to_numpy(trunc).astype(bool)
+        dones = term_np | trunc_np
+        infos = self._infos(info, term_np, trunc_np, dones)
+        return obs_np, _to_numpy(rew).astype(np.float32), dones, infos
+
+    def _infos(
+        self,
+        info: dict[str, Any],
+        term: np.ndarray,
+        trunc: np.ndarray,
+        dones: np.ndarray,
+    ) -> list[dict[str, Any]]:
+        n = self.num_envs
+        target = _to_numpy(info[keys.NEXT_OBS_TARGET])
+        success = _to_numpy(info[keys.SUCCESS]).astype(bool)
+        error = _to_numpy(info[keys.ACTION_ERROR]) if keys.ACTION_ERROR in info else None
+        terms = {k: _to_numpy(v) for k, v in info.get(keys.REWARD_TERMS, {}).items()}
+        infos: list[dict[str, Any]] = []
+        for i in range(n):
+            d: dict[str, Any] = {
+                keys.NEXT_OBS_TARGET: target[i],
+                keys.SUCCESS: bool(success[i]),
+                keys.REWARD_TERMS: {k: float(v[i]) for k, v in terms.items()},
+            }
+            if error is not None:
+                e = error[i]
+                d[keys.ACTION_ERROR] = e.item() if isinstance(e, np.generic) else e
+            infos.append(d)
+        if dones.any():
+            final = _to_numpy(info[keys.FINAL_OBS])
+            ep = info.get(keys.EPISODE)
+            ep_r = _to_numpy(ep["r"]) if ep is not None else None
+            ep_l = _to_numpy(ep["l"]) if ep is not None else None
+            for i in np.flatnonzero(dones):
+                d = infos[i]
+                d["terminal_observation"] = _row(final, int(i))
+                d["TimeLimit.truncated"] = bool(trunc[i] and not term[i])
+                if ep_r is not None and ep_l is not None:
+                    d["episode"] = {"r": float(ep_r[i]), "l": int(ep_l[i])}
+        return infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    # ---------------------------------------------------------------- attributes
+    def _indices(self, indices: int | Iterable[int] | None) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        if isinstance(indices, int):
+            return [indices]
+        return list(indices)
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        """The vector env's attribute, once per requested world (all worlds share one
+        engine, so every entry is the same object)."""
+        if attr_name == "action_masks":
+            # The masks are per world: each entry is that world's mask function.
+            return [(lambda i=i: self.action_masks()[i]) for i in self._indices(indices)]
+        value = getattr(self.env, attr_name)
+        return [value for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        """Set an attribute on the vector env (shared by all worlds)."""
+        self._indices(indices)
+        setattr(self.env, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any
+    ) -> list[Any]:
+        """Call a method of the vector env once and report its result per world
+        (``action_masks``: each world's row of the current mask)."""
+        if method_name == "action_masks":
+            masks = self.action_masks()
+            return [masks[i] for i in self._indices(indices)]
+        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        """Whether the vector env's wrapper chain contains ``wrapper_class``."""
+        env, found = self.env, False
+        while env is not None:
+            if isinstance(env, wrapper_class):
+                found = True
+                break
+            env = getattr(env, "env", None)
+        return [found for _ in self._indices(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None] * self.num_envs
+
+    @property
+    def unwrapped_env(self) -> Any:
+        """The wrapped envgym vector env (its ``oracle_action``, ``decode``, ...)."""
+        return self.env.unwrapped
+
+
 def _sb3_class(base: type) -> type:
-    if base in _CLASS_CACHE:
-        return _CLASS_CACHE[base]
+    """The ``VecEnv`` subclass over SB3's ``base``, built once per base."""
+    if base not in _CLASS_CACHE:
 
-    class _SB3VecEnv(SB3VecEnv, base):  # type: ignore[misc, valid-type]
-        """SB3 ``VecEnv`` over an envgym vector env (see :class:`SB3VecEnv`)."""
+        class _SB3VecEnv(_SB3Methods, SB3VecEnv, base):  # type: ignore[misc, valid-type]
+            """SB3 ``VecEnv`` over an envgym vector env (see :class:`SB3VecEnv`)."""
 
-        def __init__(self, env: Any, *, seed: int | None = None) -> None:
-            self.env = env
-            obs_space = _sb3_space(env.single_observation_space)
-            base.__init__(self, env.num_envs, obs_space, env.single_action_space)
-            self._actions: Any = None
-            self._first_seed = seed
-            self._is_dict = isinstance(obs_space, spaces.Dict)
-            self._mask: Any = None
+            _vec_env_base = base
 
-        # ---------------------------------------------------------------- action masks
-        def action_masks(self) -> np.ndarray:
-            """bool ``[B, A]``: the env's ``info["action_mask"]`` for the current observations
-            (sb3-contrib's ``MaskablePPO`` reads it through ``env_method("action_masks")``)."""
-            if self._mask is None:
-                raise AttributeError(
-                    "this env publishes no info['action_mask'] (or reset() was not called)"
-                )
-            return _to_numpy(self._mask).astype(bool)
-
-        # ---------------------------------------------------------------- VecEnv API
-        def reset(self) -> Any:
-            seed = self._first_seed
-            # SB3 stores the seed of VecEnv.seed(s) as one seed per world: s, s+1, ...
-            seeds = getattr(self, "_seeds", None) or []
-            if seeds and seeds[0] is not None:
-                seed = int(seeds[0])
-            obs, info = self.env.reset(seed=seed)
-            self._mask = info.get(keys.ACTION_MASK)
-            self._first_seed = None
-            if hasattr(self, "_reset_seeds"):
-                self._reset_seeds()
-            if hasattr(self, "_reset_options"):
-                self._reset_options()
-            return _to_numpy(obs)
-
-        def step_async(self, actions: np.ndarray) -> None:
-            self._actions = actions
-
-        def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-            if self._actions is None:
-                raise RuntimeError("step_async() must be called before step_wait()")
-            obs, rew, term, trunc, info = self.env.step(self._actions)
-            self._mask = info.get(keys.ACTION_MASK)
-            self._actions = None
-            obs_np = _to_numpy(obs)
-            term_np = _to_numpy(term).astype(bool)
-            trunc_np = _to_numpy(trunc).astype(bool)
-            dones = term_np | trunc_np
-            infos = self._infos(info, term_np, trunc_np, dones)
-            return obs_np, _to_numpy(rew).astype(np.float32), dones, infos
-
-        def _infos(
-            self,
-            info: dict[str, Any],
-            term: np.ndarray,
-            trunc: np.ndarray,
-            dones: np.ndarray,
-        ) -> list[dict[str, Any]]:
-            n = self.num_envs
-            target = _to_numpy(info[keys.NEXT_OBS_TARGET])
-            success = _to_numpy(info[keys.SUCCESS]).astype(bool)
-            error = _to_numpy(info[keys.ACTION_ERROR]) if keys.ACTION_ERROR in info else None
-            terms = {k: _to_numpy(v) for k, v in info.get(keys.REWARD_TERMS, {}).items()}
-            infos: list[dict[str, Any]] = []
-            for i in range(n):
-                d: dict[str, Any] = {
-                    keys.NEXT_OBS_TARGET: target[i],
-                    keys.SUCCESS: bool(success[i]),
-                    keys.REWARD_TERMS: {k: float(v[i]) for k, v in terms.items()},
-                }
-                if error is not None:
-                    e = error[i]
-                    d[keys.ACTION_ERROR] = e.item() if isinstance(e, np.generic) else e
-                infos.append(d)
-            if dones.any():
-                final = _to_numpy(info[keys.FINAL_OBS])
-                ep = info.get(keys.EPISODE)
-                ep_r = _to_numpy(ep["r"]) if ep is not None else None
-                ep_l = _to_numpy(ep["l"]) if ep is not None else None
-                for i in np.flatnonzero(dones):
-                    d = infos[i]
-                    d["terminal_observation"] = _row(final, int(i))
-                    d["TimeLimit.truncated"] = bool(trunc[i] and not term[i])
-                    if ep_r is not None and ep_l is not None:
-                        d["episode"] = {"r": float(ep_r[i]), "l": int(ep_l[i])}
-            return infos
-
-        def close(self) -> None:
-            self.env.close()
-
-        # ---------------------------------------------------------------- attributes
-        def _indices(self, indices: int | Iterable[int] | None) -> Sequence[int]:
-            if indices is None:
-                return range(self.num_envs)
-            if isinstance(indices, int):
-                return [indices]
-            return list(indices)
-
-        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-            """The vector env's attribute, once per requested world (all worlds share one
-            engine, so every entry is the same object)."""
-            if attr_name == "action_masks":
-                # The masks are per world: each entry is that world's mask function.
-                return [(lambda i=i: self.action_masks()[i]) for i in self._indices(indices)]
-            value = getattr(self.env, attr_name)
-            return [value for _ in self._indices(indices)]
-
-        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-            """Set an attribute on the vector env (shared by all worlds)."""
-            self._indices(indices)
-            setattr(self.env, attr_name, value)
-
-        def env_method(
-            self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any
-        ) -> list[Any]:
-            """Call a method of the vector env once and report its result per world
-            (``action_masks``: each world's row of the current mask)."""
-            if method_name == "action_masks":
-                masks = self.action_masks()
-                return [masks[i] for i in self._indices(indices)]
-            result = getattr(self.env, method_name)(*method_args, **method_kwargs)
-            return [result for _ in self._indices(indices)]
-
-        def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-            """Whether the vector env's wrapper chain contains ``wrapper_class``."""
-            env, found = self.env, False
-            while env is not None:
-                if isinstance(env, wrapper_class):
-                    found = True
-                    break
-                env = getattr(env, "env", None)
-            return [found for _ in self._indices(indices)]
-
-        def get_images(self) -> Sequence[np.ndarray | None]:
-            return [None] * self.num_envs
-
-        @property
-        def unwrapped_env(self) -> Any:
-            """The wrapped envgym vector env (its ``oracle_action``, ``decode``, ...)."""
-            return self.env.unwrapped
-
-    _CLASS_CACHE[base] = _SB3VecEnv
-    return _SB3VecEnv
+        _CLASS_CACHE[base] = _SB3VecEnv
+    return _CLASS_CACHE[base]
