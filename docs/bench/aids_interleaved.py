@@ -8,7 +8,6 @@ so that load changes on a shared machine hit both alike. Writes one JSON object.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import platform
 import sys
@@ -16,6 +15,7 @@ import time
 
 import torch
 
+from envgym.core.machine import timestamp
 from envgym.phone.faces import PhoneVectorEnv
 
 
@@ -47,7 +47,7 @@ def main(out: str, num_envs: int = 16384, steps: int = 20, warmup: int = 3) -> N
         "torch_threads": 1,
         "env_steps_per_s": sps,
         "on_over_off": sps["on"] / sps["off"],
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "platform": platform.platform(),
         "torch": torch.__version__,
         "command": " ".join(sys.argv),

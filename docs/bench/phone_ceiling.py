@@ -23,7 +23,6 @@ JSON's ``meta.allocator`` says which allocator ran.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import platform
@@ -35,6 +34,7 @@ import torch
 
 from envgym.bench import device_name
 from envgym.core.allocator import allocator_mode, reuse_freed_memory
+from envgym.core.machine import timestamp
 from envgym.phone.ceiling import CeilingWorlds, ceiling_tables
 from envgym.phone.faces import PhoneVectorEnv
 
@@ -98,7 +98,7 @@ def main() -> None:
             )
             rows.append(row)
     meta = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "device_name": device_name(torch.device("cpu")),
         "torch_threads": torch.get_num_threads(),
         "allocator": allocator_mode(),

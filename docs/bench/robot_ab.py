@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import statistics
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from envgym_base.robot.env import RobotVectorEnv as OldEnv
 
+from envgym.core.machine import timestamp
 from envgym.robot.env import RobotVectorEnv as NewEnv
 
 
@@ -131,7 +131,7 @@ def main() -> None:
         rows.append(compare(scene, n, steps))
         print(json.dumps(rows[-1]), flush=True)
     meta = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "command": " ".join(["python", *sys.argv]),
         "mujoco": mujoco.__version__,
         "torch_threads": 1,

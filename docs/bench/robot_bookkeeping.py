@@ -15,7 +15,6 @@ Usage::
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import statistics
@@ -26,6 +25,7 @@ import gymnasium as gym
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.core.machine import timestamp
 
 
 def bookkeeping(env_id: str, num_envs: int, steps: int) -> dict:
@@ -66,7 +66,7 @@ def main() -> None:
         rows.append(bookkeeping(env_id, n, steps))
         print(json.dumps(rows[-1]), flush=True)
     meta = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "command": " ".join(["python", *sys.argv]),
         "torch_threads": 1,
     }

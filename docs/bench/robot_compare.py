@@ -25,7 +25,6 @@ Usage::
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import statistics
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.core.machine import timestamp
 
 ROUNDS = 7
 STEPS = 20
@@ -159,7 +159,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     meta = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "command": " ".join(["python", *sys.argv]),
         "mujoco": mujoco.__version__,
         "torch_threads": 1,

@@ -17,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import statistics
@@ -30,6 +29,7 @@ import gymnasium as gym
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.core.machine import timestamp
 
 
 def _wrap(obj: Any, name: str, into: list[int]) -> None:
@@ -110,7 +110,7 @@ def main() -> None:
     for k, v in row["stages_us"].items():
         print(f"{k:20s} median {v['median']:9.1f} us   mean/step {v['mean_per_step']:9.1f} us")
     meta = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": timestamp(),
         "command": " ".join(["python", *sys.argv]),
         "torch_threads": 1,
     }
