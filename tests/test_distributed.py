@@ -138,12 +138,19 @@ def test_phone_on_ray_passes_the_vector_contract_checks() -> None:
         envs.close()
 
 
-@pytest.mark.mujoco
-def test_robot_on_ray_equals_local_bit_for_bit() -> None:
-    pytest.importorskip("mujoco")
+def _robot_push_pair() -> tuple[RayVectorEnv, Any]:
+    """Five push worlds on 2 Ray workers (3 + 2) and the same five locally (12-step episodes,
+    the CPU backend)."""
     kw: dict[str, Any] = {"episode_length": 12, "backend": "cpu"}
     dist = RayVectorEnv("envgym/Robot-Push-v0", 5, 2, step_timeout_s=60, **kw)
     local = gym.make_vec("envgym/Robot-Push-v0", 5, vectorization_mode="vector_entry_point", **kw)
+    return dist, local
+
+
+@pytest.mark.mujoco
+def test_robot_on_ray_equals_local_bit_for_bit() -> None:
+    pytest.importorskip("mujoco")
+    dist, local = _robot_push_pair()
     try:
         assert dist.world_ranges == [(0, 3), (3, 5)]
         assert_same(dist.reset(seed=4)[0], local.reset(seed=4)[0], "reset")
@@ -538,9 +545,7 @@ def test_robot_bad_batch_is_refused_before_any_worker_steps() -> None:
     """NaN in the last worker's slice, inf in the first, a wrong shape, a bool batch: each is
     InvalidActionError naming the global world, and every world is left as it was."""
     pytest.importorskip("mujoco")
-    kw: dict[str, Any] = {"episode_length": 12, "backend": "cpu"}
-    dist = RayVectorEnv("envgym/Robot-Push-v0", 5, 2, step_timeout_s=60, **kw)
-    local = gym.make_vec("envgym/Robot-Push-v0", 5, vectorization_mode="vector_entry_point", **kw)
+    dist, local = _robot_push_pair()
     try:
         assert dist.world_ranges == [(0, 3), (3, 5)]
         dist.reset(seed=8)
