@@ -1022,7 +1022,7 @@ class PhoneEngine:
             "rep_action_error": u.rep_err,
             "user_reward": user_terms["goal"] + user_terms["turn_cost"],
             "user_reward_terms": user_terms,
-            "subgoals": self.subgoals(st, goal_rows.constrained, pf),
+            "subgoals": self.subgoals(st, goal_rows, pf),
         }
 
     def _assistant_reward(
@@ -1097,20 +1097,21 @@ class PhoneEngine:
         }
 
     def subgoals(
-        self, st: State, goal: torch.Tensor | None = None, pf: torch.Tensor | None = None
+        self, st: State, goal: GoalRows | None = None, pf: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         """bool [B] per sub-goal: reached this episode (every item of the group, for the
-        per-item groups; a group with no items counts as reached)."""
+        per-item groups; a group with no items counts as reached). ``goal`` and ``pf`` as in
+        :meth:`_subgoal_terms`, when the caller has them."""
         t, sc = self.t, st["scenario"]
         pf = at(self._plan_facts, sc) if pf is None else pf
         hidden = at(self._plan_hidden, sc)
-        goal = t.goal_mask.index_select(0, sc) if goal is None else goal
+        constrained = t.goal_mask.index_select(0, sc) if goal is None else goal.constrained
         reached = (  # copies: what is handed out never aliases the state
             st["sg_dept"].clone(),
             st["sg_service"].clone(),
             _all_rows(st["sg_verified"] | ~pf),
             _all_rows(st["sg_fact"] | ~hidden),
-            _all_rows(st["sg_records"] | ~goal),
+            _all_rows(st["sg_records"] | ~constrained),
         )
         return dict(zip(SUBGOALS, reached, strict=True))
 
