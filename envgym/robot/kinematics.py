@@ -82,20 +82,24 @@ class ArmKinematics:
         cosine of its joint angle (Rodrigues), so all of them come out of one batched product
         ``[sin, cos, 1] @ coefficients``, then are multiplied pairwise in a tree (the link
         count padded to a power of two): seven NumPy calls whatever the chain length, which
-        matters at small batch sizes (this runs on every CPU-backend step).
+        matters at small batch sizes (this runs on every CPU-backend step). The arrays are
+        link-major (``[L, B, ...]``): the first product is then ``L`` matrix products of
+        ``[B, 3] @ [3, 16]`` (not ``B * L`` of ``[1, 3] @ [3, 16]``, ~15x slower at 128 worlds)
+        and the tree's halves are contiguous blocks; the arithmetic, and so every bit of the
+        result, is the same.
         """
         coef, cols = self._np_T
         B, L = qpos.shape[0], cols.shape[0]
         trig = self._np_trig.get(B)
-        if trig is None:  # [B, L, 1, (sin, cos, 1)], kept per batch size
-            trig = self._np_trig[B] = np.ones((B, L, 1, 3))
-        q = qpos[:, cols]
-        np.sin(q, out=trig[:, :, 0, 0])
-        np.cos(q, out=trig[:, :, 0, 1])
-        T = (trig @ coef).reshape(B, L, 4, 4)  # every link's transform in one product
-        while T.shape[1] > 1:  # T0 T1 T2 ... in order, neighbours two at a time
-            T = T[:, 0::2] @ T[:, 1::2]
-        return T[:, 0, :3, 3], T[:, 0, :3, :3]
+        if trig is None:  # [L, B, (sin, cos, 1)], kept per batch size
+            trig = self._np_trig[B] = np.ones((L, B, 3))
+        q = qpos[:, cols].T
+        np.sin(q, out=trig[:, :, 0])
+        np.cos(q, out=trig[:, :, 1])
+        T = (trig @ coef).reshape(L, B, 4, 4)  # every link's transform in one product
+        while T.shape[0] > 1:  # T0 T1 T2 ... in order, neighbours two at a time
+            T = T[0::2] @ T[1::2]
+        return T[0, :, :3, 3], T[0, :, :3, :3]
 
     def forward(
         self, qpos: torch.Tensor, with_jacobian: bool = False
