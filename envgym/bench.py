@@ -166,17 +166,34 @@ def _time_steps(
     if policy == "random":
         g = _generator(dev, seed)
         acts = random_actions(envs.single_action_space, warmup + steps, envs.num_envs, dev, g)
+        return _time_loop(envs.step, acts.__getitem__, None, steps, warmup, dev)
+    return _time_loop(envs.step, None, base.oracle_action, steps, warmup, dev)
+
+
+def _time_loop(
+    step: Callable[[Any], Any],
+    drawn: Callable[[int], Any] | None,
+    oracle: Callable[[], Any] | None,
+    steps: int,
+    warmup: int,
+    dev: torch.device,
+) -> tuple[float, float | None]:
+    """The timed loop of every env benchmark: ``warmup`` untimed calls of ``step``, then
+    ``steps`` timed ones, on actions ``drawn(t)`` for step ``t`` (drawn before the loop: one
+    timed span) or from ``oracle()`` (called before each step and timed apart). Returns the
+    seconds in ``step`` and the oracle's seconds (``None`` without one)."""
+    if drawn is not None:
         for t in range(warmup):
-            envs.step(acts[t])
+            step(drawn(t))
         sync(dev)
         t0 = time.perf_counter()
         for t in range(warmup, warmup + steps):
-            envs.step(acts[t])
+            step(drawn(t))
         sync(dev)
         return time.perf_counter() - t0, None
-    oracle = base.oracle_action
+    assert oracle is not None
     for _ in range(warmup):
-        envs.step(oracle())
+        step(oracle())
     env_time = oracle_time = 0.0
     sync(dev)
     for _ in range(steps):
@@ -184,7 +201,7 @@ def _time_steps(
         a = oracle()
         sync(dev)
         t1 = time.perf_counter()
-        envs.step(a)
+        step(a)
         sync(dev)
         t2 = time.perf_counter()
         oracle_time += t1 - t0
@@ -361,35 +378,19 @@ def bench_three_party(
     env = PhoneParallelVectorEnv(num_envs, learners=learners, device=dev, **kwargs)
     try:
         env.reset(seed=seed)
-        g = _generator(dev, seed)
-        oracle_time = 0.0
         if policy == "random":
+            g = _generator(dev, seed)
             drawn = {
                 a: random_actions(env.single_action_spaces[a], warmup + steps, num_envs, dev, g)
                 for a in env.learners
             }
-            for t in range(warmup):
-                env.step({a: v[t] for a, v in drawn.items()})
-            sync(dev)
-            t0 = time.perf_counter()
-            for t in range(warmup, warmup + steps):
-                env.step({a: v[t] for a, v in drawn.items()})
-            sync(dev)
-            env_time = time.perf_counter() - t0
+            env_time, oracle_time = _time_loop(
+                env.step, lambda t: {a: v[t] for a, v in drawn.items()}, None, steps, warmup, dev
+            )
         else:
-            for _ in range(warmup):
-                env.step(env.oracle_actions())
-            env_time = 0.0
-            sync(dev)
-            for _ in range(steps):
-                t0 = time.perf_counter()
-                acts = env.oracle_actions()
-                sync(dev)
-                t1 = time.perf_counter()
-                env.step(acts)
-                sync(dev)
-                oracle_time += t1 - t0
-                env_time += time.perf_counter() - t1
+            env_time, oracle_time = _time_loop(
+                env.step, None, env.oracle_actions, steps, warmup, dev
+            )
     finally:
         env.close()
     sps = num_envs * steps / max(env_time, 1e-12)
@@ -398,7 +399,7 @@ def bench_three_party(
             "three_party_learners": list(env.learners),
             "three_party_time_s": env_time,
             "three_party_steps_per_s": sps,
-            "three_party_oracle_time_s": oracle_time if policy == "oracle" else None,
+            "three_party_oracle_time_s": oracle_time,
             "ratio_three_party_vs_single": sps / row["env_steps_per_s"],
             "ratio_three_party_vs_raw": sps / row["raw_steps_per_s"]
             if row["raw_steps_per_s"]
