@@ -3,12 +3,14 @@
 The sums live in one ``[1 + T, B]`` tensor (``TorchVectorEnv._accumulate_returns``); these
 tests hold it to the plain definition (each world's sum of every step's reward and terms
 since its episode began) when the reported terms change order, go missing or appear late,
-and check that resets and snapshots read and write the same sums.
+and check that resets and snapshots read and write the same sums, with and without the
+engine's precomputed ``StepOutput.returns`` / ``done`` (one ``[1 + T, B]`` tensor, the flags).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
@@ -19,8 +21,11 @@ from envgym.core import StepOutput, TorchVectorEnv, keys
 class _Scripted(TorchVectorEnv):
     """Two worlds whose step outputs (reward terms, episode ends) a test lists in advance."""
 
-    def __init__(self, script: list[tuple[dict[str, list[float]], list[bool]]]) -> None:
+    def __init__(
+        self, script: list[tuple[dict[str, list[float]], list[bool]]], precomputed: bool = False
+    ) -> None:
         super().__init__(2)
+        self.precomputed = precomputed
         self.single_action_space = spaces.Discrete(2)
         self.single_observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.action_space = batch_space(self.single_action_space, 2)
@@ -37,7 +42,7 @@ class _Scripted(TorchVectorEnv):
         values, ended = self.script.pop(0)
         terms = {k: torch.tensor(v, dtype=torch.float32) for k, v in values.items()}
         reward = torch.stack(list(terms.values())).sum(0) if terms else torch.zeros(2)
-        return StepOutput(
+        out = StepOutput(
             reward=reward,
             terminated=torch.tensor(ended),
             truncated=torch.zeros(2, dtype=torch.bool),
@@ -46,6 +51,12 @@ class _Scripted(TorchVectorEnv):
             success=torch.zeros(2, dtype=torch.bool),
             action_error=torch.zeros(2, dtype=torch.int64),
         )
+        if self.precomputed:  # as the robot's NumPy step hands them out: rows of one tensor
+            out.returns = torch.stack([reward, *terms.values()])
+            out.reward, *rows = out.returns.unbind(0)
+            out.reward_terms = dict(zip(terms, rows, strict=True))
+            out.done, out.any_done = out.terminated.clone(), any(ended)
+        return out
 
 
 SCRIPT = [
@@ -75,8 +86,9 @@ def _expected() -> list[tuple[list[float], list[int], dict[str, list[float]]]]:
     return out
 
 
-def test_episode_sums_follow_the_definition_when_terms_change() -> None:
-    envs = _Scripted(SCRIPT)
+@pytest.mark.parametrize("precomputed", [False, True])
+def test_episode_sums_follow_the_definition_when_terms_change(precomputed: bool) -> None:
+    envs = _Scripted(SCRIPT, precomputed)
     envs.reset(seed=0)
     for (ret, length, terms), (_, ended) in zip(_expected(), SCRIPT, strict=True):
         _, _, term, _, info = envs.step(np.zeros(2, dtype=np.int64))
@@ -89,8 +101,10 @@ def test_episode_sums_follow_the_definition_when_terms_change() -> None:
         assert info["_" + keys.EPISODE].tolist() == ended == term.tolist()
 
 
-def test_handed_out_sums_are_copies_and_snapshots_read_the_sums() -> None:
-    envs = _Scripted([*SCRIPT[:2], ({"a": [1.0, 1.0], "b": [0.0, 0.0]}, [False, False])])
+@pytest.mark.parametrize("precomputed", [False, True])
+def test_handed_out_sums_are_copies_and_snapshots_read_the_sums(precomputed: bool) -> None:
+    script = [*SCRIPT[:2], ({"a": [1.0, 1.0], "b": [0.0, 0.0]}, [False, False])]
+    envs = _Scripted(script, precomputed)
     envs.reset(seed=0)
     _, _, _, _, info = envs.step(np.zeros(2, dtype=np.int64))
     info[keys.EPISODE]["r"].fill_(99.0)  # a caller's edit must not reach the env

@@ -53,6 +53,13 @@ class StepOutput:
         extra: further per-world tensors to pass through in ``info``.
         subgoals: named bool ``[B]``: sub-goals the episode has reached so far (before any
             auto-reset); reported per ended episode under ``info[keys.EPISODE]["subgoals"]``.
+        returns: optional float32 ``[1 + T, B]``: ``reward`` and the ``T`` ``reward_terms``
+            (in their order) as the rows of one tensor, for an engine that computes them so
+            (``reward`` and the terms are then its rows): the episode sums take it in one
+            addition instead of stacking the rows first.
+        done: optional bool ``[B]``: ``terminated | truncated``, and ``any_done`` whether any
+            entry is set, for an engine that has them already (the core computes them
+            otherwise); they must agree with ``terminated`` and ``truncated``.
     """
 
     reward: torch.Tensor
@@ -64,6 +71,9 @@ class StepOutput:
     action_error: torch.Tensor
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
     subgoals: dict[str, torch.Tensor] = field(default_factory=dict)
+    returns: torch.Tensor | None = None
+    done: torch.Tensor | None = None
+    any_done: bool | None = None
 
 
 def _clone_tree(x: Any) -> Any:
@@ -230,8 +240,10 @@ class TorchVectorEnv(VectorEnv):
         # and obs already holds their next episode's first observation.
         # _observe() builds new tensors, so the pre-reset obs can be handed out without a copy.
         final_obs = obs = self._observe()
-        done = out.terminated | out.truncated
-        any_done = bool(done.any())
+        done, any_done = out.done, out.any_done
+        if done is None or any_done is None:
+            done = out.terminated | out.truncated
+            any_done = bool(done.any())
         if any_done:
             self._reset_worlds(done, None)
             obs = self._observe()
@@ -252,7 +264,9 @@ class TorchVectorEnv(VectorEnv):
         avoids host syncs) the ended worlds' sums are restarted unconditionally."""
         if done is None:
             done = out.terminated | out.truncated
-        ret, terms = self._accumulate_returns(out.reward, out.reward_terms, done, any_done)
+        ret, terms = self._accumulate_returns(
+            out.reward, out.reward_terms, done, any_done, out.returns
+        )
         self._episode_length += 1
         length = self._episode_length.clone()
         if any_done is not False:
@@ -282,6 +296,7 @@ class TorchVectorEnv(VectorEnv):
         terms: Mapping[str, torch.Tensor],
         done: torch.Tensor,
         any_done: bool | None = None,
+        rows: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Add a step's reward and reward terms to the episode's sums; return copies (the
         return, and per term) and restart the ended worlds' sums.
@@ -289,13 +304,15 @@ class TorchVectorEnv(VectorEnv):
         The sums are the rows of one ``[1 + T, B]`` tensor (row 0 the return, then one row
         per term name seen so far; ``_episode_return`` and ``_episode_terms`` are views of
         it), so a step that reports the same terms as the last costs a handful of ops
-        whatever their number: the same float32 additions as one accumulator per term."""
+        whatever their number: the same float32 additions as one accumulator per term.
+        ``rows`` is :attr:`StepOutput.returns` (``reward`` and ``terms`` as one tensor) when
+        the engine has it."""
         names = tuple(terms)
         if names != self._sum_names and not set(names) <= set(self._sum_names):
             self._layout_sums(names)
         sums = self._episode_sums
         if names == self._sum_names:
-            sums += torch.stack([reward, *terms.values()])
+            sums += torch.stack([reward, *terms.values()]) if rows is None else rows
         else:  # a subset of the terms, or another order: row by row
             self._episode_return += reward
             for k, v in terms.items():

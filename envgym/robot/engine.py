@@ -415,13 +415,16 @@ class RobotEngine:
         if any_unstable:
             success = success & ~unstable
         terms["success"] = success
-        # All weighted terms in one [T, B] array: one float64 multiply written as float32.
+        # The reward (row 0) and every weighted term (rows 1..T) in one [1 + T, B] float32
+        # array: one float64 multiply written as float32, one sum, one tensor handed out.
         rows = plan.terms
         for i, k in enumerate(task.reward):
             rows[i] = terms[k]
-        weighted = np.multiply(rows, plan.weights, out=np.empty(rows.shape, np.float32))
+        returns = np.empty((1 + rows.shape[0], rows.shape[1]), np.float32)
+        weighted = np.multiply(rows, plan.weights, out=returns[1:])
         if any_unstable:  # a rolled-back world earns nothing for the failed step
             weighted[:, unstable] = 0.0
+        np.sum(weighted, axis=0, out=returns[0])
         t = arrays["t"]
         t += 1
         terminated = success & task.terminate_on_success
@@ -429,14 +432,20 @@ class RobotEngine:
         truncated = np.greater(t >= plan.episode_length, terminated)
         if any_unstable:
             truncated |= unstable
+        done = terminated | truncated
         obs = np.concatenate((S, grip, goal), axis=1, dtype=np.float32)[:, plan.obs_cols]
         tensor = torch.from_numpy
+        returns_t = tensor(returns)
+        reward, *weighted_t = returns_t.unbind(0)
         return {
-            "reward": tensor(weighted.sum(0)),
-            "reward_terms": {k: tensor(w) for k, w in zip(task.reward, weighted, strict=True)},
+            "reward": reward,
+            "reward_terms": dict(zip(task.reward, weighted_t, strict=True)),
+            "returns": returns_t,
             "success": tensor(success),
             "terminated": tensor(terminated),
             "truncated": tensor(truncated),
+            "done": tensor(done),
+            "any_done": bool(done.any()),
             "unstable": tensor(unstable),
             "obs": tensor(obs),
             "target": tensor(obs[:, : self.layout.target_size]),

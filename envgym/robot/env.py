@@ -269,6 +269,9 @@ class RobotVectorEnv(TorchVectorEnv):
             success=out["success"],
             action_error=self._no_action_errors(),
             extra={"unstable": out["unstable"]},
+            returns=out.get("returns"),
+            done=out.get("done"),
+            any_done=out.get("any_done"),
         )
 
     def _no_action_errors(self) -> torch.Tensor:
