@@ -409,6 +409,11 @@ def bench_three_party(
     return row
 
 
+def _times(x: float) -> str:
+    """A speed-up factor as people write it: ``1.16`` -> ``1.2x``, ``157.3`` -> ``157x``."""
+    return f"{x:.1f}x" if x < 10 else f"{x:,.0f}x"
+
+
 def format_three_party_row(row: dict[str, Any]) -> str:
     """A :func:`bench_three_party` row as a few readable lines."""
     learners = ",".join(row["three_party_learners"])
@@ -455,7 +460,7 @@ def format_row(row: dict[str, Any]) -> str:
     what = "ceiling" if str(row.get("raw_baseline") or "").startswith("phone ceiling") else "raw"
     lines.append(
         f"  ratio env/{what}: {num(ratio, '.3g'):>10}"
-        + (f"  (the raw loop is {1 / ratio:,.0f}x faster)" if ratio else "")
+        + (f"  (the raw loop is {_times(1 / ratio)} faster)" if ratio else "")
     )
     if row.get("family") == "browser":
         from envgym.browser.bench import format_browser_row

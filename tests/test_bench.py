@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from envgym.bench import bench_served
+from envgym.bench import bench_served, format_row
 
 SERVED_KEYS = [
     "id",
@@ -63,3 +63,24 @@ def test_served_rows_compare_the_server_with_the_env_in_process() -> None:
         assert r["ratio"] == pytest.approx(served / local)
         assert r["overhead_ms_per_step"] == pytest.approx(1000 * (1 / served - 1 / local))
         assert r["served_step_latency_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    ("ratio", "said"), [(0.86, "1.2x faster"), (0.5, "2.0x faster"), (1 / 157.3, "157x faster")]
+)
+def test_a_row_says_how_much_faster_the_raw_loop_is(ratio: float, said: str) -> None:
+    row = {
+        "id": "envgym/Robot-PickPlace-v0",
+        "num_envs": 16,
+        "device": "cpu",
+        "device_name": "cpu",
+        "torch_threads": 1,
+        "policy": "random",
+        "steps": 10,
+        "env_steps_per_s": 1000.0,
+        "env_time_s": 0.16,
+        "raw_steps_per_s": 1000.0 / ratio,
+        "raw_baseline": "raw mujoco.rollout",
+        "ratio": ratio,
+    }
+    assert f"(the raw loop is {said})" in format_row(row)
