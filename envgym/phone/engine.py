@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -199,6 +199,9 @@ class PhoneEngine:
         self.reward_mode = "costs"
         """``"sparse"`` (goal only), ``"costs"`` (goal and per-step costs: the default) or
         ``"shaped"`` (costs plus the once-per-episode sub-goal terms)."""
+        self.party_rewards = False
+        """Also compute the rep's and the user's rewards, success and action errors (the
+        ``rep_*`` and ``user_*`` outputs of :meth:`step`; the three-party face sets it)."""
         self._init_mask_tables()
         self._init_subgoal_tables()
         self._init_noise_table()
@@ -999,6 +1002,30 @@ class PhoneEngine:
         goal, turn_cost = terms["goal"], terms["turn_cost"]
         reward = self._assistant_reward(terms, self._subgoal_terms(st, w[:, 0], goal_rows, pf))
         st["violations"] = st["violations"] + (u.forbidden + u.false_ver).long()
+        out = {
+            "reward": reward,
+            "terminated": terminated,
+            "truncated": truncated,
+            "success": success,
+            "action_error": u.err,
+            "reward_terms": terms,
+            "subgoals": self.subgoals(st, goal_rows, pf),
+        }
+        if self.party_rewards:
+            out.update(self._party_rewards(u, w, goal, turn_cost, success))
+        return out
+
+    def _party_rewards(
+        self,
+        u: Turn,
+        w: torch.Tensor,
+        goal: torch.Tensor,
+        turn_cost: torch.Tensor,
+        success: torch.Tensor,
+    ) -> dict[str, Any]:
+        """The rep's and the user's rewards (their terms, the rep's success and action error)
+        of the step: the goal and the turn cost as the assistant's, the rep's own penalties."""
+        st = u.st
         rep_terms = {
             "resolved": goal,
             "forbidden_grant": -self.REP_WEIGHTS["forbidden_grant"] * u.forbidden,
@@ -1010,31 +1037,23 @@ class PhoneEngine:
         assert tuple(rep_terms) == REP_REWARD_TERMS
         user_terms = {"goal": goal, "turn_cost": turn_cost}
         return {
-            "reward": reward,
-            "terminated": terminated,
-            "truncated": truncated,
-            "success": success,
-            "action_error": u.err,
-            "reward_terms": terms,
-            "rep_reward": sum(rep_terms.values(), torch.zeros_like(reward)),
+            "rep_reward": sum(rep_terms.values(), torch.zeros_like(goal)),
             "rep_reward_terms": rep_terms,
             "rep_success": success & (st["violations"] == 0),
             "rep_action_error": u.rep_err,
             "user_reward": user_terms["goal"] + user_terms["turn_cost"],
             "user_reward_terms": user_terms,
-            "subgoals": self.subgoals(st, goal_rows, pf),
         }
 
     def _assistant_reward(
         self, terms: dict[str, torch.Tensor], shaped: dict[str, torch.Tensor]
     ) -> torch.Tensor:
-        """Apply ``reward_mode`` to the terms (in place: sparse zeroes the costs, only shaped
-        keeps the sub-goal terms, which are added to ``terms``) and sum them."""
+        """Apply ``reward_mode`` to the terms (in place: sparse zeroes the costs; the sub-goal
+        terms, zero unless shaped (:meth:`_subgoal_terms`), are added to ``terms``) and sum
+        them."""
         if self.reward_mode == "sparse":
             for k in REWARD_TERMS[1:]:
                 terms[k] = torch.zeros_like(terms[k])
-        if self.reward_mode != "shaped":
-            shaped = {k: torch.zeros_like(v) for k, v in shaped.items()}
         terms.update(shaped)
         assert tuple(terms) == ALL_REWARD_TERMS
         reward = (
@@ -1053,7 +1072,8 @@ class PhoneEngine:
     def _subgoal_terms(
         self, st: State, w_goal: torch.Tensor, goal: GoalRows, pf: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """Mark the sub-goals reached this step; return each group's payment (once per episode).
+        """Mark the sub-goals reached this step; return each group's payment (once per episode;
+        zeros unless ``reward_mode`` is ``"shaped"``, without computing the payments).
 
         Groups (of the scenario's oracle plan): a rep of a department the plan goes through
         answered; a planned service became the active request; each fact the plan needs was
@@ -1068,6 +1088,9 @@ class PhoneEngine:
         ver = st["verified"] & pf
         fact = st["known"] & pf
         rec = goal.held & goal.constrained
+        if self.reward_mode != "shaped":
+            self._mark_subgoals(st, dept, svc, ver, fact, rec)
+            return {name: torch.zeros_like(w_goal) for name in SHAPED_TERMS}
         new = {
             "dept": (dept & ~st["sg_dept"]).float(),
             "service": (svc & ~st["sg_service"]).float(),
@@ -1083,11 +1106,7 @@ class PhoneEngine:
             "fact": per_item[:, 1],
             "records": per_item[:, 2],
         }
-        st["sg_dept"] = st["sg_dept"] | dept
-        st["sg_service"] = st["sg_service"] | svc
-        st["sg_verified"] = st["sg_verified"] | ver
-        st["sg_fact"] = st["sg_fact"] | fact
-        st["sg_records"] = st["sg_records"] | rec
+        self._mark_subgoals(st, dept, svc, ver, fact, rec)
         share = SUBGOAL_SHARE * w_goal
         return {
             name: share * new[g] * per[g]
@@ -1095,6 +1114,15 @@ class PhoneEngine:
                 SHAPED_TERMS, ("dept", "service", "verified", "fact", "records"), strict=True
             )
         }
+
+    @staticmethod
+    def _mark_subgoals(st: State, *reached: torch.Tensor) -> None:
+        """Add this step's reached items (dept, service, verified, fact, records) to the
+        episode's sub-goal state."""
+        for key, now in zip(
+            ("sg_dept", "sg_service", "sg_verified", "sg_fact", "sg_records"), reached, strict=True
+        ):
+            st[key] = st[key] | now
 
     def subgoals(
         self, st: State, goal: GoalRows | None = None, pf: torch.Tensor | None = None

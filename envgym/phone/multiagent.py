@@ -77,6 +77,7 @@ class _ThreePartyCore(PhoneVectorEnv):
         self.learners = learners
         self.last_out: dict[str, torch.Tensor] = {}
         c, e = self.compiled, self.engine
+        e.party_rewards = True  # the rep's and the user's rewards come out of every step
         F, S, P, D = c.dims["F"], c.dims["S"], c.dims["P"], c.dims["D"]
         max_fee = int(e.t["svc_fee"].max()) if e.t["svc_fee"].numel() else 0
         self.party_observation_space = {
