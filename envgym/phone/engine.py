@@ -294,6 +294,9 @@ class PhoneEngine:
         }
         # Per scenario, the dial columns' numbers that are in its directory.
         self._dial_listed = self._cols[A_DIAL][1][None, :] < self.t.n_numbers[:, None]
+        # Per scenario and menu node, the keys the menu has (bool [K, NODES, 12]: a step
+        # gathers bytes, not the int64 route kinds).
+        self._ivr_has_key = self.t.ivr_opt_kind > 0
         # The kinds in column order (the action mask is their column blocks laid side by side).
         self._col_order = sorted(
             (k for k, (c, _) in self._cols.items() if c.stop > c.start),
@@ -1169,7 +1172,7 @@ class PhoneEngine:
         reachable = (off | t.user_on_call.index_select(0, sc)[:, None]) & mine
         # Per world and argument ([B, n]).
         listed = self._dial_listed.index_select(0, sc) & self._columns(st["num_known"], A_DIAL)
-        keys = self._columns(at(t.ivr_opt_kind, sc, st["node"]), A_PRESS) > 0
+        keys = self._columns(at(self._ivr_has_key, sc, st["node"]), A_PRESS)
         svcs = t.svc_exists.index_select(0, sc)
         has = (
             self._columns(t.fact_exists.index_select(0, sc), A_ASK_USER)
