@@ -20,15 +20,14 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _CODE_SPAN = re.compile(r"`[^`]*`")
 
 
-def _prose_lines(text: str) -> list[str]:
-    """The lines outside fenced code blocks, with inline code spans blanked out."""
+def _outside_fences(text: str) -> list[str]:
+    """The lines of a Markdown text outside fenced code blocks."""
     out, fenced = [], False
     for line in text.splitlines():
         if _FENCE.match(line):
             fenced = not fenced
-            continue
-        if not fenced:
-            out.append(_CODE_SPAN.sub("", line))
+        elif not fenced:
+            out.append(line)
     return out
 
 
@@ -44,13 +43,9 @@ def anchors(page: Path) -> set[str]:
     """Every heading anchor of a Markdown page, repeated headings numbered as GitHub does."""
     seen: dict[str, int] = {}
     out = set()
-    in_fence = False
-    for line in page.read_text().splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
+    for line in _outside_fences(page.read_text()):
         m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
-        if in_fence or not m:
+        if not m:
             continue
         base = anchor(m.group(1))
         n = seen.get(base, 0)
@@ -60,8 +55,9 @@ def anchors(page: Path) -> set[str]:
 
 
 def links(page: Path) -> list[str]:
-    """The link targets of a page's prose."""
-    return [m.group(1) for line in _prose_lines(page.read_text()) for m in _LINK.finditer(line)]
+    """The link targets of a page's prose (inline code spans left out)."""
+    lines = _outside_fences(page.read_text())
+    return [m.group(1) for line in lines for m in _LINK.finditer(_CODE_SPAN.sub("", line))]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
