@@ -984,8 +984,8 @@ class PhoneEngine:
         return msgs[:, :S].contiguous()
 
     def _rewards(self, u: Turn, terminated: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The transition: the assistant's reward terms (per ``reward_mode``), the rep's and
-        the user's, the episode's end and success."""
+        """The transition: the assistant's reward terms (per ``reward_mode``), the episode's
+        end and success, and (with :attr:`party_rewards`) the rep's and the user's rewards."""
         t, st, sc = self.t, u.st, u.sc
         truncated = (st["turn"] >= t.max_turns.index_select(0, sc)) & ~terminated
         goal_rows = self.goal_rows(st)
