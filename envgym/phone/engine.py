@@ -292,11 +292,6 @@ class PhoneEngine:
         self._cols_identity = {
             k: bool(torch.equal(a.cpu(), torch.arange(len(a)))) for k, (_, a) in self._cols.items()
         }
-        # Per scenario, the dial columns' numbers that are in its directory.
-        self._dial_listed = self._cols[A_DIAL][1][None, :] < self.t.n_numbers[:, None]
-        # Per scenario and menu node, the keys the menu has (bool [K, NODES, 12]: a step
-        # gathers bytes, not the int64 route kinds).
-        self._ivr_has_key = self.t.ivr_opt_kind > 0
         # The kinds in column order (the action mask is their column blocks laid side by side).
         self._col_order = sorted(
             (k for k, (c, _) in self._cols.items() if c.stop > c.start),
@@ -305,6 +300,62 @@ class PhoneEngine:
         assert sum(self._cols[k][0].stop - self._cols[k][0].start for k in self._col_order) == len(
             kinds
         ), "the catalogue's kinds must cover its columns"
+        wait = self._cols[A_WAIT][0]
+        assert wait.stop - wait.start == 1, "the catalogue must hold one wait action"
+        self._wait_col = wait.start
+        # provide:f's column per fact f (the wait column where the catalogue has none).
+        provide = torch.full((self.F,), wait.start, dtype=torch.int64)
+        c, facts = self._cols[A_PROVIDE]
+        provide[facts.cpu()] = torch.arange(c.start, c.stop)
+        self._provide_col = provide.to(self.device)
+        self._init_static_mask()
+
+    def _init_static_mask(self) -> None:
+        """The action mask's part that depends only on the scenario, the phase and (in a
+        menu) the menu's node, as a table of rows (:meth:`action_mask` gathers one per world).
+
+        Per scenario ``R = NODES + 3`` rows: off the call, in menu node ``0 .. NODES - 1``, on
+        hold, with a rep (``_phase_row[phase] + node`` in a menu); one last row for the worlds
+        where the assistant doesn't hold the floor (only ``wait``). Each row holds the mask of a
+        world in that place with nothing known yet: the columns that depend on the call's
+        progress (dial, ask_user, provide, yes/no) are narrowed or set per step."""
+        t = self.t
+        has_key = t.ivr_opt_kind > 0  # [K, NODES, 12]
+        K, NODES = has_key.shape[:2]
+        place = [(OFF, 0), *((IVR, n) for n in range(NODES)), (HOLD, 0), (REP, 0)]
+        self._rows_per_scenario = len(place)
+        self._phase_row = torch.tensor(
+            [next(i for i, (p, _) in enumerate(place) if p == ph) for ph in (OFF, IVR, HOLD, REP)],
+            device=self.device,
+        )
+        dev = self.device
+        sc = torch.arange(K, device=dev).repeat_interleave(len(place))
+        ph = torch.tensor([p for p, _ in place], device=dev).repeat(K)[:, None]
+        node = torch.tensor([n for _, n in place], device=dev).repeat(K)
+        off, ivr, rep = ph == OFF, ph == IVR, ph == REP
+        svcs = t.svc_exists.index_select(0, sc)
+        listed = self._cols[A_DIAL][1][None, :] < t.n_numbers.index_select(0, sc)[:, None]
+        none = torch.zeros_like(off)
+        blocks = {
+            A_WAIT: torch.ones_like(off),
+            A_REPORT: torch.ones_like(off),
+            A_HANGUP: ~off,
+            A_YES: none,
+            A_NO: none,
+            A_DIAL: off & listed,
+            A_PRESS: ivr & self._columns(has_key[sc, node], A_PRESS),
+            A_REQUEST: rep & self._columns(svcs, A_REQUEST),
+            A_ASK_ABOUT: rep & self._columns(svcs, A_ASK_ABOUT),
+            A_PROVIDE: none.expand(
+                -1, self._cols[A_PROVIDE][0].stop - self._cols[A_PROVIDE][0].start
+            ),
+            A_ASK_USER: (off | t.user_on_call.index_select(0, sc)[:, None])
+            & self._columns(t.fact_exists.index_select(0, sc), A_ASK_USER),
+        }
+        rows = torch.cat([blocks[k].expand(len(sc), -1) for k in self._col_order], dim=1)
+        not_mine = torch.zeros_like(rows[:1])
+        not_mine[0, self._wait_col] = True
+        self._mask_rows = torch.cat([rows, not_mine]).contiguous()
 
     def _init_subgoal_tables(self) -> None:
         """Per scenario: the departments, services and facts its oracle plan goes through."""
@@ -1161,41 +1212,36 @@ class PhoneEngine:
         (three-party mode) only ``wait`` is admissible. Written into ``out`` when given (a
         persistent bool [B, A] buffer).
         """
-        t, sc = self.t, st["scenario"]
-        # Per world ([B, 1]): the phase, and (three-party mode) whether the assistant holds
-        # the floor: where a learned rep or user does, the assistant can only wait.
-        mine = (st["floor"] == FLOOR_ASSISTANT)[:, None]
-        ph = st["phase"][:, None]
-        off, ivr, rep = (ph == OFF) & mine, (ph == IVR) & mine, (ph == REP) & mine
-        svc, pc = st["service"][:, None], st["pc"][:, None]
-        asked = rep & (svc >= 0) & ((pc == self.V + SLOT_FEE) | (pc == self.V + SLOT_OFFER))
-        reachable = (off | t.user_on_call.index_select(0, sc)[:, None]) & mine
-        # Per world and argument ([B, n]).
-        listed = self._dial_listed.index_select(0, sc) & self._columns(st["num_known"], A_DIAL)
-        keys = self._columns(at(self._ivr_has_key, sc, st["node"]), A_PRESS)
-        svcs = t.svc_exists.index_select(0, sc)
-        has = (
-            self._columns(t.fact_exists.index_select(0, sc), A_ASK_USER)
-            & ~self._columns(st["known"], A_ASK_USER)
-            & ~self._columns(st["user_refused"], A_ASK_USER)
+        sc, ph = st["scenario"], st["phase"]
+        mine = st["floor"] == FLOOR_ASSISTANT
+        # What the scenario, the phase and the menu's node allow: one row of a table.
+        row = self._phase_row.index_select(0, ph) + (ph == IVR) * st["node"]
+        row = torch.add(row, sc, alpha=self._rows_per_scenario)
+        row = torch.where(mine, row, self._mask_rows.shape[0] - 1)
+        mask = (
+            torch.index_select(self._mask_rows, 0, row, out=out)
+            if out is not None
+            else self._mask_rows.index_select(0, row)
         )
-        asks = torch.zeros((sc.shape[0], self.F + 1), dtype=torch.bool, device=self.device)
-        asks.scatter_(1, self.pending_fact(st)[:, None] + 1, True)  # column 0: nothing asked
-        blocks = {
-            A_WAIT: torch.ones_like(mine),
-            A_REPORT: mine,
-            A_HANGUP: ~(ph == OFF) & mine,
-            A_YES: asked,
-            A_NO: asked,
-            A_DIAL: _and_rows(off, listed),
-            A_PRESS: _and_rows(ivr, keys),
-            A_REQUEST: _and_rows(rep, self._columns(svcs, A_REQUEST)),
-            A_ASK_ABOUT: _and_rows(rep, self._columns(svcs, A_ASK_ABOUT)),
-            A_PROVIDE: _and_rows(rep, self._columns(asks[:, 1:], A_PROVIDE)),
-            A_ASK_USER: _and_rows(reachable, has),
-        }
-        parts = [blocks[k] for k in self._col_order]
-        return torch.cat(parts, dim=1, out=out) if out is not None else torch.cat(parts, dim=1)
+        # What the call's progress allows: numbers known, facts the assistant still lacks and
+        # the user hasn't refused, the fact the rep asks for, a fee or offer question.
+        mask[:, self._cols[A_DIAL][0]] &= self._columns(st["num_known"], A_DIAL)
+        settled = self._columns(st["known"], A_ASK_USER) | self._columns(
+            st["user_refused"], A_ASK_USER
+        )
+        mask[:, self._cols[A_ASK_USER][0]] &= ~settled
+        rep = (ph == REP) & mine
+        pf = self.pending_fact(st)
+        # Where the rep asks for nothing the write goes to the (always admissible) wait column.
+        col = torch.where(
+            rep & (pf >= 0), self._provide_col.index_select(0, pf.clamp(min=0)), self._wait_col
+        )
+        mask.scatter_(1, col[:, None], True)
+        svc, pc = st["service"], st["pc"]
+        asked = rep & (svc >= 0) & ((pc == self.V + SLOT_FEE) | (pc == self.V + SLOT_OFFER))
+        for k in (A_YES, A_NO):
+            mask[:, self._cols[k][0]] = asked[:, None]
+        return mask
 
     def _columns(self, x: torch.Tensor, kind: int) -> torch.Tensor:
         """The columns of ``x`` [B, X] that the catalogue's actions of ``kind`` take as their
