@@ -225,15 +225,24 @@ def test_copy_false_reuses_buffers_and_gives_the_same_transitions() -> None:
     assert len({p[1] for p in ptrs}) <= 2
 
 
-def test_large_batch_layout_paths_equal_the_small_batch_ones() -> None:
+@pytest.mark.parametrize("few_rows", [0.0, 1.0])
+def test_large_batch_layout_paths_equal_the_small_batch_ones(
+    few_rows: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """From ``SMALL`` worlds on, the engine looks tables up by flattened index, lays messages
-    sparsely and widens per-world masks; below it, plain indexing and masked passes. World for
-    world, with the same seeds and actions, both give the same transitions."""
+    sparsely, widens per-world masks and runs the assistant's rules over the worlds that chose
+    their actions (``FEW_ROWS``: 0 never, 1 always); below it, plain indexing and masked
+    passes. World for world, with the same seeds and actions, both give the same
+    transitions."""
+    from envgym.phone import engine
     from envgym.phone.faces import PhoneVectorEnv
     from envgym.phone.tables import SMALL
 
+    monkeypatch.setattr(engine, "FEW_ROWS", few_rows)
+
     big_n = SMALL + 40
-    rows = torch.tensor([0, 1, 517, 900, big_n - 2, big_n - 1])
+    # 64 worlds spread over the batch, the first and the last among them.
+    rows = torch.linspace(0, big_n - 1, 64).round().to(torch.int64)
     big = PhoneVectorEnv(big_n, "all", copy=False)
     small = PhoneVectorEnv(len(rows), "all")
     seeds = 1000 + torch.arange(big_n)

@@ -120,9 +120,24 @@ _RESET_ZERO = (
 )
 """The per-world counters and ids an episode starts at 0."""
 
-_REP_TALLIES = ("rep_err", "forbidden", "false_ver", "wrongful")
-"""The step's tallies a rep move writes (:meth:`Turn.rows` gathers them, ``merge`` writes
-them back)."""
+FEW_ROWS = 0.5
+"""From ``SMALL`` worlds on, a rule that acts in at most this fraction of the worlds runs over
+those worlds alone (:meth:`Turn.rows`: fewer bytes per op, a gather and a write-back more)."""
+
+_TURN_INPUTS = (
+    "kind",
+    "arg",
+    "off",
+    "on_ivr",
+    "on_hold",
+    "on_rep",
+    "speech",
+    "floor0",
+    "stated_value",
+)
+"""A :class:`Turn`'s per-world inputs, as of the step's start (the rules only read them)."""
+_TALLIES = ("err", "rep_err", "privacy", "over", "forbidden", "false_ver", "wrongful")
+"""The step's per-world tallies, which the rules write (a sub-turn's go back in ``merge``)."""
 
 STATES_KNOWN = -1
 """A :attr:`PhoneActions.stated_value` entry: this world's assistant states what it knows (no
@@ -595,8 +610,6 @@ class PhoneEngine:
         u = Turn(self, st, actions)
         terminated = u.kind == A_REPORT
         u.say(terminated, self.t.m_sys_report)
-        # Each rule acts on the worlds whose action is of its kinds. On CPU the rules of kinds
-        # no world chose are skipped (they would change nothing): a small batch runs a few.
         present = None if self.sync_free else set(u.kind.unique().tolist())
         for kinds, rule in (
             ((A_ASK_USER, A_GARBLED), self._assistant_system),
@@ -605,8 +618,7 @@ class PhoneEngine:
             ((A_REQUEST, A_ASK_ABOUT, A_PROVIDE, A_YES, A_NO), self._assistant_speech),
             ((A_YES, A_NO), self._assistant_yes_no),
         ):
-            if present is None or not present.isdisjoint(kinds):
-                rule(u)
+            self._assistant_rule(u, kinds, rule, present)
         self._user_reply(u, actions.user)
         self._rep_turns(u, actions.rep)
         self._lay_messages(u)
@@ -614,6 +626,35 @@ class PhoneEngine:
         return self._rewards(u, terminated)
 
     # ------------------------------------------------------------------ the assistant's turn
+    def _assistant_rule(
+        self,
+        u: Turn,
+        kinds: tuple[int, ...],
+        rule: Callable[[Turn], None],
+        present: set[int] | None,
+    ) -> None:
+        """Run ``rule``, which acts on the worlds whose action is one of ``kinds`` only.
+
+        On CPU a rule of kinds no world chose is skipped (it would change nothing), and from
+        ``SMALL`` worlds on, where few worlds chose them (``FEW_ROWS``), it runs over those
+        worlds alone (:meth:`Turn.rows`). Sync-free (CUDA graphs), every rule runs over every
+        world."""
+        if present is not None and present.isdisjoint(kinds):
+            return
+        if present is None or len(u.kind) < SMALL:
+            rule(u)
+            return
+        chose = u.kind == kinds[0]
+        for k in kinds[1:]:
+            chose |= u.kind == k
+        rows = torch.nonzero(chose).flatten()
+        if len(rows) > FEW_ROWS * len(u.kind):
+            rule(u)
+            return
+        sub = u.rows(rows)
+        rule(sub)
+        u.merge(sub, rows)
+
     def _assistant_system(self, u: Turn) -> None:
         """Asking the user for a fact (in every phase: the user is beside us; with
         ``constraints.user_reachable == "off_call"`` only between calls) and unparseable text."""
@@ -1562,15 +1603,15 @@ class Turn:
         self.say(mask, table)
 
     def rows(self, rows: torch.Tensor) -> Turn:
-        """A turn over the worlds ``rows`` only (their state and the rep's tallies, gathered),
-        for rules that act in a few worlds; :meth:`merge` writes it back."""
-        sub = object.__new__(Turn)
+        """A turn over the worlds ``rows`` only, for rules that act in a few worlds; each state
+        field, input and tally is gathered when a rule first reads it, and :meth:`merge`
+        writes back the state fields and tallies it read or wrote."""
+        sub = object.__new__(_SubTurn)
         sub.eng, sub.t = self.eng, self.t
-        sub.st = {k: v.index_select(0, rows) for k, v in self.st.items()}
+        sub._parent, sub._rows = self, rows
+        sub.st = _GatheredState(self.st, rows)
         sub.sc = sub.st["scenario"]
         sub.spoken = []
-        for k in _REP_TALLIES:
-            setattr(sub, k, getattr(self, k).index_select(0, rows))
         return sub
 
     def merge(self, sub: Turn, rows: torch.Tensor) -> None:
@@ -1578,8 +1619,10 @@ class Turn:
         after the ones spoken so far."""
         for k, v in sub.st.items():
             self.st[k].index_copy_(0, rows, v)
-        for k in _REP_TALLIES:
-            getattr(self, k).index_copy_(0, rows, getattr(sub, k))
+        mine = vars(sub)
+        for k in _TALLIES:
+            if k in mine:
+                getattr(self, k).index_copy_(0, rows, mine[k])
         for mask, message, per_scenario, _ in sub.spoken:
             self.spoken.append((mask, message, per_scenario, rows))
 
@@ -1651,6 +1694,36 @@ class Turn:
         st["phase"] = torch.where(mask, OFF, st["phase"])
         st["number"] = torch.where(mask, -1, st["number"])
         self.end_service(mask)
+
+
+class _GatheredState(dict):
+    """A sub-turn's state (:meth:`Turn.rows`): a field of the step's state at the sub-turn's
+    worlds, gathered when first read (and then held, whatever the rules do to it)."""
+
+    def __init__(self, parent: State, rows: torch.Tensor) -> None:
+        super().__init__()
+        self._parent, self._rows = parent, rows
+
+    def __missing__(self, key: str) -> torch.Tensor:
+        value = self[key] = self._parent[key].index_select(0, self._rows)
+        return value
+
+
+class _SubTurn(Turn):
+    """A :class:`Turn` over some of the step's worlds (:meth:`Turn.rows`): its inputs and
+    tallies are the parent turn's rows, gathered when a rule first reads them."""
+
+    _parent: Turn
+    _rows: torch.Tensor
+
+    def __getattr__(self, name: str) -> Any:  # called only for attributes not set yet
+        if name not in _TURN_INPUTS and name not in _TALLIES:
+            raise AttributeError(name)
+        value = getattr(self._parent, name)
+        if value is not None:
+            value = value.index_select(0, self._rows)
+        setattr(self, name, value)
+        return value
 
 
 class RepView:
