@@ -633,12 +633,9 @@ class PhoneEngine:
         rule: Callable[[Turn], None],
         present: set[int] | None,
     ) -> None:
-        """Run ``rule``, which acts on the worlds whose action is one of ``kinds`` only.
-
-        On CPU a rule of kinds no world chose is skipped (it would change nothing), and from
-        ``SMALL`` worlds on, where few worlds chose them (``FEW_ROWS``), it runs over those
-        worlds alone (:meth:`Turn.rows`). Sync-free (CUDA graphs), every rule runs over every
-        world."""
+        """Run ``rule``, which acts on the worlds whose action is one of ``kinds`` only: on CPU
+        skipped where no world chose them (``present``: the kinds chosen), and from ``SMALL``
+        worlds on run as :meth:`_in_rows` runs a rule."""
         if present is not None and present.isdisjoint(kinds):
             return
         if present is None or len(u.kind) < SMALL:
@@ -647,13 +644,35 @@ class PhoneEngine:
         chose = u.kind == kinds[0]
         for k in kinds[1:]:
             chose |= u.kind == k
-        rows = torch.nonzero(chose).flatten()
-        if len(rows) > FEW_ROWS * len(u.kind):
-            rule(u)
-            return
+        self._in_rows(u, chose, lambda v, _: rule(v))
+
+    def _in_rows(
+        self, u: Turn, mask: torch.Tensor, rule: Callable[[Turn, torch.Tensor], None]
+    ) -> bool:
+        """Run ``rule(turn, mask)``, a rule that acts in the masked worlds only; return whether
+        it ran.
+
+        On CPU it is skipped where no world is masked, and from ``SMALL`` worlds on, where at
+        most ``FEW_ROWS`` of them are, it runs over those worlds alone (:meth:`Turn.rows`, every
+        world of the sub-turn masked). Sync-free (CUDA graphs), it runs over every world."""
+        if self.sync_free:
+            rule(u, mask)
+            return True
+        if len(mask) < SMALL:
+            if _none(mask):
+                return False
+            rule(u, mask)
+            return True
+        rows = torch.nonzero(mask).flatten()
+        if len(rows) == 0:
+            return False
+        if len(rows) > FEW_ROWS * len(mask):
+            rule(u, mask)
+            return True
         sub = u.rows(rows)
-        rule(sub)
+        rule(sub, torch.ones_like(rows, dtype=torch.bool))
         u.merge(sub, rows)
+        return True
 
     def _assistant_system(self, u: Turn) -> None:
         """Asking the user for a fact (in every phase: the user is beside us; with
@@ -801,13 +820,18 @@ class PhoneEngine:
     # ------------------------------------------------------------------ the user's reply
     def _user_reply(self, u: Turn, user_actions: torch.Tensor | None) -> None:
         """The user answers a fact it has (or, a learned user, doesn't know / refuses)."""
-        t, st, sc = self.t, u.st, u.sc
-        u_turn = st["floor"] == FLOOR_USER
-        if user_actions is not None:
-            u_turn = u_turn & (u.floor0 == FLOOR_USER)  # a learned user answers next step
-        if not self.sync_free and _none(u_turn):
+        u_turn = u.st["floor"] == FLOOR_USER
+        if user_actions is None:
+            self._in_rows(u, u_turn, lambda v, m: self._user_move(v, m, self.user_policy(v.st)))
             return
-        u_move = self.user_policy(st) if user_actions is None else user_actions.to(self.device)
+        u_turn = u_turn & (u.floor0 == FLOOR_USER)  # a learned user answers next step
+        if self.sync_free or not _none(u_turn):
+            self._user_move(u, u_turn, user_actions.to(self.device))
+
+    def _user_move(self, u: Turn, u_turn: torch.Tensor, u_move: torch.Tensor) -> None:
+        """Apply the user's move ``u_move`` in the worlds ``u_turn`` (the user holds the
+        floor there)."""
+        t, st, sc = self.t, u.st, u.sc
         uf = st["user_asked"].clamp(min=0)
         has = at(t.fact_exists, sc, uf)
         answer = u_turn & (u_move == U_ANSWER) & has
@@ -829,19 +853,8 @@ class PhoneEngine:
         st = u.st
         if rep_actions is None:
             for _ in range(self.REP_MOVES_PER_STEP):
-                r_turn = st["floor"] == FLOOR_REP
-                if self.sync_free:
-                    self._scripted_move(u, r_turn)
-                    continue
-                rows = torch.nonzero(r_turn).flatten()
-                if len(rows) == 0:
+                if not self._in_rows(u, st["floor"] == FLOOR_REP, self._scripted_move):
                     break
-                if len(r_turn) < SMALL:
-                    self._scripted_move(u, r_turn)
-                else:  # the rep holds the floor in a few worlds: move there only
-                    sub = u.rows(rows)
-                    self._scripted_move(sub, torch.ones_like(rows, dtype=torch.bool))
-                    u.merge(sub, rows)
             return
         r_turn = (u.floor0 == FLOOR_REP) & (st["floor"] == FLOOR_REP)
         self._normalize(st, r_turn)
