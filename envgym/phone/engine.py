@@ -192,6 +192,11 @@ class PhoneEngine:
         # Catalogue plus one internal action: A_GARBLED (text that could not be parsed).
         self.act_kind = torch.tensor([a.kind for a in cat] + [A_GARBLED], device=device)
         self.act_arg = torch.tensor([a.arg for a in cat] + [0], device=device)
+        self.act_speech = torch.isin(
+            self.act_kind,
+            torch.tensor([A_YES, A_NO, A_REQUEST, A_ASK_ABOUT, A_PROVIDE], device=device),
+        )
+        """bool [A + 1]: the catalogue actions that are speech to the rep (``Turn.speech``)."""
         self.garbled_action = len(cat)
         self.L = compiled.max_tokens
         self.sync_free = False
@@ -1572,10 +1577,7 @@ class Turn:
             ph0 == HOLD,
             ph0 == REP,
         )
-        k = self.kind
-        self.speech = (
-            (k == A_YES) | (k == A_NO) | (k == A_REQUEST) | (k == A_ASK_ABOUT) | (k == A_PROVIDE)
-        )
+        self.speech = a_turn & at(eng.act_speech, actions)
         # Messages are collected in the order the rules speak them and laid into the world's
         # message slots once, at the end of the step (one scatter instead of one per message).
         self.spoken: list[tuple[torch.Tensor, torch.Tensor, bool, torch.Tensor | None]] = []
