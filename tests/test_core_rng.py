@@ -1,9 +1,10 @@
 """The counter-based RNG (``envgym.core.rng``): the tensor hash gives the bits of its plain
-Python reference for every 32-bit input, whatever the batch, and constant keys give the bits of
-the same keys passed as tensors."""
+Python reference for every 32-bit input, whatever the batch; constant keys give the bits of
+the same keys passed as tensors, and NumPy arrays the bits of the same keys as tensors."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,3 +52,17 @@ def test_draws_do_not_depend_on_the_batch() -> None:
     assert torch.equal(whole[::37], one_by_one)
     u = rng.uniform(seeds, 5)
     assert bool(((u >= 0) & (u < 1)).all())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(KEY, KEY, st.integers(min_value=-5, max_value=2**40)), min_size=1),
+    KEY,
+)
+def test_numpy_arrays_draw_the_tensors_bits(rows: list[tuple[int, int, int]], const: int) -> None:
+    seed, key, high = (torch.tensor(col, dtype=torch.int64) for col in zip(*rows, strict=True))
+    want = rng.randint(high, seed, key, const)
+    got = rng.randint(high.numpy(), seed.numpy(), key.numpy(), const)
+    assert isinstance(got, np.ndarray) and got.dtype == np.int64
+    assert np.array_equal(got, want.numpy())
+    assert torch.equal(rng.randint_cpu(high, seed, key, const), want)

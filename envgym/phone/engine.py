@@ -533,7 +533,7 @@ class PhoneEngine:
         rows = torch.nonzero(mask).flatten()
         if len(rows):
             sub = [k.index_select(0, rows) if isinstance(k, torch.Tensor) else k for k in keys]
-            out.index_copy_(0, rows, rng.randint(high.index_select(0, rows), *sub))
+            out.index_copy_(0, rows, rng.randint_cpu(high.index_select(0, rows), *sub))
         return out
 
     def _variants(self, st: State, msgs: torch.Tensor) -> torch.Tensor:
@@ -554,7 +554,7 @@ class PhoneEngine:
             keys = tuple(st[k].index_select(0, b) for k in ("seed", "episode", "turn"))
             flat = b * MSG_SLOTS + j
             high = nvar.reshape(-1).index_select(0, flat)
-            out.view(-1).index_copy_(0, flat, rng.randint(high, *keys, j + _S_VARIANT))
+            out.view(-1).index_copy_(0, flat, rng.randint_cpu(high, *keys, j + _S_VARIANT))
         return out
 
     def message_ids(self, st: State) -> torch.Tensor:
