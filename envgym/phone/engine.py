@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from envgym.core import rng
@@ -1048,33 +1049,36 @@ class PhoneEngine:
         slots (messages past ``MSG_SLOTS`` are dropped) and draw their phrasing variants.
 
         On CPU (at least ``SMALL`` worlds) each message is written to the worlds that spoke it
-        only (found with one ``nonzero``: few worlds speak any one message); otherwise one
-        masked pass per message over every world, a full world's message going to a discard
-        column (on CPU a message nobody spoke costs one test). Both lay the same messages.
+        only (few worlds speak any one message), in NumPy: a few small integer ops per message,
+        each about a quarter of a torch op's fixed cost. Otherwise one masked pass per message
+        over every world, a full world's message going to a discard column (on CPU a message
+        nobody spoke costs one test). Both lay the same messages.
         """
         st = u.st
-        sparse = not self.sync_free and u.sc.shape[0] >= SMALL
+        sparse = not self.sync_free and self.device.type == "cpu" and u.sc.shape[0] >= SMALL
         msgs = self._lay_sparse(u) if sparse else self._lay_masked(u)
         st["msgs"] = msgs
         st["vars"] = self._variants(st, msgs)
 
-    def _lay_sparse(self, u: Turn) -> torch.Tensor:
-        B, S, dev = u.sc.shape[0], MSG_SLOTS, self.device
-        msgs = torch.full((B * S,), -1, dtype=torch.int64, device=dev)
-        count = torch.zeros(B, dtype=torch.int64, device=dev)  # next free slot per world
+    @staticmethod
+    def _lay_sparse(u: Turn) -> torch.Tensor:
+        B, S = u.sc.shape[0], MSG_SLOTS
+        msgs = np.full(B * S, -1, dtype=np.int64)
+        count = np.zeros(B, dtype=np.int64)  # next free slot per world
+        sc = u.sc.numpy()
         for mask, mid, per_scenario, where in u.spoken:
-            sel = torch.nonzero(mask).flatten()
+            sel = np.flatnonzero(mask.numpy())
             if len(sel) == 0:
                 continue
-            rows = sel if where is None else where.index_select(0, sel)
-            said = mid.index_select(0, u.sc.index_select(0, rows) if per_scenario else sel)
-            c = count.index_select(0, rows)
+            rows = sel if where is None else where.numpy()[sel]
+            said = mid.numpy()[sc[rows] if per_scenario else sel]
+            c = count[rows]
             keep = (said >= 0) & (c < S)
-            if not bool(keep.all()):
+            if not keep.all():
                 rows, said, c = rows[keep], said[keep], c[keep]
-            msgs.index_copy_(0, rows * S + c, said)
-            count.index_copy_(0, rows, c + 1)
-        return msgs.view(B, S)
+            msgs[rows * S + c] = said
+            count[rows] = c + 1
+        return torch.from_numpy(msgs.reshape(B, S))
 
     def _lay_masked(self, u: Turn) -> torch.Tensor:
         B, S, dev = u.sc.shape[0], MSG_SLOTS, self.device
