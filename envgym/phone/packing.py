@@ -41,8 +41,8 @@ class MessagePacker:
 
     def ids(self, msgs: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
         """int32 ``[B, S]`` message ids of the slots' (message, variant) pairs (-1: none)."""
-        uid = msgs * self.num_variants + variants + 1
-        return torch.where(msgs >= 0, uid, torch.zeros_like(uid)).to(torch.int32)
+        uid = torch.add(variants, msgs, alpha=self.num_variants).add_(1)
+        return torch.where(msgs >= 0, uid, 0).to(torch.int32)
 
     def pack(
         self, ids: torch.Tensor, sync_free: bool = False, out: torch.Tensor | None = None
