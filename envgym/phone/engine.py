@@ -96,7 +96,7 @@ from envgym.phone.names import (
     U_REFUSE,
 )
 from envgym.phone.packing import MessagePacker
-from envgym.phone.tables import SMALL, PhoneTables, at, pick
+from envgym.phone.tables import SMALL, PhoneTables, at, pick, present, put_rows, true_rows
 from envgym.phone.text import normalize_value
 
 # RNG streams (any distinct constants).
@@ -461,14 +461,14 @@ class PhoneEngine:
         written back; elsewhere every world runs the masked reset. Both give the same state."""
         B = mask.shape[0]
         if not self.sync_free and B >= SMALL:
-            rows = torch.nonzero(mask).flatten()
+            rows = true_rows(mask)
             if 4 * len(rows) < B:
                 sub = {k: v.index_select(0, rows) for k, v in st.items()}
                 ones = torch.ones_like(rows, dtype=torch.bool)
                 sub_seeds = None if seeds is None else seeds.to(self.device).index_select(0, rows)
                 self._reset_masked(sub, ones, sub_seeds)
                 for k, v in sub.items():
-                    st[k].index_copy_(0, rows, v)
+                    put_rows(st[k], rows, v)
                 return
         self._reset_masked(st, mask, seeds)
 
@@ -531,7 +531,7 @@ class PhoneEngine:
         if self.sync_free:
             return torch.where(mask, rng.randint(high, *keys), torch.zeros_like(high))
         out = torch.zeros(mask.shape, dtype=torch.int64, device=self.device)
-        rows = torch.nonzero(mask).flatten()
+        rows = true_rows(mask)
         if len(rows):
             sub = [k.index_select(0, rows) if isinstance(k, torch.Tensor) else k for k in keys]
             out.index_copy_(0, rows, rng.randint_cpu(high.index_select(0, rows), *sub))
@@ -616,7 +616,7 @@ class PhoneEngine:
         u = Turn(self, st, actions)
         terminated = u.kind == A_REPORT
         u.say(terminated, self.t.m_sys_report)
-        present = None if self.sync_free else set(u.kind.unique().tolist())
+        kinds_here = None if self.sync_free else present(u.kind)
         for kinds, rule in (
             ((A_ASK_USER, A_GARBLED), self._assistant_system),
             ((A_DIAL,), self._call_dial),
@@ -624,7 +624,7 @@ class PhoneEngine:
             ((A_REQUEST, A_ASK_ABOUT, A_PROVIDE, A_YES, A_NO), self._assistant_speech),
             ((A_YES, A_NO), self._assistant_yes_no),
         ):
-            self._assistant_rule(u, kinds, rule, present)
+            self._assistant_rule(u, kinds, rule, kinds_here)
         self._user_reply(u, actions.user)
         self._rep_turns(u, actions.rep)
         self._lay_messages(u)
@@ -637,14 +637,14 @@ class PhoneEngine:
         u: Turn,
         kinds: tuple[int, ...],
         rule: Callable[[Turn], None],
-        present: set[int] | None,
+        kinds_here: set[int] | None,
     ) -> None:
         """Run ``rule``, which acts on the worlds whose action is one of ``kinds`` only: on CPU
-        skipped where no world chose them (``present``: the kinds chosen), and from ``SMALL``
+        skipped where no world chose them (``kinds_here``: the kinds chosen), and from ``SMALL``
         worlds on run as :meth:`_in_rows` runs a rule."""
-        if present is not None and present.isdisjoint(kinds):
+        if kinds_here is not None and kinds_here.isdisjoint(kinds):
             return
-        if present is None or len(u.kind) < SMALL:
+        if kinds_here is None or len(u.kind) < SMALL:
             rule(u)
             return
         chose = u.kind == kinds[0]
@@ -669,7 +669,7 @@ class PhoneEngine:
                 return False
             rule(u, mask)
             return True
-        rows = torch.nonzero(mask).flatten()
+        rows = true_rows(mask)
         if len(rows) == 0:
             return False
         if len(rows) > FEW_ROWS * len(mask):
@@ -886,9 +886,9 @@ class PhoneEngine:
         v = RepView(self, u, move)
         st["floor"] = torch.where(mask, FLOOR_ASSISTANT, st["floor"])
         st["stim"] = torch.where(mask, STIM_NONE, st["stim"])
-        present = set() if self.sync_free else set(v.rk[mask].unique().tolist())
+        moves = set() if self.sync_free else present(v.rk[mask])
         for k, rule in self._rep_rules:
-            if self.sync_free or k in present:
+            if self.sync_free or k in moves:
                 rule(u, mask & (v.rk == k), v)
 
     @property
@@ -1538,8 +1538,10 @@ def _all_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 def _none(mask: torch.Tensor) -> bool:
-    """Whether no entry of the bool ``mask`` is set (the bytes' maximum: on CPU several times
-    cheaper than ``any``)."""
+    """Whether no entry of the bool ``mask`` is set (on CPU NumPy's ``any``, ~4 µs against
+    ~15-25 µs for torch's; elsewhere the bytes' maximum, cheaper than torch's ``any``)."""
+    if mask.is_cpu:
+        return not mask.numpy().any()
     return mask.numel() == 0 or not bool(mask.view(torch.uint8).amax())
 
 
@@ -1637,11 +1639,11 @@ class Turn:
         """Write back a :meth:`rows` turn: its worlds' state and tallies, and its messages
         after the ones spoken so far."""
         for k, v in sub.st.items():
-            self.st[k].index_copy_(0, rows, v)
+            put_rows(self.st[k], rows, v)
         mine = vars(sub)
         for k in _TALLIES:
             if k in mine:
-                getattr(self, k).index_copy_(0, rows, mine[k])
+                put_rows(getattr(self, k), rows, mine[k])
         for mask, message, per_scenario, _ in sub.spoken:
             self.spoken.append((mask, message, per_scenario, rows))
 

@@ -22,6 +22,7 @@ from envgym.phone.engine import PhoneActions, PhoneEngine
 from envgym.phone.inputs import phone_actions
 from envgym.phone.names import ACTION_ERRORS, ALL_REWARD_TERMS, MSG_SLOTS, PHASE_NAMES, REWARD_MODES
 from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
+from envgym.phone.tables import true_rows
 
 _TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n", "’"}
 _MAX_CALL_COUNT = 255
@@ -296,7 +297,7 @@ class PhoneVectorEnv(TorchVectorEnv):
         worlds' rows rebuilt, so a step packs the tokens of the worlds that reset only (a new
         tensor, or with ``copy=False`` the after-reset buffer: ``heard`` was handed out as the
         final observation)."""
-        rows = torch.nonzero(mask).flatten()
+        rows = true_rows(mask)
         if len(rows) == 0:
             return heard
         if 2 * len(rows) > self.num_envs:

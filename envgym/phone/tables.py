@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 
+import numpy as np
 import torch
 
 
@@ -251,3 +252,33 @@ def pick(rows: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
     """``rows[arange(B), col]``: each world's entry ``col`` of its row of ``rows`` [B, X]
     (a gather; ``col`` int64 [B] inside ``0 .. X-1``)."""
     return rows.gather(1, col[:, None]).squeeze(1)
+
+
+def true_rows(mask: torch.Tensor) -> torch.Tensor:
+    """The indices of the set entries of the bool [B] ``mask`` (int64, ascending: as
+    ``nonzero(mask).flatten()``; on CPU through NumPy, 3-5x cheaper at 65,536 worlds)."""
+    if mask.is_cpu:
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return torch.nonzero(mask).flatten()
+
+
+def present(values: torch.Tensor) -> set[int]:
+    """The distinct values of an int64 tensor of codes (``set(values.unique().tolist())``;
+    on CPU counted with NumPy's ``bincount``, ~15x cheaper than ``unique``'s sort at 65,536
+    worlds, for codes that are small non-negative ints, as every enum here is)."""
+    if values.is_cpu:
+        arr = values.numpy().reshape(-1)
+        try:
+            return {int(v) for v in np.flatnonzero(np.bincount(arr))}
+        except ValueError:  # a negative code: count by sorting instead
+            return {int(v) for v in np.unique(arr)}
+    return set(values.unique().tolist())
+
+
+def put_rows(dst: torch.Tensor, rows: torch.Tensor, src: torch.Tensor) -> None:
+    """``dst[rows] = src`` in place (``index_copy_`` along dim 0; on CPU a NumPy assignment,
+    about twice as cheap for the few hundred to few thousand rows of a sub-turn)."""
+    if dst.is_cpu and src.is_cpu and dst.dtype == src.dtype:
+        dst.numpy()[rows.numpy()] = src.numpy()
+    else:
+        dst.index_copy_(0, rows, src)
