@@ -16,40 +16,47 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core.vector import SMALL
 
 
 class _Scripted(TorchVectorEnv):
-    """Two worlds whose step outputs (reward terms, episode ends) a test lists in advance."""
+    """Worlds whose step outputs (reward terms, episode ends) a test lists in advance for two
+    worlds; with ``pairs`` > 1 the batch is that many copies of the pair (even worlds follow
+    world 0, odd ones world 1)."""
 
     def __init__(
-        self, script: list[tuple[dict[str, list[float]], list[bool]]], precomputed: bool = False
+        self,
+        script: list[tuple[dict[str, list[float]], list[bool]]],
+        precomputed: bool = False,
+        pairs: int = 1,
     ) -> None:
-        super().__init__(2)
-        self.precomputed = precomputed
+        super().__init__(2 * pairs)
+        self.precomputed, self.pairs = precomputed, pairs
         self.single_action_space = spaces.Discrete(2)
         self.single_observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
-        self.action_space = batch_space(self.single_action_space, 2)
-        self.observation_space = batch_space(self.single_observation_space, 2)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.script = list(script)
 
     def _reset_worlds(self, mask: torch.Tensor, seeds: torch.Tensor | None) -> None:
         pass
 
     def _observe(self) -> torch.Tensor:
-        return torch.zeros(2, 1)
+        return torch.zeros(self.num_envs, 1)
 
     def _step_worlds(self, actions: torch.Tensor) -> StepOutput:
         values, ended = self.script.pop(0)
-        terms = {k: torch.tensor(v, dtype=torch.float32) for k, v in values.items()}
-        reward = torch.stack(list(terms.values())).sum(0) if terms else torch.zeros(2)
+        B, n = self.num_envs, self.pairs
+        terms = {k: torch.tensor(v, dtype=torch.float32).repeat(n) for k, v in values.items()}
+        reward = torch.stack(list(terms.values())).sum(0) if terms else torch.zeros(B)
         out = StepOutput(
             reward=reward,
-            terminated=torch.tensor(ended),
-            truncated=torch.zeros(2, dtype=torch.bool),
-            next_obs_target=torch.zeros(2, 1),
+            terminated=torch.tensor(ended).repeat(n),
+            truncated=torch.zeros(B, dtype=torch.bool),
+            next_obs_target=torch.zeros(B, 1),
             reward_terms=terms,
-            success=torch.zeros(2, dtype=torch.bool),
-            action_error=torch.zeros(2, dtype=torch.int64),
+            success=torch.zeros(B, dtype=torch.bool),
+            action_error=torch.zeros(B, dtype=torch.int64),
         )
         if self.precomputed:  # as the robot's NumPy step hands them out: rows of one tensor
             out.returns = torch.stack([reward, *terms.values()])
@@ -87,18 +94,21 @@ def _expected() -> list[tuple[list[float], list[int], dict[str, list[float]]]]:
 
 
 @pytest.mark.parametrize("precomputed", [False, True])
-def test_episode_sums_follow_the_definition_when_terms_change(precomputed: bool) -> None:
-    envs = _Scripted(SCRIPT, precomputed)
+@pytest.mark.parametrize("pairs", [1, SMALL // 2 + 1])  # the large batch sums row by row
+def test_episode_sums_follow_the_definition_when_terms_change(
+    precomputed: bool, pairs: int
+) -> None:
+    envs = _Scripted(SCRIPT, precomputed, pairs)
     envs.reset(seed=0)
     for (ret, length, terms), (_, ended) in zip(_expected(), SCRIPT, strict=True):
-        _, _, term, _, info = envs.step(np.zeros(2, dtype=np.int64))
+        _, _, term, _, info = envs.step(np.zeros(envs.num_envs, dtype=np.int64))
         ep = info[keys.EPISODE]
-        assert ep["r"].tolist() == ret
-        assert ep["l"].tolist() == length
+        assert ep["r"].tolist() == ret * pairs
+        assert ep["l"].tolist() == length * pairs
         assert set(ep["terms"]) == set(terms)
         for k, v in terms.items():
-            assert ep["terms"][k].tolist() == v, k
-        assert info["_" + keys.EPISODE].tolist() == ended == term.tolist()
+            assert ep["terms"][k].tolist() == v * pairs, k
+        assert info["_" + keys.EPISODE].tolist() == ended * pairs == term.tolist()
 
 
 @pytest.mark.parametrize("precomputed", [False, True])

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import torch
 
+from envgym.core.vector import SMALL
+
 
 @dataclasses.dataclass
 class PhoneTables:
@@ -225,11 +227,6 @@ class PhoneTables:
     def to(self, device: torch.device) -> PhoneTables:
         """A copy with every table on ``device``."""
         return PhoneTables(**{k: v.to(device) for k, v in self.items()})
-
-
-SMALL = 1024
-"""Batches below this many worlds take the plain (fewer-op) path of the lookups here and of
-the engine's other layout tricks: at small sizes a step's cost is its op count."""
 
 
 def at(table: torch.Tensor, *idx: torch.Tensor) -> torch.Tensor:
