@@ -59,6 +59,53 @@ def test_inadmissible_actions_do_fail() -> None:
     assert errors > 0.5 * 30 * 32
 
 
+# What the task's progress is made of: what the assistant knows and has proven, the account's
+# records and fees, where the call stands (phase, menu node, department, number, call counts),
+# the sub-goals reached.
+_PROGRESS = (
+    *("known", "num_known", "verified", "user_refused", "mismatches", "records", "fees"),
+    *("service", "phase", "node", "dept", "number", "calls", "total_calls"),
+    *("sg_dept", "sg_service", "sg_verified", "sg_fact", "sg_records"),
+)
+
+
+@pytest.mark.parametrize("scenario", ["all", "generated"])
+def test_inadmissible_actions_never_move_the_task(scenario: str) -> None:
+    """The mask is tight: an action it rules out that is carried out (no ``action_error``:
+    a key the menu lacks, a service the scenario doesn't offer, a fact already known or not
+    asked for) leaves the task's progress as it was, or as waiting would have left it (a hold
+    queue or a menu's timeout moves on either way). Each is tried on a copy of the state,
+    beside ``wait`` on another."""
+    envs = PhoneVectorEnv(256, scenario=scenario)
+    eng, B, A = envs.engine, envs.num_envs, int(envs.single_action_space.n)
+    wait = torch.full((B,), envs.action_names.index("wait"))
+    gen = torch.Generator().manual_seed(0)
+    _, info = envs.reset(seed=1)
+    tried = 0
+    for t in range(40):
+        before = envs.state
+        cand = torch.randint(0, A, (B,), generator=gen)
+        ruled_out = ~info[keys.ACTION_MASK][torch.arange(B), cand]
+        after = {k: v.clone() for k, v in before.items()}
+        carried = ruled_out & (eng.step(after, cand)["action_error"] == 0)
+        waited = {k: v.clone() for k, v in before.items()}
+        eng.step(waited, wait)
+        still = torch.ones(B, dtype=torch.bool)
+        as_wait = torch.ones(B, dtype=torch.bool)
+        for k in _PROGRESS:
+            still &= (after[k] == before[k]).reshape(B, -1).all(1)
+            as_wait &= (after[k] == waited[k]).reshape(B, -1).all(1)
+        moved = carried & ~still & ~as_wait
+        assert not bool(moved.any()), (
+            f"step {t}: ruled-out actions {cand[moved][:4].tolist()} moved the task "
+            f"in worlds {moved.nonzero().flatten()[:4].tolist()}"
+        )
+        tried += int(carried.sum())
+        mix = torch.rand(B, generator=gen) < 0.6
+        _, _, _, _, info = envs.step(torch.where(mix, envs.oracle_action(), cand))
+    assert tried > 0.2 * 40 * B  # a third to a half of the random actions: ruled out, carried out
+
+
 def test_single_env_mask_and_show_admissible() -> None:
     env = PhoneEnv("isp_bill_discount", obs_mode="text", show_admissible=True)
     obs, info = env.reset(seed=0)

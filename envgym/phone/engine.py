@@ -1262,7 +1262,9 @@ class PhoneEngine:
 
     # ------------------------------------------------------------------ admissible actions
     def action_mask(self, st: State, out: torch.Tensor | None = None) -> torch.Tensor:
-        """bool [B, A]: the catalogue actions that change something in each world's state.
+        """bool [B, A]: the catalogue actions that can move each world's task on (the others
+        fail, or draw only a refusal or a repeat: a key the menu lacks, a service the scenario
+        doesn't offer, a fact already known or not asked for).
 
         Computed from the state with a few gathers per action kind (no per-world loop):
         ``wait`` and ``report`` always; ``dial:i`` off the call for listed / learned numbers;
