@@ -528,13 +528,21 @@ def integer_actions(actions: Any, num_envs: int) -> torch.Tensor:
     return t.to(torch.int64).reshape(num_envs)
 
 
+def true_rows(mask: torch.Tensor) -> torch.Tensor:
+    """The indices of the set entries of the bool [B] ``mask`` (int64, ascending: as
+    ``nonzero(mask).flatten()``; on CPU through NumPy, 3-5x cheaper at 65,536 worlds)."""
+    if mask.is_cpu:
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
+    return torch.nonzero(mask).flatten()
+
+
 def _ended_rows(done: torch.Tensor, any_done: bool | None) -> torch.Tensor | None:
     """The indices of the worlds that ended, where restarting their episode sums by index is
     the cheaper way (on CPU, from ``SMALL`` worlds on, when any ended: a masked fill of
     ``[1 + T, B]`` sums broadcasts the ``[B]`` mask, ~9x the cost); else ``None``."""
     if not any_done or not done.is_cpu or done.shape[0] < SMALL:
         return None
-    return torch.from_numpy(np.flatnonzero(done.numpy()))
+    return true_rows(done)
 
 
 def world_names(rows: Any, worlds: Sequence[int] | np.ndarray | None = None) -> list[int]:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from envgym.core import rng
+from envgym.core.vector import true_rows
 from envgym.phone.compiler import CompiledPhone, build_rep_catalogue
 from envgym.phone.names import (
     A_ASK_ABOUT,
@@ -96,7 +97,7 @@ from envgym.phone.names import (
     U_REFUSE,
 )
 from envgym.phone.packing import MessagePacker
-from envgym.phone.tables import SMALL, PhoneTables, at, pick, present, put_rows, true_rows
+from envgym.phone.tables import SMALL, PhoneTables, at, copy_rows, pick, present
 from envgym.phone.text import normalize_value
 
 # RNG streams (any distinct constants).
@@ -468,7 +469,7 @@ class PhoneEngine:
                 sub_seeds = None if seeds is None else seeds.to(self.device).index_select(0, rows)
                 self._reset_masked(sub, ones, sub_seeds)
                 for k, v in sub.items():
-                    put_rows(st[k], rows, v)
+                    copy_rows(st[k], rows, v)
                 return
         self._reset_masked(st, mask, seeds)
 
@@ -1641,11 +1642,11 @@ class Turn:
         """Write back a :meth:`rows` turn: its worlds' state and tallies, and its messages
         after the ones spoken so far."""
         for k, v in sub.st.items():
-            put_rows(self.st[k], rows, v)
+            copy_rows(self.st[k], rows, v)
         mine = vars(sub)
         for k in _TALLIES:
             if k in mine:
-                put_rows(getattr(self, k), rows, mine[k])
+                copy_rows(getattr(self, k), rows, mine[k])
         for mask, message, per_scenario, _ in sub.spoken:
             self.spoken.append((mask, message, per_scenario, rows))
 

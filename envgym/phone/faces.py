@@ -15,14 +15,13 @@ from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys
 from envgym.core.single import SingleEnv
-from envgym.core.vector import ActionRule, one_world_action
+from envgym.core.vector import ActionRule, one_world_action, true_rows
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
 from envgym.phone.compiler import CompiledPhone, compile_scenarios
 from envgym.phone.engine import PhoneActions, PhoneEngine
 from envgym.phone.inputs import phone_actions
 from envgym.phone.names import ACTION_ERRORS, ALL_REWARD_TERMS, MSG_SLOTS, PHASE_NAMES, REWARD_MODES
 from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
-from envgym.phone.tables import true_rows
 
 _TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n", "’"}
 _MAX_CALL_COUNT = 255

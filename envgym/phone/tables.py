@@ -251,14 +251,6 @@ def pick(rows: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
     return rows.gather(1, col[:, None]).squeeze(1)
 
 
-def true_rows(mask: torch.Tensor) -> torch.Tensor:
-    """The indices of the set entries of the bool [B] ``mask`` (int64, ascending: as
-    ``nonzero(mask).flatten()``; on CPU through NumPy, 3-5x cheaper at 65,536 worlds)."""
-    if mask.is_cpu:
-        return torch.from_numpy(np.flatnonzero(mask.numpy()))
-    return torch.nonzero(mask).flatten()
-
-
 def present(values: torch.Tensor) -> set[int]:
     """The distinct values of an int64 tensor of codes (``set(values.unique().tolist())``;
     on CPU counted with NumPy's ``bincount``, ~15x cheaper than ``unique``'s sort at 65,536
@@ -272,7 +264,7 @@ def present(values: torch.Tensor) -> set[int]:
     return set(values.unique().tolist())
 
 
-def put_rows(dst: torch.Tensor, rows: torch.Tensor, src: torch.Tensor) -> None:
+def copy_rows(dst: torch.Tensor, rows: torch.Tensor, src: torch.Tensor) -> None:
     """``dst[rows] = src`` in place (``index_copy_`` along dim 0; on CPU a NumPy assignment,
     about twice as cheap for the few hundred to few thousand rows of a sub-turn)."""
     if dst.is_cpu and src.is_cpu and dst.dtype == src.dtype:
