@@ -1,11 +1,15 @@
-"""Every README Quick start block and every docs/integrations.md example runs as written."""
+"""Every README Quick start block and every docs/integrations.md example runs as written; every
+other docs example imports or defines every name it uses (a ``# sketch:`` first line marks the
+few that leave some to the reader, and says which)."""
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import os
 import re
 import subprocess
+import symtable
 import sys
 from pathlib import Path
 
@@ -72,3 +76,44 @@ def test_readme_quick_start_block(index: int) -> None:
 @pytest.mark.parametrize("index", range(len(INTEGRATIONS)))
 def test_integrations_example(index: int) -> None:
     run_block(INTEGRATIONS[index])
+
+
+def undefined_names(code: str) -> set[str]:
+    """The global names ``code`` reads but never imports, assigns, defines or gets from
+    builtins (in any scope: functions, classes and comprehensions read the module's)."""
+    top = symtable.symtable(code, "<docs block>", "exec")
+    defined = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
+    defined |= {c.get_name() for c in top.get_children()}  # defs and classes
+    used: set[str] = set()
+
+    def walk(table: symtable.SymbolTable) -> None:
+        for s in table.get_symbols():
+            top_level = table is top and s.is_referenced()
+            if top_level or (table is not top and s.is_global()):
+                used.add(s.get_name())
+        for child in table.get_children():
+            walk(child)
+
+    walk(top)
+    return used - defined - set(dir(builtins))
+
+
+DOC_BLOCKS = [
+    (f"{path.name}#{i}", code)
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for i, code in enumerate(python_blocks(path))
+]
+
+
+def test_undefined_names_are_found() -> None:
+    assert undefined_names("import numpy as np\nx = np.zeros(2) + y\n") == {"y"}
+    assert undefined_names("def f():\n    return [g(i) for i in range(2)]\n") == {"g"}
+    assert undefined_names("class A:\n    pass\n\nA()\n") == set()
+
+
+@pytest.mark.parametrize("where, code", DOC_BLOCKS, ids=[w for w, _ in DOC_BLOCKS])
+def test_docs_block_defines_what_it_uses(where: str, code: str) -> None:
+    if code.startswith("# sketch:"):
+        pytest.skip(code.splitlines()[0])
+    missing = undefined_names(code)
+    assert not missing, f"{where} uses {sorted(missing)} without importing or defining them"
