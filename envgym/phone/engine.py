@@ -95,6 +95,7 @@ from envgym.phone.names import (
     U_ANSWER,
     U_DONT_KNOW,
     U_REFUSE,
+    ActionKind,
 )
 from envgym.phone.packing import MessagePacker
 from envgym.phone.tables import SMALL, PhoneTables, at, copy_rows, pick, present
@@ -199,6 +200,9 @@ class PhoneEngine:
             torch.tensor([A_YES, A_NO, A_REQUEST, A_ASK_ABOUT, A_PROVIDE], device=device),
         )
         """bool [A + 1]: the catalogue actions that are speech to the rep (``Turn.speech``)."""
+        self._kind_sets: dict[tuple[int, ...], torch.Tensor] = {}
+        """bool [number of kinds] per set of action kinds (``_assistant_rule``'s): whether a
+        kind is in the set (one gather for a world's "chose one of these"), made on first use."""
         self.garbled_action = len(cat)
         self.L = compiled.max_tokens
         self.sync_free = False
@@ -648,10 +652,12 @@ class PhoneEngine:
         if kinds_here is None or len(u.kind) < SMALL:
             rule(u)
             return
-        chose = u.kind == kinds[0]
-        for k in kinds[1:]:
-            chose |= u.kind == k
-        self._in_rows(u, chose, lambda v, _: rule(v))
+        table = self._kind_sets.get(kinds)
+        if table is None:
+            table = torch.zeros(len(ActionKind), dtype=torch.bool, device=self.device)
+            table[list(kinds)] = True
+            self._kind_sets[kinds] = table
+        self._in_rows(u, table.index_select(0, u.kind), lambda v, _: rule(v))
 
     def _in_rows(
         self, u: Turn, mask: torch.Tensor, rule: Callable[[Turn, torch.Tensor], None]
