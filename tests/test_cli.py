@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from envgym.cli import main
+from envgym.cli import build_parser, main
 from envgym.phone.scenarios import scenario_dir
 
 MOCK = scenario_dir() / "mock.yaml"
@@ -337,3 +340,44 @@ def test_demo_task_list() -> None:
     assert set(shipped_names()) <= set(labels)
     with pytest.raises(ValueError, match="unknown family"):
         demo_tasks(["nope"])
+
+
+ROOT = Path(__file__).resolve().parent.parent
+_COMMANDS = ("list", "validate", "schema", "play", "bench", "demo", "eval", "serve", "record")
+_COMMANDS += ("render",)
+
+
+def _doc_commands() -> list[tuple[str, str]]:
+    """Every ``envgym`` command line the README and the docs spell out in full: the lines of
+    their shell blocks, and inline code spans that give the subcommand an argument (a span
+    that only names a subcommand or one of its flags is prose, not a command, and one with
+    ``...`` elides what it needs)."""
+    found = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text()
+        for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", text, flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                m = re.search(r"(?:^|&&|;)\s*(?:[A-Z_]+=\S+\s+)*envgym\s+([^&|;#>]*)", line)
+                if m and not line.lstrip().startswith("#"):
+                    found.append((path.name, m.group(1)))
+        for span in re.findall(r"`envgym ([^`]+)`", text):
+            words = span.split()
+            if len(words) > 1 and not words[1].startswith("-") and "..." not in words:
+                found.append((path.name, " ".join(words)))
+    return [(where, cmd) for where, cmd in found if cmd.split()[0] in _COMMANDS]
+
+
+def test_every_command_in_the_docs_parses() -> None:
+    """A flag renamed or dropped from the CLI shows up here, not in a reader's terminal."""
+    commands = _doc_commands()
+    assert len(commands) > 40
+    parser, bad = build_parser(), []
+    for where, cmd in commands:
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                parser.parse_args(shlex.split(cmd))
+        except SystemExit as e:
+            if e.code:
+                bad.append(f"{where}: envgym {cmd}: {err.getvalue().strip().splitlines()[-1]}")
+    assert not bad, "\n".join(bad)
