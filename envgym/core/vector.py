@@ -324,9 +324,9 @@ class TorchVectorEnv(VectorEnv):
         sums = self._episode_sums
         if names == self._sum_names and rows is not None:
             sums += rows
-        elif names == self._sum_names and self.num_envs < SMALL:
-            sums += torch.stack([reward, *terms.values()])  # the fewest ops
-        elif names == self._sum_names:  # row by row: no [1 + T, B] copy of the terms
+        elif names == self._sum_names and (self.num_envs < SMALL or not sums.is_cpu):
+            sums += torch.stack([reward, *terms.values()])  # the fewest ops (and launches)
+        elif names == self._sum_names:  # on CPU, row by row: no [1 + T, B] copy of the terms
             for row, v in zip(sums.unbind(0), (reward, *terms.values()), strict=True):
                 row += v
         else:  # a subset of the terms, or another order: row by row
