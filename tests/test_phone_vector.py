@@ -239,9 +239,9 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones(
     their actions (``FEW_ROWS``: 0 never, 1 always); below it, plain indexing and masked
     passes. World for world, with the same seeds and actions, both give the same
     transitions."""
+    from envgym.core.vector import SMALL
     from envgym.phone import engine
     from envgym.phone.faces import PhoneVectorEnv
-    from envgym.phone.tables import SMALL
 
     monkeypatch.setattr(engine, "FEW_ROWS", few_rows)
 
@@ -281,8 +281,8 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones(
 def test_sparse_partial_reset_equals_the_masked_reset() -> None:
     """From SMALL worlds on, a reset of a few worlds gathers, resets and writes back their
     rows only; it leaves the same state as the masked reset of every world (sync-free)."""
+    from envgym.core.vector import SMALL
     from envgym.phone.faces import PhoneVectorEnv
-    from envgym.phone.tables import SMALL
 
     n = SMALL + 8
     sparse, masked = PhoneVectorEnv(n, "all"), PhoneVectorEnv(n, "all")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from envgym.core import rng
-from envgym.core.vector import true_rows
+from envgym.core.vector import SMALL, true_rows
 from envgym.phone.compiler import CompiledPhone, build_rep_catalogue
 from envgym.phone.names import (
     A_ASK_ABOUT,
@@ -98,7 +98,7 @@ from envgym.phone.names import (
     ActionKind,
 )
 from envgym.phone.packing import MessagePacker
-from envgym.phone.tables import SMALL, PhoneTables, at, copy_rows, pick, present
+from envgym.phone.tables import PhoneTables, at, copy_rows, pick, present
 from envgym.phone.text import normalize_value
 
 # RNG streams (any distinct constants).
