@@ -230,6 +230,52 @@ def test_copy_false_reuses_buffers_and_gives_the_same_transitions() -> None:
     assert len({p[1] for p in ptrs}) <= 2
 
 
+@pytest.mark.parametrize("obs_mode", ["tokens", "ids"])
+def test_copy_true_outputs_kept_by_the_caller_never_change(obs_mode: str) -> None:
+    """copy=True on CPU writes its big outputs (the tokens or ids heard, the observation after
+    an auto-reset, the action mask) into memory that an earlier step handed out once nothing
+    holds it (``core.allocator.Recycler``). Outputs a caller keeps, as tensors, views or
+    ``.numpy()`` arrays, for one step or many, keep their values; outputs it drops are written
+    over (the memory is reused, not mapped anew)."""
+    from envgym.phone.faces import PhoneVectorEnv
+
+    B = 32
+    env = PhoneVectorEnv(B, "all", obs_mode=obs_mode)
+    env.reset(seed=5)
+    heard_key = "tokens" if obs_mode == "tokens" else "msg_ids"
+    g = torch.Generator().manual_seed(1)
+    rng = np.random.default_rng(1)
+    A = int(env.single_action_space.n)
+    kept: list[tuple[object, torch.Tensor]] = []
+    ptrs: list[int] = []
+    resets = 0
+    for _ in range(150):
+        obs, _, term, trunc, info = env.step(torch.randint(0, A, (B,), generator=g))
+        resets += int((term | trunc).sum())
+        outs = [obs[heard_key], info[keys.NEXT_OBS_TARGET], info[keys.ACTION_MASK]]
+        outs.append(info[keys.FINAL_OBS][heard_key])
+        for x in outs:
+            how = rng.integers(4)  # keep as is, as a view, as NumPy, or not at all
+            if how == 0:
+                kept.append((x, x.clone()))
+            elif how == 1:
+                kept.append((x[1:], x[1:].clone()))
+            elif how == 2:
+                kept.append((x.numpy(), x.clone()))
+        if len(kept) > 40:  # the caller lets go of its oldest
+            del kept[: rng.integers(1, 20)]
+        for held, value in kept:
+            now = torch.from_numpy(held) if isinstance(held, np.ndarray) else held
+            assert torch.equal(now, value.view_as(now))
+        del obs, info, outs
+    assert resets > 10
+    kept.clear()
+    for _ in range(20):  # a caller that keeps nothing past the next step
+        obs, _, _, _, info = env.step(torch.randint(0, A, (B,), generator=g))
+        ptrs.append(info[keys.ACTION_MASK].data_ptr())
+    assert len(set(ptrs[-16:])) <= 2  # its dropped outputs' memory came back
+
+
 @pytest.mark.parametrize("few_rows", [0.0, 1.0])
 def test_large_batch_layout_paths_equal_the_small_batch_ones(
     few_rows: float, monkeypatch: pytest.MonkeyPatch

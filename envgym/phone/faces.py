@@ -14,6 +14,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import StepOutput, TorchVectorEnv, keys
+from envgym.core.allocator import Recycler
 from envgym.core.single import SingleEnv
 from envgym.core.vector import ActionRule, one_world_action, true_rows
 from envgym.phone.actions import ActionParser, ParsedAction, tool_schemas
@@ -26,6 +27,9 @@ from envgym.phone.scenarios import ScenarioSpec, resolve_scenarios
 _TEXT_CHARSET = frozenset(chr(c) for c in range(32, 127)) | {"\n", "’"}
 _MAX_CALL_COUNT = 255
 OBS_MODES = ("tokens", "ids")
+# The big outputs (see PhoneVectorEnv._out): what a step heard (the target and final_obs),
+# what the worlds hear after its auto-reset (obs), the action mask.
+_HEARD, _AFTER_RESET, _MASK = "heard", "after_reset", "action_mask"
 
 
 def _compile(
@@ -215,10 +219,12 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._heard: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
-        # copy=False: persistent buffers (tokens: the step's, held by final_obs and the
-        # target, and the one after its auto-reset, held by obs; the action mask).
-        self._bufs: dict[int, torch.Tensor] = {}
-        self._buf_after_reset, self._mask_buf = False, None
+        # The big outputs' memory (see _out): with copy=False persistent buffers (tokens: the
+        # step's, held by final_obs and the target, and the one after its auto-reset, held by
+        # obs; the action mask); with copy=True on CPU, memory nothing holds any more.
+        self._bufs: dict[str, torch.Tensor] = {}
+        self._recycler = Recycler()
+        self._buf_after_reset = False
         # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
         # CUDA graph and replayed: one launch instead of hundreds of small kernels.
         if cuda_graph is None:
@@ -302,16 +308,26 @@ class PhoneVectorEnv(TorchVectorEnv):
         if 2 * len(rows) > self.num_envs:
             return None  # most worlds reset: rebuild all of it
         ids = self.engine.packer.ids(self.state["msgs"][rows], self.state["vars"][rows])
-        new = heard.clone() if self.copy else self._buffer(1, heard.shape).copy_(heard)
+        new = self._out(_AFTER_RESET, heard.shape, heard.dtype)
+        new = heard.clone() if new is None else new.copy_(heard)
         new.index_copy_(0, rows, ids if self.obs_mode == "ids" else self.engine.packer.pack(ids))
         return new
 
-    def _buffer(self, i: int, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-        """Persistent int32 buffer ``i`` of ``shape`` (0: what the step heard, 1: what the worlds
-        hear after its auto-reset)."""
-        buf = self._bufs.get(i)
-        if buf is None or buf.shape != shape:
-            buf = self._bufs[i] = torch.empty(shape, dtype=torch.int32, device=self.device)
+    def _out(
+        self, key: str, shape: torch.Size | tuple[int, ...], dtype: torch.dtype
+    ) -> torch.Tensor | None:
+        """Where the big output ``key`` is written: with ``copy=False`` its persistent buffer
+        (the next step or reset overwrites it); with ``copy=True`` on CPU memory that an earlier
+        step handed out and nothing holds any more (:class:`~envgym.core.allocator.Recycler`:
+        new to the caller, without a fresh mapping's page faults); else ``None`` (a new
+        tensor)."""
+        if self.copy:
+            if self.device.type != "cpu":
+                return None
+            return self._recycler.tensor(key, tuple(shape), dtype)
+        buf = self._bufs.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._bufs[key] = torch.empty(shape, dtype=dtype, device=self.device)
         return buf
 
     def set_state(self, state: Any, worlds: Any = None) -> None:
@@ -331,11 +347,9 @@ class PhoneVectorEnv(TorchVectorEnv):
         if self._heard is None:
             if self.obs_mode == "ids":
                 self._heard = self.engine.message_ids(self.state)
-            elif self.copy:
-                self._heard = self.engine.tokens(self.state)
             else:
-                shape = (self.num_envs, self.engine.L)
-                buf = self._buffer(int(self._buf_after_reset), shape)
+                key = _AFTER_RESET if self._buf_after_reset else _HEARD
+                buf = self._out(key, (self.num_envs, self.engine.L), torch.int32)
                 self._heard = self.engine.tokens(self.state, out=buf)
         return self._heard
 
@@ -413,12 +427,10 @@ class PhoneVectorEnv(TorchVectorEnv):
         as the last ``info["action_mask"]``; see :meth:`PhoneEngine.action_mask`). Computed
         once per state: the step's info and a masked learner's call share it."""
         if self._mask is None:
-            if not self.copy and self._mask_buf is None:
-                A = self.engine.garbled_action
-                self._mask_buf = torch.empty(
-                    (self.num_envs, A), dtype=torch.bool, device=self.device
-                )
-            self._mask = self.engine.action_mask(self.state, out=self._mask_buf)
+            shape = (self.num_envs, self.engine.garbled_action)
+            self._mask = self.engine.action_mask(
+                self.state, out=self._out(_MASK, shape, torch.bool)
+            )
         return self._mask
 
     def _add_masks(self, info: dict[str, Any]) -> dict[str, Any]:
