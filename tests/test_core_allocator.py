@@ -139,3 +139,16 @@ def test_recycler_reuses_what_was_dropped_and_not_what_is_kept() -> None:
     assert c.data_ptr() != first and kept.data_ptr() == first + 8
     assert rec.tensor("x", (5,), torch.float32).shape == (5,)  # another shape: new memory
     assert rec.tensor("y", (4,), torch.bool).dtype == torch.bool
+
+
+def test_only_big_outputs_are_recycled() -> None:
+    from envgym.core.allocator import BIG_BYTES
+
+    rec = Recycler()
+    assert rec.big_tensor("x", (BIG_BYTES // 4 - 1,), torch.float32) is None
+    big = rec.big_tensor("x", (BIG_BYTES // 4,), torch.float32)
+    assert big is not None and big.shape == (BIG_BYTES // 4,)
+    ptr = big.data_ptr()
+    del big
+    again = rec.big_tensor("x", (BIG_BYTES // 4,), torch.float32)
+    assert again is not None and again.data_ptr() == ptr

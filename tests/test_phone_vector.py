@@ -231,14 +231,18 @@ def test_copy_false_reuses_buffers_and_gives_the_same_transitions() -> None:
 
 
 @pytest.mark.parametrize("obs_mode", ["tokens", "ids"])
-def test_copy_true_outputs_kept_by_the_caller_never_change(obs_mode: str) -> None:
+def test_copy_true_outputs_kept_by_the_caller_never_change(
+    obs_mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """copy=True on CPU writes its big outputs (the tokens or ids heard, the observation after
     an auto-reset, the action mask) into memory that an earlier step handed out once nothing
     holds it (``core.allocator.Recycler``). Outputs a caller keeps, as tensors, views or
     ``.numpy()`` arrays, for one step or many, keep their values; outputs it drops are written
     over (the memory is reused, not mapped anew)."""
+    from envgym.core import allocator
     from envgym.phone.faces import PhoneVectorEnv
 
+    monkeypatch.setattr(allocator, "BIG_BYTES", 0)  # 32 worlds' outputs count as big here
     B = 32
     env = PhoneVectorEnv(B, "all", obs_mode=obs_mode)
     env.reset(seed=5)

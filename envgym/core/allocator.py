@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -108,6 +109,21 @@ class Recycler:
     def tensor(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """:meth:`empty` as a CPU tensor (``torch.from_numpy``: its storage holds the array)."""
         return torch.from_numpy(self.empty(key, tuple(shape), _NUMPY_DTYPES[dtype]))
+
+    def big_tensor(
+        self, key: str, shape: tuple[int, ...], dtype: torch.dtype
+    ) -> torch.Tensor | None:
+        """:meth:`tensor` for an output of at least :data:`BIG_BYTES`; ``None`` for a smaller
+        one (allocate it as usual: glibc serves small blocks from memory already mapped, and
+        the bookkeeping here would cost more than it saves)."""
+        if math.prod(shape) * _NUMPY_DTYPES[dtype].itemsize < BIG_BYTES:
+            return None
+        return self.tensor(key, shape, dtype)
+
+
+BIG_BYTES = 1 << 20
+"""From this size on (1 MiB) an output is worth recycling: glibc maps blocks over 128 KB afresh
+until its threshold adapts, and a fresh mapping page-faults per 4 KB."""
 
 
 _NUMPY_DTYPES = {

@@ -318,13 +318,13 @@ class PhoneVectorEnv(TorchVectorEnv):
     ) -> torch.Tensor | None:
         """Where the big output ``key`` is written: with ``copy=False`` its persistent buffer
         (the next step or reset overwrites it); with ``copy=True`` on CPU memory that an earlier
-        step handed out and nothing holds any more (:class:`~envgym.core.allocator.Recycler`:
-        new to the caller, without a fresh mapping's page faults); else ``None`` (a new
-        tensor)."""
+        step handed out and nothing holds any more, if it is big
+        (:meth:`~envgym.core.allocator.Recycler.big_tensor`: new to the caller, without a fresh
+        mapping's page faults); else ``None`` (a new tensor)."""
         if self.copy:
             if self.device.type != "cpu":
                 return None
-            return self._recycler.tensor(key, tuple(shape), dtype)
+            return self._recycler.big_tensor(key, tuple(shape), dtype)
         buf = self._bufs.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = self._bufs[key] = torch.empty(shape, dtype=dtype, device=self.device)
