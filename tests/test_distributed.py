@@ -130,6 +130,51 @@ def test_phone_on_ray_equals_local_bit_for_bit() -> None:
         local.close()
 
 
+def test_ray_batches_kept_by_the_caller_never_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learner writes the batch's big arrays into memory an earlier step handed out once
+    nothing holds it (``core.allocator.Recycler``; every array counts as big here). Outputs
+    the caller keeps (tensors, views, ``.numpy()``) keep their values; the batches equal the
+    local env's; what it drops is reused."""
+    from envgym.core import allocator
+
+    monkeypatch.setattr(allocator, "BIG_BYTES", 0)
+    dist = phone_vec(16, distributed={"num_workers": 2, "step_timeout_s": 60})
+    local = phone_vec(16)
+    try:
+        dist.reset(seed=2)
+        local.reset(seed=2)
+        gen = torch.Generator().manual_seed(3)
+        rng = np.random.default_rng(3)
+        kept: list[tuple[Any, torch.Tensor]] = []
+        ended = 0
+        for t in range(30):
+            act = torch.randint(0, local.single_action_space.n, (16,), generator=gen)
+            d = dist.step(act)
+            lo = local.step(act)
+            assert_step_equal(d, lo, f"step {t}")
+            ended += int((lo[2] | lo[3]).sum())
+            info = d[4]
+            outs = [d[0]["tokens"], d[1], d[3], info[keys.NEXT_OBS_TARGET]]
+            outs += [info[keys.FINAL_OBS]["tokens"], info[keys.REWARD_TERMS]["goal"]]
+            for x in outs:
+                how = rng.integers(3)
+                if how == 0:
+                    kept.append((x[1:], x[1:].clone()))
+                elif how == 1:
+                    kept.append((x.numpy(), x.clone()))
+            for held, value in kept:
+                now = torch.from_numpy(held) if isinstance(held, np.ndarray) else held
+                assert torch.equal(now, value.view_as(now)), f"step {t}: a kept output changed"
+            del d, info, outs
+        assert ended > 0
+        kept.clear()
+        ptrs = [dist.step(local.oracle_action())[1].data_ptr() for _ in range(8)]
+        assert len(set(ptrs[2:])) <= 2  # the rewards' memory came back
+    finally:
+        dist.close()
+        local.close()
+
+
 def test_phone_on_ray_passes_the_vector_contract_checks() -> None:
     envs = RayVectorEnv("envgym/Phone-v0", 6, 2, step_timeout_s=60, scenario="mock")
     try:

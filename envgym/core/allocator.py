@@ -110,15 +110,20 @@ class Recycler:
         """:meth:`empty` as a CPU tensor (``torch.from_numpy``: its storage holds the array)."""
         return torch.from_numpy(self.empty(key, tuple(shape), _NUMPY_DTYPES[dtype]))
 
+    def big(self, key: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray | None:
+        """:meth:`empty` for an output of at least :data:`BIG_BYTES`; ``None`` for a smaller
+        one (allocate it as usual: glibc serves small blocks from memory already mapped, and
+        the bookkeeping here would cost more than it saves)."""
+        if math.prod(shape) * np.dtype(dtype).itemsize < BIG_BYTES:
+            return None
+        return self.empty(key, shape, dtype)
+
     def big_tensor(
         self, key: str, shape: tuple[int, ...], dtype: torch.dtype
     ) -> torch.Tensor | None:
-        """:meth:`tensor` for an output of at least :data:`BIG_BYTES`; ``None`` for a smaller
-        one (allocate it as usual: glibc serves small blocks from memory already mapped, and
-        the bookkeeping here would cost more than it saves)."""
-        if math.prod(shape) * _NUMPY_DTYPES[dtype].itemsize < BIG_BYTES:
-            return None
-        return self.tensor(key, shape, dtype)
+        """:meth:`big` as a CPU tensor, or ``None``."""
+        arr = self.big(key, shape, _NUMPY_DTYPES[dtype])
+        return None if arr is None else torch.from_numpy(arr)
 
 
 BIG_BYTES = 1 << 20

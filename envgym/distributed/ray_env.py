@@ -14,12 +14,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envgym.core import keys
+from envgym.core.allocator import Recycler
 from envgym.core.vector import ActionRule, one_world_action, resolve_device
 from envgym.distributed.wire import (
     MISSING,
     Missing,
     TensorLeaf,
     concat,
+    copy_batch,
     from_wire,
     is_record,
     put_rows,
@@ -87,7 +89,9 @@ class RayVectorEnv(VectorEnv):
     :mod:`envgym.distributed.wire`): results above Ray's inline limit (100 KiB) go to the
     node's shared-memory object store and are read there without a deserialising copy; the
     learner makes exactly one copy, into the batch. ``final_obs`` travels only for worlds that
-    ended.
+    ended. The batch's big arrays (from 1 MiB) are written into memory that an earlier step
+    handed out once nothing holds it (:class:`envgym.core.allocator.Recycler`): every step's
+    tensors are new to the caller, without a fresh mapping's page faults.
 
     Args:
         env_id: a registered envgym id (``envgym/Phone-v0``, ``envgym/Robot-Reach-v0``, ...).
@@ -186,6 +190,7 @@ class RayVectorEnv(VectorEnv):
         self._inflight: dict[int, tuple[Any, float]] = {}
         self._sent_at = 0.0
         self._template: Any = None
+        self._recycler = Recycler()  # the batch's big arrays: reused once the caller lets go
         self._fault_rng = np.random.default_rng()
         self._ep_return = np.zeros(self.num_envs, dtype=np.float32)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
@@ -524,16 +529,16 @@ class RayVectorEnv(VectorEnv):
         template = self._template if self._template is not None else self._fallback_template()
         results = [MISSING if isinstance(p, Missing) else p[0][1:] for p in parts]
         # The template (0 worlds) gives lost workers' rows their structure and dtypes.
-        merged = concat([*results, template], [*sizes, 0])
+        merged = concat([*results, template], [*sizes, 0], self._recycler.big, "step")
         reward, terminated, truncated, info = merged
         self._template = take_rows(merged, np.zeros(0, dtype=np.int64))
         for w, part in zip(ws, parts, strict=True):
             self._obs_parts[w] = back[w][0] if w in back else part[0][0]
-        obs_wire = concat([self._obs_parts[w] for w in ws], sizes)
+        obs_wire = concat([self._obs_parts[w] for w in ws], sizes, self._recycler.big, "obs")
         done = terminated.array | truncated.array
         # final_obs: obs with the ended worlds' rows replaced (a copy only if any ended).
         any_ended = bool(done.any()) or bool(back)
-        final = take_rows(obs_wire, np.arange(n)) if any_ended else obs_wire
+        final = copy_batch(obs_wire, self._recycler.big, "final") if any_ended else obs_wire
         lost_rows: list[np.ndarray] = []
         for j, (w, part) in enumerate(zip(ws, parts, strict=True)):
             s = int(offsets[j])

@@ -16,7 +16,7 @@ rebuilt on the worker by :func:`from_wire`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -88,12 +88,21 @@ def _blank(like: np.ndarray, n: int) -> np.ndarray:
     return np.zeros(shape, dtype=like.dtype)
 
 
-def concat(parts: Sequence[Any], sizes: Sequence[int]) -> Any:
+Alloc = Callable[[str, tuple[int, ...], np.dtype], "np.ndarray | None"]
+"""Where a batched leaf's new array goes: ``alloc(key, shape, dtype)`` returns an array to
+write it into (every element is written), or ``None`` for a new one. ``key`` names the leaf by
+its path in the tree (``Recycler.big`` of ``envgym.core.allocator`` is one)."""
+
+
+def concat(
+    parts: Sequence[Any], sizes: Sequence[int], alloc: Alloc | None = None, key: str = ""
+) -> Any:
     """Concatenate the workers' parts along the world axis.
 
     ``parts[w]`` covers ``sizes[w]`` worlds; a :data:`MISSING` part (or key) is filled with
     zeros / ``""`` / ``None`` of the right shape, taken from a part that has it. A leaf that is
-    not batched (a scalar, a string) is taken from the first part that has it.
+    not batched (a scalar, a string) is taken from the first part that has it. ``alloc`` gives
+    the numeric leaves' arrays (:data:`Alloc`; ``key`` is the tree's path so far).
     """
     present = [p for p in parts if not isinstance(p, Missing)]
     if not present:
@@ -105,12 +114,22 @@ def concat(parts: Sequence[Any], sizes: Sequence[int]) -> Any:
             if isinstance(p, dict):
                 names.update(dict.fromkeys(p))
         return {
-            k: concat([p.get(k, MISSING) if isinstance(p, dict) else MISSING for p in parts], sizes)
+            k: concat(
+                [p.get(k, MISSING) if isinstance(p, dict) else MISSING for p in parts],
+                sizes,
+                alloc,
+                f"{key}/{k}",
+            )
             for k in names
         }
     if isinstance(first, tuple) and not isinstance(first, TensorLeaf):
         return tuple(
-            concat([MISSING if isinstance(p, Missing) else p[i] for p in parts], sizes)
+            concat(
+                [MISSING if isinstance(p, Missing) else p[i] for p in parts],
+                sizes,
+                alloc,
+                f"{key}/{i}",
+            )
             for i in range(len(first))
         )
     if isinstance(first, TensorLeaf | np.ndarray):
@@ -121,7 +140,8 @@ def concat(parts: Sequence[Any], sizes: Sequence[int]) -> Any:
             else (p.array if isinstance(p, TensorLeaf) else np.asarray(p))
             for p, n in zip(parts, sizes, strict=True)
         ]
-        out = np.concatenate(arrays, axis=0)
+        out = _out(alloc, key, (sum(sizes), *like.shape[1:]), like.dtype)
+        out = np.concatenate(arrays, axis=0, out=out)
         return TensorLeaf(out) if isinstance(first, TensorLeaf) else out
     if isinstance(first, list):
         merged: list[Any] = []
@@ -129,6 +149,32 @@ def concat(parts: Sequence[Any], sizes: Sequence[int]) -> Any:
             merged.extend([None] * n if isinstance(p, Missing) else p)
         return merged
     return first
+
+
+def copy_batch(x: Any, alloc: Alloc | None = None, key: str = "") -> Any:
+    """A copy of a batch in wire form that shares no memory with it (``alloc``: as in
+    :func:`concat`)."""
+    if isinstance(x, TensorLeaf | np.ndarray):
+        arr = x.array if isinstance(x, TensorLeaf) else x
+        out = _out(alloc, key, arr.shape, arr.dtype)
+        if out is None:
+            out = arr.copy()
+        else:
+            np.copyto(out, arr)
+        return TensorLeaf(out) if isinstance(x, TensorLeaf) else out
+    if isinstance(x, dict):
+        return {k: copy_batch(v, alloc, f"{key}/{k}") for k, v in x.items()}
+    if isinstance(x, tuple):
+        return tuple(copy_batch(v, alloc, f"{key}/{i}") for i, v in enumerate(x))
+    if isinstance(x, list):
+        return list(x)
+    return x
+
+
+def _out(alloc: Alloc | None, key: str, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    if alloc is None or dtype.hasobject:
+        return None
+    return alloc(key, shape, dtype)
 
 
 def take_rows(x: Any, rows: np.ndarray) -> Any:
