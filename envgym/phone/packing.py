@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from envgym.core.vector import true_rows
 from envgym.phone.tables import at
 
 
@@ -61,7 +62,7 @@ class MessagePacker:
         if out is None:
             out = torch.empty((ids.shape[0], self.L), dtype=torch.int32, device=ids.device)
         torch.index_select(self._rows, 0, ids[:, 0].to(torch.int64), out=out)
-        more = torch.nonzero((ids[:, 1:] > 0).any(dim=1)).flatten()
+        more = true_rows((ids[:, 1:] > 0).any(dim=1))
         if len(more):
             out.index_copy_(0, more, self.pack_general(ids[more]))
         return out
