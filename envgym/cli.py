@@ -698,7 +698,7 @@ def _add_bench(sub: Any) -> None:
         "--reuse-freed-memory",
         action="store_true",
         help="first have glibc reuse freed big blocks instead of unmapping them "
-        "(envgym.core.allocator; the rows record it): copy=True's fresh tensors stop page-faulting",
+        "(envgym.core.allocator; the rows record it): every fresh big tensor stops page-faulting",
     )
     b.add_argument(
         "--policy",

@@ -1,4 +1,5 @@
-"""glibc's malloc settings for big batched CPU envs: an opt-in, process-wide switch.
+"""Big fresh CPU outputs without page faults: glibc's malloc settings (an opt-in, process-wide
+switch) and :class:`Recycler` (per env, always on where an env uses it).
 
 A step of a big CPU batch with ``copy=True`` hands out fresh tensors of tens of MB (the phone
 family's ``[B, L]`` tokens are 70 MB at 65,536 worlds, its action mask 8 MB). glibc serves every

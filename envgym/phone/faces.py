@@ -299,9 +299,9 @@ class PhoneVectorEnv(TorchVectorEnv):
 
     def _reheard(self, heard: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
         """What the worlds hear after a partial reset: ``heard`` (before it) with the reset
-        worlds' rows rebuilt, so a step packs the tokens of the worlds that reset only (a new
-        tensor, or with ``copy=False`` the after-reset buffer: ``heard`` was handed out as the
-        final observation)."""
+        worlds' rows rebuilt, so a step packs the tokens of the worlds that reset only (into
+        :meth:`_out`'s after-reset memory: ``heard`` was handed out as the final
+        observation)."""
         rows = true_rows(mask)
         if len(rows) == 0:
             return heard
