@@ -219,12 +219,9 @@ class PhoneVectorEnv(TorchVectorEnv):
         self._step_msgs = (self.state["msgs"], self.state["vars"])
         self._heard: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
-        # The big outputs' memory (see _out): with copy=False persistent buffers (tokens: the
-        # step's, held by final_obs and the target, and the one after its auto-reset, held by
-        # obs; the action mask); with copy=True on CPU, memory nothing holds any more.
+        # The big outputs' memory (see _out): copy=False's buffers, copy=True's recycled arrays.
         self._bufs: dict[str, torch.Tensor] = {}
-        self._recycler = Recycler()
-        self._buf_after_reset = False
+        self._recycler, self._buf_after_reset = Recycler(), False
         # On CUDA the whole step (transition, auto-reset, observation) is captured once as a
         # CUDA graph and replayed: one launch instead of hundreds of small kernels.
         if cuda_graph is None:
