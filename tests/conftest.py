@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -18,8 +20,6 @@ def _sb3_logs_in_pytest_tmp(tmp_path_factory: pytest.TempPathFactory) -> object:
     """SB3 makes a log folder for every ``learn`` (``$SB3_LOGDIR``, else a new
     ``/tmp/SB3-<time>``): keep the suite's inside pytest's own temporary folder (subprocesses
     inherit it), not dozens of empty folders in ``/tmp`` per run."""
-    import os
-
     old = os.environ.get("SB3_LOGDIR")
     os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3_logs"))
     yield

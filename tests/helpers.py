@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
@@ -43,3 +44,23 @@ def run_policy(envs: Any, policy: str, steps: int, seed: int = 0) -> tuple[int, 
         succ += int((info["success"] & done).sum())
         returns += info[keys.EPISODE]["r"][done].tolist()
     return ended, succ, sum(returns) / max(len(returns), 1)
+
+
+def keep_some(outs: list[torch.Tensor], rng: np.random.Generator, kept: list) -> None:
+    """Keep each output the way callers do, at random: as is, as a view, as ``.numpy()``, or
+    not at all; ``kept`` gets ``(holder, its values now)``."""
+    for x in outs:
+        how = rng.integers(4)
+        if how == 0:
+            kept.append((x, x.clone()))
+        elif how == 1:
+            kept.append((x[1:], x[1:].clone()))
+        elif how == 2:
+            kept.append((x.numpy(), x.clone()))
+
+
+def assert_kept_unchanged(kept: list, where: str = "") -> None:
+    """Every output :func:`keep_some` kept still holds the values it had."""
+    for held, value in kept:
+        now = torch.from_numpy(held) if isinstance(held, np.ndarray) else held
+        assert torch.equal(now, value.view_as(now)), f"{where}: a kept output changed"

@@ -12,7 +12,7 @@ from envgym.core import keys
 from envgym.core.vector import true_rows
 from envgym.phone.engine import _all_rows, _none
 from envgym.phone.tables import copy_rows, present
-from tests.helpers import make_vec
+from tests.helpers import assert_kept_unchanged, keep_some, make_vec
 
 
 def test_targets_at_episode_ends_are_the_true_last_observation() -> None:
@@ -258,19 +258,10 @@ def test_copy_true_outputs_kept_by_the_caller_never_change(
         resets += int((term | trunc).sum())
         outs = [obs[heard_key], info[keys.NEXT_OBS_TARGET], info[keys.ACTION_MASK]]
         outs.append(info[keys.FINAL_OBS][heard_key])
-        for x in outs:
-            how = rng.integers(4)  # keep as is, as a view, as NumPy, or not at all
-            if how == 0:
-                kept.append((x, x.clone()))
-            elif how == 1:
-                kept.append((x[1:], x[1:].clone()))
-            elif how == 2:
-                kept.append((x.numpy(), x.clone()))
+        keep_some(outs, rng, kept)
         if len(kept) > 40:  # the caller lets go of its oldest
             del kept[: rng.integers(1, 20)]
-        for held, value in kept:
-            now = torch.from_numpy(held) if isinstance(held, np.ndarray) else held
-            assert torch.equal(now, value.view_as(now))
+        assert_kept_unchanged(kept)
         del obs, info, outs
     assert resets > 10
     kept.clear()

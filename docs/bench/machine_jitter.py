@@ -35,7 +35,7 @@ THRESHOLD_NS = 3_000
 def _busy(seconds: float) -> None:
     t = time.perf_counter()
     while time.perf_counter() - t < seconds:
-        pass
+        pass  # spinning is the point: the process stays on its core doing Python only
 
 
 def interruptions(seconds: float) -> dict[str, float]:

@@ -115,16 +115,17 @@ class Recycler:
         """:meth:`empty` for an output of at least :data:`BIG_BYTES`; ``None`` for a smaller
         one (allocate it as usual: glibc serves small blocks from memory already mapped, and
         the bookkeeping here would cost more than it saves)."""
-        if math.prod(shape) * np.dtype(dtype).itemsize < BIG_BYTES:
-            return None
-        return self.empty(key, shape, dtype)
+        return self.empty(key, shape, dtype) if _is_big(shape, np.dtype(dtype)) else None
 
     def big_tensor(
         self, key: str, shape: tuple[int, ...], dtype: torch.dtype
     ) -> torch.Tensor | None:
-        """:meth:`big` as a CPU tensor, or ``None``."""
-        arr = self.big(key, shape, _NUMPY_DTYPES[dtype])
-        return None if arr is None else torch.from_numpy(arr)
+        """:meth:`big` as a CPU tensor (:meth:`tensor`), or ``None``."""
+        return self.tensor(key, shape, dtype) if _is_big(shape, _NUMPY_DTYPES[dtype]) else None
+
+
+def _is_big(shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    return math.prod(shape) * dtype.itemsize >= BIG_BYTES
 
 
 BIG_BYTES = 1 << 20
