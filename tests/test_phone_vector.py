@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envgym.core import keys
-from envgym.core.vector import true_rows
-from envgym.phone.engine import _all_rows, _none
+from envgym.core.vector import SMALL, true_rows
+from envgym.phone.engine import _all_rows, _all_words, _none
 from envgym.phone.tables import copy_rows, present
 from tests.helpers import assert_kept_unchanged, keep_some, make_vec
 
@@ -271,15 +271,18 @@ def test_copy_true_outputs_kept_by_the_caller_never_change(
     assert len(set(ptrs[-16:])) <= 2  # its dropped outputs' memory came back
 
 
-@pytest.mark.parametrize("few_rows", [0.0, 1.0])
+@pytest.mark.parametrize(
+    ("few_rows", "phrasings_of_message_0"), [(0.0, None), (1.0, None), (1.0, 3)]
+)
 def test_large_batch_layout_paths_equal_the_small_batch_ones(
-    few_rows: float, monkeypatch: pytest.MonkeyPatch
+    few_rows: float, phrasings_of_message_0: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From ``SMALL`` worlds on, the engine looks tables up by flattened index, lays messages
-    sparsely, widens per-world masks and runs the assistant's rules over the worlds that chose
-    their actions (``FEW_ROWS``: 0 never, 1 always); below it, plain indexing and masked
-    passes. World for world, with the same seeds and actions, both give the same
-    transitions."""
+    sparsely and draws their variants for the slots written, widens per-world masks and runs
+    the assistant's rules over the worlds that chose their actions (``FEW_ROWS``: 0 never, 1
+    always); below it, plain indexing and masked passes. World for world, with the same seeds
+    and actions, both give the same transitions; also where message 0 (what an empty slot
+    holds) has several phrasings, so that empty slots draw variants too."""
     from envgym.core.vector import SMALL
     from envgym.phone import engine
     from envgym.phone.faces import PhoneVectorEnv
@@ -291,6 +294,12 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones(
     rows = torch.linspace(0, big_n - 1, 64).round().to(torch.int64)
     big = PhoneVectorEnv(big_n, "all", copy=False)
     small = PhoneVectorEnv(len(rows), "all")
+    if phrasings_of_message_0 is not None:
+        for eng in (big.engine, small.engine):
+            nvar = eng.c.msg_nvar.clone()
+            nvar[0] = phrasings_of_message_0
+            monkeypatch.setattr(eng.c, "msg_nvar", nvar)
+            monkeypatch.setattr(eng, "_nvar_np", nvar.numpy())
     seeds = 1000 + torch.arange(big_n)
     big.reset(seed=seeds.tolist())
     small.reset(seed=seeds[rows].tolist())
@@ -341,10 +350,24 @@ def test_sparse_partial_reset_equals_the_masked_reset() -> None:
         assert torch.equal(v, masked.state[k]), k
 
 
+@pytest.mark.parametrize("width", [1, 7, 8, 9, 16, 21, 29])
+def test_all_rows_sees_a_false_column_anywhere(width: int) -> None:
+    """``_all_rows`` over rows that are all True but for one column (each column once), and
+    one all-True row, in a batch small and large (``SMALL``: words compared): every column is
+    read."""
+    x = ~torch.eye(width, dtype=torch.bool)
+    x = torch.cat([x, torch.ones(1, width, dtype=torch.bool)])
+    want = torch.zeros(width + 1, dtype=torch.bool)
+    want[-1] = True
+    assert torch.equal(_all_rows(x), want)
+    copies = SMALL // (width + 1) + 1
+    assert torch.equal(_all_rows(x.repeat(copies, 1)), want.repeat(copies))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.integers(0, 40),
-    width=st.sampled_from([0, 1, 7, 8, 9, 21]),
+    width=st.sampled_from([0, 1, 7, 8, 9, 16, 21, 29]),
     density=st.floats(0.0, 1.0),
     offset=st.booleans(),
     seed=st.integers(0, 2**31 - 1),
@@ -353,12 +376,15 @@ def test_host_side_helpers_equal_their_torch_definitions(
     rows: int, width: int, density: float, offset: bool, seed: int
 ) -> None:
     """The engine's NumPy-on-CPU index helpers give what the plain torch ops give: a row's
-    ``all`` (whole-word compare for 8-wide rows, also on a view that isn't word-aligned), a
-    mask's ``any``, its rows, the codes a batch holds and a row write-back."""
+    ``all`` (rows of 8 bytes or more as overlapping int64 words, also in a view that isn't
+    word-aligned), a mask's ``any``, its rows, the codes a batch holds and a row
+    write-back."""
     g = torch.Generator().manual_seed(seed)
     flat = torch.rand(rows * width + int(offset), generator=g) < density
     x = flat[int(offset) :].view(rows, width)
     assert torch.equal(_all_rows(x), x.all(dim=1))
+    if rows and width >= 8:  # what _all_rows runs from SMALL worlds on
+        assert np.array_equal(_all_words(x.numpy()), x.all(dim=1).numpy())
     mask = torch.rand(rows, generator=g) < density
     assert _none(mask) == (not bool(mask.any()))
     assert torch.equal(true_rows(mask), torch.nonzero(mask).flatten())
