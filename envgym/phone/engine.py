@@ -1101,8 +1101,8 @@ class PhoneEngine:
 
     def _variants_at(self, st: State, msgs: np.ndarray, written: np.ndarray) -> torch.Tensor:
         """:meth:`_variants` of the flat slots ``msgs`` (NumPy), drawn at the ``written``
-        positions only: an empty slot is message 0's, which has one phrasing in every set
-        this path takes (else :meth:`_variants` draws for every slot). The same bits."""
+        positions only. :meth:`_variants` looks an empty slot (-1) up as message 0, so where
+        message 0 has several phrasings empty slots draw too, and it runs instead."""
         nvar = self._nvar_np
         if nvar[0] > 1:
             return self._variants(st, torch.from_numpy(msgs.reshape(-1, MSG_SLOTS)))
