@@ -283,7 +283,6 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones(
     always); below it, plain indexing and masked passes. World for world, with the same seeds
     and actions, both give the same transitions; also where message 0 (what an empty slot
     holds) has several phrasings, so that empty slots draw variants too."""
-    from envgym.core.vector import SMALL
     from envgym.phone import engine
     from envgym.phone.faces import PhoneVectorEnv
 
@@ -299,7 +298,6 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones(
             nvar = eng.c.msg_nvar.clone()
             nvar[0] = phrasings_of_message_0
             monkeypatch.setattr(eng.c, "msg_nvar", nvar)
-            monkeypatch.setattr(eng, "_nvar_np", nvar.numpy())
     seeds = 1000 + torch.arange(big_n)
     big.reset(seed=seeds.tolist())
     small.reset(seed=seeds[rows].tolist())
@@ -331,7 +329,6 @@ def test_large_batch_layout_paths_equal_the_small_batch_ones(
 def test_sparse_partial_reset_equals_the_masked_reset() -> None:
     """From SMALL worlds on, a reset of a few worlds gathers, resets and writes back their
     rows only; it leaves the same state as the masked reset of every world (sync-free)."""
-    from envgym.core.vector import SMALL
     from envgym.phone.faces import PhoneVectorEnv
 
     n = SMALL + 8

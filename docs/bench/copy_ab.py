@@ -39,13 +39,15 @@ def _faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def _leaves(x: Any) -> list[torch.Tensor]:
+def leaves(x: Any) -> list[torch.Tensor]:
+    """The tensors in an output (dicts by sorted key, tuples and lists in order), for a
+    bit-for-bit compare of two versions' outputs (``phone_parts_ab.py`` uses it too)."""
     if torch.is_tensor(x):
         return [x]
     if isinstance(x, dict):
-        return [t for k in sorted(x) for t in _leaves(x[k])]
+        return [t for k in sorted(x) for t in leaves(x[k])]
     if isinstance(x, tuple | list):
-        return [t for v in x for t in _leaves(v)]
+        return [t for v in x for t in leaves(v)]
     return []
 
 
@@ -78,7 +80,7 @@ def local(n: int, mode: str, steps: int) -> dict[str, Any]:
             if i >= 5:
                 times[k].append(dt)
                 faults[k].append(df)
-        old, new = _leaves(last["old"]), _leaves(last["new"])
+        old, new = leaves(last["old"]), leaves(last["new"])
         assert len(old) == len(new) and all(map(torch.equal, old, new)), f"step {i} differs"
     return {k: _summary(times[k], faults[k], n) for k in envs}
 

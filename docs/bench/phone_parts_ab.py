@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from copy_ab import leaves  # a sibling script: docs/bench is on sys.path when run
 
 from envgym.core.machine import timestamp
 
@@ -47,19 +48,10 @@ def _time_parts(engine_cls: type, parts: list[str], into: list[float]) -> None:
         setattr(engine_cls, name, timed)
 
 
-def _same(x: Any, y: Any, path: str) -> None:
-    """Assert that two outputs (tensors, dicts, tuples, plain values) are equal, bit for bit."""
-    if isinstance(x, dict):
-        assert set(x) == set(y), path
-        for k in x:
-            _same(x[k], y[k], f"{path}.{k}")
-    elif isinstance(x, (tuple, list)):
-        for i, (p, q) in enumerate(zip(x, y, strict=True)):
-            _same(p, q, f"{path}[{i}]")
-    elif isinstance(x, torch.Tensor):
-        assert torch.equal(x, y), path
-    else:
-        assert x == y, path
+def _same(x: Any, y: Any, what: str) -> None:
+    """Assert that two outputs hold the same tensors, bit for bit."""
+    a, b = leaves(x), leaves(y)
+    assert len(a) == len(b) and all(map(torch.equal, a, b)), f"{what} differs"
 
 
 def main() -> None:

@@ -209,8 +209,6 @@ class PhoneEngine:
         self.packer = MessagePacker(compiled.msg_tokens.to(device), compiled.msg_len, self.L)
         """The message-id gather table and the token packing (:mod:`envgym.phone.packing`)."""
         self._positions = torch.arange(self.L, dtype=torch.int64, device=device)[None, :]
-        self._nvar_np = compiled.msg_nvar.cpu().numpy()
-        """int64 [M]: each message's phrasing count, in NumPy (:meth:`_variants_at`)."""
         self._first = {k: i for i, a in reversed(list(enumerate(cat))) for k in [a.name]}
         self._kind_base = {}
         for i, a in enumerate(cat):
@@ -1103,7 +1101,7 @@ class PhoneEngine:
         """:meth:`_variants` of the flat slots ``msgs`` (NumPy), drawn at the ``written``
         positions only. :meth:`_variants` looks an empty slot (-1) up as message 0, so where
         message 0 has several phrasings empty slots draw too, and it runs instead."""
-        nvar = self._nvar_np
+        nvar = self.c.msg_nvar.numpy()  # this path runs on CPU only
         if nvar[0] > 1:
             return self._variants(st, torch.from_numpy(msgs.reshape(-1, MSG_SLOTS)))
         out = np.zeros(msgs.shape, dtype=np.int64)
