@@ -66,3 +66,18 @@ def test_numpy_arrays_draw_the_tensors_bits(rows: list[tuple[int, int, int]], co
     assert isinstance(got, np.ndarray) and got.dtype == np.int64
     assert np.array_equal(got, want.numpy())
     assert torch.equal(rng.randint_cpu(high, seed, key, const), want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(KEY, min_size=1, max_size=8), st.lists(KEY, min_size=1, max_size=8), KEY)
+def test_fixed_keys_mix_like_the_same_arrays(seeds: list[int], fixed: list[int], c: int) -> None:
+    s = torch.tensor(seeds, dtype=torch.int64)[:, None]
+    f = np.array([fixed], dtype=np.int64)
+    want = rng.mix(s, c, torch.from_numpy(f))
+    key = rng.FixedKey(f)
+    assert torch.equal(rng.mix(s, c, key), want)
+    assert np.array_equal(rng.mix(s.numpy(), c, key), want.numpy())
+    assert torch.equal(rng.mix(s, key, c), rng.mix(s, torch.from_numpy(f), c))
+    got = rng.uniform(s.numpy(), key)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, rng.uniform(s, torch.from_numpy(f)).numpy())

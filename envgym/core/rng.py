@@ -4,10 +4,10 @@ A batched engine must give world ``i`` exactly the randomness a single env seede
 would see, whatever the batch size and whatever the device. A shared ``torch.Generator`` cannot
 do that (its stream depends on how many worlds draw from it), so every random draw here is a
 pure hash of ``(world_seed, episode, step, stream)``. The hash is computed in int64 arithmetic
-that never overflows, so CPU and CUDA give the same bits; :func:`mix` and :func:`randint` take
-NumPy int64 arrays as well as tensors (the same operators, the same bits), which
-:func:`randint_cpu` uses for the few worlds of a sparse draw on CPU, where a NumPy op's fixed
-cost is a fraction of a torch op's.
+that never overflows, so CPU and CUDA give the same bits; :func:`mix`, :func:`uniform` and
+:func:`randint` take NumPy int64 arrays as well as tensors (the same operators, the same bits),
+which :func:`randint_cpu` and the robot's resets use for the few worlds of a sparse draw on CPU,
+where a NumPy op's fixed cost is a fraction of a torch op's.
 """
 
 from __future__ import annotations
@@ -69,25 +69,60 @@ def _int64(key: torch.Tensor | np.ndarray | int) -> torch.Tensor | np.ndarray:
     return torch.tensor(int(key), dtype=torch.int64)
 
 
-def mix(*keys: Ints | int) -> Ints:
-    """Hash several integer keys (tensors, or NumPy arrays, broadcast together; not both) into
-    one 32-bit value."""
+def _fold(k: Ints) -> Ints:
+    """An int64 key folded into 32 bits (large seeds still differ)."""
+    return (k & _MASK32) ^ hash32((k >> 32) & _MASK32)
+
+
+def _term(folded: Ints) -> Ints:
+    """What a folded key after the first XORs into :func:`mix`'s accumulator."""
+    return _mul32(hash32(folded), 0x27D4EB2F) ^ 0x9E3779B9
+
+
+class FixedKey:
+    """A key array that is the same in every call (a table of stream ids, say), hashed once:
+    where :func:`mix` meets it after the first key, it costs one XOR and one hash instead of
+    three hashes. :func:`mix` gives the bits of the same key passed as an array."""
+
+    def __init__(self, key: np.ndarray) -> None:
+        self.term = _term(_fold(np.asarray(key, dtype=np.int64)))
+        self._on: dict[torch.device, torch.Tensor] = {}
+
+    def like(self, acc: Ints) -> Ints:
+        """The key's term as ``acc``'s kind of array (a tensor on its device, kept)."""
+        if isinstance(acc, np.ndarray):
+            return self.term
+        t = self._on.get(acc.device)
+        if t is None:
+            t = self._on[acc.device] = torch.from_numpy(self.term).to(acc.device)
+        return t
+
+
+def mix(*keys: Ints | FixedKey | int) -> Ints:
+    """Hash several integer keys (tensors, or NumPy arrays, broadcast together; not both; and
+    after the first, Python ints and :class:`FixedKey` arrays) into one 32-bit value."""
     acc = None
     for key in keys:
+        if acc is not None and isinstance(key, FixedKey):
+            acc = hash32(acc ^ key.like(acc))
+            continue
         if acc is not None and not isinstance(key, (torch.Tensor, np.ndarray)):
             acc = hash32(acc ^ _key_int(key))  # a constant key: its hash costs no tensor op
             continue
-        k = _int64(key)
-        # Fold 64-bit seeds into 32 bits so large seeds still differ.
-        k = (k & _MASK32) ^ hash32((k >> 32) & _MASK32)
-        acc = hash32(k) if acc is None else hash32(acc ^ _mul32(hash32(k), 0x27D4EB2F) ^ 0x9E3779B9)
+        assert not isinstance(key, FixedKey), "a FixedKey cannot be the first key"
+        k = _fold(_int64(key))
+        acc = hash32(k) if acc is None else hash32(acc ^ _term(k))
     assert acc is not None, "mix() needs at least one key"
     return acc
 
 
-def uniform(*keys: torch.Tensor | int) -> torch.Tensor:
-    """A float32 in ``[0, 1)`` per element, determined by the keys alone."""
-    return (mix(*keys) >> 8).to(torch.float32) * (1.0 / float(1 << 24))
+def uniform(*keys: Ints | FixedKey | int) -> Ints:
+    """A float32 in ``[0, 1)`` per element, determined by the keys alone (tensors, or NumPy
+    arrays: the same bits; the product by ``2**-24`` is exact)."""
+    x = mix(*keys) >> 8
+    if isinstance(x, np.ndarray):
+        return x.astype(np.float32) * np.float32(1.0 / float(1 << 24))
+    return x.to(torch.float32) * (1.0 / float(1 << 24))
 
 
 def randint(high: Ints, *keys: Ints | int) -> Ints:

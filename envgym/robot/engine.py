@@ -19,7 +19,9 @@ Randomness is counter-based (:mod:`envgym.core.rng`): world ``i`` draws from
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,7 +42,6 @@ _S_OBJ = 64  # + 50 * object + 3 * candidate (+1 for y; 49: yaw)
 _S_TGT = 464  # + 4 * candidate + coordinate
 _CANDIDATES = 16
 _TORQUE_KP = 120.0  # oracle's joint stiffness in joint_torque mode (N m / rad)
-_NUM_STREAMS = _S_TGT + 4 * _CANDIDATES
 
 
 @dataclass
@@ -54,15 +55,62 @@ class ObsLayout:
     """The first ``target_size`` entries form ``next_obs_target`` (the physical state)."""
 
 
-class _Draws:
-    """Every uniform draw of a reset, hashed at once: ``[n, _NUM_STREAMS]``."""
+@dataclass
+class _ResetTable:
+    """Every uniform draw of a reset as one table, built once per engine: draw ``j`` of a
+    world is ``low[j] + u * span[j]``, with ``u`` the world's uniform of rng stream
+    ``streams[j]`` (the same float64 arithmetic as one draw at a time); ``cols`` names the
+    draws' column ranges (``home``, ``scales``, ``x<k>``/``y<k>``/``yaw<k>`` per object,
+    ``goal_x``/``goal_y``/``goal_z`` for the target's candidates)."""
 
-    def __init__(self, seed: torch.Tensor, episode: torch.Tensor) -> None:
-        streams = torch.arange(_NUM_STREAMS, device=seed.device)[None, :]
-        self.u = rng.uniform(seed[:, None], episode[:, None], streams).to(F64)
+    streams: rng.FixedKey
+    """The draws' rng streams, int64 ``[1, K]``, hashed once."""
+    low: np.ndarray
+    span: np.ndarray
+    cols: dict[str, slice]
 
-    def __call__(self, r: Range, stream: int) -> torch.Tensor:
-        return r.low + self.u[:, stream] * (r.high - r.low)
+    @staticmethod
+    def build(eng: RobotEngine) -> _ResetTable:
+        c, sc = eng.c, eng.c.scene
+        draws: list[tuple[Range, int]] = []
+        cols: dict[str, slice] = {}
+
+        def add(name: str, more: list[tuple[Range, int]]) -> None:
+            cols[name] = slice(len(draws), len(draws) + len(more))
+            draws.extend(more)
+
+        noise = sc.robot.home_noise
+        add("home", [(Range(low=-noise, high=noise), _S_HOME + j) for j in range(c.n_arm)])
+        add("scales", [
+            (rr, _S_SCALE + 4 * k + a)
+            for k, o in enumerate(sc.objects)
+            for a, rr in enumerate((o.randomize.mass_scale, o.randomize.friction_scale,
+                                    o.randomize.size_scale))
+        ])  # fmt: skip
+        for k, o in enumerate(sc.objects):
+            pl = o.placement
+            # The task object of a stack is redrawn until far enough from its support.
+            cands = _CANDIDATES if (eng.task.kind == "stack" and k == eng.k_obj) else 1
+            add(f"x{k}", [(pl.x, _S_OBJ + 50 * k + 3 * i) for i in range(cands)])
+            add(f"y{k}", [(pl.y, _S_OBJ + 50 * k + 3 * i + 1) for i in range(cands)])
+            add(f"yaw{k}", [(pl.yaw, _S_OBJ + 50 * k + 49)])
+        if eng.k_tgt >= 0:
+            pl = sc.targets[eng.k_tgt].placement
+            for a, r in enumerate((pl.x, pl.y, pl.z)):
+                if r is not None:
+                    add(f"goal_{'xyz'[a]}", [(r, _S_TGT + 4 * i + a) for i in range(_CANDIDATES)])
+        return _ResetTable(
+            streams=rng.FixedKey(np.array([[s for _, s in draws]], dtype=np.int64)),
+            low=np.array([r.low for r, _ in draws]),
+            span=np.array([r.high - r.low for r, _ in draws]),
+            cols=cols,
+        )
+
+    def draw(self, seed: np.ndarray, episode: np.ndarray) -> np.ndarray:
+        """Every draw of the worlds with these seeds and episodes (int64 ``[n]``): float64
+        ``[n, K]``."""
+        u = rng.uniform(seed[:, None], episode[:, None], self.streams)
+        return self.low + u.astype(np.float64) * self.span
 
 
 def quat_yaw(q: torch.Tensor) -> torch.Tensor:
@@ -142,9 +190,11 @@ class RobotEngine:
         self.layout = self._layout()
         self._qspec = self._quantity_spec()
         self._np = _NumpyPlan.build(self) if self._np_state is not None else None
+        self._reset_table = _ResetTable.build(self)
         q0 = torch.zeros(1, c.model.nq, dtype=F64, device=self.pdev)
         q0[0, c.arm_qpos] = self.home
         self.home_grip = self.kin.forward(q0)[0][0]
+        self._home, self._home_grip = self.home.cpu().numpy(), self.home_grip.cpu().numpy()
 
     # ------------------------------------------------------------------ state
     def empty_state(self) -> dict[str, torch.Tensor]:
@@ -179,7 +229,12 @@ class RobotEngine:
 
     # ------------------------------------------------------------------ reset
     def reset(self, st: dict[str, torch.Tensor], mask: torch.Tensor, seeds: Any) -> None:
-        """New episodes in the masked worlds (fresh seeds, or each world's next episode)."""
+        """New episodes in the masked worlds (fresh seeds, or each world's next episode).
+
+        The new episodes are computed on the host in NumPy whatever the backend (a reset
+        touches a few worlds at a time, where a NumPy call costs a fraction of a torch op),
+        with torch's own ``cos``, ``sin``, ``hypot`` and norm, whose bits the episodes were
+        first drawn with (NumPy's differ in the last bit for ~0.1% of inputs)."""
         mask = mask.to(self.device)
         if not bool(mask.any()):
             return
@@ -190,73 +245,67 @@ class RobotEngine:
             st["episode"][mask] += 1
         st["t"][mask] = 0
         idx = torch.nonzero(mask).flatten()
-        seed = st["seed"][idx].to(self.pdev)
-        ep = st["episode"][idx].to(self.pdev)
-        n = idx.shape[0]
-        c, sc = self.c, self.c.scene
-        m = c.model
-        qpos = torch.zeros(n, m.nq, dtype=F64, device=self.pdev)
-        qvel = torch.zeros(n, m.nv, dtype=F64, device=self.pdev)
-        draw = _Draws(seed, ep)
-        noise = sc.robot.home_noise
-        for j in range(c.n_arm):
-            u = draw(Range(low=-noise, high=noise), _S_HOME + j)
-            qpos[:, c.arm_qpos[j]] = self.home[j] + u
+        draws = self._reset_table.draw(
+            st["seed"][idx].cpu().numpy(), st["episode"][idx].cpu().numpy()
+        )
+        qpos, scales, pos = self._reset_bodies(draws)
+        goal = self._reset_goal(draws, pos)
+        pidx = idx.to(self.pdev)
+        scales_t = torch.from_numpy(scales).to(self.pdev)
+        self.physics.set_object_params(pidx, scales_t)
+        self.physics.write(pidx, qpos, np.zeros((len(idx), self.c.model.nv)))
+        st["goal"][pidx] = torch.from_numpy(goal).to(self.pdev)
+        st["scales"][pidx] = scales_t
+
+    def _reset_bodies(self, draws: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The new episodes' joint positions ``[n, nq]``, object scales ``[n, n_obj, 3]``
+        (mass, friction, size) and object positions ``[n, n_obj, 3]`` from their draws."""
+        c, cols = self.c, self._reset_table.cols
+        n, n_obj = draws.shape[0], max(self.c.n_obj, 1)
+        qpos = np.zeros((n, c.model.nq))
+        qpos[:, c.arm_qpos] = self._home + draws[:, cols["home"]]
         qpos[:, c.finger_qpos] = self.fin_hi * 0.9
         # Object scales first: sizes set resting heights.
-        scales = torch.ones(n, max(c.n_obj, 1), 3, dtype=F64, device=self.pdev)
-        for k, o in enumerate(sc.objects):
-            r = o.randomize
-            for a, rr in enumerate((r.mass_scale, r.friction_scale, r.size_scale)):
-                scales[:, k, a] = draw(rr, _S_SCALE + 4 * k + a)
-        # Object poses; the task object (stack) or the target is redrawn until far enough.
-        pos = torch.zeros(n, max(c.n_obj, 1), 3, dtype=F64, device=self.pdev)
-        yaw = torch.zeros(n, max(c.n_obj, 1), dtype=F64, device=self.pdev)
-        redraw_obj = self.task.kind == "stack"
-        for k, o in enumerate(sc.objects):
-            pl = o.placement
-            cands = _CANDIDATES if (redraw_obj and k == self.k_obj) else 1
-            xs = torch.stack([draw(pl.x, _S_OBJ + 50 * k + 3 * i) for i in range(cands)], 1)
-            ys = torch.stack([draw(pl.y, _S_OBJ + 50 * k + 3 * i + 1) for i in range(cands)], 1)
-            if cands > 1:
+        scales = np.ones((n, n_obj, 3))
+        scales[:, : c.n_obj] = draws[:, cols["scales"]].reshape(n, c.n_obj, 3)
+        pos = np.zeros((n, n_obj, 3))
+        for k in range(c.n_obj):
+            xs, ys = draws[:, cols[f"x{k}"]], draws[:, cols[f"y{k}"]]
+            if xs.shape[1] > 1:  # the first candidate far enough from the support (so far)
                 sup = pos[:, self.k_sup, :2]
-                d = torch.hypot(xs - sup[:, :1], ys - sup[:, 1:])
-                pick = _first_true(d >= self.task.min_start_distance)
-                xs, ys = xs.gather(1, pick[:, None]), ys.gather(1, pick[:, None])
+                d = _torch_op(torch.hypot, xs - sup[:, :1], ys - sup[:, 1:])
+                pick = _first_true_np(d >= self.task.min_start_distance)[:, None]
+                xs, ys = np.take_along_axis(xs, pick, 1), np.take_along_axis(ys, pick, 1)
             pos[:, k, 0], pos[:, k, 1] = xs[:, 0], ys[:, 0]
             pos[:, k, 2] = self.half_h[k] * scales[:, k, 2]
-            yaw[:, k] = draw(pl.yaw, _S_OBJ + 50 * k + 49)
+            half_yaw = draws[:, cols[f"yaw{k}"].start] / 2
             a = int(c.object_qpos[k])
             qpos[:, a : a + 3] = pos[:, k]
-            qpos[:, a + 3] = torch.cos(yaw[:, k] / 2)
-            qpos[:, a + 6] = torch.sin(yaw[:, k] / 2)
-        goal = torch.zeros(n, 3, dtype=F64, device=self.pdev)
-        if self.k_tgt >= 0:
-            pl = sc.targets[self.k_tgt].placement
-            ref = pos[:, self.k_obj] if self.k_obj >= 0 else self.home_grip.expand(n, 3)
-            cand = []
-            for i in range(_CANDIDATES):
-                g = torch.zeros(n, 3, dtype=F64, device=self.pdev)
-                g[:, 0] = draw(pl.x, _S_TGT + 4 * i)
-                g[:, 1] = draw(pl.y, _S_TGT + 4 * i + 1)
-                if pl.z is not None:
-                    g[:, 2] = draw(pl.z, _S_TGT + 4 * i + 2)
-                elif self.k_obj >= 0:
-                    g[:, 2] = pos[:, self.k_obj, 2]
-                cand.append(g)
-            cands = torch.stack(cand, 1)  # [n, C, 3]
-            d = (cands[..., :2] - ref[:, None, :2]).norm(dim=-1)
-            if self.k_obj < 0:
-                d = (cands - ref[:, None]).norm(dim=-1)
-            pick = _first_true(d >= self.task.min_start_distance)
-            goal = cands[torch.arange(n, device=self.pdev), pick]
-        self.physics.set_object_params(idx, scales)
-        self.physics.write(
-            mask.to(self.pdev), _scatter(qpos, idx, self.B), _scatter(qvel, idx, self.B)
-        )
-        pidx = idx.to(self.pdev)
-        st["goal"][pidx] = goal
-        st["scales"][pidx] = scales
+            qpos[:, a + 3] = _torch_op(torch.cos, half_yaw)
+            qpos[:, a + 6] = _torch_op(torch.sin, half_yaw)
+        return qpos, scales, pos
+
+    def _reset_goal(self, draws: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The new episodes' goals ``[n, 3]``: the first of the target's candidates far enough
+        from the task object (or, for reach, the home grip), the object's height unless the
+        target draws one."""
+        n, cols = draws.shape[0], self._reset_table.cols
+        if self.k_tgt < 0:
+            return np.zeros((n, 3))
+        ref = pos[:, self.k_obj] if self.k_obj >= 0 else np.broadcast_to(self._home_grip, (n, 3))
+        xs, ys = draws[:, cols["goal_x"]], draws[:, cols["goal_y"]]
+        if "goal_z" in cols:
+            zs = draws[:, cols["goal_z"]]
+        elif self.k_obj >= 0:
+            zs = np.broadcast_to(pos[:, self.k_obj, 2:], (n, _CANDIDATES))
+        else:
+            zs = np.zeros_like(xs)
+        cands = np.stack((xs, ys, zs), -1)  # [n, C, 3]
+        # reach: the whole distance to the home grip; else the distance on the table
+        apart = cands - ref[:, None] if self.k_obj < 0 else cands[..., :2] - ref[:, None, :2]
+        d = _torch_op(partial(torch.linalg.vector_norm, dim=-1), apart)
+        pick = _first_true_np(d >= self.task.min_start_distance)
+        return cands[np.arange(n), pick]
 
     # ------------------------------------------------------------------ quantities
     def quantities(self, st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -295,6 +344,12 @@ class RobotEngine:
         self, st: dict[str, torch.Tensor], q: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
         """``[B, obs_size]`` float32 observations on ``device`` (new tensors)."""
+        plan = self._np
+        if q is None and plan is not None and self.device.type == "cpu":
+            # The CPU backend: the NumPy step's own observation (after a reset, a snapshot).
+            S = self.physics.state
+            grip, _ = self.kin.forward_np(S[:, self.physics.qpos_slice])
+            return torch.from_numpy(plan.observation(S, grip, plan.arrays(st)["goal"]))
         if q is None:
             q = self.quantities(st)
         parts = [q[name] for name, _, _ in self.layout.names]
@@ -433,7 +488,7 @@ class RobotEngine:
         if any_unstable:
             truncated |= unstable
         done = terminated | truncated
-        obs = np.concatenate((S, grip, goal), axis=1, dtype=np.float32)[:, plan.obs_cols]
+        obs = plan.observation(S, grip, goal)
         tensor = torch.from_numpy
         returns_t = tensor(returns)
         reward, *weighted_t = returns_t.unbind(0)
@@ -635,6 +690,11 @@ class _NumpyPlan:
             self._arrays_of = (goal, scales, t)
         return self._arrays
 
+    def observation(self, state: np.ndarray, grip: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """The float32 observations ``[B, obs_size]`` of the physics state, grip positions and
+        goals (a new array)."""
+        return np.concatenate((state, grip, goal), axis=1, dtype=np.float32)[:, self.obs_cols]
+
     @staticmethod
     def build(eng: RobotEngine) -> _NumpyPlan:
         ph, c = eng.physics, eng.c
@@ -688,15 +748,20 @@ def _copy(x: Any) -> Any:
     return x.clone() if isinstance(x, torch.Tensor) else x.copy()
 
 
+def _torch_op(fn: Callable[..., torch.Tensor], *arrays: np.ndarray) -> np.ndarray:
+    """``fn`` (a torch function) of NumPy arrays, as a NumPy array: its bits, not NumPy's."""
+    return fn(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)).numpy()
+
+
+def _first_true_np(ok: np.ndarray) -> np.ndarray:
+    """:func:`_first_true` of a NumPy bool array."""
+    n = ok.shape[1]
+    return np.where(ok, np.arange(n), n - 1 + n).min(axis=1).clip(max=n - 1)
+
+
 def _first_true(ok: torch.Tensor) -> torch.Tensor:
     """Index of the first True per row (the last index when none is)."""
     n = ok.shape[1]
     ar = torch.arange(n, device=ok.device)
     score = torch.where(ok, ar, n - 1 + n)
     return score.min(dim=1).values.clamp(max=n - 1)
-
-
-def _scatter(rows: torch.Tensor, idx: torch.Tensor, B: int) -> torch.Tensor:
-    out = torch.zeros(B, *rows.shape[1:], dtype=rows.dtype, device=rows.device)
-    out[idx.to(rows.device)] = rows
-    return out

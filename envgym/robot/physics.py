@@ -129,12 +129,13 @@ class CpuPhysics:
         np.copyto(self.state, new, where=stable[:, None])
         return ~stable, not stable.all()
 
-    def write(self, mask: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
-        """Set the masked worlds' physical state (time 0, given qpos/qvel, no activations)."""
-        m = mask.cpu().numpy()
-        self.state[m] = 0.0
-        self.state[m, self.qpos_slice] = qpos[mask].cpu().numpy()
-        self.state[m, self.qvel_slice] = qvel[mask].cpu().numpy()
+    def write(self, worlds: torch.Tensor, qpos: np.ndarray, qvel: np.ndarray) -> None:
+        """Set the physical state of the worlds ``worlds`` (int64 ``[n]``, distinct): time 0,
+        the given float64 ``qpos`` ``[n, nq]`` and ``qvel`` ``[n, nv]``, no activations."""
+        rows = worlds.cpu().numpy()
+        self.state[rows] = 0.0
+        self.state[rows, self.qpos_slice] = qpos
+        self.state[rows, self.qvel_slice] = qvel
 
     def set_object_params(self, worlds: torch.Tensor, scales: torch.Tensor) -> None:
         """Write per-world object (mass, friction, size) multipliers ``[n, n_obj, 3]``."""
