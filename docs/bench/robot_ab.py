@@ -28,6 +28,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import mujoco
@@ -54,6 +55,43 @@ class _RolloutTimer:
         return out
 
 
+class RawRollout:
+    """Bare ``mujoco.rollout`` doing the physics work of an env's next step: from a copy of
+    its state, under its controls for the action, on its own models, with its thread count."""
+
+    def __init__(self, env: Any) -> None:
+        ph, m = env.engine.physics, env.compiled.model
+        self.env, self.ph = env, ph
+        self.pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
+        self.datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
+        B = env.num_envs
+        self.out = np.zeros((B, ph.substeps, ph.nstate))
+        self.ctrl = np.zeros((B, ph.substeps, m.nu))
+        self.warm = np.zeros((B, m.nv))
+
+    def time(self, action: torch.Tensor) -> float:
+        """Seconds of one rollout of the env's current state under ``action``."""
+        state = self.ph.state.copy()
+        self.ctrl[:] = self.env.engine.controls(action).numpy()[:, None, :]
+        t = time.perf_counter()
+        self.pool.rollout(
+            self.ph.models,
+            self.datas,
+            state,
+            self.ctrl,
+            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
+            skip_checks=True,
+            nstep=self.ph.substeps,
+            initial_warmstart=self.warm,
+            state=self.out,
+            sensordata=None,
+        )
+        return time.perf_counter() - t
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 def _summary(env_t: list[float], inside: list[float], raw_t: list[float]) -> dict[str, float]:
     p10 = statistics.quantiles
     return {
@@ -75,43 +113,25 @@ def compare(scene: str, B: int, steps: int) -> dict[str, Any]:
     for e in envs.values():
         e.reset(seed=0)
     new = envs["new"]
-    ph, m = new.engine.physics, new.compiled.model
     gen = torch.Generator().manual_seed(0)
     acts = [torch.rand(B, new.engine.act_dim, generator=gen) * 2 - 1 for _ in range(steps + 20)]
     for a in acts[:20]:
         for e in envs.values():
             e.step(a)
-    pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
-    datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
-    out, ctrl = np.zeros((B, ph.substeps, ph.nstate)), np.zeros((B, ph.substeps, m.nu))
+    raw = RawRollout(new)
     timers = {k: _RolloutTimer(e.engine.physics.pool) for k, e in envs.items()}
     t_env: dict[str, list[float]] = {"old": [], "new": []}
     t_in: dict[str, list[float]] = {"old": [], "new": []}
     raw_t: list[float] = []
     for i, a in enumerate(acts[20:]):
-        state = ph.state.copy()
-        ctrl[:] = new.engine.controls(a).numpy()[:, None, :]
-        t = time.perf_counter()
-        pool.rollout(
-            ph.models,
-            datas,
-            state,
-            ctrl,
-            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
-            skip_checks=True,
-            nstep=ph.substeps,
-            initial_warmstart=np.zeros((B, m.nv)),
-            state=out,
-            sensordata=None,
-        )
-        raw_t.append(time.perf_counter() - t)
+        raw_t.append(raw.time(a))
         for k in ("old", "new") if i % 2 == 0 else ("new", "old"):
             timers[k].seconds = 0.0
             t = time.perf_counter()
             envs[k].step(a)
             t_env[k].append(time.perf_counter() - t)
             t_in[k].append(timers[k].seconds)
-    pool.close()
+    raw.close()
     for e in envs.values():
         e.close()
     row: dict[str, Any] = {"scene": scene, "num_envs": B, "steps_timed": steps}
@@ -121,15 +141,22 @@ def compare(scene: str, B: int, steps: int) -> dict[str, Any]:
     return row
 
 
-def main() -> None:
+def run(compare: Callable[[str, int, int], dict[str, Any]], default_steps: int) -> None:
+    """``OUT.json [SCENE] [N,N,...] [STEPS]`` from the command line: ``compare`` per size,
+    each row printed, all written to ``OUT.json``."""
     out_path = sys.argv[1]
     scene = sys.argv[2] if len(sys.argv) > 2 else "pick_place"
     sizes = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "16,128,512").split(",")]
-    steps = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
+    steps = int(sys.argv[4]) if len(sys.argv) > 4 else default_steps
     rows = []
     for n in sizes:
         rows.append(compare(scene, n, steps))
         print(json.dumps(rows[-1]), flush=True)
+    write_rows(out_path, rows)
+
+
+def write_rows(out_path: str, rows: list[dict[str, Any]]) -> None:
+    """The rows as JSON with the date, the command line and the MuJoCo version."""
     meta = {
         "date": timestamp(),
         "command": " ".join(["python", *sys.argv]),
@@ -141,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(compare, 1000)

@@ -17,7 +17,7 @@ different steps, and then nearly every step of a batch of 128 resets a world or 
   Every step's observations of the two versions are compared bit for bit.
 
 The old version is imported under another package name; make it as ``robot_ab.py``'s
-docstring shows (for the commit before the change).
+docstring shows (for the commit before the change). The raw rollout is ``robot_ab.py``'s.
 
 Usage::
 
@@ -26,20 +26,15 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import sys
 import time
 from typing import Any
 
-import mujoco
-import mujoco.rollout
-import numpy as np
 import torch
 from envgym_base.robot.env import RobotVectorEnv as OldEnv
+from robot_ab import RawRollout, run  # a sibling script: docs/bench is on sys.path
 
-from envgym.core.machine import timestamp
 from envgym.robot.env import RobotVectorEnv as NewEnv
 
 BLOCK = 10
@@ -69,43 +64,11 @@ def _reset_costs(envs: dict[str, Any], B: int, rounds: int = 40) -> dict[str, An
     return out
 
 
-class _Raw:
-    """Bare ``mujoco.rollout`` doing the physics work of the new env's next step."""
-
-    def __init__(self, env: Any) -> None:
-        ph, m = env.engine.physics, env.compiled.model
-        self.env, self.ph, self.m = env, ph, m
-        self.pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
-        self.datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
-        B = env.num_envs
-        self.out = np.zeros((B, ph.substeps, ph.nstate))
-        self.ctrl = np.zeros((B, ph.substeps, m.nu))
-        self.warm = np.zeros((B, m.nv))
-
-    def time(self, action: torch.Tensor) -> float:
-        state = self.ph.state.copy()
-        self.ctrl[:] = self.env.engine.controls(action).numpy()[:, None, :]
-        t = time.perf_counter()
-        self.pool.rollout(
-            self.ph.models,
-            self.datas,
-            state,
-            self.ctrl,
-            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
-            skip_checks=True,
-            nstep=self.ph.substeps,
-            initial_warmstart=self.warm,
-            state=self.out,
-            sensordata=None,
-        )
-        return time.perf_counter() - t
-
-
 def _oracle_loop(envs: dict[str, Any], steps: int) -> dict[str, Any]:
     """Mean step time under the oracle, resets included, old and new in alternating blocks."""
     for e in envs.values():
         e.reset(seed=0)
-    raw = _Raw(envs["new"])
+    raw = RawRollout(envs["new"])
     times: dict[str, list[float]] = {"old": [], "new": []}
     raw_t: list[float] = []
     resets, worlds_reset = 0, 0
@@ -130,7 +93,7 @@ def _oracle_loop(envs: dict[str, Any], steps: int) -> dict[str, Any]:
                     worlds_reset += done
         if not all(torch.equal(a, b) for a, b in zip(obs["old"], obs["new"], strict=True)):
             raise AssertionError(f"the two versions' observations differ in block {block}")
-    raw.pool.close()
+    raw.close()
     n = len(times["new"])
     mean_raw = statistics.fmean(raw_t)
     return {
@@ -164,24 +127,5 @@ def compare(scene: str, B: int, steps: int) -> dict[str, Any]:
     return row
 
 
-def main() -> None:
-    out_path = sys.argv[1]
-    scene = sys.argv[2] if len(sys.argv) > 2 else "pick_place"
-    sizes = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "16,128,512").split(",")]
-    steps = int(sys.argv[4]) if len(sys.argv) > 4 else 600
-    rows = []
-    for n in sizes:
-        rows.append(compare(scene, n, steps))
-        print(json.dumps(rows[-1]), flush=True)
-    meta = {
-        "date": timestamp(),
-        "command": " ".join(["python", *sys.argv]),
-        "mujoco": mujoco.__version__,
-        "torch_threads": 1,
-    }
-    with open(out_path, "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, **meta}, f, indent=2)
-
-
 if __name__ == "__main__":
-    main()
+    run(compare, 600)
