@@ -11,6 +11,8 @@ written once for torch tensors and NumPy arrays alike. On the CPU backend (with 
 flags, observation), because torch's per-op dispatch cost more than the rollout itself at
 small batch sizes; the results are handed out as torch tensors without a copy. Other
 configurations (MuJoCo Warp) run the same rules in torch (:meth:`RobotEngine._step_torch`).
+Resets run on the host in NumPy for every backend (:meth:`RobotEngine.reset`): they touch a
+few worlds at a time, where torch's per-op cost was most of a reset's.
 
 Randomness is counter-based (:mod:`envgym.core.rng`): world ``i`` draws from
 ``(seed_i, episode_i, stream)`` alone, whatever the batch size.
@@ -274,7 +276,7 @@ class RobotEngine:
             if xs.shape[1] > 1:  # the first candidate far enough from the support (so far)
                 sup = pos[:, self.k_sup, :2]
                 d = _torch_op(torch.hypot, xs - sup[:, :1], ys - sup[:, 1:])
-                pick = _first_true_np(d >= self.task.min_start_distance)[:, None]
+                pick = _first_true(d >= self.task.min_start_distance)[:, None]
                 xs, ys = np.take_along_axis(xs, pick, 1), np.take_along_axis(ys, pick, 1)
             pos[:, k, 0], pos[:, k, 1] = xs[:, 0], ys[:, 0]
             pos[:, k, 2] = self.half_h[k] * scales[:, k, 2]
@@ -304,7 +306,7 @@ class RobotEngine:
         # reach: the whole distance to the home grip; else the distance on the table
         apart = cands - ref[:, None] if self.k_obj < 0 else cands[..., :2] - ref[:, None, :2]
         d = _torch_op(partial(torch.linalg.vector_norm, dim=-1), apart)
-        pick = _first_true_np(d >= self.task.min_start_distance)
+        pick = _first_true(d >= self.task.min_start_distance)
         return cands[np.arange(n), pick]
 
     # ------------------------------------------------------------------ quantities
@@ -753,15 +755,8 @@ def _torch_op(fn: Callable[..., torch.Tensor], *arrays: np.ndarray) -> np.ndarra
     return fn(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)).numpy()
 
 
-def _first_true_np(ok: np.ndarray) -> np.ndarray:
-    """:func:`_first_true` of a NumPy bool array."""
+def _first_true(ok: np.ndarray) -> np.ndarray:
+    """Index of the first True per row of a bool ``[n, C]`` array (the last index when none
+    is)."""
     n = ok.shape[1]
     return np.where(ok, np.arange(n), n - 1 + n).min(axis=1).clip(max=n - 1)
-
-
-def _first_true(ok: torch.Tensor) -> torch.Tensor:
-    """Index of the first True per row (the last index when none is)."""
-    n = ok.shape[1]
-    ar = torch.arange(n, device=ok.device)
-    score = torch.where(ok, ar, n - 1 + n)
-    return score.min(dim=1).values.clamp(max=n - 1)
