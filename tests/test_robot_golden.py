@@ -42,6 +42,12 @@ def _digest(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
+def _first_difference(got: list[str], want: list[str]) -> int:
+    """The first index where two digest lists of one length differ (-1: none)."""
+    assert len(got) == len(want)
+    return next((i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b), -1)
+
+
 def trajectory(scene: str) -> list[str]:
     """Per-step digests of a seeded run of ``scene`` (see the module docstring)."""
     from envgym.core import keys
@@ -84,8 +90,7 @@ def test_robot_trajectories_match_the_recorded_ones() -> None:
     golden = json.loads(GOLDEN.read_text())
     for scene in SCENES:
         got, want = trajectory(scene), golden[scene]
-        assert len(got) == len(want)
-        first_bad = next((i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b), -1)
+        first_bad = _first_difference(got, want)
         assert first_bad < 0, f"scene {scene!r} diverges from the recording at step {first_bad}"
 
 
@@ -110,7 +115,7 @@ def test_robot_resets_match_the_recorded_ones() -> None:
     golden = json.loads(GOLDEN.read_text())
     for scene in SCENES:
         got, want = reset_digests(scene), golden[f"resets/{scene}"]
-        first_bad = next((i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b), -1)
+        first_bad = _first_difference(got, want)
         assert first_bad < 0, f"scene {scene!r}: reset {first_bad} differs from the recording"
 
 

@@ -5,9 +5,9 @@ would see, whatever the batch size and whatever the device. A shared ``torch.Gen
 do that (its stream depends on how many worlds draw from it), so every random draw here is a
 pure hash of ``(world_seed, episode, step, stream)``. The hash is computed in int64 arithmetic
 that never overflows, so CPU and CUDA give the same bits; :func:`mix`, :func:`uniform` and
-:func:`randint` take NumPy int64 arrays as well as tensors (the same operators, the same bits),
-which :func:`randint_cpu` and the robot's resets use for the few worlds of a sparse draw on CPU,
-where a NumPy op's fixed cost is a fraction of a torch op's.
+:func:`randint` take NumPy int64 arrays as well as tensors (the same operators, the same bits):
+:func:`randint_cpu` uses them for the few worlds of a sparse draw on CPU, and the robot's resets
+for the few worlds a reset touches, where a NumPy op's fixed cost is a fraction of a torch op's.
 """
 
 from __future__ import annotations

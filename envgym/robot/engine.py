@@ -255,7 +255,7 @@ class RobotEngine:
         pidx = idx.to(self.pdev)
         scales_t = torch.from_numpy(scales).to(self.pdev)
         self.physics.set_object_params(pidx, scales_t)
-        self.physics.write(pidx, qpos, np.zeros((len(idx), self.c.model.nv)))
+        self.physics.write(pidx, qpos)
         st["goal"][pidx] = torch.from_numpy(goal).to(self.pdev)
         st["scales"][pidx] = scales_t
 

@@ -129,13 +129,12 @@ class CpuPhysics:
         np.copyto(self.state, new, where=stable[:, None])
         return ~stable, not stable.all()
 
-    def write(self, worlds: torch.Tensor, qpos: np.ndarray, qvel: np.ndarray) -> None:
+    def write(self, worlds: torch.Tensor, qpos: np.ndarray) -> None:
         """Set the physical state of the worlds ``worlds`` (int64 ``[n]``, distinct): time 0,
-        the given float64 ``qpos`` ``[n, nq]`` and ``qvel`` ``[n, nv]``, no activations."""
+        the given float64 ``qpos`` ``[n, nq]``, at rest, no activations."""
         rows = worlds.cpu().numpy()
         self.state[rows] = 0.0
         self.state[rows, self.qpos_slice] = qpos
-        self.state[rows, self.qvel_slice] = qvel
 
     def set_object_params(self, worlds: torch.Tensor, scales: torch.Tensor) -> None:
         """Write per-world object (mass, friction, size) multipliers ``[n, n_obj, 3]``."""

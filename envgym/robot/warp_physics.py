@@ -157,12 +157,12 @@ class WarpPhysics:
             self._time[bad] = old_t[bad]
         return bad
 
-    def write(self, worlds: torch.Tensor, qpos: np.ndarray, qvel: np.ndarray) -> None:
+    def write(self, worlds: torch.Tensor, qpos: np.ndarray) -> None:
         """Set the physical state of the worlds ``worlds`` (int64 ``[n]``, distinct): time 0,
-        the given float64 ``qpos`` ``[n, nq]`` and ``qvel`` ``[n, nv]``."""
+        the given float64 ``qpos`` ``[n, nq]``, at rest."""
         w = worlds.to(self._qpos.device)
         self._qpos[w] = torch.from_numpy(qpos).to(self._qpos.device, torch.float32)
-        self._qvel[w] = torch.from_numpy(qvel).to(self._qvel.device, torch.float32)
+        self._qvel[w] = 0.0
         self._time[w] = 0.0
 
     def set_object_params(self, worlds: torch.Tensor, scales: torch.Tensor) -> None:
