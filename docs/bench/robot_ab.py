@@ -2,11 +2,11 @@
 
 ``robot_compare.py`` pairs each env step with a raw rollout, but comparing two engine versions
 with it means two processes minutes apart, and on a shared machine the load (and with it the
-rollout's own time) changes between them. Here, per step: the raw ``mujoco.rollout`` (as in
-``robot_compare.py``: the new env's state and controls, same models and thread count), then
-the old env's step and the new env's step in alternating order, from the same seed and
-actions (so the same trajectories). Medians over the steps: overhead against raw (median and
-fast decile), against each env's own rollout, and the time outside it.
+rollout's own time) changes between them. Here, per step: the raw ``mujoco.rollout``
+(``robot_raw.py``'s, as in ``robot_compare.py``: the new env's state and controls, same models
+and thread count), then the old env's step and the new env's step in alternating order, from
+the same seed and actions (so the same trajectories). Medians over the steps: overhead against
+raw (median and fast decile), against each env's own rollout, and the time outside it.
 
 The old version is imported under another package name; make it once, e.g. for ``afaa5c4``::
 
@@ -23,73 +23,16 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
-import mujoco
-import mujoco.rollout
-import numpy as np
 import torch
 from envgym_base.robot.env import RobotVectorEnv as OldEnv
+from robot_raw import RawRollout, RolloutTimer, run  # a sibling script: docs/bench is on sys.path
 
-from envgym.core.machine import timestamp
 from envgym.robot.env import RobotVectorEnv as NewEnv
-
-
-class _RolloutTimer:
-    """Wraps an env's ``Rollout.rollout`` to time the physics inside its step."""
-
-    def __init__(self, pool: Any) -> None:
-        self.inner, self.seconds = pool.rollout, 0.0
-        pool.rollout = self
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        out = self.inner(*args, **kwargs)
-        self.seconds += time.perf_counter() - t
-        return out
-
-
-class RawRollout:
-    """Bare ``mujoco.rollout`` doing the physics work of an env's next step: from a copy of
-    its state, under its controls for the action, on its own models, with its thread count."""
-
-    def __init__(self, env: Any) -> None:
-        ph, m = env.engine.physics, env.compiled.model
-        self.env, self.ph = env, ph
-        self.pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
-        self.datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
-        B = env.num_envs
-        self.out = np.zeros((B, ph.substeps, ph.nstate))
-        self.ctrl = np.zeros((B, ph.substeps, m.nu))
-        self.warm = np.zeros((B, m.nv))
-
-    def time(self, action: torch.Tensor) -> float:
-        """Seconds of one rollout of the env's current state under ``action``."""
-        state = self.ph.state.copy()
-        self.ctrl[:] = self.env.engine.controls(action).numpy()[:, None, :]
-        t = time.perf_counter()
-        self.pool.rollout(
-            self.ph.models,
-            self.datas,
-            state,
-            self.ctrl,
-            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
-            skip_checks=True,
-            nstep=self.ph.substeps,
-            initial_warmstart=self.warm,
-            state=self.out,
-            sensordata=None,
-        )
-        return time.perf_counter() - t
-
-    def close(self) -> None:
-        self.pool.close()
 
 
 def _summary(env_t: list[float], inside: list[float], raw_t: list[float]) -> dict[str, float]:
@@ -119,7 +62,7 @@ def compare(scene: str, B: int, steps: int) -> dict[str, Any]:
         for e in envs.values():
             e.step(a)
     raw = RawRollout(new)
-    timers = {k: _RolloutTimer(e.engine.physics.pool) for k, e in envs.items()}
+    timers = {k: RolloutTimer(e.engine.physics.pool) for k, e in envs.items()}
     t_env: dict[str, list[float]] = {"old": [], "new": []}
     t_in: dict[str, list[float]] = {"old": [], "new": []}
     raw_t: list[float] = []
@@ -141,31 +84,5 @@ def compare(scene: str, B: int, steps: int) -> dict[str, Any]:
     return row
 
 
-def run(compare: Callable[[str, int, int], dict[str, Any]], default_steps: int) -> None:
-    """``OUT.json [SCENE] [N,N,...] [STEPS]`` from the command line: ``compare`` per size,
-    each row printed, all written to ``OUT.json``."""
-    out_path = sys.argv[1]
-    scene = sys.argv[2] if len(sys.argv) > 2 else "pick_place"
-    sizes = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "16,128,512").split(",")]
-    steps = int(sys.argv[4]) if len(sys.argv) > 4 else default_steps
-    rows = []
-    for n in sizes:
-        rows.append(compare(scene, n, steps))
-        print(json.dumps(rows[-1]), flush=True)
-    write_rows(out_path, rows)
-
-
-def write_rows(out_path: str, rows: list[dict[str, Any]]) -> None:
-    """The rows as JSON with the date, the command line and the MuJoCo version."""
-    meta = {
-        "date": timestamp(),
-        "command": " ".join(["python", *sys.argv]),
-        "mujoco": mujoco.__version__,
-        "torch_threads": 1,
-    }
-    with open(out_path, "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, **meta}, f, indent=2)
-
-
 if __name__ == "__main__":
-    run(compare, 1000)
+    run(compare, 1000, "pick_place")

@@ -10,6 +10,12 @@ other processes on a shared machine hits both alike, and medians over the steps 
 - ``gymnasium``: ``gym.make_vec("Pusher-v5", vectorization_mode="sync")`` (Gymnasium's own
   7-DoF arm pushing task, ``SyncVectorEnv``), as a user would run MuJoCo envs in Gymnasium.
 
+Under random actions every world is truncated at the same step, and the medians leave that
+step's reset out. So each row also has ``oracle``: the same pairs under the scripted
+controller (``oracle_action()``), whose worlds succeed and end their episodes at their own
+steps, as a policy that has learned the task does; there the *means* are compared, resets
+included (the raw rollout never resets), with the share of steps that reset a world.
+
 Each row also gives the medians in microseconds, the same overhead from the fastest decile of
 each (``..._p10``: under heavy outside load the medians of a 1 ms step swing by 2x, while the
 fast decile is the step's own cost with the least interference), the time ``env.step`` spends
@@ -20,25 +26,20 @@ Usage::
 
     python docs/bench/robot_compare.py OUT.json [ID] [N,N,...] [STEPS]
 
-``STEPS`` (default 140) is the number of paired steps per batch size.
+``STEPS`` (default 140) is the number of paired steps per batch size (random, then oracle).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import sys
 import time
 
 import gymnasium as gym
-import mujoco
-import mujoco.rollout
-import numpy as np
 import torch
+from robot_raw import RawRollout, RolloutTimer, run  # a sibling script: docs/bench is on sys.path
 
 import envgym  # noqa: F401  (registers the ids)
-from envgym.core.machine import timestamp
 
 ROUNDS = 7
 STEPS = 20
@@ -56,24 +57,50 @@ def _time_env(envs, acts) -> float:
     return time.perf_counter() - t
 
 
-class _RolloutTimer:
-    """Wraps the env's own ``Rollout.rollout`` to time the physics inside ``env.step``."""
-
-    def __init__(self, pool) -> None:
-        self.pool, self.inner, self.seconds = pool, pool.rollout, 0.0
-        pool.rollout = self
-
-    def __call__(self, *args, **kwargs):
+def _paired(envs, raw: RawRollout, steps: int, action) -> tuple[list[float], ...]:
+    """``steps`` pairs: the raw rollout of the env's next step's physics, then that step
+    (``action()`` gives its action). Returns the env's, the raw and the inside-rollout
+    seconds per step and the number of worlds each step reset."""
+    pool = envs.unwrapped.engine.physics.pool
+    timer = RolloutTimer(pool)
+    env_t, raw_t, inside_t, reset = [], [], [], []
+    for _ in range(steps):
+        a = action()
+        raw_t.append(raw.time(a))
+        timer.seconds = 0.0
         t = time.perf_counter()
-        out = self.inner(*args, **kwargs)
-        self.seconds += time.perf_counter() - t
-        return out
+        _, _, term, trunc, _ = envs.step(a)
+        env_t.append(time.perf_counter() - t)
+        inside_t.append(timer.seconds)
+        reset.append(int((term | trunc).sum()))
+    pool.rollout = timer.inner
+    return env_t, raw_t, inside_t, reset
+
+
+def _oracle(envs, raw: RawRollout, steps: int) -> dict:
+    """The scripted controller (each world ends its episode at its own step, so most steps
+    of a large batch reset a world or two): *mean* times, resets included, against the mean
+    raw rollout (which never resets)."""
+    envs.reset(seed=0)
+    action = envs.unwrapped.oracle_action
+    _paired(envs, raw, STEPS, action)  # warm-up
+    env_t, raw_t, inside_t, reset = _paired(envs, raw, steps, action)
+    mean = statistics.fmean
+    return {
+        "overhead_vs_raw_mean": mean(env_t) / mean(raw_t) - 1.0,
+        "env_step_mean_us": 1e6 * mean(env_t),
+        "raw_rollout_mean_us": 1e6 * mean(raw_t),
+        "env_outside_rollout_mean_us": 1e6 * (mean(env_t) - mean(inside_t)),
+        "steps_with_a_reset": sum(r > 0 for r in reset) / steps,
+        "worlds_reset_per_step": sum(reset) / steps,
+    }
 
 
 def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dict:
     """Paired timing: before every env step, the raw rollout does the same physics work (the
     env's current state, the env's controls for this step's action) on the env's own models
-    with its own thread count; medians over all steps. Then Gymnasium's Pusher, same N."""
+    with its own thread count. Random actions: medians over all steps; the oracle: means,
+    resets included. Then Gymnasium's Pusher, same N."""
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
@@ -82,38 +109,13 @@ def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dic
     m = base.compiled.model
     envs.reset(seed=0)
     gen = torch.Generator().manual_seed(0)
-    acts = [torch.rand(num_envs, 7, generator=gen) * 2 - 1 for _ in range(paired_steps)]
-    pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
-    datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
-    out = np.zeros((num_envs, ph.substeps, ph.nstate))
-    ctrl = np.zeros((num_envs, ph.substeps, m.nu))
-    for a in acts[:STEPS]:  # warm-up (the paired steps then start from this state)
-        envs.step(a)
-    env_t, raw_t, inside_t = [], [], []
-    timer = _RolloutTimer(ph.pool)
-    for a in acts:
-        state = ph.state.copy()
-        ctrl[:] = base.engine.controls(a).numpy()[:, None, :]
-        t = time.perf_counter()
-        pool.rollout(
-            ph.models,
-            datas,
-            state,
-            ctrl,
-            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
-            skip_checks=True,
-            nstep=ph.substeps,
-            initial_warmstart=ph._warm,
-            state=out,
-            sensordata=ph._sens,
-        )
-        raw_t.append(time.perf_counter() - t)
-        timer.seconds = 0.0
-        t = time.perf_counter()
-        envs.step(a)
-        env_t.append(time.perf_counter() - t)
-        inside_t.append(timer.seconds)
-    pool.close()
+    n = paired_steps + STEPS
+    acts = iter([torch.rand(num_envs, 7, generator=gen) * 2 - 1 for _ in range(n)])
+    raw = RawRollout(base)
+    _paired(envs, raw, STEPS, lambda: next(acts))  # warm-up (the paired steps start from here)
+    env_t, raw_t, inside_t, _ = _paired(envs, raw, paired_steps, lambda: next(acts))
+    oracle = _oracle(envs, raw, paired_steps)
+    raw.close()
     envs.close()
     gym_envs = gym.make_vec("Pusher-v5", num_envs=num_envs, vectorization_mode="sync")
     gym_envs.reset(seed=0)
@@ -140,33 +142,14 @@ def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dic
         "raw_rollout_us": 1e6 * statistics.median(raw_t),
         "env_outside_rollout_us": 1e6
         * statistics.median([e - i for e, i in zip(env_t, inside_t, strict=True)]),
+        "oracle": oracle,
         "load_avg_1min": [load_before, os.getloadavg()[0]],
         "gymnasium_pusher_sync_steps_per_s": num_envs / statistics.median(gym_t),
         "pusher_frame_skip": 5,
         "pusher_timestep": 0.01,
-        "steps_timed": len(acts),
+        "steps_timed": paired_steps,
     }
-
-
-def main() -> None:
-    out_path = sys.argv[1]
-    env_id = sys.argv[2] if len(sys.argv) > 2 else "envgym/Robot-PickPlace-v0"
-    sizes = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "16,128,512").split(",")]
-    paired = int(sys.argv[4]) if len(sys.argv) > 4 else PAIRED_STEPS
-    rows = []
-    for n in sizes:
-        row = compare(env_id, n, paired)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-    meta = {
-        "date": timestamp(),
-        "command": " ".join(["python", *sys.argv]),
-        "mujoco": mujoco.__version__,
-        "torch_threads": 1,
-    }
-    with open(out_path, "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, **meta}, f, indent=2)
 
 
 if __name__ == "__main__":
-    main()
+    run(compare, PAIRED_STEPS, "envgym/Robot-PickPlace-v0")

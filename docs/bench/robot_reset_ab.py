@@ -17,7 +17,7 @@ different steps, and then nearly every step of a batch of 128 resets a world or 
   Every step's observations of the two versions are compared bit for bit.
 
 The old version is imported under another package name; make it as ``robot_ab.py``'s
-docstring shows (for the commit before the change). The raw rollout is ``robot_ab.py``'s.
+docstring shows (for the commit before the change). The raw rollout is ``robot_raw.py``'s.
 
 Usage::
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 from envgym_base.robot.env import RobotVectorEnv as OldEnv
-from robot_ab import RawRollout, run  # a sibling script: docs/bench is on sys.path
+from robot_raw import RawRollout, run  # a sibling script: docs/bench is on sys.path
 
 from envgym.robot.env import RobotVectorEnv as NewEnv
 
@@ -128,4 +128,4 @@ def compare(scene: str, B: int, steps: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    run(compare, 600)
+    run(compare, 600, "pick_place")

@@ -1,0 +1,100 @@
+"""What the robot benchmark scripts share: raw ``mujoco.rollout`` doing an env step's physics,
+a timer of the rollout inside an env's step, and the scripts' command line and JSON.
+
+``robot_compare.py`` (the issue's measure), ``robot_ab.py`` and ``robot_reset_ab.py`` import
+these from here (``docs/bench`` is on ``sys.path`` when a script in it runs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+import torch
+
+from envgym.core.machine import timestamp
+
+
+class RolloutTimer:
+    """Wraps an env's ``Rollout.rollout`` to time the physics inside its step."""
+
+    def __init__(self, pool: Any) -> None:
+        self.inner, self.seconds = pool.rollout, 0.0
+        pool.rollout = self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        out = self.inner(*args, **kwargs)
+        self.seconds += time.perf_counter() - t
+        return out
+
+
+class RawRollout:
+    """Bare ``mujoco.rollout`` doing the physics work of an env's next step: from a copy of
+    its state, under its controls for the action, on its own models, with its thread count."""
+
+    def __init__(self, env: Any) -> None:
+        ph, m = env.engine.physics, env.compiled.model
+        self.env, self.ph = env, ph
+        self.pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
+        self.datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
+        B = env.num_envs
+        self.out = np.zeros((B, ph.substeps, ph.nstate))
+        self.ctrl = np.zeros((B, ph.substeps, m.nu))
+        self.warm = np.zeros((B, m.nv))
+        self.sens = np.zeros((B, ph.substeps, m.nsensordata)) if m.nsensordata else None
+
+    def time(self, action: torch.Tensor) -> float:
+        """Seconds of one rollout of the env's current state under ``action``."""
+        state = self.ph.state.copy()
+        self.ctrl[:] = self.env.engine.controls(action).numpy()[:, None, :]
+        t = time.perf_counter()
+        self.pool.rollout(
+            self.ph.models,
+            self.datas,
+            state,
+            self.ctrl,
+            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
+            skip_checks=True,
+            nstep=self.ph.substeps,
+            initial_warmstart=self.warm,
+            state=self.out,
+            sensordata=self.sens,
+        )
+        return time.perf_counter() - t
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def run(compare: Callable[[str, int, int], dict[str, Any]], default_steps: int, first: str) -> None:
+    """``OUT.json [FIRST] [N,N,...] [STEPS]`` from the command line: ``compare`` per size,
+    each row printed, all written to ``OUT.json``. ``first`` is the default of the first
+    argument (a scene or an env id)."""
+    out_path = sys.argv[1]
+    name = sys.argv[2] if len(sys.argv) > 2 else first
+    sizes = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "16,128,512").split(",")]
+    steps = int(sys.argv[4]) if len(sys.argv) > 4 else default_steps
+    rows = []
+    for n in sizes:
+        rows.append(compare(name, n, steps))
+        print(json.dumps(rows[-1]), flush=True)
+    write_rows(out_path, rows)
+
+
+def write_rows(out_path: str, rows: list[dict[str, Any]]) -> None:
+    """The rows as JSON with the date, the command line and the MuJoCo version."""
+    meta = {
+        "date": timestamp(),
+        "command": " ".join(["python", *sys.argv]),
+        "mujoco": mujoco.__version__,
+        "torch_threads": 1,
+    }
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump({"rows": rows, **meta}, f, indent=2)
