@@ -12,7 +12,10 @@ by a no-op after 20 real steps, so the same bookkeeping runs every step without 
 
 Usage::
 
-    python docs/bench/robot_step_profile.py OUT.json [ID] [N] [STEPS] [stub]
+    python docs/bench/robot_step_profile.py OUT.json [ID] [N] [STEPS] [stub|oracle]
+
+``oracle`` drives the scripted controller instead of random actions: its worlds end their
+episodes at different steps, so resets happen on most steps of a large batch.
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ def _wrap(obj: Any, name: str, into: list[int]) -> None:
     setattr(obj, name, timed)
 
 
-def profile(env_id: str, num_envs: int, steps: int, stub: bool) -> dict[str, Any]:
-    """Per-stage medians (µs) of ``steps`` env steps after 20 warm-up steps."""
+def profile(env_id: str, num_envs: int, steps: int, stub: bool, oracle: bool) -> dict[str, Any]:
+    """Per-stage medians (µs) of ``steps`` env steps after 20 warm-up steps; ``oracle``: the
+    scripted controller's actions (computed outside the timed step) instead of random ones."""
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
@@ -76,8 +80,9 @@ def profile(env_id: str, num_envs: int, steps: int, stub: bool) -> dict[str, Any
         _wrap(obj, name, stages.setdefault(key, []))
     total: list[int] = []
     for i in range(steps):
+        a = env.oracle_action() if oracle else acts[i % len(acts)]
         t = time.perf_counter_ns()
-        envs.step(acts[i % len(acts)])
+        envs.step(a)
         total.append(time.perf_counter_ns() - t)
     envs.close()
     rows = {"total": _row(total, steps)}
@@ -86,6 +91,7 @@ def profile(env_id: str, num_envs: int, steps: int, stub: bool) -> dict[str, Any
         "id": env_id,
         "num_envs": num_envs,
         "stub_rollout": stub,
+        "policy": "oracle" if oracle else "random",
         "steps_timed": steps,
         "stages_us": rows,
         "load_avg_1min": [load_before, os.getloadavg()[0]],
@@ -105,8 +111,8 @@ def main() -> None:
     env_id = sys.argv[2] if len(sys.argv) > 2 else "envgym/Robot-PickPlace-v0"
     num_envs = int(sys.argv[3]) if len(sys.argv) > 3 else 16
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else 5000
-    stub = len(sys.argv) > 5 and sys.argv[5] == "stub"
-    row = profile(env_id, num_envs, steps, stub)
+    mode = sys.argv[5] if len(sys.argv) > 5 else ""
+    row = profile(env_id, num_envs, steps, mode == "stub", mode == "oracle")
     for k, v in row["stages_us"].items():
         print(f"{k:20s} median {v['median']:9.1f} us   mean/step {v['mean_per_step']:9.1f} us")
     meta = {
