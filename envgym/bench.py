@@ -11,8 +11,11 @@ and from the command line as ``envgym bench``.
 The env figure counts ``env.step`` only: random actions are drawn on the device before the
 timed loop, and the oracle policy's time (``envs.oracle_action()``) is measured separately. The
 raw baseline is the family's backend with none of envgym around it, same batch size, same
-device, same process. An env that knows its backend times it itself (``raw_baseline``): the
-robot env runs raw MuJoCo on its models; the phone vector env runs the phone *ceiling*
+device, same process. An env that knows its backend times it itself: the robot env runs raw MuJoCo
+on its models right before each timed step, doing that step's physics from the same state
+under the same controls (``raw_step_seconds``: the same work under any policy, so the
+oracle's contact-heavy grasps count on both sides); the phone vector env (``raw_baseline``,
+timed after the env) runs the phone *ceiling*
 (:mod:`envgym.phone.ceiling`: a minimal table-driven dialogue step with message ids, a
 verification bitmask, reward, auto-reset and the token gather, at the env's own shapes), so
 ``ratio`` is ``env / ceiling``. Other phone envs (real-time) fall back to a bare tabular state
@@ -158,16 +161,22 @@ def _num_actions(space: gym.Space) -> int:
 
 
 def _time_steps(
-    envs: Any, policy: str, steps: int, warmup: int, seed: int
-) -> tuple[float, float | None]:
-    """Seconds in ``envs.step`` over ``steps`` steps after ``warmup`` (and, for the oracle
-    policy, the seconds the oracle took, timed apart)."""
+    envs: Any, policy: str, steps: int, warmup: int, seed: int, paired: PairedRaw | None = None
+) -> tuple[float, float | None, float | None]:
+    """Seconds in ``envs.step`` over ``steps`` steps after ``warmup``, and, for the oracle
+    policy, the seconds the oracle took, and with ``paired``, the raw baseline's seconds of
+    each timed step's physics (see :func:`_time_loop`)."""
     base, dev = envs.unwrapped, envs.unwrapped.device
     if policy == "random":
         g = _generator(dev, seed)
         acts = random_actions(envs.single_action_space, warmup + steps, envs.num_envs, dev, g)
-        return _time_loop(envs.step, acts.__getitem__, None, steps, warmup, dev)
-    return _time_loop(envs.step, None, base.oracle_action, steps, warmup, dev)
+        return _time_loop(envs.step, acts.__getitem__, None, steps, warmup, dev, paired)
+    return _time_loop(envs.step, None, base.oracle_action, steps, warmup, dev, paired)
+
+
+PairedRaw = Callable[[Any], float]
+"""An env's ``raw_step_seconds(actions)``: seconds of its bare backend doing the work of
+``step(actions)`` from the current state, leaving the state as it is."""
 
 
 def _time_loop(
@@ -177,12 +186,15 @@ def _time_loop(
     steps: int,
     warmup: int,
     dev: torch.device,
-) -> tuple[float, float | None]:
+    paired: PairedRaw | None = None,
+) -> tuple[float, float | None, float | None]:
     """The timed loop of every env benchmark: ``warmup`` untimed calls of ``step``, then
     ``steps`` timed ones, on actions ``drawn(t)`` for step ``t`` (drawn before the loop: one
-    timed span) or from ``oracle()`` (called before each step and timed apart). Returns the
-    seconds in ``step`` and the oracle's seconds (``None`` without one)."""
-    if drawn is not None:
+    timed span) or from ``oracle()`` (called before each step and timed apart). With
+    ``paired``, the raw baseline does each step's work right before it (timed step by step,
+    not in one span). Returns the seconds in ``step``, the oracle's seconds and the paired
+    raw seconds (``None`` without an oracle, without ``paired``)."""
+    if drawn is not None and paired is None:
         for t in range(warmup):
             step(drawn(t))
         sync(dev)
@@ -190,23 +202,34 @@ def _time_loop(
         for t in range(warmup, warmup + steps):
             step(drawn(t))
         sync(dev)
-        return time.perf_counter() - t0, None
-    assert oracle is not None
-    for _ in range(warmup):
-        step(oracle())
-    env_time = oracle_time = 0.0
-    sync(dev)
-    for _ in range(steps):
+        return time.perf_counter() - t0, None, None
+
+    def action(t: int) -> Any:
+        if drawn is not None:
+            return drawn(t)
+        assert oracle is not None
+        return oracle()
+
+    env_time = oracle_time = raw_time = 0.0
+    for t in range(warmup + steps):
         t0 = time.perf_counter()
-        a = oracle()
+        a = action(t)
         sync(dev)
         t1 = time.perf_counter()
+        raw = paired(a) if paired is not None else 0.0
+        t2 = time.perf_counter()
         step(a)
         sync(dev)
-        t2 = time.perf_counter()
-        oracle_time += t1 - t0
-        env_time += t2 - t1
-    return env_time, oracle_time
+        t3 = time.perf_counter()
+        if t >= warmup:
+            oracle_time += t1 - t0
+            env_time += t3 - t2
+            raw_time += raw
+    return (
+        env_time,
+        oracle_time if drawn is None else None,
+        raw_time if paired is not None else None,
+    )
 
 
 def _raw_baseline(
@@ -309,12 +332,18 @@ def _check_bench_args(policy: str, steps: int, warmup: int) -> None:
 def _env_timings(
     envs: Any, family: str, policy: str, steps: int, warmup: int, seed: int
 ) -> dict[str, Any]:
-    """``env.step`` timed under ``policy``, then the raw baseline (the env's own, else the
-    ``family``'s): a row's timing fields."""
-    env_time, oracle_time = _time_steps(envs, policy, steps, warmup, seed)
-    raw_desc, raw_sps, raw_time = _raw_baseline(
-        envs.unwrapped, family, envs.single_action_space, steps, warmup, seed
-    )
+    """``env.step`` timed under ``policy`` and the raw baseline: paired with the steps where
+    the env times its backend step by step (``raw_step_seconds``: the robot), else after them
+    (the env's own ``raw_baseline``, else the ``family``'s). A row's timing fields."""
+    base = envs.unwrapped
+    paired = getattr(base, "raw_step_seconds", None)
+    env_time, oracle_time, raw_time = _time_steps(envs, policy, steps, warmup, seed, paired)
+    if raw_time is not None:
+        raw_desc, raw_sps = base.raw_baseline_name(), envs.num_envs * steps / max(raw_time, 1e-12)
+    else:
+        raw_desc, raw_sps, raw_time = _raw_baseline(
+            base, family, envs.single_action_space, steps, warmup, seed
+        )
     env_sps = envs.num_envs * steps / max(env_time, 1e-12)
     return {
         "env_time_s": env_time,
@@ -384,11 +413,11 @@ def bench_three_party(
                 a: random_actions(env.single_action_spaces[a], warmup + steps, num_envs, dev, g)
                 for a in env.learners
             }
-            env_time, oracle_time = _time_loop(
+            env_time, oracle_time, _ = _time_loop(
                 env.step, lambda t: {a: v[t] for a, v in drawn.items()}, None, steps, warmup, dev
             )
         else:
-            env_time, oracle_time = _time_loop(
+            env_time, oracle_time, _ = _time_loop(
                 env.step, None, env.oracle_actions, steps, warmup, dev
             )
     finally:

@@ -246,6 +246,43 @@ def test_warp_backend_conformance_on_warp_cpu() -> None:
     check_single_env(gym.make(env_id, **kw), steps=12)
 
 
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("warp", marks=needs_warp)])
+def test_raw_step_leaves_the_env_as_it_was(backend: str) -> None:
+    """``envgym bench``'s robot baseline (``raw_step_seconds``, timed before each step) changes
+    nothing: an env that runs it before every step follows its twin's trajectory bit for bit."""
+    from envgym.robot.env import RobotVectorEnv
+
+    kw = {"backend": "warp", "warp_device": "cpu"} if backend == "warp" else {}
+    paired, twin = (RobotVectorEnv(3, "pick_place", episode_length=3, **kw) for _ in range(2))
+    paired.reset(seed=5)
+    twin.reset(seed=5)
+    for _ in range(5):  # an episode end and its reset among them
+        a = twin.oracle_action()
+        assert paired.raw_step_seconds(a) > 0
+        for x, y in zip(paired.step(a)[:4], twin.step(a)[:4], strict=True):
+            assert torch.equal(x, y)
+    paired.close()
+    twin.close()
+
+
+def test_raw_step_is_the_steps_own_physics() -> None:
+    """The CPU baseline integrates what the step integrates: from the same state, under the
+    step's controls, to the same new state (the physics of a step with no episode end)."""
+    from envgym.robot.env import RobotVectorEnv
+
+    env = RobotVectorEnv(4, "pick_place")
+    env.reset(seed=2)
+    ph = env.engine.physics
+    for _ in range(3):
+        a = env.oracle_action()
+        env.raw_step_seconds(a)
+        raw_new = ph._scratch[1][:, -1].copy()
+        _, _, term, trunc, _ = env.step(a)
+        assert not bool((term | trunc).any())
+        np.testing.assert_array_equal(raw_new, ph.state)
+    env.close()
+
+
 @needs_warp
 @pytest.mark.parametrize("scene", ["reach", "pick_place"])
 def test_warp_trajectory_agrees_with_cpu(scene: str) -> None:
@@ -377,6 +414,17 @@ def test_schema_and_bench_cli(tmp_path, capsys) -> None:
     row = json.loads(out.read_text())
     assert row["raw_steps_per_s"] > 0 and row["env_steps_per_s"] > 0
     assert "mujoco.rollout" in row["raw_baseline"]
+
+
+def test_bench_times_the_raw_physics_of_the_oracles_own_steps() -> None:
+    """Under the oracle the raw baseline does the oracle's steps' physics (paired, step by
+    step), so the ratio compares the same work."""
+    from envgym.bench import bench_env
+
+    row = bench_env("envgym/Robot-PickPlace-v0", 4, steps=6, warmup=2, policy="oracle")
+    assert "each step's own physics" in row["raw_baseline"]
+    assert row["raw_time_s"] > 0 and row["oracle_time_s"] > 0
+    assert row["ratio"] == pytest.approx(row["env_steps_per_s"] / row["raw_steps_per_s"])
 
 
 def test_pixel_observations_batched() -> None:

@@ -3,8 +3,8 @@
 ``robot_compare.py`` pairs each env step with a raw rollout, but comparing two engine versions
 with it means two processes minutes apart, and on a shared machine the load (and with it the
 rollout's own time) changes between them. Here, per step: the raw ``mujoco.rollout``
-(``robot_raw.py``'s, as in ``robot_compare.py``: the new env's state and controls, same models
-and thread count), then the old env's step and the new env's step in alternating order, from
+(the new env's ``raw_step_seconds``, as in ``robot_compare.py``: its state and controls, same
+models and thread count), then the old env's step and the new env's step in alternating order, from
 the same seed and actions (so the same trajectories). Medians over the steps: overhead against
 raw (median and fast decile), against each env's own rollout, and the time outside it.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 from envgym_base.robot.env import RobotVectorEnv as OldEnv
-from robot_raw import RawRollout, RolloutTimer, run  # a sibling script: docs/bench is on sys.path
+from robot_raw import RolloutTimer, run  # a sibling script: docs/bench is on sys.path
 
 from envgym.robot.env import RobotVectorEnv as NewEnv
 
@@ -61,20 +61,18 @@ def compare(scene: str, B: int, steps: int) -> dict[str, Any]:
     for a in acts[:20]:
         for e in envs.values():
             e.step(a)
-    raw = RawRollout(new)
     timers = {k: RolloutTimer(e.engine.physics.pool) for k, e in envs.items()}
     t_env: dict[str, list[float]] = {"old": [], "new": []}
     t_in: dict[str, list[float]] = {"old": [], "new": []}
     raw_t: list[float] = []
     for i, a in enumerate(acts[20:]):
-        raw_t.append(raw.time(a))
+        raw_t.append(new.raw_step_seconds(a))
         for k in ("old", "new") if i % 2 == 0 else ("new", "old"):
             timers[k].seconds = 0.0
             t = time.perf_counter()
             envs[k].step(a)
             t_env[k].append(time.perf_counter() - t)
             t_in[k].append(timers[k].seconds)
-    raw.close()
     for e in envs.values():
         e.close()
     row: dict[str, Any] = {"scene": scene, "num_envs": B, "steps_timed": steps}

@@ -37,7 +37,7 @@ import time
 
 import gymnasium as gym
 import torch
-from robot_raw import RawRollout, RolloutTimer, run  # a sibling script: docs/bench is on sys.path
+from robot_raw import RolloutTimer, run  # a sibling script: docs/bench is on sys.path
 
 import envgym  # noqa: F401  (registers the ids)
 
@@ -57,7 +57,7 @@ def _time_env(envs, acts) -> float:
     return time.perf_counter() - t
 
 
-def _paired(envs, raw: RawRollout, steps: int, action) -> tuple[list[float], ...]:
+def _paired(envs, steps: int, action) -> tuple[list[float], ...]:
     """``steps`` pairs: the raw rollout of the env's next step's physics, then that step
     (``action()`` gives its action). Returns the env's, the raw and the inside-rollout
     seconds per step and the number of worlds each step reset."""
@@ -66,7 +66,7 @@ def _paired(envs, raw: RawRollout, steps: int, action) -> tuple[list[float], ...
     env_t, raw_t, inside_t, reset = [], [], [], []
     for _ in range(steps):
         a = action()
-        raw_t.append(raw.time(a))
+        raw_t.append(envs.unwrapped.raw_step_seconds(a))
         timer.seconds = 0.0
         t = time.perf_counter()
         _, _, term, trunc, _ = envs.step(a)
@@ -77,14 +77,14 @@ def _paired(envs, raw: RawRollout, steps: int, action) -> tuple[list[float], ...
     return env_t, raw_t, inside_t, reset
 
 
-def _oracle(envs, raw: RawRollout, steps: int) -> dict:
+def _oracle(envs, steps: int) -> dict:
     """The scripted controller (each world ends its episode at its own step, so most steps
     of a large batch reset a world or two): *mean* times, resets included, against the mean
     raw rollout (which never resets)."""
     envs.reset(seed=0)
     action = envs.unwrapped.oracle_action
-    _paired(envs, raw, STEPS, action)  # warm-up
-    env_t, raw_t, inside_t, reset = _paired(envs, raw, steps, action)
+    _paired(envs, STEPS, action)  # warm-up
+    env_t, raw_t, inside_t, reset = _paired(envs, steps, action)
     mean = statistics.fmean
     return {
         "overhead_vs_raw_mean": mean(env_t) / mean(raw_t) - 1.0,
@@ -111,11 +111,9 @@ def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dic
     gen = torch.Generator().manual_seed(0)
     n = paired_steps + STEPS
     acts = iter([torch.rand(num_envs, 7, generator=gen) * 2 - 1 for _ in range(n)])
-    raw = RawRollout(base)
-    _paired(envs, raw, STEPS, lambda: next(acts))  # warm-up (the paired steps start from here)
-    env_t, raw_t, inside_t, _ = _paired(envs, raw, paired_steps, lambda: next(acts))
-    oracle = _oracle(envs, raw, paired_steps)
-    raw.close()
+    _paired(envs, STEPS, lambda: next(acts))  # warm-up (the paired steps start from here)
+    env_t, raw_t, inside_t, _ = _paired(envs, paired_steps, lambda: next(acts))
+    oracle = _oracle(envs, paired_steps)
     envs.close()
     gym_envs = gym.make_vec("Pusher-v5", num_envs=num_envs, vectorization_mode="sync")
     gym_envs.reset(seed=0)

@@ -1,8 +1,11 @@
-"""What the robot benchmark scripts share: raw ``mujoco.rollout`` doing an env step's physics,
-a timer of the rollout inside an env's step, and the scripts' command line and JSON.
+"""What the robot benchmark scripts share: a timer of the rollout inside an env's step, and
+the scripts' command line and JSON.
 
 ``robot_compare.py`` (the issue's measure), ``robot_ab.py`` and ``robot_reset_ab.py`` import
-these from here (``docs/bench`` is on ``sys.path`` when a script in it runs).
+these from here (``docs/bench`` is on ``sys.path`` when a script in it runs). Their raw
+baseline is the env's own ``raw_step_seconds(actions)`` (``envgym bench``'s): bare
+``mujoco.rollout`` doing the physics of the env's next step, from a copy of its state, under
+its controls for the action, on its models, pool and thread count.
 """
 
 from __future__ import annotations
@@ -14,9 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import mujoco
-import mujoco.rollout
-import numpy as np
-import torch
 
 from envgym.core.machine import timestamp
 
@@ -33,44 +33,6 @@ class RolloutTimer:
         out = self.inner(*args, **kwargs)
         self.seconds += time.perf_counter() - t
         return out
-
-
-class RawRollout:
-    """Bare ``mujoco.rollout`` doing the physics work of an env's next step: from a copy of
-    its state, under its controls for the action, on its own models, with its thread count."""
-
-    def __init__(self, env: Any) -> None:
-        ph, m = env.engine.physics, env.compiled.model
-        self.env, self.ph = env, ph
-        self.pool = mujoco.rollout.Rollout(nthread=ph.num_threads if ph.num_threads > 1 else 0)
-        self.datas = [mujoco.MjData(m) for _ in range(max(1, ph.num_threads))]
-        B = env.num_envs
-        self.out = np.zeros((B, ph.substeps, ph.nstate))
-        self.ctrl = np.zeros((B, ph.substeps, m.nu))
-        self.warm = np.zeros((B, m.nv))
-        self.sens = np.zeros((B, ph.substeps, m.nsensordata)) if m.nsensordata else None
-
-    def time(self, action: torch.Tensor) -> float:
-        """Seconds of one rollout of the env's current state under ``action``."""
-        state = self.ph.state.copy()
-        self.ctrl[:] = self.env.engine.controls(action).numpy()[:, None, :]
-        t = time.perf_counter()
-        self.pool.rollout(
-            self.ph.models,
-            self.datas,
-            state,
-            self.ctrl,
-            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
-            skip_checks=True,
-            nstep=self.ph.substeps,
-            initial_warmstart=self.warm,
-            state=self.out,
-            sensordata=self.sens,
-        )
-        return time.perf_counter() - t
-
-    def close(self) -> None:
-        self.pool.close()
 
 
 def run(compare: Callable[[str, int, int], dict[str, Any]], default_steps: int, first: str) -> None:

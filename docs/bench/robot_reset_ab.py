@@ -17,7 +17,8 @@ different steps, and then nearly every step of a batch of 128 resets a world or 
   Every step's observations of the two versions are compared bit for bit.
 
 The old version is imported under another package name; make it as ``robot_ab.py``'s
-docstring shows (for the commit before the change). The raw rollout is ``robot_raw.py``'s.
+docstring shows (for the commit before the change). The raw rollout is the new env's
+``raw_step_seconds``.
 
 Usage::
 
@@ -33,7 +34,7 @@ from typing import Any
 
 import torch
 from envgym_base.robot.env import RobotVectorEnv as OldEnv
-from robot_raw import RawRollout, run  # a sibling script: docs/bench is on sys.path
+from robot_raw import run  # a sibling script: docs/bench is on sys.path
 
 from envgym.robot.env import RobotVectorEnv as NewEnv
 
@@ -68,7 +69,6 @@ def _oracle_loop(envs: dict[str, Any], steps: int) -> dict[str, Any]:
     """Mean step time under the oracle, resets included, old and new in alternating blocks."""
     for e in envs.values():
         e.reset(seed=0)
-    raw = RawRollout(envs["new"])
     times: dict[str, list[float]] = {"old": [], "new": []}
     raw_t: list[float] = []
     resets, worlds_reset = 0, 0
@@ -82,7 +82,7 @@ def _oracle_loop(envs: dict[str, Any], steps: int) -> dict[str, Any]:
             for _ in range(BLOCK):
                 a = e.oracle_action()
                 if name == "new":
-                    raw_t.append(raw.time(a))
+                    raw_t.append(e.raw_step_seconds(a))
                 t = time.perf_counter()
                 o, _, term, trunc, _ = e.step(a)
                 times[name].append(time.perf_counter() - t)
@@ -93,7 +93,6 @@ def _oracle_loop(envs: dict[str, Any], steps: int) -> dict[str, Any]:
                     worlds_reset += done
         if not all(torch.equal(a, b) for a, b in zip(obs["old"], obs["new"], strict=True)):
             raise AssertionError(f"the two versions' observations differ in block {block}")
-    raw.close()
     n = len(times["new"])
     mean_raw = statistics.fmean(raw_t)
     return {

@@ -337,18 +337,27 @@ class RobotVectorEnv(TorchVectorEnv):
         """One action per world from the scripted controller (IK plus grasp logic)."""
         return self.engine.oracle(self.state)
 
-    def raw_baseline(self, steps: int, warmup: int, seed: int) -> tuple[str, float, float]:
-        """The raw physics baseline of ``envgym bench``: (description, steps/s, seconds)."""
+    def raw_step_seconds(self, actions: Any) -> float:
+        """The raw baseline of ``envgym bench`` for one step: seconds of the bare physics
+        (``mujoco.rollout``, or ``mujoco_warp.step`` on the Warp backend) doing the physics
+        of ``env.step(actions)`` from the current state, the state left as it is. Timed
+        before each timed step, so the baseline does the work the env does under any policy
+        (a policy that grasps makes contacts, which cost more than random flailing)."""
+        return self.engine.physics.raw_step_seconds(
+            self.engine.controls(self._convert_actions(actions))
+        )
+
+    def raw_baseline_name(self) -> str:
+        """What :meth:`raw_step_seconds` times, in words (``envgym bench``'s row says it)."""
         ph = self.engine.physics
-        sps, dt = ph.raw_steps_per_s(steps, warmup, seed)
         if self.backend == "cpu":
-            desc = (
-                f"raw mujoco.rollout, same models, {ph.num_threads} threads, "
-                f"{ph.substeps} physics steps per env step"
+            return (
+                f"raw mujoco.rollout of each step's own physics (its state and controls), "
+                f"same models, {ph.num_threads} threads, {ph.substeps} physics steps per env step"
             )
-        else:
-            desc = f"raw mujoco_warp.step x{ph.substeps} on the same model and device"
-        return desc, sps, dt
+        return (
+            f"raw mujoco_warp.step x{ph.substeps} of each step's own physics, same model and device"
+        )
 
     def record_final_frames(self, camera: str | int, width: int, height: int) -> None:
         """From now on, render world 0's last state of every episode that ends (before the

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import mujoco
 import mujoco.rollout
@@ -65,6 +66,7 @@ class CpuPhysics:
         """The controls of the next step ``[B, substeps, nu]`` (held over its substeps)."""
         self._warm = np.zeros((num_worlds, m.nv))
         self._sens = np.zeros((num_worlds, self.substeps, m.nsensordata)) if m.nsensordata else None
+        self._scratch: tuple[np.ndarray, ...] | None = None  # raw_step_seconds' buffers
         # FULLPHYSICS layout: time, qpos, qvel, act, ...
         self.qpos_slice = slice(1, 1 + m.nq)
         self.qvel_slice = slice(1 + m.nq, 1 + m.nq + m.nv)
@@ -144,51 +146,32 @@ class CpuPhysics:
         for k, w in enumerate(worlds.cpu().tolist()):
             apply_object_params(self.models[w], self.c, sc[k])
 
-    def raw_steps_per_s(self, steps: int, warmup: int, seed: int) -> tuple[float, float]:
-        """Time bare ``mujoco.rollout`` on this backend's models, batch size and thread count:
-        random controls drawn before the loop, one rollout of ``substeps`` physics steps per
-        env step, the last state carried over. Returns (world-steps/s, seconds)."""
-        m = self.c.model
-        rng = np.random.default_rng(seed)
-        lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
-        ctrl = lo + rng.random((warmup + steps, self.B, 1, m.nu)) * (hi - lo)
-        ctrl = np.ascontiguousarray(
-            np.broadcast_to(ctrl, (warmup + steps, self.B, self.substeps, m.nu))
+    def raw_step_seconds(self, ctrl: torch.Tensor) -> float:
+        """Seconds of bare ``mujoco.rollout`` doing one env step's physics: every world's
+        ``substeps`` from its current state under ``ctrl`` ``[B, nu]``, on this backend's
+        pool, models and warm start, into scratch buffers (the state is left as it is). The
+        robot's raw baseline: ``envgym bench`` times it before each timed step."""
+        if self._scratch is None:
+            sens = None if self._sens is None else np.zeros_like(self._sens)
+            like = np.empty_like
+            self._scratch = (like(self.state), like(self._out), like(self.ctrl), sens)
+        state, out, c, sens = self._scratch
+        np.copyto(state, self.state)
+        c[:] = ctrl.detach().cpu().numpy()[:, None, :]
+        t = time.perf_counter()
+        self.pool.rollout(
+            self.models,
+            self.datas,
+            state,
+            c,
+            control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
+            skip_checks=True,
+            nstep=self.substeps,
+            initial_warmstart=self._warm,
+            state=out,
+            sensordata=sens,
         )
-        state = self.state.copy()
-        out = np.zeros_like(self._out)
-        warm = np.zeros_like(self._warm)
-        pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
-        datas = [mujoco.MjData(m) for _ in range(max(1, self.num_threads))]
-        import time
-
-        try:
-            t0 = 0.0
-            for t in range(warmup + steps):
-                if t == warmup:
-                    t0 = time.perf_counter()
-                pool.rollout(
-                    self.models,
-                    datas,
-                    state,
-                    ctrl[t],
-                    control_spec=mujoco.mjtState.mjSTATE_CTRL.value,
-                    skip_checks=True,
-                    nstep=self.substeps,
-                    initial_warmstart=warm,
-                    state=out,
-                    sensordata=self._sens,
-                )
-                state[:] = out[:, -1]
-                # Random controls can drive a world unstable (the env resets those); restart
-                # such a world here too so NaNs don't skew the timing.
-                bad = ~np.isfinite(state).all(axis=1)
-                if bad.any():
-                    state[bad] = self.state[bad]
-            dt = time.perf_counter() - t0
-        finally:
-            pool.close()
-        return self.B * steps / max(dt, 1e-12), dt
+        return time.perf_counter() - t
 
     def after_set_state(self) -> None:
         """Nothing to do: the state array is the physics state."""

@@ -189,28 +189,22 @@ class WarpPhysics:
             f["geom_rbound"][w, g] = base(c.base_rbound[k]) * ss
             f["geom_aabb"][w, g] = base(c.base_aabb[k]).reshape(2, 3) * ss[:, None, None]
 
-    def raw_steps_per_s(self, steps: int, warmup: int, seed: int) -> tuple[float, float]:
-        """Time bare ``mujoco_warp.step`` x substeps (graph-replayed on CUDA) on the same model
-        and data with random controls drawn before the loop. Returns (world-steps/s, s)."""
-        m = self.c.model
-        g = torch.Generator(device="cpu").manual_seed(seed)
-        lo = torch.as_tensor(m.actuator_ctrlrange[:, 0], dtype=torch.float32)
-        hi = torch.as_tensor(m.actuator_ctrlrange[:, 1], dtype=torch.float32)
-        ctrl = lo + torch.rand((warmup + steps, self.B, m.nu), generator=g) * (hi - lo)
-        ctrl = ctrl.to(self._ctrl.device)
+    def raw_step_seconds(self, ctrl: torch.Tensor) -> float:
+        """Seconds of bare ``mujoco_warp.step`` x substeps (graph-replayed on CUDA) doing one
+        env step's physics: every world from its current state under ``ctrl`` ``[B, nu]``, on
+        the same model and data, with no warm start (as :meth:`step`); the state is restored
+        afterwards. The robot's raw baseline: ``envgym bench`` times it before each step."""
         saved = {k: v.clone() for k, v in self.state_tensors().items()}
-        t0 = 0.0
-        for t in range(warmup + steps):
-            if t == warmup:
-                self.wp.synchronize_device(self.wdev)
-                t0 = time.perf_counter()
-            self._ctrl.copy_(ctrl[t])
-            self._run()
+        self._ctrl.copy_(ctrl.to(self._ctrl.device, torch.float32))
+        self._warm.zero_()
         self.wp.synchronize_device(self.wdev)
-        dt = time.perf_counter() - t0
+        t = time.perf_counter()
+        self._run()
+        self.wp.synchronize_device(self.wdev)
+        dt = time.perf_counter() - t
         for k, v in self.state_tensors().items():
             v.copy_(saved[k])
-        return self.B * steps / max(dt, 1e-12), dt
+        return dt
 
     def after_set_state(self) -> None:
         """Nothing to do: the views are the physics state."""
