@@ -66,7 +66,8 @@ class CpuPhysics:
         """The controls of the next step ``[B, substeps, nu]`` (held over its substeps)."""
         self._warm = np.zeros((num_worlds, m.nv))
         self._sens = np.zeros((num_worlds, self.substeps, m.nsensordata)) if m.nsensordata else None
-        self._scratch: tuple[np.ndarray, ...] | None = None  # raw_step_seconds' buffers
+        # raw_step_seconds' buffers: state, rollout output, controls, sensor data
+        self._scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None = None
         # FULLPHYSICS layout: time, qpos, qvel, act, ...
         self.qpos_slice = slice(1, 1 + m.nq)
         self.qvel_slice = slice(1 + m.nq, 1 + m.nq + m.nv)
