@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -416,14 +417,41 @@ def test_schema_and_bench_cli(tmp_path, capsys) -> None:
     assert "mujoco.rollout" in row["raw_baseline"]
 
 
-def test_bench_times_the_raw_physics_of_the_oracles_own_steps() -> None:
+def test_bench_times_the_raw_physics_of_the_oracles_own_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Under the oracle the raw baseline does the oracle's steps' physics (paired, step by
-    step), so the ratio compares the same work."""
+    step: right before each step, from the state that step starts in, under its actions), so
+    the ratio compares the same work; its time is the timed steps' raw seconds."""
     from envgym.bench import bench_env
+    from envgym.robot.env import RobotVectorEnv
 
+    calls: list[tuple[str, np.ndarray, np.ndarray, float]] = []
+    raw_step, step = RobotVectorEnv.raw_step_seconds, RobotVectorEnv.step
+
+    def record(kind: str, env: RobotVectorEnv, actions: torch.Tensor, seconds: float) -> None:
+        state = env.engine.physics.state.copy()
+        calls.append((kind, state, np.asarray(actions).copy(), seconds))
+
+    def raw_spy(self: RobotVectorEnv, actions: torch.Tensor) -> float:
+        seconds = raw_step(self, actions)
+        record("raw", self, actions, seconds)
+        return seconds
+
+    def step_spy(self: RobotVectorEnv, actions: torch.Tensor) -> Any:
+        record("step", self, actions, 0.0)  # before the step: the state it starts in
+        return step(self, actions)
+
+    monkeypatch.setattr(RobotVectorEnv, "raw_step_seconds", raw_spy)
+    monkeypatch.setattr(RobotVectorEnv, "step", step_spy)
     row = bench_env("envgym/Robot-PickPlace-v0", 4, steps=6, warmup=2, policy="oracle")
+    assert [c[0] for c in calls] == ["raw", "step"] * 8
+    for raw, stepped in zip(calls[::2], calls[1::2], strict=True):
+        np.testing.assert_array_equal(raw[1], stepped[1])  # the same start state
+        np.testing.assert_array_equal(raw[2], stepped[2])  # the same actions
     assert "each step's own physics" in row["raw_baseline"]
-    assert row["raw_time_s"] > 0 and row["oracle_time_s"] > 0
+    assert row["raw_time_s"] == pytest.approx(sum(c[3] for c in calls[::2][2:]))
+    assert row["oracle_time_s"] > 0
     assert row["ratio"] == pytest.approx(row["env_steps_per_s"] / row["raw_steps_per_s"])
 
 
