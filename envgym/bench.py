@@ -24,6 +24,7 @@ machine stepped by a plain torch loop (``state = table[state, action]`` plus a r
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -36,7 +37,7 @@ import torch
 from gymnasium import spaces
 
 from envgym.core.allocator import allocator_mode
-from envgym.core.machine import command_line, device_name, timestamp
+from envgym.core.machine import command_line, cpu_details, device_name, timestamp
 
 POLICIES = ("random", "oracle")
 RAW_NUM_STATES = 64
@@ -362,7 +363,9 @@ def _as_text(kwargs: dict[str, Any]) -> dict[str, str]:
 
 
 def _provenance(command: str | None) -> dict[str, Any]:
-    """Where a :func:`bench_env` row comes from: date, software, platform, command line."""
+    """Where a :func:`bench_env` row comes from: date, software, platform, the CPU, the load
+    average at the row's end (``os.getloadavg``: other processes' load changes every figure),
+    command line."""
     return {
         "date": timestamp(),
         "python": platform.python_version(),
@@ -370,6 +373,8 @@ def _provenance(command: str | None) -> dict[str, Any]:
         "gymnasium": gym.__version__,
         "envgym": _envgym_version(),
         "platform": platform.platform(),
+        "cpu": cpu_details(),
+        "load_average": list(os.getloadavg()),
         "command": command_line(command),
     }
 

@@ -575,7 +575,7 @@ def _record_bench(
 
     import torch
 
-    from envgym.core.machine import device_name, timestamp
+    from envgym.core.machine import cpu_details, device_name, timestamp
     from envgym.datasets import time_rollout
 
     rate = report.steps_written / report.seconds if report.seconds > 0 else 0.0
@@ -610,6 +610,7 @@ def _record_bench(
         "torch_threads": torch.get_num_threads(),
         "machine": device_name(torch.device(args.device)),
         "cpus": os.cpu_count(),
+        "cpu": cpu_details(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -256,6 +256,7 @@ def test_bench_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert row[key]
     assert "bench" in row["command"]
+    assert row["cpu"]["cpus"] >= 1 and len(row["load_average"]) == 3
     assert "env-steps/s" in capsys.readouterr().out
 
 

@@ -34,7 +34,7 @@ import torch
 
 from envgym.bench import device_name
 from envgym.core.allocator import allocator_mode, reuse_freed_memory
-from envgym.core.machine import timestamp
+from envgym.core.machine import cpu_details, timestamp
 from envgym.phone.ceiling import CeilingWorlds, ceiling_tables
 from envgym.phone.faces import PhoneVectorEnv
 
@@ -100,6 +100,7 @@ def main() -> None:
     meta = {
         "date": timestamp(),
         "device_name": device_name(torch.device("cpu")),
+        "cpu": cpu_details(),
         "torch_threads": torch.get_num_threads(),
         "allocator": allocator_mode(),
         "load_average": os.getloadavg(),

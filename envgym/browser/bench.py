@@ -25,7 +25,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from envgym.core.machine import command_line, timestamp
+from envgym.core.machine import command_line, cpu_details, timestamp
 
 BROWSER_POLICIES = ("fill", "navigate", "oracle", "random")
 
@@ -106,6 +106,7 @@ def bench_browser(
             "date": timestamp(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "cpu": cpu_details(),
             "command": command_line(command),
         }
     finally:

@@ -1,11 +1,16 @@
 """The conditions a measurement ran under, for benchmark rows (``envgym bench``, ``record
---bench``, the distributed benchmark): the machine, the time and the command line."""
+--bench``, the distributed benchmark): the machine (its name, and the CPU's family, model,
+clock and caches, which tell apart VMs that report the same name), the time and the command
+line."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import sys
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,6 +27,48 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "cpu"
+
+
+_CPUINFO_FIELDS = {
+    "vendor_id": "vendor",
+    "cpu family": "family",
+    "model": "model",
+    "stepping": "stepping",
+    "cpu MHz": "mhz",
+}
+"""``/proc/cpuinfo`` fields of :func:`cpu_details`, by the key each is reported under."""
+
+
+def cpu_details(
+    cpuinfo: str = "/proc/cpuinfo", cache_dir: str = "/sys/devices/system/cpu/cpu0/cache"
+) -> dict[str, Any]:
+    """What tells two CPUs apart when their model name doesn't (a VM often reports only "AMD
+    EPYC"): the vendor, family, model and stepping of the first processor, its clock (MHz), the
+    logical CPUs and the caches (``L1d``, ``L1i``, ``L2``, ``L3`` as the kernel writes their
+    sizes, e.g. ``"512K"``). Linux only; elsewhere, or for whatever can't be read, the key is
+    left out (``{}`` at worst)."""
+    out: dict[str, Any] = {"cpus": os.cpu_count()}
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block only
+                key, _, value = line.partition(":")
+                name = _CPUINFO_FIELDS.get(key.strip())
+                if name is not None:
+                    out[name] = value.strip()
+    except OSError:
+        pass
+    for index in sorted(Path(cache_dir).glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+        out[f"L{level}{suffix}"] = size
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def timestamp() -> str:

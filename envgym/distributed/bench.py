@@ -21,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from envgym.core.machine import command_line, device_name, timestamp
+from envgym.core.machine import command_line, cpu_details, device_name, timestamp
 
 
 def _actions(envs: Any, policy: str, gen: torch.Generator, n: int) -> Any:
@@ -200,6 +200,7 @@ def _row(
         "torch": torch.__version__,
         "ray": ray.__version__,
         "platform": platform.platform(),
+        "cpu": cpu_details(),
         "command": command_line(command),
     }
 

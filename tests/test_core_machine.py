@@ -1,0 +1,64 @@
+"""The machine a benchmark row names (``envgym.core.machine``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from envgym.core.machine import cpu_details
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 23
+model\t\t: 1
+model name\t: AMD EPYC
+stepping\t: 2
+cpu MHz\t\t: 1996.248
+cache size\t: 512 KB
+
+processor\t: 1
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 85
+"""
+
+
+def _cache(root: Path, index: int, level: int, kind: str, size: str) -> None:
+    d = root / f"index{index}"
+    d.mkdir(parents=True)
+    (d / "level").write_text(f"{level}\n")
+    (d / "type").write_text(f"{kind}\n")
+    (d / "size").write_text(f"{size}\n")
+
+
+def test_cpu_details_reads_the_first_processor_and_the_caches(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text(CPUINFO)
+    caches = tmp_path / "cache"
+    _cache(caches, 0, 1, "Data", "32K")
+    _cache(caches, 1, 1, "Instruction", "64K")
+    _cache(caches, 2, 2, "Unified", "512K")
+    _cache(caches, 3, 3, "Unified", "8192K")
+    assert cpu_details(str(info), str(caches)) == {
+        "cpus": os.cpu_count(),
+        "vendor": "AuthenticAMD",
+        "family": "23",
+        "model": "1",
+        "stepping": "2",
+        "mhz": "1996.248",
+        "L1d": "32K",
+        "L1i": "64K",
+        "L2": "512K",
+        "L3": "8192K",
+    }
+
+
+def test_cpu_details_leaves_out_what_it_cannot_read(tmp_path: Path) -> None:
+    caches = tmp_path / "cache"
+    _cache(caches, 0, 2, "Unified", "1M")
+    (caches / "index1").mkdir()  # a cache entry without its files
+    got = cpu_details(str(tmp_path / "missing"), str(caches))
+    assert got == {"cpus": os.cpu_count(), "L2": "1M"}
+    assert cpu_details(str(tmp_path / "missing"), str(tmp_path / "none")) == {
+        "cpus": os.cpu_count()
+    }
