@@ -5,6 +5,7 @@ line."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -19,14 +20,22 @@ def device_name(device: torch.device) -> str:
     """A human-readable name of the device timings were taken on."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:  # Linux: the CPU model is more telling than platform.processor()'s "x86_64"
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
+    # Linux: the CPU model is more telling than platform.processor()'s "x86_64"
+    name = _first_processor().get("model name")
+    return name or platform.processor() or platform.machine() or "cpu"
+
+
+def _first_processor(cpuinfo: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The first processor's block of ``cpuinfo`` as ``{field: value}`` (``{}`` where the file
+    can't be read: not Linux)."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError), open(cpuinfo, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                break  # the end of the first processor's block
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    return fields
 
 
 _CPUINFO_FIELDS = {
@@ -48,17 +57,8 @@ def cpu_details(
     sizes, e.g. ``"512K"``). Linux only; elsewhere, or for whatever can't be read, the key is
     left out (``{}`` at worst)."""
     out: dict[str, Any] = {"cpus": os.cpu_count()}
-    try:
-        with open(cpuinfo, encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    break  # the first processor's block only
-                key, _, value = line.partition(":")
-                name = _CPUINFO_FIELDS.get(key.strip())
-                if name is not None:
-                    out[name] = value.strip()
-    except OSError:
-        pass
+    fields = _first_processor(cpuinfo)
+    out.update({name: fields[key] for key, name in _CPUINFO_FIELDS.items() if key in fields})
     for index in sorted(Path(cache_dir).glob("index*")):
         try:
             level = (index / "level").read_text().strip()
