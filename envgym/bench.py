@@ -25,7 +25,6 @@ machine stepped by a plain torch loop (``state = table[state, action]`` plus a r
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,9 +36,11 @@ import torch
 from gymnasium import spaces
 
 from envgym.core.allocator import allocator_mode
-from envgym.core.machine import command_line, cpu_details, device_name, timestamp
+from envgym.core.machine import device_name, provenance
 
 POLICIES = ("random", "oracle")
+_PACKAGES = ("envgym", "torch", "gymnasium")
+"""The software whose versions a row records (see :func:`envgym.core.machine.provenance`)."""
 RAW_NUM_STATES = 64
 
 
@@ -308,7 +309,6 @@ def bench_env(
             "num_envs": int(num_envs),
             "device": str(dev),
             "device_name": device_name(dev),
-            "torch_threads": torch.get_num_threads(),
             "allocator": allocator_mode(),
             "steps": int(steps),
             "warmup": int(warmup),
@@ -316,7 +316,7 @@ def bench_env(
             "policy": policy,
             "num_actions": _num_actions(space) if isinstance(space, spaces.Discrete) else None,
             **timings,
-            **_provenance(command),
+            **provenance(command, packages=_PACKAGES),
         }
     finally:
         envs.close()
@@ -360,23 +360,6 @@ def _env_timings(
 def _as_text(kwargs: dict[str, Any]) -> dict[str, str]:
     """Env keyword arguments as a row shows them (values as text)."""
     return {k: str(v) for k, v in kwargs.items()}
-
-
-def _provenance(command: str | None) -> dict[str, Any]:
-    """Where a :func:`bench_env` row comes from: date, software, platform, the CPU, the load
-    average at the row's end (``os.getloadavg``: other processes' load changes every figure),
-    command line."""
-    return {
-        "date": timestamp(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gymnasium": gym.__version__,
-        "envgym": _envgym_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_details(),
-        "load_average": list(os.getloadavg()),
-        "command": command_line(command),
-    }
 
 
 def bench_three_party(
@@ -459,12 +442,6 @@ def format_three_party_row(row: dict[str, Any]) -> str:
             f"{row['ratio_three_party_vs_single']:.2f}x the single-agent env)",
         ]
     )
-
-
-def _envgym_version() -> str:
-    import envgym
-
-    return str(getattr(envgym, "__version__", "unknown"))
 
 
 def format_row(row: dict[str, Any]) -> str:
@@ -594,7 +571,6 @@ def bench_served(
         per step through the server minus in process) and ``served_step_latency_ms`` (mean round
         trip of one step as a session sees it).
     """
-    import os
     import subprocess
 
     import envgym  # noqa: F401  (registers the ids)
@@ -661,8 +637,6 @@ def _served_row(
 ) -> dict[str, Any]:
     """A :func:`bench_served` row for one session count, from the alternating runs of both
     sides: ``(seconds, episodes)`` in process, ``(seconds, episodes, latency)`` served."""
-    import os
-
     local_time, local_eps = _median(local_runs)
     served_time, served_eps, latency = _median(served_runs)
     total = sessions * steps
@@ -687,10 +661,5 @@ def _served_row(
         "overhead_ms_per_step": 1000 * (1 / served_sps - 1 / local_sps),
         "served_step_latency_ms": 1000 * latency / total,
         "transport": "OpenEnv WebSocket /ws, loopback, server in its own process",
-        "date": timestamp(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "envgym": _envgym_version(),
-        "command": command_line(command),
+        **provenance(command, packages=_PACKAGES),
     }

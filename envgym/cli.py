@@ -569,13 +569,9 @@ def _record_bench(
 ) -> None:
     """``envgym record --bench``: time the same policy's rollout without recording and write
     both rates (and the machine) as JSON."""
-    import importlib.metadata
-    import os
-    import platform
-
     import torch
 
-    from envgym.core.machine import cpu_details, device_name, timestamp
+    from envgym.core.machine import device_name, provenance
     from envgym.datasets import time_rollout
 
     rate = report.steps_written / report.seconds if report.seconds > 0 else 0.0
@@ -607,17 +603,8 @@ def _record_bench(
         "ratio_record_vs_rollout_cpu": (report.env_steps / report.cpu_seconds)
         / plain["env_steps_per_cpu_s"],
         "dataset_mb": sum(f.stat().st_size for f in report.path.rglob("*")) / 1e6,
-        "torch_threads": torch.get_num_threads(),
         "machine": device_name(torch.device(args.device)),
-        "cpus": os.cpu_count(),
-        "cpu": cpu_details(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "minari": importlib.metadata.version("minari"),
-        "h5py": importlib.metadata.version("h5py"),
-        "date": timestamp(),
-        "command": command,
+        **provenance(command, packages=("envgym", "torch", "minari", "h5py")),
     }
     print(
         f"rollout without recording: {plain['env_steps_per_s']:,.0f} env-steps/s; "

@@ -30,10 +30,14 @@ SERVED_KEYS = [
     "transport",
     "date",
     "python",
-    "cpus",
     "platform",
-    "envgym",
+    "cpu",
+    "load_average",
+    "torch_threads",
     "command",
+    "envgym",
+    "torch",
+    "gymnasium",
 ]
 
 

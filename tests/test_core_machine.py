@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
-from envgym.core.machine import cpu_details
+import pytest
+import torch
+
+import envgym
+from envgym.core import machine
+from envgym.core.machine import cpu_details, package_versions, provenance
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -62,3 +68,28 @@ def test_cpu_details_leaves_out_what_it_cannot_read(tmp_path: Path) -> None:
     assert cpu_details(str(tmp_path / "missing"), str(tmp_path / "none")) == {
         "cpus": os.cpu_count()
     }
+
+
+def test_provenance_names_the_software_machine_load_and_command() -> None:
+    row = provenance("envgym bench x", packages=("torch", "gymnasium"))
+    assert row["command"] == "envgym bench x"
+    assert row["torch"] == torch.__version__
+    assert row["gymnasium"] == importlib.metadata.version("gymnasium")
+    assert row["cpu"] == cpu_details() and row["torch_threads"] == torch.get_num_threads()
+    assert len(row["load_average"]) == 3 and all(x >= 0 for x in row["load_average"])
+    assert row["date"].endswith("+00:00")  # UTC
+    assert set(row) == {
+        "date", "python", "platform", "cpu", "load_average", "torch_threads", "command",
+        "torch", "gymnasium",
+    }  # fmt: skip
+
+
+def test_a_package_that_is_not_installed_is_named_so() -> None:
+    got = package_versions(("envgym", "no-such-distribution-xyz"))
+    assert got == {"envgym": envgym.__version__, "no-such-distribution-xyz": "not installed"}
+
+
+def test_no_load_average_where_the_os_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(machine.os, "getloadavg")
+    assert machine.load_average() is None
+    assert provenance()["load_average"] is None

@@ -9,13 +9,12 @@ so that load changes on a shared machine hit both alike. Writes one JSON object.
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import time
 
 import torch
 
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 from envgym.phone.faces import PhoneVectorEnv
 
 
@@ -44,13 +43,9 @@ def main(out: str, num_envs: int = 16384, steps: int = 20, warmup: int = 3) -> N
         "steps": steps,
         "warmup": warmup,
         "scenario": "all",
-        "torch_threads": 1,
         "env_steps_per_s": sps,
         "on_over_off": sps["on"] / sps["off"],
-        "date": timestamp(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "command": " ".join(sys.argv),
+        **provenance(" ".join(["python", *sys.argv])),
     }
     with open(out, "w") as fh:
         json.dump(row, fh, indent=1)

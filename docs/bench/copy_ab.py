@@ -22,7 +22,6 @@ says (``envgym_base``). Usage::
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 import torch
 
 from envgym.core import allocator
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 
 
 def _faults() -> int:
@@ -132,12 +131,10 @@ def main() -> None:
     torch.set_num_threads(2 if what == "local" else 1)
     rows = local(n, mode, steps) if what == "local" else ray(n, mode, steps)
     result = {
-        "date": timestamp(),
-        "command": " ".join(["python", *sys.argv]),
         "num_envs": n,
         "obs_mode": mode,
-        "load_avg_1min": os.getloadavg()[0],
         "rows": rows,
+        **provenance(" ".join(["python", *sys.argv]), packages=("envgym", "torch", "ray")),
     }
     print(json.dumps(result, indent=2))
     with open(out_path, "w", encoding="utf-8") as f:

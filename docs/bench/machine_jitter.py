@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from envgym.core.machine import provenance
+
 GAPS_MS = (0.02, 0.2, 1.0, 3.0, 5.0, 20.0)
 THRESHOLD_NS = 3_000
 
@@ -98,12 +100,10 @@ def main() -> None:
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
     reps = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     result = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": " ".join(["python", *sys.argv]),
-        "cpus": len(os.sched_getaffinity(0)),
-        "load_avg_1min": os.getloadavg()[0],
+        "cpus_usable": len(os.sched_getaffinity(0)),
         "interruptions": interruptions(seconds),
         "after_gap": [after_gap(g, reps) for g in GAPS_MS],
+        **provenance(" ".join(["python", *sys.argv])),
     }
     print(json.dumps(result, indent=2))
     with open(out_path, "w", encoding="utf-8") as f:

@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 
 FIELDS, LINKS = 40, 400
 
@@ -65,12 +64,10 @@ def main() -> None:
         assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True)), name
     row = {k: round(statistics.median(v[3:]) * 1e3, 2) for k, v in times.items()}
     meta = {
-        "date": timestamp(),
         "num_envs": n,
         "ops_per_chain": 2 * LINKS,
         "rounds": rounds,
-        "torch_threads": threads,
-        "load_avg_1min": os.getloadavg()[0],
+        **provenance(" ".join(["python", *sys.argv]), packages=("torch", "numpy")),
     }
     print(json.dumps({"ms_per_chain": row, **meta}))
     with open(out_path, "w") as f:

@@ -24,8 +24,6 @@ JSON's ``meta.allocator`` says which allocator ran.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -34,7 +32,7 @@ import torch
 
 from envgym.bench import device_name
 from envgym.core.allocator import allocator_mode, reuse_freed_memory
-from envgym.core.machine import cpu_details, timestamp
+from envgym.core.machine import provenance
 from envgym.phone.ceiling import CeilingWorlds, ceiling_tables
 from envgym.phone.faces import PhoneVectorEnv
 
@@ -98,15 +96,9 @@ def main() -> None:
             )
             rows.append(row)
     meta = {
-        "date": timestamp(),
         "device_name": device_name(torch.device("cpu")),
-        "cpu": cpu_details(),
-        "torch_threads": torch.get_num_threads(),
         "allocator": allocator_mode(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "command": " ".join(["python", *sys.argv]),
+        **provenance(" ".join(["python", *sys.argv])),
     }
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)

@@ -18,7 +18,6 @@ says (``envgym_base``). Usage::
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 from copy_ab import leaves  # a sibling script: docs/bench is on sys.path when run
 
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 
 
 def _time_parts(engine_cls: type, parts: list[str], into: list[float]) -> None:
@@ -106,7 +105,7 @@ def main() -> None:
         "parts_ms": {k: med_ms(v) for k, v in part_s.items()},
     }
     row["step_new_over_old"] = round(row["step_ms"]["new"] / row["step_ms"]["old"], 3)
-    meta = {"date": timestamp(), "load_avg_1min": os.getloadavg()[0], "torch_threads": 2}
+    meta = provenance(" ".join(["python", *sys.argv]))
     print(json.dumps(row))
     with open(out_path, "w") as f:
         json.dump({"meta": meta, "rows": [row]}, f, indent=1)

@@ -25,7 +25,7 @@ import gymnasium as gym
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 
 
 def bookkeeping(env_id: str, num_envs: int, steps: int) -> dict:
@@ -65,11 +65,7 @@ def main() -> None:
     for n in sizes:
         rows.append(bookkeeping(env_id, n, steps))
         print(json.dumps(rows[-1]), flush=True)
-    meta = {
-        "date": timestamp(),
-        "command": " ".join(["python", *sys.argv]),
-        "torch_threads": 1,
-    }
+    meta = provenance(" ".join(["python", *sys.argv]), packages=("envgym", "torch", "mujoco"))
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump({"rows": rows, **meta}, f, indent=2)
 

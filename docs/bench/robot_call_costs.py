@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 
 clock = time.perf_counter_ns
 
@@ -108,7 +107,7 @@ def main() -> None:
     envs = gym.make_vec(env_id, num_envs=B, vectorization_mode="vector_entry_point")
     envs.reset(seed=0)
     physics = envs.unwrapped.engine.physics
-    row: dict[str, object] = {"id": env_id, "num_envs": B, "reps": reps, "date": timestamp()}
+    row: dict[str, object] = {"id": env_id, "num_envs": B, "reps": reps}
     for name, (calls, seq) in sequences(B).items():
         for when in ("after_rollout", "warm"):
             runs = []
@@ -119,7 +118,7 @@ def main() -> None:
             total = statistics.median(sum(r) for r in runs) / 1e3
             row[f"{name}_{when}"] = {"total_us": total, **dict(zip(calls, per_call, strict=True))}
     row["torch_empty_after_busy_5ms"] = first_call_after_busy(reps)
-    row["load_avg_1min"] = os.getloadavg()[0]
+    row.update(provenance(" ".join(["python", *sys.argv]), packages=("envgym", "torch", "mujoco")))
     envs.close()
     print(json.dumps(row, indent=1))
     with open(out, "w") as f:

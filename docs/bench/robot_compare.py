@@ -40,7 +40,6 @@ import torch
 from robot_raw import RolloutTimer, run  # a sibling script: docs/bench is on sys.path
 
 import envgym  # noqa: F401  (registers the ids)
-from envgym.core.machine import cpu_details
 
 ROUNDS = 7
 STEPS = 20
@@ -143,7 +142,6 @@ def compare(env_id: str, num_envs: int, paired_steps: int = PAIRED_STEPS) -> dic
         * statistics.median([e - i for e, i in zip(env_t, inside_t, strict=True)]),
         "oracle": oracle,
         "load_avg_1min": [load_before, os.getloadavg()[0]],
-        "cpu": cpu_details(),
         "gymnasium_pusher_sync_steps_per_s": num_envs / statistics.median(gym_t),
         "pusher_frame_skip": 5,
         "pusher_timestep": 0.01,

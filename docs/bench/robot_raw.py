@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import mujoco
-
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 
 
 class RolloutTimer:
@@ -51,12 +49,8 @@ def run(compare: Callable[[str, int, int], dict[str, Any]], default_steps: int, 
 
 
 def write_rows(out_path: str, rows: list[dict[str, Any]]) -> None:
-    """The rows as JSON with the date, the command line and the MuJoCo version."""
-    meta = {
-        "date": timestamp(),
-        "command": " ".join(["python", *sys.argv]),
-        "mujoco": mujoco.__version__,
-        "torch_threads": 1,
-    }
+    """The rows as JSON with the conditions they ran under (the date, the machine, the load at
+    the end, the command line, the versions: :func:`envgym.core.machine.provenance`)."""
+    meta = provenance(" ".join(["python", *sys.argv]), packages=("envgym", "torch", "mujoco"))
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump({"rows": rows, **meta}, f, indent=2)

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from envgym.core.machine import provenance
+
 
 def make_step(B: int) -> Any:
     """A step function over preallocated arrays of the shipped arm's shapes (B worlds)."""
@@ -110,6 +112,7 @@ def main() -> None:
         "floor_step_p10_us": statistics.quantiles(times, n=10)[0] / 1e3,
         "steps_timed": steps,
         "load_avg_1min": [load, os.getloadavg()[0]],
+        **provenance(" ".join(["python", *sys.argv]), packages=("torch", "numpy")),
     }
     print(json.dumps(row))
 

@@ -32,7 +32,7 @@ import gymnasium as gym
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
-from envgym.core.machine import timestamp
+from envgym.core.machine import provenance
 
 
 def _wrap(obj: Any, name: str, into: list[int]) -> None:
@@ -115,11 +115,7 @@ def main() -> None:
     row = profile(env_id, num_envs, steps, mode == "stub", mode == "oracle")
     for k, v in row["stages_us"].items():
         print(f"{k:20s} median {v['median']:9.1f} us   mean/step {v['mean_per_step']:9.1f} us")
-    meta = {
-        "date": timestamp(),
-        "command": " ".join(["python", *sys.argv]),
-        "torch_threads": 1,
-    }
+    meta = provenance(" ".join(["python", *sys.argv]), packages=("envgym", "torch", "mujoco"))
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump({"rows": [row], **meta}, f, indent=2)
 

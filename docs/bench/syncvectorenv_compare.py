@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.core.machine import provenance
 
 
 def _steps_per_s(envs: gym.vector.VectorEnv, actions: list) -> float:
@@ -59,7 +60,7 @@ def main(out_path: str) -> None:
         )
         print(rows[-1], flush=True)
     with open(out_path, "w", encoding="utf-8") as f:
-        json.dump(rows, f, indent=1)
+        json.dump({"rows": rows, **provenance(" ".join(["python", *sys.argv]))}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import platform
 import re
 import time
 from typing import Any
 
 import gymnasium as gym
-import torch
 
-from envgym.core.machine import command_line, cpu_details, timestamp
+from envgym.core.machine import provenance
 
 BROWSER_POLICIES = ("fill", "navigate", "oracle", "random")
 
@@ -95,7 +93,6 @@ def bench_browser(
             "num_envs": int(num_envs),
             "device": str(base.device),
             "device_name": "Chromium " + _chromium_version(base),
-            "torch_threads": torch.get_num_threads(),
             "steps": int(steps),
             "warmup": int(warmup),
             "seed": int(seed),
@@ -103,11 +100,7 @@ def bench_browser(
             "num_actions": None,
             **timings,
             "reset_ms": reset_ms(env_id, **{k: v for k, v in kwargs.items() if k != "max_steps"}),
-            "date": timestamp(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu": cpu_details(),
-            "command": command_line(command),
+            **provenance(command, packages=("envgym", "torch", "playwright")),
         }
     finally:
         envs.close()

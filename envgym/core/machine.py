@@ -1,12 +1,13 @@
 """The conditions a measurement ran under, for benchmark rows (``envgym bench``, ``record
 --bench``, the distributed benchmark): the machine (its name, and the CPU's family, model,
 clock and caches, which tell apart VMs that report the same name), the time and the command
-line."""
+line. :func:`provenance` is the one place that says what a row records about them."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.metadata
 import os
 import platform
 import sys
@@ -79,3 +80,44 @@ def timestamp() -> str:
 def command_line(command: str | None = None) -> str:
     """A row's ``command``: ``command`` where given, else this process's command line."""
     return command if command is not None else " ".join(sys.argv)
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """``{name: version}`` of installed distributions (``"not installed"`` for one that
+    isn't), from their metadata: what a row records of the software it measured."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def provenance(
+    command: str | None = None, packages: tuple[str, ...] = ("envgym", "torch")
+) -> dict[str, Any]:
+    """What every benchmark row records about the conditions it ran under (ARCHITECTURE §8),
+    to be spread into the row: ``date`` (UTC, :func:`timestamp`), ``python``, ``platform``,
+    ``cpu`` (:func:`cpu_details`: what tells two VMs apart), ``load_average`` (1, 5 and 15
+    minutes, :func:`load_average`, read now: call it at the row's end; other processes' load
+    changes every figure),
+    ``torch_threads``, ``command`` (:func:`command_line`) and one key per name in
+    ``packages`` holding its version (:func:`package_versions`)."""
+    return {
+        "date": timestamp(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_details(),
+        "load_average": load_average(),
+        "torch_threads": torch.get_num_threads(),
+        "command": command_line(command),
+        **package_versions(packages),
+    }
+
+
+def load_average() -> list[float] | None:
+    """The system's load average over 1, 5 and 15 minutes (``os.getloadavg``), or ``None``
+    where the OS has none (not Unix)."""
+    getloadavg = getattr(os, "getloadavg", None)
+    return list(getloadavg()) if getloadavg is not None else None

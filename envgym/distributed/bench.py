@@ -11,7 +11,6 @@ From the command line: ``envgym bench envgym/Phone-v0 --num-envs 16384 --distrib
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from envgym.core.machine import command_line, cpu_details, device_name, timestamp
+from envgym.core.machine import device_name, provenance
 
 
 def _actions(envs: Any, policy: str, gen: torch.Generator, n: int) -> Any:
@@ -194,14 +193,7 @@ def _row(
         "worker_losses": losses,
         "ray_cluster_cpus": ray.cluster_resources().get("CPU"),
         "device_name": device_name(torch.device("cpu")),
-        "torch_threads": torch.get_num_threads(),
-        "date": timestamp(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "ray": ray.__version__,
-        "platform": platform.platform(),
-        "cpu": cpu_details(),
-        "command": command_line(command),
+        **provenance(command, packages=("envgym", "torch", "ray")),
     }
 
 
