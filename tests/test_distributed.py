@@ -451,9 +451,9 @@ def test_phone_killed_and_hung_workers_are_restarted_and_their_worlds_truncated(
 @pytest.mark.browser
 def test_browser_killed_and_hung_workers_keep_the_batch() -> None:
     pytest.importorskip("playwright")
-    from envgym.browser.launch import default_executable
+    from envgym.browser.launch import chromium_executable
 
-    if default_executable() is None:
+    if chromium_executable() is None:
         pytest.skip("no Chromium")
     n, steps, faults = 2, 6, {1: "kill", 3: "hang"}
     kw: dict[str, Any] = {"task": "ClickButton", "max_tokens": 512}
@@ -662,9 +662,9 @@ def test_browser_bad_batch_is_refused_before_any_worker_steps() -> None:
     ValueError naming the global world; then the trajectory equals a local env's that never
     saw them (the oracle's click would have ended world 0's episode had worker 0 stepped)."""
     pytest.importorskip("playwright")
-    from envgym.browser.launch import default_executable
+    from envgym.browser.launch import chromium_executable
 
-    if default_executable() is None:
+    if chromium_executable() is None:
         pytest.skip("no Chromium")
     kw: dict[str, Any] = {"task": "ClickButton", "max_tokens": 512}
     dist = RayVectorEnv("envgym/Browser-ClickButton-v0", 2, 2, step_timeout_s=30, **kw)

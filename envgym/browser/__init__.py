@@ -35,10 +35,10 @@ def demo_tasks() -> list[DemoTask]:
     import importlib.util
 
     from envgym.browser.ids import browser_id, portal_task_name
-    from envgym.browser.launch import default_executable
+    from envgym.browser.launch import chromium_executable
     from envgym.core.family import DemoTask
 
-    if importlib.util.find_spec("playwright") is None or default_executable() is None:
+    if importlib.util.find_spec("playwright") is None or chromium_executable() is None:
         return []
     cap = {"max_envs": 4, "max_steps": 40}
     return [

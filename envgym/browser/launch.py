@@ -7,7 +7,8 @@ coroutines to the loop with :meth:`BrowserPool.run`, so N pages are driven concu
 threads per page.
 
 The launch path and flags are configurable: ``ENVGYM_CHROMIUM`` (path to the Chromium
-executable, default ``/usr/bin/chromium`` when it exists, else Playwright's own download) and
+executable, default ``/usr/bin/chromium`` when it exists, else Playwright's own download:
+:func:`chromium_executable` says which, if any, is there) and
 ``ENVGYM_CHROMIUM_ARGS`` (extra flags, space-separated), or the ``executable_path`` /
 ``launch_args`` keyword arguments of the envs.
 """
@@ -56,9 +57,10 @@ request the page makes still goes through ``context.route``, which answers the f
 aborts the rest before they reach the network stack."""
 
 INSTALL_HINT = (
-    "the browser family needs Playwright and Chromium: pip install -e '.[browser]' and "
-    "`apt-get install -y chromium` (Debian/Ubuntu; or `playwright install chromium`), or point "
-    "ENVGYM_CHROMIUM at a Chromium executable"
+    "the browser family needs Playwright and Chromium: pip install -e '.[browser]', then "
+    "`bash scripts/install-system-deps.sh` (Debian's chromium package where apt has one, else "
+    "`python -m playwright install --with-deps chromium`), or point ENVGYM_CHROMIUM at a "
+    "Chromium executable"
 )
 
 
@@ -71,16 +73,56 @@ def _import_playwright() -> Any:
 
 
 def default_executable() -> str | None:
-    """``ENVGYM_CHROMIUM``, else Debian's ``/usr/bin/chromium`` (or one on PATH), else None
-    (Playwright's own download)."""
+    """``ENVGYM_CHROMIUM``, else Debian's ``/usr/bin/chromium`` (or a ``chromium`` /
+    ``chromium-browser`` on PATH that is not a snap), else None (Playwright's own download)."""
     env = os.environ.get("ENVGYM_CHROMIUM")
     if env:
         return env
     for name in ("/usr/bin/chromium", "chromium", "chromium-browser"):
         path = shutil.which(name)
-        if path:
+        if path and not is_snap(path):
             return path
     return None
+
+
+def is_snap(path: str) -> bool:
+    """Whether ``path`` is a snap's Chromium, or Ubuntu's small wrapper script that starts one
+    (its ``chromium-browser`` package): Playwright can't drive a snap's confined browser, so
+    those are passed over for Playwright's own download."""
+    real = os.path.realpath(path)
+    if real.startswith("/snap/"):
+        return True
+    try:
+        if os.path.getsize(real) > _WRAPPER_BYTES:
+            return False  # a browser binary, not a wrapper script
+        with open(real, "rb") as f:
+            return b"/snap/" in f.read()
+    except OSError:
+        return False
+
+
+_WRAPPER_BYTES = 1 << 16
+"""Wrapper scripts are smaller than this; Chromium binaries are far bigger."""
+
+
+def chromium_executable() -> str | None:
+    """The Chromium the browser family will launch: :func:`default_executable`, else
+    Playwright's own download where it has been installed (``python -m playwright install
+    chromium``); None when there is neither, or no Playwright."""
+    path = default_executable()
+    return path if path is not None else _playwright_download()
+
+
+def _playwright_download() -> str | None:
+    """The path of Playwright's downloaded Chromium, if it is there (asks Playwright's driver:
+    it knows its browsers' folder and layout)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    with sync_playwright() as p:
+        path = str(p.chromium.executable_path)
+    return path if os.path.exists(path) else None
 
 
 @dataclass(frozen=True)
