@@ -4,9 +4,11 @@ The old and the new ``PhoneVectorEnv(N, "all", obs_mode=MODE, copy=False)`` run 
 from the same seed and actions (random, drawn before the loop), one step each in turn (which
 goes first alternates). The first ``CHECK`` steps compare every output and state field, bit for
 bit; the timed steps after them compare nothing, so that the timing is the env's alone. Per
-step: the wall time of ``env.step`` and the summed wall time of the engine methods named in
-``PARTS`` (comma-separated ``PhoneEngine`` method names, timed in place by a wrapper: two clock
-reads a call), medians over the steps after the first 10. A part measured inside the whole step
+step: the wall time of ``env.step``, and the wall time of each engine method named in ``PARTS``
+(comma-separated ``PhoneEngine`` method names, timed in place by a wrapper: two clock reads a
+call) and their sum (``parts_ms``; a part called inside another counts twice there), medians
+over the steps after the first 10 (``part_ms``: per part). With the same version on both sides
+it is a breakdown of the step. A part measured inside the whole step
 sees the caches the rest of the step leaves, which a part timed alone does not.
 
 The old version is imported under another package name, made as ``robot_ab.py``'s docstring
@@ -30,19 +32,21 @@ from copy_ab import leaves  # a sibling script: docs/bench is on sys.path when r
 from envgym.core.machine import provenance
 
 
-def _time_parts(engine_cls: type, parts: list[str], into: list[float]) -> None:
+def _time_parts(engine_cls: type, parts: list[str], into: dict[str, float]) -> None:
     """Wrap ``engine_cls``'s methods ``parts`` so that each call adds its duration to
-    ``into[0]``."""
+    ``into[name]``."""
     clock = time.perf_counter
     for name in parts:
         inner: Callable[..., Any] = getattr(engine_cls, name)
 
-        def timed(*args: Any, _inner: Callable[..., Any] = inner, **kwargs: Any) -> Any:
+        def timed(
+            *args: Any, _inner: Callable[..., Any] = inner, _name: str = name, **kwargs: Any
+        ) -> Any:
             t0 = clock()
             try:
                 return _inner(*args, **kwargs)
             finally:
-                into[0] += clock() - t0
+                into[_name] += clock() - t0
 
         setattr(engine_cls, name, timed)
 
@@ -68,7 +72,7 @@ def main() -> None:
         "old": Old(n, "all", obs_mode=mode, copy=False),
         "new": New(n, "all", obs_mode=mode, copy=False),
     }
-    part_time = {"old": [0.0], "new": [0.0]}
+    part_time: dict[str, dict[str, float]] = {"old": {}, "new": {}}
     _time_parts(old_engine.PhoneEngine, parts, part_time["old"])
     _time_parts(new_engine.PhoneEngine, parts, part_time["new"])
     for env in envs.values():
@@ -77,17 +81,17 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     acts = torch.randint(0, A, (check + steps, n), generator=g)
     step_s: dict[str, list[float]] = {"old": [], "new": []}
-    part_s: dict[str, list[float]] = {"old": [], "new": []}
+    part_s: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     for i, act in enumerate(acts):
         order = ("old", "new") if i % 2 else ("new", "old")
         results = {}
         for tag in order:
-            part_time[tag][0] = 0.0
+            part_time[tag].update(dict.fromkeys(parts, 0.0))
             t0 = time.perf_counter()
             results[tag] = envs[tag].step(act)
             if i >= check:
                 step_s[tag].append(time.perf_counter() - t0)
-                part_s[tag].append(part_time[tag][0])
+                part_s[tag].append(dict(part_time[tag]))
         if i < check:
             _same(results["old"], results["new"], "step")
             _same(envs["old"].state, envs["new"].state, "state")
@@ -102,7 +106,10 @@ def main() -> None:
         "steps_compared": check,
         "steps_timed": steps,
         "step_ms": {k: med_ms(v) for k, v in step_s.items()},
-        "parts_ms": {k: med_ms(v) for k, v in part_s.items()},
+        "parts_ms": {k: med_ms([sum(p.values()) for p in v]) for k, v in part_s.items()},
+        "part_ms": {
+            name: {k: med_ms([p[name] for p in v]) for k, v in part_s.items()} for name in parts
+        },
     }
     row["step_new_over_old"] = round(row["step_ms"]["new"] / row["step_ms"]["old"], 3)
     meta = provenance(" ".join(["python", *sys.argv]))
