@@ -73,7 +73,9 @@ def test_cpu_details_leaves_out_what_it_cannot_read(tmp_path: Path) -> None:
 def test_provenance_names_the_software_machine_load_and_command() -> None:
     row = provenance("envgym bench x", packages=("torch", "gymnasium"))
     assert row["command"] == "envgym bench x"
-    assert row["torch"] == torch.__version__
+    # The distribution's metadata, not ``torch.__version__``: PyPI's CUDA wheel says "2.13.0"
+    # in its metadata and "2.13.0+cu130" in ``__version__`` (seen on Python 3.12).
+    assert row["torch"] == importlib.metadata.version("torch")
     assert row["gymnasium"] == importlib.metadata.version("gymnasium")
     assert row["cpu"] == cpu_details() and row["torch_threads"] == torch.get_num_threads()
     assert len(row["load_average"]) == 3 and all(x >= 0 for x in row["load_average"])
