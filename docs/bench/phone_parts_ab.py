@@ -72,7 +72,8 @@ def main() -> None:
         "old": Old(n, "all", obs_mode=mode, copy=False),
         "new": New(n, "all", obs_mode=mode, copy=False),
     }
-    part_time: dict[str, dict[str, float]] = {"old": {}, "new": {}}
+    # keys from the start: a part may also run in reset() (the action mask does)
+    part_time = {tag: dict.fromkeys(parts, 0.0) for tag in ("old", "new")}
     _time_parts(old_engine.PhoneEngine, parts, part_time["old"])
     _time_parts(new_engine.PhoneEngine, parts, part_time["new"])
     for env in envs.values():
