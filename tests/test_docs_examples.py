@@ -185,6 +185,7 @@ def test_the_datasets_page_records_and_loads_as_written(
 
     from envgym.cli import main
 
+    pytest.importorskip("minari", reason="needs the datasets extra")
     text = (ROOT / "docs" / "datasets.md").read_text()
     command = re.search(r"^envgym record envgym/Phone-v0 .*$", text, flags=re.M).group(0)
     argv = command.split()[1:]
