@@ -111,13 +111,14 @@ def _bookkeeping(
 
 def fused_step(eng: Any) -> Any:
     """A ``_step_np`` for ``eng`` (pick and place) whose work after the rollout is one call of
-    :func:`_bookkeeping`; it defers to the NumPy pass on a step with an unstable world."""
+    :func:`_bookkeeping`; a step with an unstable world raises (the experiment covers stable
+    steps only)."""
     ph, plan, task = eng.physics, eng._np, eng.task
     assert task.kind == "pick_place"
     coef, link_q = eng.kin._np_T
     qvel_cols = np.arange(ph.nstate)[plan.state_cols["arm_qvel"]]
     obj0 = plan.state_cols[f"{eng.c.scene.objects[eng.k_obj].name}_pos"].start
-    weights = np.array([task.reward[k] for k in task.reward], dtype=np.float64)
+    weights = plan.weights[:, 0]  # [T], the task's reward order
     term_of = np.array([TERMS.index(k) for k in task.reward], dtype=np.int64)
     B, T = eng.B, len(task.reward)
 
@@ -136,23 +137,7 @@ def fused_step(eng: Any) -> Any:
             task.terminate_on_success, plan.obs_cols, ph.nstate, returns, obs, success,
             terminated, truncated,
         )  # fmt: skip
-        done = terminated | truncated
-        tensor = torch.from_numpy
-        returns_t = tensor(returns)
-        reward, *weighted_t = returns_t.unbind(0)
-        return {
-            "reward": reward,
-            "reward_terms": dict(zip(task.reward, weighted_t, strict=True)),
-            "returns": returns_t,
-            "success": tensor(success),
-            "terminated": tensor(terminated),
-            "truncated": tensor(truncated),
-            "done": tensor(done),
-            "any_done": bool(done.any()),
-            "unstable": tensor(unstable),
-            "obs": tensor(obs),
-            "target": tensor(obs[:, : eng.layout.target_size]),
-        }
+        return eng._np_outputs(returns, success, terminated, truncated, unstable, obs)
 
     return step
 

@@ -489,14 +489,27 @@ class RobotEngine:
         truncated = np.greater(t >= plan.episode_length, terminated)
         if any_unstable:
             truncated |= unstable
-        done = terminated | truncated
         obs = plan.observation(S, grip, goal)
+        return self._np_outputs(returns, success, terminated, truncated, unstable, obs)
+
+    def _np_outputs(
+        self,
+        returns: np.ndarray,
+        success: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        unstable: np.ndarray,
+        obs: np.ndarray,
+    ) -> dict[str, Any]:
+        """The NumPy step's results as :meth:`step` returns them (tensors sharing the arrays'
+        memory): ``returns`` is the float32 ``[1 + T, B]`` reward and weighted terms."""
+        done = terminated | truncated
         tensor = torch.from_numpy
         returns_t = tensor(returns)
         reward, *weighted_t = returns_t.unbind(0)
         return {
             "reward": reward,
-            "reward_terms": dict(zip(task.reward, weighted_t, strict=True)),
+            "reward_terms": dict(zip(self.task.reward, weighted_t, strict=True)),
             "returns": returns_t,
             "success": tensor(success),
             "terminated": tensor(terminated),
